@@ -1,0 +1,57 @@
+"""Iceberg schemas of the fixed tables (RAW, DLQ, error tables) and the Standardized base."""
+from __future__ import annotations
+
+from pyiceberg.partitioning import PartitionField, PartitionSpec
+from pyiceberg.schema import Schema
+from pyiceberg.transforms import DayTransform
+from pyiceberg.types import LongType, NestedField, StringType, TimestamptzType
+
+
+def _schema(*fields: tuple[str, object, bool]) -> Schema:
+    return Schema(*[NestedField(i, name, typ, required=req) for i, (name, typ, req) in enumerate(fields, start=1)])
+
+
+RAW_SCHEMA = _schema(
+    ("message_id", StringType(), False),
+    ("topic_name", StringType(), False),
+    ("json_payload", StringType(), False),
+    ("ingestion_ts", TimestamptzType(), False),
+    ("publish_time", TimestamptzType(), False),
+)
+
+DLQ_SCHEMA = _schema(
+    ("topic_name", StringType(), False),
+    ("ingest_id", StringType(), False),
+    ("source", StringType(), False),
+    ("line_number", LongType(), False),
+    ("reason", StringType(), False),
+    ("raw_text", StringType(), False),
+    ("ingestion_ts", TimestamptzType(), False),
+)
+
+PARSE_ERRORS_SCHEMA = _schema(
+    ("topic_name", StringType(), False),
+    ("message_id", StringType(), False),
+    ("reason", StringType(), False),
+    ("raw_text", StringType(), False),
+    ("publish_time", TimestamptzType(), False),
+    ("ingestion_ts", TimestamptzType(), False),
+    ("error_ts", TimestamptzType(), False),
+)
+
+# Metadata columns every Standardized table starts with; payload columns are appended as strings.
+STANDARDIZED_META = (
+    ("message_id", StringType(), False),
+    ("topic_name", StringType(), False),
+    ("publish_time", TimestamptzType(), False),
+    ("ingestion_ts", TimestamptzType(), False),
+)
+STANDARDIZED_BASE_SCHEMA = _schema(*STANDARDIZED_META)
+META_COLUMNS = tuple(name for name, _, _ in STANDARDIZED_META)
+
+
+def day_spec(schema: Schema, column: str) -> PartitionSpec:
+    """`day(column)` partitioning, the layout seed 004 gives RAW and the error tables."""
+    source_id = schema.find_field(column).field_id
+    return PartitionSpec(PartitionField(source_id=source_id, field_id=1000, transform=DayTransform(),
+                                        name=f"{column}_day"))

@@ -1,0 +1,140 @@
+"""The lakehouse: one Iceberg catalog (SQL catalog in SQLite locally) and the table layout.
+
+    lake = Lakehouse.open(settings)
+    raw = lake.raw_table("events", create=True)
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+from pyiceberg.catalog import Catalog
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError, TableAlreadyExistsError
+from pyiceberg.schema import Schema
+from pyiceberg.table import Table
+from pyiceberg.table.snapshots import Snapshot
+
+from leanops.catalog.schemas import (
+    DLQ_SCHEMA, PARSE_ERRORS_SCHEMA, RAW_SCHEMA, STANDARDIZED_BASE_SCHEMA, day_spec,
+)
+from leanops.config import CATALOG_NAME, Settings
+from leanops.types import Zone, validate_topic
+
+NAMESPACES = tuple(z.value for z in Zone)
+
+# Snapshot-summary keys lean-ops writes. The checkpoint lives in the commit that writes the data.
+SUMMARY_TOPIC = "leanops.topic"
+SUMMARY_SOURCE_SNAPSHOT = "leanops.source-snapshot-id"  # last upstream snapshot consumed (inclusive)
+SUMMARY_SOURCE_FROM = "leanops.source-from-snapshot-id"  # previous checkpoint (exclusive), "" for the start
+SUMMARY_RECORDS_IN = "leanops.records-in"
+SUMMARY_DUPLICATES = "leanops.duplicates"
+SUMMARY_ERRORS = "leanops.errors"
+SUMMARY_INGEST_ID = "leanops.ingest-id"
+
+
+class Lakehouse:
+    """Names and opens every table of a deployment. Identifiers come from validated topic names only."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    @classmethod
+    def open(cls, settings: Settings) -> "Lakehouse":
+        settings.warehouse_dir.mkdir(parents=True, exist_ok=True)
+        catalog = SqlCatalog(CATALOG_NAME, uri=settings.catalog_uri,
+                             warehouse=settings.warehouse_dir.as_uri())
+        lake = cls(catalog)
+        lake.ensure_namespaces()
+        return lake
+
+    def ensure_namespaces(self) -> None:
+        existing = {ns[0] for ns in self.catalog.list_namespaces()}
+        for ns in NAMESPACES:
+            if ns not in existing:
+                try:
+                    self.catalog.create_namespace(ns)
+                except NamespaceAlreadyExistsError:
+                    pass
+
+    # -- identifiers ----------------------------------------------------------------------
+    @staticmethod
+    def raw_ident(topic: str) -> str:
+        return f"{Zone.RAW.value}.{validate_topic(topic)}_staging"
+
+    @staticmethod
+    def standardized_ident(topic: str) -> str:
+        return f"{Zone.STANDARDIZED.value}.{validate_topic(topic)}"
+
+    DLQ = f"{Zone.RAW.value}.dlq_errors"
+    PARSE_ERRORS = f"{Zone.STANDARDIZED.value}.parse_errors"
+
+    # -- tables ---------------------------------------------------------------------------
+    def load(self, ident: str) -> Table | None:
+        try:
+            return self.catalog.load_table(ident)
+        except NoSuchTableError:
+            return None
+
+    def _load_or_create(self, ident: str, schema: Schema, partition_column: str | None) -> Table:
+        table = self.load(ident)
+        if table is not None:
+            return table
+        spec = day_spec(schema, partition_column) if partition_column else None
+        try:
+            kwargs = {"partition_spec": spec} if spec else {}
+            return self.catalog.create_table(ident, schema=schema, **kwargs)
+        except TableAlreadyExistsError:  # another process created it first
+            return self.catalog.load_table(ident)
+
+    def raw_table(self, topic: str, create: bool = False) -> Table | None:
+        ident = self.raw_ident(topic)
+        return self._load_or_create(ident, RAW_SCHEMA, "publish_time") if create else self.load(ident)
+
+    def dlq_table(self) -> Table:
+        return self._load_or_create(self.DLQ, DLQ_SCHEMA, "ingestion_ts")
+
+    def parse_errors_table(self) -> Table:
+        return self._load_or_create(self.PARSE_ERRORS, PARSE_ERRORS_SCHEMA, "publish_time")
+
+    def standardized_table(self, topic: str, create: bool = False) -> Table | None:
+        ident = self.standardized_ident(topic)
+        if create:
+            return self._load_or_create(ident, STANDARDIZED_BASE_SCHEMA, "publish_time")
+        return self.load(ident)
+
+    def raw_topics(self) -> list[str]:
+        """Topics that have a RAW table, found from the catalog itself."""
+        names = []
+        for _, name in self.catalog.list_tables(Zone.RAW.value):
+            if name.endswith("_staging"):
+                names.append(name[: -len("_staging")])
+        return sorted(names)
+
+
+# -- snapshot helpers ---------------------------------------------------------------------
+def ancestors(table: Table) -> Iterator[Snapshot]:
+    """Snapshots from the current one back to the first, following parent ids."""
+    snapshot = table.current_snapshot()
+    by_id = {s.snapshot_id: s for s in table.snapshots()}
+    while snapshot is not None:
+        yield snapshot
+        snapshot = by_id.get(snapshot.parent_snapshot_id) if snapshot.parent_snapshot_id else None
+
+
+def latest_summary_value(table: Table, key: str, topic: str | None = None) -> tuple[Snapshot, str] | None:
+    """The newest snapshot (in the current lineage) whose summary holds `key` (for `topic`)."""
+    for snapshot in ancestors(table):
+        props = snapshot.summary.additional_properties if snapshot.summary else {}
+        if key in props and (topic is None or props.get(SUMMARY_TOPIC) == topic):
+            return snapshot, props[key]
+    return None
+
+
+def local_path(uri: str) -> str:
+    """Data-file URI -> path DuckDB can open."""
+    return uri[len("file://"):] if uri.startswith("file://") else uri
+
+
+def warehouse_path(settings: Settings) -> Path:
+    return settings.warehouse_dir

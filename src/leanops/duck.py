@@ -1,0 +1,36 @@
+"""DuckDB connections for the embedded engine: UTC, bounded memory, spill directory in the home."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+
+
+def connect(spill_dir: Path | None = None, memory_limit: str = "1GB") -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that interprets zone-less timestamps as UTC and spills beyond `memory_limit`."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'").fetchall()
+    con.execute(f"SET memory_limit = '{_checked_size(memory_limit)}'").fetchall()
+    if spill_dir is not None:
+        con.execute(f"SET temp_directory = '{_quoted(str(spill_dir))}'").fetchall()
+    return con
+
+
+def arrow(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None = None):
+    """Run a query and return its result as one Arrow table (DuckDB 1.x and 2.x spell this differently)."""
+    relation = con.sql(sql, params=params)
+    if hasattr(relation, "to_arrow_table"):
+        return relation.to_arrow_table()
+    return relation.fetch_arrow_table()  # pragma: no cover - DuckDB 1.x
+
+
+def _checked_size(size: str) -> str:
+    if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", size):
+        raise ValueError(f"memory limit {size!r} is not a size like 1GB")
+    return size
+
+
+def _quoted(text: str) -> str:
+    """A path as the body of a SQL string literal (SET takes no parameters)."""
+    return text.replace("'", "''")

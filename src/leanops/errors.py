@@ -1,0 +1,76 @@
+"""Every error lean-ops raises on purpose. One root, transient vs terminal.
+
+Bad *records* are data, not exceptions: they go to an error table with a reason.
+These classes are for conditions that stop a command or a stage.
+"""
+from __future__ import annotations
+
+
+class LeanOpsError(Exception):
+    """Root of every lean-ops error. The CLI prints it as one line, exit 2."""
+
+    exit_code = 2
+
+
+class TransientError(LeanOpsError):
+    """Retrying may succeed (I/O, commit conflicts)."""
+
+
+class TerminalError(LeanOpsError):
+    """Retrying the same input gives the same failure."""
+
+
+class ConfigError(TerminalError):
+    """A setting or the deployment's layout is wrong."""
+
+
+class SchemaFileError(TerminalError):
+    """A topic schema file is invalid; names the path and the field at fault."""
+
+    def __init__(self, path: str, field: str, problem: str) -> None:
+        self.path, self.field, self.problem = path, field, problem
+        super().__init__(f"{path}: field '{field}': {problem}")
+
+
+class InvalidTopicNameError(TerminalError):
+    """A topic name that cannot be a table name."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        super().__init__(
+            f"invalid topic name {topic!r}: use 1-100 characters of a-z, 0-9 and '_', "
+            "starting with a letter"
+        )
+
+
+class UnknownTopicError(TerminalError):
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        super().__init__(f"unknown topic {topic!r}: ingest data for it first (`leanops ingest --topic {topic}`)")
+
+
+class CheckpointLostError(TerminalError):
+    """The checkpointed RAW snapshot is no longer in the table's history."""
+
+    def __init__(self, topic: str, snapshot_id: int) -> None:
+        self.topic, self.snapshot_id = topic, snapshot_id
+        super().__init__(
+            f"{topic}: checkpoint RAW snapshot {snapshot_id} is not an ancestor of the current RAW "
+            f"snapshot (expired or rewritten); rebuild the topic with `leanops rebuild {topic}`"
+        )
+
+
+class CommitConflictError(TransientError):
+    """Another writer committed to the same table first."""
+
+    def __init__(self, table: str, detail: str) -> None:
+        self.table = table
+        super().__init__(f"{table}: commit conflict ({detail}); retry")
+
+
+class AccountabilityError(TerminalError):
+    """A run's numbers do not add up: in != written + errors + duplicates (+ superseded)."""
+
+    def __init__(self, topic: str, layer: str, detail: str) -> None:
+        self.topic, self.layer = topic, layer
+        super().__init__(f"{topic}/{layer}: accountability broken: {detail}")

@@ -1,0 +1,142 @@
+"""Topic schema files: `schemas/<topic>.json` (or .yaml/.yml). Their sections are the schema gate.
+
+No file -> data waits in RAW; `standardized` -> RAW->Standardized; `curated` -> also Curated;
+`semantic` -> also Semantic.
+
+    schema = load_topic_schema(Path("schemas"), "events")
+    if schema and schema.standardized: ...
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from leanops.errors import SchemaFileError
+from leanops.naming import is_valid_column_name
+
+TYPE_RE = re.compile(r"^(string|int|long|double|boolean|date|timestamp|decimal\((\d{1,2}),\s*(\d{1,2})\))$")
+SCHEMA_SUFFIXES = (".json", ".yaml", ".yml")
+
+
+def _check_column(name: str) -> str:
+    if not is_valid_column_name(name):
+        raise ValueError(f"column name {name!r} must be lower-case a-z, 0-9 and '_' (not starting with a digit)")
+    return name
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class StandardizedSection(_Section):
+    """RAW -> Standardized: flattened-name -> output-name renames (e.g. metadata to idempotency_key)."""
+
+    column_map: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("column_map")
+    @classmethod
+    def _names(cls, value: dict[str, str]) -> dict[str, str]:
+        for source, target in value.items():
+            _check_column(source)
+            _check_column(target)
+        if len(set(value.values())) != len(value):
+            raise ValueError("two column_map entries map to the same output column")
+        return value
+
+
+class CuratedColumn(_Section):
+    type: str
+    cde: bool = False
+    default: str | None = None
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, value: str) -> str:
+        value = value.strip().lower()
+        match = TYPE_RE.match(value)
+        if not match:
+            raise ValueError(f"unknown type {value!r}: use string, int, long, double, boolean, decimal(p,s), "
+                             "date or timestamp")
+        if match.group(2) and not (1 <= int(match.group(2)) <= 38 and int(match.group(3)) <= int(match.group(2))):
+            raise ValueError(f"decimal {value!r}: precision 1..38 and scale <= precision")
+        return value.replace(" ", "")
+
+
+class CuratedSection(_Section):
+    merge_key: str = "idempotency_key"
+    order_by: str = "event_timestamp"
+    partition_by: list[str] = Field(default_factory=lambda: ["day(publish_time)", "bucket(16, idempotency_key)"])
+    columns: dict[str, CuratedColumn] = Field(default_factory=dict)
+
+    @field_validator("columns")
+    @classmethod
+    def _names(cls, value: dict[str, CuratedColumn]) -> dict[str, CuratedColumn]:
+        for name in value:
+            _check_column(name)
+        return value
+
+
+class SemanticColumn(_Section):
+    type: str
+    source: str | None = Field(default=None, alias="from")
+
+    _type = field_validator("type")(CuratedColumn._type.__func__)  # type: ignore[attr-defined]
+
+
+class SemanticSection(_Section):
+    merge_key: str = "idempotency_key"
+    order_by: str = "event_timestamp"
+    columns: dict[str, SemanticColumn] = Field(default_factory=dict)
+
+
+class ChangeDeclaration(_Section):
+    kind: Literal["NEW_TABLE", "SCHEMA_EVOLVE", "NUCLEAR_RESET", "PURE_REMAP"]
+    reason: str = ""
+
+
+class TopicSchema(_Section):
+    topic: str
+    standardized: StandardizedSection | None = None
+    curated: CuratedSection | None = None
+    semantic: SemanticSection | None = None
+    change: ChangeDeclaration | None = None
+    description: str | None = None
+
+
+def schema_path(schemas_dir: Path, topic: str) -> Path | None:
+    """The topic's schema file, or None when there is none (the gate is closed)."""
+    for suffix in SCHEMA_SUFFIXES:
+        candidate = schemas_dir / f"{topic}{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def parse_topic_schema(path: Path, text: str | None = None) -> TopicSchema:
+    """Parse and validate one schema file; errors name the path and the field at fault."""
+    text = path.read_text(encoding="utf-8") if text is None else text
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise SchemaFileError(str(path), "<file>", f"not valid {path.suffix[1:].upper()}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SchemaFileError(str(path), "<file>", "must hold an object")
+    try:
+        schema = TopicSchema.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "<file>"
+        raise SchemaFileError(str(path), field, first["msg"]) from exc
+    if schema.topic != path.stem:
+        raise SchemaFileError(str(path), "topic", f"is {schema.topic!r} but the file is named {path.name!r}")
+    return schema
+
+
+def load_topic_schema(schemas_dir: Path, topic: str) -> TopicSchema | None:
+    path = schema_path(schemas_dir, topic)
+    return parse_topic_schema(path) if path else None

@@ -1,0 +1,204 @@
+"""Standardized stage: RAW (append-only) -> standardized.<topic> + standardized.parse_errors.
+
+Contract (docs/standardized.md, design.md section 4):
+  1. read the RAW data files added after the checkpoint snapshot (exclusive) up to the current one;
+  2. drop network duplicates on message_id, first in ingestion order wins, also against rows already
+     in Standardized or parse_errors whose publish_time is within `dedup_window_days` of the batch;
+  3. invalid JSON, non-object payloads and objects with a repeated key -> parse_errors with a reason;
+  4. flatten the rest to lower-case string columns (leanops.stages.flatten), apply `column_map`,
+     add new columns to the table;
+  5. commit the rows with the RAW snapshot id consumed in the snapshot summary of the same commit.
+
+parse_errors is another table, so it commits first, marked with the RAW range it covers; a rerun
+after a crash between the two commits redoes exactly that range and does not write the errors twice.
+"""
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+
+import duckdb
+import pyarrow as pa
+from pyiceberg.expressions import And, EqualTo, GreaterThanOrEqual
+from pyiceberg.table import Table
+
+from leanops import duck
+from leanops.catalog.schemas import META_COLUMNS
+from leanops.catalog.commit import StagedAppend, append_with_retry, conform
+from leanops.catalog.tables import (
+    SUMMARY_DUPLICATES, SUMMARY_ERRORS, SUMMARY_RECORDS_IN, SUMMARY_SOURCE_FROM, SUMMARY_SOURCE_SNAPSHOT,
+    SUMMARY_TOPIC, Lakehouse, ancestors, latest_summary_value,
+)
+from leanops.config import Settings
+from leanops.schema_file import StandardizedSection
+from leanops.stages import flatten
+from leanops.stages.raw_reader import added_files, current_snapshot_id, snapshots_after
+from leanops.stages.result import StageResult
+from leanops.types import RunStatus
+
+STAGE = "standardized"
+FAULT_ENV = "LEANOPS_FAULT"  # test hook: "after-standardized-commit" kills the process at that point
+
+
+def checkpoint_from_table(table: Table, topic: str) -> int | None:
+    """The RAW snapshot the Standardized table has consumed, read from its own commit summaries."""
+    found = latest_summary_value(table, SUMMARY_SOURCE_SNAPSHOT, topic)
+    return int(found[1]) if found else None
+
+
+def _pending_error_range(errors: Table, topic: str, from_id: int | None) -> int | None:
+    """RAW snapshot up to which parse errors were committed by a run whose data commit never landed."""
+    want = "" if from_id is None else str(from_id)
+    for snapshot in ancestors(errors):
+        props = snapshot.summary.additional_properties if snapshot.summary else {}
+        if props.get(SUMMARY_TOPIC) != topic:
+            continue
+        if props.get(SUMMARY_SOURCE_FROM) == want:
+            return int(props[SUMMARY_SOURCE_SNAPSHOT])
+        return None  # the newest error commit of this topic belongs to an earlier, completed range
+    return None
+
+
+def run_standardized(lake: Lakehouse, settings: Settings, topic: str,
+                     section: StandardizedSection) -> StageResult:
+    raw = lake.raw_table(topic)
+    head = current_snapshot_id(raw)
+    if raw is None or head is None:
+        return StageResult(topic, STAGE, RunStatus.NO_NEW_DATA, message="no RAW data")
+    table = lake.standardized_table(topic, create=True)
+    errors_table = lake.parse_errors_table()
+    from_id = checkpoint_from_table(table, topic)
+    pinned_to = _pending_error_range(errors_table, topic, from_id)
+    to_id = pinned_to if pinned_to is not None else head
+    if to_id == from_id:
+        return StageResult(topic, STAGE, RunStatus.NO_NEW_DATA, source_snapshot_id=from_id)
+    files = added_files(raw, snapshots_after(raw, topic, from_id, to_id))
+    with duck.connect(settings.home / "tmp") as con:
+        result = _process(con, lake, settings, topic, section, table, errors_table, files,
+                          from_id, to_id, write_errors=pinned_to is None)
+    return result
+
+
+def _load_batch(con: duckdb.DuckDBPyConnection, files: list[str]) -> int:
+    """RAW rows into temp table `raw_batch` with `ord`, the ingestion order (file order, row order)."""
+    con.execute("CREATE TEMP TABLE files AS SELECT * FROM unnest($1::VARCHAR[]) WITH ORDINALITY t(path, idx)",
+                [files]).fetchall()
+    con.execute(
+        "CREATE TEMP TABLE raw_batch AS SELECT (f.idx::BIGINT << 32) + r.file_row_number AS ord, "
+        "r.message_id, r.topic_name, r.json_payload, r.publish_time, r.ingestion_ts "
+        "FROM read_parquet($1::VARCHAR[], filename = true, file_row_number = true) r "
+        "JOIN files f ON f.path = r.filename", [files]).fetchall()
+    return con.execute("SELECT count(*) FROM raw_batch").fetchall()[0][0]
+
+
+def _known_ids(lake: Lakehouse, table: Table, errors_table: Table, topic: str, since: datetime) -> pa.Table:
+    """message_ids already landed (Standardized or parse_errors) with publish_time >= since."""
+    window = GreaterThanOrEqual("publish_time", since.isoformat())
+    std = table.scan(row_filter=window, selected_fields=("message_id",)).to_arrow()
+    err = errors_table.scan(row_filter=And(EqualTo("topic_name", topic), window),
+                            selected_fields=("message_id",)).to_arrow()
+    return pa.concat_tables([std.select(["message_id"]).cast(pa.schema([("message_id", pa.string())])),
+                             err.select(["message_id"]).cast(pa.schema([("message_id", pa.string())]))])
+
+
+def _process(con, lake, settings, topic, section, table, errors_table, files, from_id, to_id,
+             write_errors: bool) -> StageResult:
+    result = StageResult(topic, STAGE, RunStatus.SUCCEEDED, source_snapshot_id=to_id)
+    result.records_in = _load_batch(con, files) if files else 0
+    if result.records_in:
+        min_publish = con.execute("SELECT min(publish_time) FROM raw_batch").fetchall()[0][0]
+        known = _known_ids(lake, table, errors_table, topic,
+                           min_publish - timedelta(days=settings.dedup_window_days))
+        con.register("known_ids", known)
+        # FIFO: the first copy in ingestion order wins, and nothing already landed is landed again
+        con.execute(
+            "CREATE TEMP TABLE fresh AS SELECT * FROM raw_batch "
+            "WHERE message_id NOT IN (SELECT message_id FROM known_ids) "
+            "QUALIFY row_number() OVER (PARTITION BY message_id ORDER BY ord) = 1").fetchall()
+        con.unregister("known_ids")
+    else:
+        con.execute("CREATE TEMP TABLE fresh (ord BIGINT, message_id VARCHAR, topic_name VARCHAR, "
+                    "json_payload VARCHAR, publish_time TIMESTAMPTZ, ingestion_ts TIMESTAMPTZ)").fetchall()
+    fresh = con.execute("SELECT count(*) FROM fresh").fetchall()[0][0]
+    result.records_duplicates = result.records_in - fresh
+
+    error_rows = _classify(con)
+    shape = flatten.discover(con, "objects")
+    if shape.duplicate_key_pointers:
+        dup_rows = flatten.duplicate_key_rows(con, "objects", shape.duplicate_key_pointers)
+        error_rows = _move_to_errors(con, error_rows, dup_rows)
+        shape = flatten.discover(con, "objects")
+    result.records_errors = error_rows.num_rows
+
+    reserved = set(META_COLUMNS) | set(section.column_map.values())
+    plan = flatten.plan_columns(shape.leaf_paths, reserved)
+    staged = StagedAppend(table)
+    columns_added: list[str] = []
+    result.records_written = con.execute("SELECT count(*) FROM objects").fetchall()[0][0]
+    for lo, hi in _chunks(con, settings.batch_rows, max(1, len(shape.leaf_paths))):
+        chunk = flatten.extract(con, "objects", shape, plan, META_COLUMNS, lo, hi)
+        chunk = _apply_column_map(chunk, section.column_map)
+        columns_added += staged.add_string_columns(chunk.column_names)
+        staged.write(conform(chunk, staged.arrow_schema))
+    result.columns_added = tuple(columns_added)
+    result.check_accountability()
+
+    summary = {
+        SUMMARY_TOPIC: topic,
+        SUMMARY_SOURCE_SNAPSHOT: str(to_id),
+        SUMMARY_SOURCE_FROM: "" if from_id is None else str(from_id),
+        SUMMARY_RECORDS_IN: str(result.records_in),
+        SUMMARY_DUPLICATES: str(result.records_duplicates),
+        SUMMARY_ERRORS: str(result.records_errors),
+    }
+    if write_errors and error_rows.num_rows:
+        errors = lake.parse_errors_table()
+        append_with_retry(errors, conform(error_rows.drop(["ord"]), errors.schema().as_arrow()), summary)
+    result.target_snapshot_id = staged.commit(summary)
+    if os.environ.get(FAULT_ENV) == "after-standardized-commit":
+        os._exit(75)  # simulate a crash after the data commit, before the state-store mirror update
+    return result
+
+
+def _classify(con: duckdb.DuckDBPyConnection) -> pa.Table:
+    """Split `fresh` into `objects` (JSON objects) and the parse-error rows (returned)."""
+    con.execute(
+        "CREATE TEMP TABLE classified AS SELECT *, CASE "
+        "WHEN json_payload IS NULL THEN 'payload is missing' "
+        "WHEN NOT json_valid(json_payload) THEN 'invalid JSON' "
+        "WHEN json_type(json_payload) <> 'OBJECT' THEN "
+        "  'payload is a JSON ' || lower(json_type(json_payload)) || ', not an object' "
+        "END AS reason FROM fresh").fetchall()
+    con.execute("CREATE TEMP TABLE objects AS SELECT * EXCLUDE (reason) FROM classified WHERE reason IS NULL").fetchall()
+    return duck.arrow(
+        con,
+        "SELECT topic_name, message_id, reason, coalesce(json_payload, '') AS raw_text, publish_time, "
+        "ingestion_ts, now() AS error_ts, ord FROM classified WHERE reason IS NOT NULL ORDER BY ord")
+
+
+def _move_to_errors(con: duckdb.DuckDBPyConnection, errors: pa.Table, reasons: dict[int, str]) -> pa.Table:
+    """Rows whose payload repeats a key leave `objects` for parse_errors."""
+    moved = pa.table({"ord": pa.array(list(reasons), pa.int64()), "reason": pa.array(list(reasons.values()))})
+    con.register("moved", moved)
+    extra = duck.arrow(
+        con,
+        "SELECT o.topic_name, o.message_id, m.reason, o.json_payload AS raw_text, o.publish_time, "
+        "o.ingestion_ts, now() AS error_ts, o.ord FROM objects o JOIN moved m USING (ord) ORDER BY o.ord")
+    con.execute("DELETE FROM objects WHERE ord IN (SELECT ord FROM moved)").fetchall()
+    con.unregister("moved")
+    return pa.concat_tables([errors, extra.cast(errors.schema)]) if errors.num_rows else extra
+
+
+def _chunks(con: duckdb.DuckDBPyConnection, batch_rows: int, width: int):
+    """(lo, hi) ord ranges of at most ~batch_rows rows, fewer for wide data."""
+    rows = max(1000, min(batch_rows, flatten.MAX_LIST_CELLS_PER_CHUNK // width))
+    bounds = con.execute(
+        "SELECT min(ord), max(ord) + 1 FROM (SELECT ord, (row_number() OVER (ORDER BY ord) - 1) // $1 AS g "
+        "FROM objects) GROUP BY g ORDER BY 1", [rows]).fetchall()
+    return [(lo, hi) for lo, hi in bounds]
+
+
+def _apply_column_map(chunk: pa.Table, column_map: dict[str, str]) -> pa.Table:
+    if not column_map:
+        return chunk
+    return chunk.rename_columns([column_map.get(name, name) for name in chunk.column_names])

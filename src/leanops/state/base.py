@@ -1,0 +1,106 @@
+"""State-store ports. Reads are apart from writes so planning code cannot change state.
+
+The stage logic never sees these: the orchestrator and the CLI do.
+"""
+from __future__ import annotations
+
+import abc
+import dataclasses
+from datetime import datetime
+
+from leanops.types import FlowControl
+
+
+@dataclasses.dataclass(frozen=True)
+class TopicEntry:
+    topic_name: str
+    is_active: bool
+    flow_control_flag: FlowControl
+    last_updated_at: datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class Checkpoint:
+    """Mirror of the source position a layer has consumed (the table summary is the truth)."""
+
+    pipeline_id: str  # the topic name
+    checkpoint_type: str  # the layer that consumed: standardized | curated | semantic
+    last_snapshot_id: int | None
+    last_ingestion_ts: datetime | None
+    updated_at: datetime
+
+
+@dataclasses.dataclass
+class RunRecord:
+    """One stage run: what went in and where every record went."""
+
+    topic: str
+    stage: str
+    started_at: datetime
+    status: str
+    ended_at: datetime | None = None
+    records_in: int = 0
+    records_written: int = 0
+    records_errors: int = 0
+    records_duplicates: int = 0
+    records_superseded: int = 0
+    source_snapshot_id: int | None = None
+    target_snapshot_id: int | None = None
+    error_message: str | None = None
+    run_id: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestRecord:
+    """One `leanops ingest` call: lines read = accepted + rejected."""
+
+    ingest_id: str
+    topic: str
+    source: str
+    lines_read: int
+    accepted: int
+    rejected: int
+    raw_snapshot_id: int | None
+    finished_at: datetime
+
+
+class StateReader(abc.ABC):
+    @abc.abstractmethod
+    def get_topic(self, topic: str) -> TopicEntry | None: ...
+
+    @abc.abstractmethod
+    def list_topics(self) -> list[TopicEntry]: ...
+
+    @abc.abstractmethod
+    def get_checkpoint(self, topic: str, layer: str) -> Checkpoint | None: ...
+
+    @abc.abstractmethod
+    def list_runs(self, topic: str | None = None, limit: int = 100) -> list[RunRecord]: ...
+
+    @abc.abstractmethod
+    def list_ingests(self, topic: str | None = None) -> list[IngestRecord]: ...
+
+
+class StateStore(StateReader):
+    @abc.abstractmethod
+    def register_topic(self, topic: str, flag: FlowControl = FlowControl.ENABLED) -> TopicEntry:
+        """Create the registry entry if missing; never changes an existing one."""
+
+    @abc.abstractmethod
+    def set_flow_control(self, topic: str, flag: FlowControl) -> TopicEntry: ...
+
+    @abc.abstractmethod
+    def set_active(self, topic: str, active: bool) -> TopicEntry: ...
+
+    @abc.abstractmethod
+    def put_checkpoint(self, topic: str, layer: str, snapshot_id: int | None,
+                       ingestion_ts: datetime | None = None) -> None: ...
+
+    @abc.abstractmethod
+    def start_run(self, record: RunRecord) -> RunRecord: ...
+
+    @abc.abstractmethod
+    def finish_run(self, record: RunRecord) -> None: ...
+
+    @abc.abstractmethod
+    def record_ingest(self, record: IngestRecord) -> None: ...

@@ -1,0 +1,209 @@
+"""SQLite adapter of the state store: one file, WAL mode, numbered migrations."""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+from leanops.errors import UnknownTopicError
+from leanops.state.base import Checkpoint, IngestRecord, RunRecord, StateStore, TopicEntry
+from leanops.types import FlowControl
+
+MIGRATIONS: tuple[str, ...] = (
+    # v1: registry, checkpoints (seed 001 appendix), run log, ingest log
+    """
+    CREATE TABLE topics (
+        topic_name TEXT PRIMARY KEY,
+        is_active INTEGER NOT NULL DEFAULT 1,
+        flow_control_flag TEXT NOT NULL DEFAULT 'ENABLED'
+            CHECK (flow_control_flag IN ('ENABLED', 'PAUSED')),
+        last_updated_at TEXT NOT NULL
+    );
+    CREATE TABLE checkpoints (
+        pipeline_id TEXT NOT NULL,
+        checkpoint_type TEXT NOT NULL,
+        last_snapshot_id INTEGER,
+        last_ingestion_ts TEXT,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (pipeline_id, checkpoint_type)
+    );
+    CREATE TABLE run_log (
+        run_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        topic TEXT NOT NULL,
+        stage TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        status TEXT NOT NULL,
+        records_in INTEGER NOT NULL DEFAULT 0,
+        records_written INTEGER NOT NULL DEFAULT 0,
+        records_errors INTEGER NOT NULL DEFAULT 0,
+        records_duplicates INTEGER NOT NULL DEFAULT 0,
+        records_superseded INTEGER NOT NULL DEFAULT 0,
+        source_snapshot_id INTEGER,
+        target_snapshot_id INTEGER,
+        error_message TEXT
+    );
+    CREATE INDEX run_log_topic ON run_log (topic, run_id);
+    CREATE TABLE ingest_log (
+        ingest_id TEXT PRIMARY KEY,
+        topic TEXT NOT NULL,
+        source TEXT NOT NULL,
+        lines_read INTEGER NOT NULL,
+        accepted INTEGER NOT NULL,
+        rejected INTEGER NOT NULL,
+        raw_snapshot_id INTEGER,
+        finished_at TEXT NOT NULL
+    );
+    """,
+)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _ts(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+class SqliteStateStore(StateStore):
+    """State store in one SQLite file. Safe to open from several processes (WAL, busy timeout)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA busy_timeout=30000")
+        self._migrate()
+
+    # -- plumbing -------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+                row = self._conn.execute("SELECT max(version) FROM schema_version").fetchone()
+                current = row[0] or 0
+                for number, script in enumerate(MIGRATIONS, start=1):
+                    if number > current:
+                        for statement in filter(str.strip, script.split(";")):
+                            self._conn.execute(statement)
+                        self._conn.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    @property
+    def schema_version(self) -> int:
+        return self._conn.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+
+    def _query(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def _write(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._conn.execute(sql, params)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # -- registry -------------------------------------------------------------------------
+    @staticmethod
+    def _topic(row: sqlite3.Row) -> TopicEntry:
+        return TopicEntry(row["topic_name"], bool(row["is_active"]),
+                          FlowControl(row["flow_control_flag"]), _ts(row["last_updated_at"]))
+
+    def get_topic(self, topic: str) -> TopicEntry | None:
+        rows = self._query("SELECT * FROM topics WHERE topic_name = ?", (topic,))
+        return self._topic(rows[0]) if rows else None
+
+    def list_topics(self) -> list[TopicEntry]:
+        return [self._topic(r) for r in self._query("SELECT * FROM topics ORDER BY topic_name")]
+
+    def register_topic(self, topic: str, flag: FlowControl = FlowControl.ENABLED) -> TopicEntry:
+        self._write("INSERT OR IGNORE INTO topics (topic_name, is_active, flow_control_flag, last_updated_at) "
+                    "VALUES (?, 1, ?, ?)", (topic, flag.value, _now().isoformat()))
+        return self.get_topic(topic)  # type: ignore[return-value]
+
+    def set_flow_control(self, topic: str, flag: FlowControl) -> TopicEntry:
+        cur = self._write("UPDATE topics SET flow_control_flag = ?, last_updated_at = ? WHERE topic_name = ?",
+                          (flag.value, _now().isoformat(), topic))
+        if cur.rowcount == 0:
+            raise UnknownTopicError(topic)
+        return self.get_topic(topic)  # type: ignore[return-value]
+
+    def set_active(self, topic: str, active: bool) -> TopicEntry:
+        cur = self._write("UPDATE topics SET is_active = ?, last_updated_at = ? WHERE topic_name = ?",
+                          (int(active), _now().isoformat(), topic))
+        if cur.rowcount == 0:
+            raise UnknownTopicError(topic)
+        return self.get_topic(topic)  # type: ignore[return-value]
+
+    # -- checkpoints ----------------------------------------------------------------------
+    def get_checkpoint(self, topic: str, layer: str) -> Checkpoint | None:
+        rows = self._query("SELECT * FROM checkpoints WHERE pipeline_id = ? AND checkpoint_type = ?",
+                           (topic, layer))
+        if not rows:
+            return None
+        r = rows[0]
+        return Checkpoint(r["pipeline_id"], r["checkpoint_type"], r["last_snapshot_id"],
+                          _ts(r["last_ingestion_ts"]), _ts(r["updated_at"]))
+
+    def put_checkpoint(self, topic: str, layer: str, snapshot_id: int | None,
+                       ingestion_ts: datetime | None = None) -> None:
+        self._write(
+            "INSERT INTO checkpoints (pipeline_id, checkpoint_type, last_snapshot_id, last_ingestion_ts, updated_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (pipeline_id, checkpoint_type) DO UPDATE SET "
+            "last_snapshot_id = excluded.last_snapshot_id, last_ingestion_ts = excluded.last_ingestion_ts, "
+            "updated_at = excluded.updated_at",
+            (topic, layer, snapshot_id, ingestion_ts.isoformat() if ingestion_ts else None, _now().isoformat()))
+
+    # -- run log --------------------------------------------------------------------------
+    _RUN_FIELDS = ("topic", "stage", "started_at", "ended_at", "status", "records_in", "records_written",
+                   "records_errors", "records_duplicates", "records_superseded", "source_snapshot_id",
+                   "target_snapshot_id", "error_message")
+
+    def _run_values(self, record: RunRecord) -> tuple:
+        values = []
+        for name in self._RUN_FIELDS:
+            value = getattr(record, name)
+            values.append(value.isoformat() if isinstance(value, datetime) else value)
+        return tuple(values)
+
+    def start_run(self, record: RunRecord) -> RunRecord:
+        cols = ", ".join(self._RUN_FIELDS)
+        marks = ", ".join("?" for _ in self._RUN_FIELDS)
+        cur = self._write(f"INSERT INTO run_log ({cols}) VALUES ({marks})", self._run_values(record))
+        record.run_id = cur.lastrowid
+        return record
+
+    def finish_run(self, record: RunRecord) -> None:
+        sets = ", ".join(f"{name} = ?" for name in self._RUN_FIELDS)
+        self._write(f"UPDATE run_log SET {sets} WHERE run_id = ?", (*self._run_values(record), record.run_id))
+
+    def list_runs(self, topic: str | None = None, limit: int = 100) -> list[RunRecord]:
+        where, params = ("WHERE topic = ?", (topic,)) if topic else ("", ())
+        rows = self._query(f"SELECT * FROM run_log {where} ORDER BY run_id DESC LIMIT ?", (*params, limit))
+        out = []
+        for r in rows:
+            data = {k: r[k] for k in r.keys()}
+            data["started_at"], data["ended_at"] = _ts(data["started_at"]), _ts(data["ended_at"])
+            out.append(RunRecord(**data))
+        return out
+
+    # -- ingest log -----------------------------------------------------------------------
+    def record_ingest(self, record: IngestRecord) -> None:
+        self._write("INSERT OR REPLACE INTO ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (record.ingest_id, record.topic, record.source, record.lines_read, record.accepted,
+                     record.rejected, record.raw_snapshot_id, record.finished_at.isoformat()))
+
+    def list_ingests(self, topic: str | None = None) -> list[IngestRecord]:
+        where, params = ("WHERE topic = ?", (topic,)) if topic else ("", ())
+        rows = self._query(f"SELECT * FROM ingest_log {where} ORDER BY finished_at", params)
+        return [IngestRecord(r["ingest_id"], r["topic"], r["source"], r["lines_read"], r["accepted"],
+                             r["rejected"], r["raw_snapshot_id"], _ts(r["finished_at"])) for r in rows]
