@@ -34,3 +34,10 @@ def _checked_size(size: str) -> str:
 def _quoted(text: str) -> str:
     """A path as the body of a SQL string literal (SET takes no parameters)."""
     return text.replace("'", "''")
+
+
+def json_kind_sql(expression: str) -> str:
+    """SQL turning DuckDB's json_type() of `expression` into a JSON word (number, string, array...)."""
+    return (f"CASE {expression} WHEN 'VARCHAR' THEN 'string' WHEN 'ARRAY' THEN 'array' "
+            f"WHEN 'OBJECT' THEN 'object' WHEN 'BOOLEAN' THEN 'boolean' WHEN 'NULL' THEN 'null' "
+            f"ELSE 'number' END")

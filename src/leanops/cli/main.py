@@ -126,27 +126,17 @@ def demo(seed: int = typer.Option(7, "--seed"), events: int = typer.Option(2000,
 
 
 def main() -> None:
+    """Entry point: usage errors exit 2 (click), lean-ops errors print one line and exit with their code."""
     debug = "--debug" in sys.argv
     if debug:
         sys.argv.remove("--debug")
     try:
-        app(standalone_mode=False)
+        app()  # standalone: click prints usage errors and exits 2 itself
     except LeanOpsError as exc:
         if debug:
             raise
         output.fail(str(exc))
         sys.exit(exc.exit_code)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
-        output.fail("aborted")
-        sys.exit(130)
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2)
-        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,6 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from leanops import duck
+from leanops.duck import json_kind_sql
 
 ENVELOPE_KEYS = ("message_id", "payload", "publish_time")
 
@@ -49,7 +50,7 @@ SELECT line_number, line, message_id, json_payload,
     CASE
         WHEN trim(line) = '' THEN 'empty line'
         WHEN NOT valid THEN 'not valid JSON'
-        WHEN kind <> 'OBJECT' THEN 'envelope must be a JSON object, got ' || lower(kind)
+        WHEN kind <> 'OBJECT' THEN 'envelope must be a JSON object, got ' || {kind}
         WHEN len(extra) > 0 THEN 'unexpected envelope field(s) ' || array_to_string(extra, ', ')
              || '; allowed: message_id, payload, publish_time'
         WHEN id_kind IS NULL OR id_kind = 'NULL' THEN 'missing message_id'
@@ -60,7 +61,7 @@ SELECT line_number, line, message_id, json_payload,
     END AS reason
 FROM values
 ORDER BY line_number
-"""
+""".replace("{kind}", json_kind_sql("kind"))
 
 
 def validate_lines(con: duckdb.DuckDBPyConnection, lines: pa.Table, ingested: object) -> pa.Table:

@@ -203,3 +203,30 @@ def _spread(name: str, reserved: bool, arrays: list, taken: set[str]) -> dict[st
     if not reserved and not out:
         out[name] = pa.nulls(rows, pa.string())
     return out
+
+
+def flatten_texts(payloads: list[str], reserved: frozenset[str] = frozenset()) -> tuple[list[dict], dict[int, str]]:
+    """Flatten JSON object texts with the stage's rules; returns (rows without nulls, index -> error).
+
+    For tests and exploration; the stage itself runs discover/extract on its batch in chunks.
+
+    >>> flatten_texts(['{"event": {"userId": "u1"}, "tags": [1, 2]}'])[0]
+    [{'event_userid': 'u1', 'tags': '[1,2]'}]
+    """
+    from leanops import duck
+    with duck.connect() as con:
+        con.register("texts", pa.table({"ord": pa.array(range(len(payloads)), pa.int64()),
+                                        "json_payload": pa.array(payloads, pa.string())}))
+        con.execute("CREATE TEMP TABLE objects AS SELECT * FROM texts").fetchall()
+        shape = discover(con, "objects")
+        errors = duplicate_key_rows(con, "objects", shape.duplicate_key_pointers)
+        if errors:
+            con.execute("DELETE FROM objects WHERE ord IN (SELECT unnest($1::BIGINT[]))", [list(errors)]).fetchall()
+            shape = discover(con, "objects")
+        plan = plan_columns(shape.leaf_paths, set(reserved))
+        table = extract(con, "objects", shape, plan, ("ord",), 0, len(payloads) + 1)
+    rows: list[dict] = [{} for _ in payloads]
+    for record in table.to_pylist():
+        index = record.pop("ord")
+        rows[index] = {k: v for k, v in record.items() if v is not None}
+    return rows, errors

@@ -14,6 +14,7 @@ after a crash between the two commits redoes exactly that range and does not wri
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from datetime import datetime, timedelta
 
@@ -23,6 +24,7 @@ from pyiceberg.expressions import And, EqualTo, GreaterThanOrEqual
 from pyiceberg.table import Table
 
 from leanops import duck
+from leanops.duck import json_kind_sql
 from leanops.catalog.schemas import META_COLUMNS
 from leanops.catalog.commit import StagedAppend, append_with_retry, conform
 from leanops.catalog.tables import (
@@ -37,7 +39,7 @@ from leanops.stages.result import StageResult
 from leanops.types import RunStatus
 
 STAGE = "standardized"
-FAULT_ENV = "LEANOPS_FAULT"  # test hook: "after-standardized-commit" kills the process at that point
+FAULT_ENV = "LEANOPS_FAULT"  # crash-test hook: the named point kills the process (exit 75)
 
 
 def checkpoint_from_table(table: Table, topic: str) -> int | None:
@@ -46,17 +48,30 @@ def checkpoint_from_table(table: Table, topic: str) -> int | None:
     return int(found[1]) if found else None
 
 
-def _pending_error_range(errors: Table, topic: str, from_id: int | None) -> int | None:
-    """RAW snapshot up to which parse errors were committed by a run whose data commit never landed."""
+@dataclasses.dataclass(frozen=True)
+class _OrphanErrors:
+    """parse_errors committed by a run whose Standardized commit never landed."""
+
+    raw_to: int  # the RAW snapshot that run had read up to: the rerun redoes exactly that range
+    before: int | None  # parse_errors snapshot just before the orphan commit
+
+
+def _orphan_errors(errors: Table, topic: str, from_id: int | None) -> _OrphanErrors | None:
     want = "" if from_id is None else str(from_id)
     for snapshot in ancestors(errors):
         props = snapshot.summary.additional_properties if snapshot.summary else {}
         if props.get(SUMMARY_TOPIC) != topic:
             continue
         if props.get(SUMMARY_SOURCE_FROM) == want:
-            return int(props[SUMMARY_SOURCE_SNAPSHOT])
+            return _OrphanErrors(int(props[SUMMARY_SOURCE_SNAPSHOT]), snapshot.parent_snapshot_id)
         return None  # the newest error commit of this topic belongs to an earlier, completed range
     return None
+
+
+def _fault_point(name: str) -> None:
+    """Die here when LEANOPS_FAULT names this point: how the crash tests stop a run mid-commit."""
+    if os.environ.get(FAULT_ENV) == name:
+        os._exit(75)
 
 
 def run_standardized(lake: Lakehouse, settings: Settings, topic: str,
@@ -68,14 +83,14 @@ def run_standardized(lake: Lakehouse, settings: Settings, topic: str,
     table = lake.standardized_table(topic, create=True)
     errors_table = lake.parse_errors_table()
     from_id = checkpoint_from_table(table, topic)
-    pinned_to = _pending_error_range(errors_table, topic, from_id)
-    to_id = pinned_to if pinned_to is not None else head
+    orphan = _orphan_errors(errors_table, topic, from_id)
+    to_id = orphan.raw_to if orphan else head
     if to_id == from_id:
         return StageResult(topic, STAGE, RunStatus.NO_NEW_DATA, source_snapshot_id=from_id)
     files = added_files(raw, snapshots_after(raw, topic, from_id, to_id))
     with duck.connect(settings.home / "tmp") as con:
         result = _process(con, lake, settings, topic, section, table, errors_table, files,
-                          from_id, to_id, write_errors=pinned_to is None)
+                          from_id, to_id, orphan)
     return result
 
 
@@ -91,24 +106,33 @@ def _load_batch(con: duckdb.DuckDBPyConnection, files: list[str]) -> int:
     return con.execute("SELECT count(*) FROM raw_batch").fetchall()[0][0]
 
 
-def _known_ids(lake: Lakehouse, table: Table, errors_table: Table, topic: str, since: datetime) -> pa.Table:
-    """message_ids already landed (Standardized or parse_errors) with publish_time >= since."""
+def _known_ids(table: Table, errors_table: Table, topic: str, since: datetime,
+               orphan: _OrphanErrors | None) -> pa.Table:
+    """message_ids already landed (Standardized or parse_errors) with publish_time >= since.
+
+    When redoing an orphaned range, its own parse errors are not "already landed": read the error
+    table as it was before them.
+    """
     window = GreaterThanOrEqual("publish_time", since.isoformat())
     std = table.scan(row_filter=window, selected_fields=("message_id",)).to_arrow()
-    err = errors_table.scan(row_filter=And(EqualTo("topic_name", topic), window),
-                            selected_fields=("message_id",)).to_arrow()
+    errors_as_of = orphan.before if orphan else None
+    if orphan and errors_as_of is None:
+        err = pa.table({"message_id": pa.array([], pa.string())})
+    else:
+        err = errors_table.scan(row_filter=And(EqualTo("topic_name", topic), window),
+                                selected_fields=("message_id",), snapshot_id=errors_as_of).to_arrow()
     return pa.concat_tables([std.select(["message_id"]).cast(pa.schema([("message_id", pa.string())])),
                              err.select(["message_id"]).cast(pa.schema([("message_id", pa.string())]))])
 
 
 def _process(con, lake, settings, topic, section, table, errors_table, files, from_id, to_id,
-             write_errors: bool) -> StageResult:
+             orphan: _OrphanErrors | None) -> StageResult:
     result = StageResult(topic, STAGE, RunStatus.SUCCEEDED, source_snapshot_id=to_id)
     result.records_in = _load_batch(con, files) if files else 0
     if result.records_in:
         min_publish = con.execute("SELECT min(publish_time) FROM raw_batch").fetchall()[0][0]
-        known = _known_ids(lake, table, errors_table, topic,
-                           min_publish - timedelta(days=settings.dedup_window_days))
+        known = _known_ids(table, errors_table, topic, min_publish - timedelta(days=settings.dedup_window_days),
+                           orphan)
         con.register("known_ids", known)
         # FIFO: the first copy in ingestion order wins, and nothing already landed is landed again
         con.execute(
@@ -151,12 +175,12 @@ def _process(con, lake, settings, topic, section, table, errors_table, files, fr
         SUMMARY_DUPLICATES: str(result.records_duplicates),
         SUMMARY_ERRORS: str(result.records_errors),
     }
-    if write_errors and error_rows.num_rows:
+    if orphan is None and error_rows.num_rows:
         errors = lake.parse_errors_table()
         append_with_retry(errors, conform(error_rows.drop(["ord"]), errors.schema().as_arrow()), summary)
+        _fault_point("after-parse-errors-commit")
     result.target_snapshot_id = staged.commit(summary)
-    if os.environ.get(FAULT_ENV) == "after-standardized-commit":
-        os._exit(75)  # simulate a crash after the data commit, before the state-store mirror update
+    _fault_point("after-standardized-commit")
     return result
 
 
@@ -167,7 +191,7 @@ def _classify(con: duckdb.DuckDBPyConnection) -> pa.Table:
         "WHEN json_payload IS NULL THEN 'payload is missing' "
         "WHEN NOT json_valid(json_payload) THEN 'invalid JSON' "
         "WHEN json_type(json_payload) <> 'OBJECT' THEN "
-        "  'payload is a JSON ' || lower(json_type(json_payload)) || ', not an object' "
+        f"  'payload is a JSON ' || {json_kind_sql('json_type(json_payload)')} || ', not an object' "
         "END AS reason FROM fresh").fetchall()
     con.execute("CREATE TEMP TABLE objects AS SELECT * EXCLUDE (reason) FROM classified WHERE reason IS NULL").fetchall()
     return duck.arrow(

@@ -1,0 +1,73 @@
+"""Shared fixtures. Every test runs against its own temporary home, isolated from the developer's."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from leanops.context import Context
+
+LEANOPS = shutil.which("leanops", path=str(Path(sys.executable).parent)) or "leanops"
+EVENTS_SCHEMA = {"topic": "events",
+                 "standardized": {"column_map": {"_metadata_idempotencykeyresource": "idempotency_key"}}}
+
+
+@pytest.fixture(autouse=True)
+def _isolate(monkeypatch, tmp_path):
+    """No test reads or writes ./.leanops or ./schemas of the checkout."""
+    monkeypatch.setenv("LEANOPS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("LEANOPS_SCHEMAS", str(tmp_path / "schemas"))
+    monkeypatch.delenv("LEANOPS_FAULT", raising=False)
+    (tmp_path / "schemas").mkdir(exist_ok=True)
+
+
+@pytest.fixture
+def schemas(tmp_path) -> Path:
+    return tmp_path / "schemas"
+
+
+@pytest.fixture
+def ctx(tmp_path, schemas) -> Context:
+    context = Context.open(tmp_path / "home", schemas)
+    yield context
+    context.close()
+
+
+def write_schema(schemas: Path, doc: dict) -> Path:
+    path = schemas / f"{doc['topic']}.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def envelope(message_id: str, payload, publish_time: str | None = "2026-01-19T10:00:00Z") -> str:
+    doc = {"message_id": message_id, "payload": payload}
+    if publish_time is not None:
+        doc["publish_time"] = publish_time
+    return json.dumps(doc)
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def run_cli(*args: str, env: dict | None = None, input: str | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([LEANOPS, *args], capture_output=True, text=True, env=full_env, input=input, timeout=300)
+
+
+def ingest(ctx: Context, topic: str, lines: list[str], tmp_path: Path, name: str = "in.ndjson"):
+    from leanops.ingest import ingest_stream
+    path = write_lines(tmp_path / name, lines)
+    with path.open("rb") as stream:
+        return ingest_stream(ctx.lake, ctx.state, ctx.settings, topic, stream, str(path))
+
+
+def standardized_rows(ctx: Context, topic: str) -> list[dict]:
+    table = ctx.lake.standardized_table(topic)
+    return [] if table is None else table.scan().to_arrow().to_pylist()

@@ -1,0 +1,166 @@
+"""Standardized stage on real Iceberg tables: dedup, parse errors, evolution, checkpoints, schema gate."""
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from conftest import EVENTS_SCHEMA, envelope, ingest, standardized_rows, write_schema
+from leanops.catalog.tables import SUMMARY_SOURCE_SNAPSHOT
+from leanops.runner import run_once
+from leanops.stages.accountability import topic_accounts
+from leanops.stages.raw_reader import current_snapshot_id
+from leanops.types import RunStatus
+
+pytestmark = pytest.mark.slow
+
+
+def by_id(rows):
+    return {r["message_id"]: r for r in rows}
+
+
+def assert_accountable(ctx, topic="events"):
+    for account in topic_accounts(ctx.lake, ctx.state, topic):
+        assert account.ok, account.as_dict()
+
+
+def test_first_copy_wins_within_a_batch(ctx, schemas, tmp_path):
+    write_schema(schemas, EVENTS_SCHEMA)
+    ingest(ctx, "events", [envelope("m1", {"v": "first"}), envelope("m2", {"v": "x"}),
+                           envelope("m1", {"v": "second"})], tmp_path)
+    [outcome] = run_once(ctx)
+    assert outcome.status == RunStatus.SUCCEEDED
+    stage = outcome.stages[0]
+    assert (stage.records_in, stage.records_written, stage.records_duplicates) == (3, 2, 1)
+    assert by_id(standardized_rows(ctx, "events"))["m1"]["v"] == "first"
+    assert_accountable(ctx)
+
+
+def test_duplicates_against_landed_rows_and_parse_errors(ctx, schemas, tmp_path):
+    write_schema(schemas, EVENTS_SCHEMA)
+    ingest(ctx, "events", [envelope("m1", {"v": 1}), envelope("bad", "{broken")], tmp_path, "a.ndjson")
+    run_once(ctx)
+    ingest(ctx, "events", [envelope("m1", {"v": 2}), envelope("bad", "{broken"), envelope("m3", {"v": 3})],
+           tmp_path, "b.ndjson")
+    [outcome] = run_once(ctx)
+    stage = outcome.stages[0]
+    assert (stage.records_in, stage.records_written, stage.records_errors, stage.records_duplicates) == (3, 1, 0, 2)
+    rows = by_id(standardized_rows(ctx, "events"))
+    assert set(rows) == {"m1", "m3"} and rows["m1"]["v"] == "1"
+    errors = ctx.lake.parse_errors_table().scan().to_arrow().to_pylist()
+    assert [(e["message_id"], e["reason"], e["raw_text"]) for e in errors] == [("bad", "invalid JSON", "{broken")]
+    assert_accountable(ctx)
+
+
+def test_dedup_window_reads_only_recent_partitions(ctx, schemas, tmp_path):
+    """Old partitions are pruned from the dedup lookup, so its cost follows the window, not the table."""
+    write_schema(schemas, EVENTS_SCHEMA)
+    old = (datetime(2026, 1, 1, tzinfo=timezone.utc)).isoformat()
+    ingest(ctx, "events", [envelope(f"old{i}", {"i": i}, old) for i in range(5)], tmp_path, "a.ndjson")
+    run_once(ctx)
+    recent = (datetime(2026, 3, 1, tzinfo=timezone.utc)).isoformat()
+    ingest(ctx, "events", [envelope("new", {"i": 1}, recent)], tmp_path, "b.ndjson")
+    run_once(ctx)
+    table = ctx.lake.standardized_table("events")
+    since = (datetime(2026, 3, 1, tzinfo=timezone.utc) - timedelta(days=7)).isoformat()
+    from pyiceberg.expressions import GreaterThanOrEqual
+    planned = list(table.scan(row_filter=GreaterThanOrEqual("publish_time", since)).plan_files())
+    assert len(planned) == 1 and len(list(table.scan().plan_files())) == 2
+    # a re-sent message inside the window is still caught
+    ingest(ctx, "events", [envelope("new", {"i": 2}, recent)], tmp_path, "c.ndjson")
+    [outcome] = run_once(ctx)
+    assert outcome.stages[0].records_duplicates == 1
+    assert_accountable(ctx)
+
+
+def test_parse_errors_reasons(ctx, schemas, tmp_path):
+    write_schema(schemas, EVENTS_SCHEMA)
+    ingest(ctx, "events", [envelope("a", "{nope"), envelope("b", [1, 2]), envelope("c", 5),
+                           envelope("d", '"just a string"'), envelope("e", '{"k": 1, "k": 2}'),
+                           envelope("f", {"ok": True})], tmp_path)
+    [outcome] = run_once(ctx)
+    assert outcome.stages[0].records_errors == 5
+    reasons = {e["message_id"]: e["reason"] for e in ctx.lake.parse_errors_table().scan().to_arrow().to_pylist()}
+    assert reasons == {"a": "invalid JSON", "b": "payload is a JSON array, not an object",
+                       "c": "payload is a JSON number, not an object",
+                       "d": "payload is a JSON string, not an object",
+                       "e": "duplicate key 'k' in the object at the top level"}
+    assert_accountable(ctx)
+
+
+def test_new_keys_add_columns_and_column_map_applies(ctx, schemas, tmp_path):
+    write_schema(schemas, EVENTS_SCHEMA)
+    ingest(ctx, "events", [envelope("m1", {"event": {"userId": "u1"},
+                                           "_metadata": {"idempotencyKeyResource": "k1"}})], tmp_path, "a.ndjson")
+    run_once(ctx)
+    ingest(ctx, "events", [envelope("m2", {"event": {"userId": "u2", "verb": "POST"}, "sessionId": "s"})],
+           tmp_path, "b.ndjson")
+    [outcome] = run_once(ctx)
+    assert outcome.stages[0].columns_added == ("event_verb", "sessionid")
+    table = ctx.lake.standardized_table("events")
+    names = [f.name for f in table.schema().fields]
+    assert names == ["message_id", "topic_name", "publish_time", "ingestion_ts", "event_userid",
+                     "idempotency_key", "event_verb", "sessionid"]
+    rows = by_id(standardized_rows(ctx, "events"))
+    assert rows["m1"]["idempotency_key"] == "k1" and rows["m1"]["event_verb"] is None
+    assert rows["m2"]["event_verb"] == "POST" and rows["m2"]["idempotency_key"] is None
+
+
+def test_checkpoint_lives_in_the_commit_and_is_mirrored(ctx, schemas, tmp_path):
+    write_schema(schemas, EVENTS_SCHEMA)
+    ingest(ctx, "events", [envelope("m1", {"a": 1})], tmp_path)
+    raw_head = current_snapshot_id(ctx.lake.raw_table("events"))
+    run_once(ctx)
+    summary = ctx.lake.standardized_table("events").current_snapshot().summary.additional_properties
+    assert summary[SUMMARY_SOURCE_SNAPSHOT] == str(raw_head)
+    assert ctx.state.get_checkpoint("events", "standardized").last_snapshot_id == raw_head
+    [again] = run_once(ctx)
+    assert again.status == RunStatus.NO_NEW_DATA
+    assert [r.status for r in ctx.state.list_runs("events")] == ["NO_NEW_DATA", "SUCCEEDED"]
+
+
+def test_schema_gate_holds_data_in_raw_then_drains_the_backlog(ctx, schemas, tmp_path):
+    for i in range(3):
+        ingest(ctx, "events", [envelope(f"m{i}-{j}", {"j": j}) for j in range(10)], tmp_path, f"{i}.ndjson")
+    [outcome] = run_once(ctx)
+    assert outcome.status == RunStatus.SKIPPED and "waits in RAW" in outcome.message
+    assert ctx.lake.standardized_table("events") is None
+    [account] = [a for a in topic_accounts(ctx.lake, ctx.state, "events") if a.layer == "standardized"]
+    assert account.pending == 30
+    write_schema(schemas, EVENTS_SCHEMA)
+    [outcome] = run_once(ctx)
+    assert outcome.status == RunStatus.SUCCEEDED and outcome.stages[0].records_written == 30
+    assert len(standardized_rows(ctx, "events")) == 30
+    assert_accountable(ctx)
+
+
+def test_paused_topic_is_skipped(ctx, schemas, tmp_path):
+    from leanops.types import FlowControl
+    write_schema(schemas, EVENTS_SCHEMA)
+    ingest(ctx, "events", [envelope("m1", {"a": 1})], tmp_path)
+    ctx.state.set_flow_control("events", FlowControl.PAUSED)
+    [outcome] = run_once(ctx)
+    assert outcome.status == RunStatus.SKIPPED and ctx.lake.standardized_table("events") is None
+
+
+def test_one_bad_topic_does_not_stop_the_others(ctx, schemas, tmp_path):
+    write_schema(schemas, EVENTS_SCHEMA)
+    (schemas / "orders.json").write_text('{"topic": "orders", "standardized": {"colum_map": {}}}')
+    ingest(ctx, "events", [envelope("m1", {"a": 1})], tmp_path, "e.ndjson")
+    ingest(ctx, "orders", [envelope("o1", {"a": 1})], tmp_path, "o.ndjson")
+    outcomes = {o.topic: o for o in run_once(ctx)}
+    assert outcomes["events"].status == RunStatus.SUCCEEDED
+    assert outcomes["orders"].status == RunStatus.FAILED
+    assert "standardized.colum_map" in outcomes["orders"].message
+
+
+def test_large_batch_is_processed_in_chunks(ctx, schemas, tmp_path):
+    write_schema(schemas, EVENTS_SCHEMA)
+    ctx.settings.batch_rows = 1000
+    lines = [envelope(f"m{i}", {"i": i, "extra" if i == 4321 else "n": "x"}) for i in range(5000)]
+    ingest(ctx, "events", lines, tmp_path)
+    [outcome] = run_once(ctx)
+    assert outcome.stages[0].records_written == 5000
+    rows = by_id(standardized_rows(ctx, "events"))
+    assert rows["m4321"]["extra"] == "x" and rows["m0"]["extra"] is None
+    assert len(ctx.lake.standardized_table("events").current_snapshot().manifests(
+        ctx.lake.standardized_table("events").io)) >= 1
+    assert_accountable(ctx)
