@@ -72,3 +72,33 @@ def test_accountability_fails_when_rows_go_missing(tmp_path, schemas, ctx):
     assert acc.returncode == 1
     std = [a for a in json.loads(acc.stdout) if a["layer"] == "standardized"][0]
     assert std["ok"] is False and std["percent"] == 90.0
+
+
+def test_interrupted_ingest_leaves_orphans_not_a_broken_balance(tmp_path, monkeypatch, ctx):
+    """A crash between the DLQ flush and the RAW commit: its rejects are orphans, not counted."""
+    from conftest import ingest
+    from leanops.catalog import commit
+    from leanops.stages.accountability import topic_accounts
+
+    def die(self, summary):
+        raise KeyboardInterrupt("killed before the RAW commit")
+
+    monkeypatch.setattr(commit.StagedAppend, "commit", die)
+    with pytest.raises(KeyboardInterrupt):
+        ingest(ctx, "events", [envelope("m1", {"a": 1}), "not json"], tmp_path, "a.ndjson")
+    monkeypatch.undo()
+    monkeypatch.setenv("LEANOPS_HOME", str(tmp_path / "home"))
+    ingest(ctx, "events", [envelope("m1", {"a": 1}), "not json"], tmp_path, "a.ndjson")  # the rerun
+    ingestion = topic_accounts(ctx.lake, "events")[0]
+    assert (ingestion.records_in, ingestion.written, ingestion.errors, ingestion.orphaned) == (2, 1, 1, 1)
+    assert ingestion.ok
+    acc = run_cli("accountability", "--topic", "events")
+    assert acc.returncode == 0 and "never committed" in acc.stdout
+
+
+def test_all_rejected_ingest_still_balances(tmp_path):
+    done = run_cli("ingest", "--topic", "events", "-", input="junk\nmore junk\n")
+    assert done.returncode == 0
+    acc = json.loads(run_cli("accountability", "--json").stdout)
+    ingestion = [a for a in acc if a["layer"] == "ingestion"][0]
+    assert (ingestion["records_in"], ingestion["written"], ingestion["errors"], ingestion["ok"]) == (2, 0, 2, True)

@@ -13,7 +13,7 @@ def _state(tmp_path):
     rows = ctx.lake.standardized_table("events").scan().to_arrow().to_pylist()
     errors = ctx.lake.parse_errors_table().scan().to_arrow().to_pylist()
     mirror = ctx.state.get_checkpoint("events", "standardized")
-    accounts = topic_accounts(ctx.lake, ctx.state, "events")
+    accounts = topic_accounts(ctx.lake, "events")
     ctx.close()
     return rows, errors, mirror, accounts
 

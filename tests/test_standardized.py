@@ -18,7 +18,7 @@ def by_id(rows):
 
 
 def assert_accountable(ctx, topic="events"):
-    for account in topic_accounts(ctx.lake, ctx.state, topic):
+    for account in topic_accounts(ctx.lake, topic):
         assert account.ok, account.as_dict()
 
 
@@ -123,7 +123,7 @@ def test_schema_gate_holds_data_in_raw_then_drains_the_backlog(ctx, schemas, tmp
     [outcome] = run_once(ctx)
     assert outcome.status == RunStatus.SKIPPED and "waits in RAW" in outcome.message
     assert ctx.lake.standardized_table("events") is None
-    [account] = [a for a in topic_accounts(ctx.lake, ctx.state, "events") if a.layer == "standardized"]
+    [account] = [a for a in topic_accounts(ctx.lake, "events") if a.layer == "standardized"]
     assert account.pending == 30
     write_schema(schemas, EVENTS_SCHEMA)
     [outcome] = run_once(ctx)

@@ -31,6 +31,8 @@ SUMMARY_RECORDS_IN = "leanops.records-in"
 SUMMARY_DUPLICATES = "leanops.duplicates"
 SUMMARY_ERRORS = "leanops.errors"
 SUMMARY_INGEST_ID = "leanops.ingest-id"
+SUMMARY_LINES_READ = "leanops.lines-read"
+SUMMARY_REJECTED = "leanops.rejected"
 
 
 class Lakehouse:

@@ -85,7 +85,7 @@ def run(once: bool = typer.Option(True, "--once", help="run one cycle and exit")
             s = o.stages[0] if o.stages else None
             rows.append((o.topic, o.status.value, s.records_in if s else "", s.records_written if s else "",
                          s.records_errors if s else "", s.records_duplicates if s else "",
-                         ", ".join(s.columns_added) if s and s.columns_added else "", o.message))
+                         len(s.columns_added) if s else "", o.message))
         output.emit_table("run", ("topic", "status", "in", "written", "errors", "duplicates",
                                   "new columns", "message"), rows)
     if any(o.status == RunStatus.FAILED for o in outcomes):
@@ -99,22 +99,27 @@ def accountability(topic: Optional[str] = typer.Option(None, "--topic", "-t"),
     """Records in = written + errors + duplicates, per topic and layer. Exit 1 below 100%."""
     from leanops.stages.accountability import topic_accounts
     ctx = _context(home, schemas)
-    accounts = [a for t in ([topic] if topic else ctx.topics()) for a in topic_accounts(ctx.lake, ctx.state, t)]
+    accounts = [a for t in ([topic] if topic else ctx.topics()) for a in topic_accounts(ctx.lake, t)]
     if as_json:
         output.emit_json([a.as_dict() for a in accounts])
     else:
         output.emit_table("accountability", ("topic", "layer", "in", "written", "errors", "duplicates",
                                              "pending", "accounted", "%"),
                           [(a.topic, a.layer, a.records_in, a.written, a.errors, a.duplicates, a.pending,
-                            a.accounted, f"{a.percent:.2f}") for a in accounts])
+                            a.accounted, "n/a" if a.percent is None else f"{a.percent:.2f}") for a in accounts])
+        for a in accounts:
+            if a.orphaned:
+                output.console.print(f"{a.topic}: {a.orphaned} DLQ rows belong to ingests that never committed "
+                                     "(the process died); that input was not ingested, ingest it again")
     if not all(a.ok for a in accounts):
         raise typer.Exit(1)
 
 
 @app.command()
 def demo(seed: int = typer.Option(7, "--seed"), events: int = typer.Option(2000, "--events", help="events per topic"),
-         home: Optional[Path] = typer.Option(None, "--home", envvar="LEANOPS_HOME",
-                                             help="home to (re)build (default ./.leanops-demo)"),
+         home: Optional[Path] = typer.Option(None, "--home",
+                                             help="demo home to (re)build (default ./.leanops-demo); "
+                                                  "only a home built by the demo is ever deleted"),
          as_json: bool = JsonOpt) -> None:
     """Build a fresh home, generate realistic events with injected errors, run the pipeline, show accountability."""
     from leanops.demo import run_demo

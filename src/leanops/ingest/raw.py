@@ -1,7 +1,9 @@
 """Append envelopes to raw.<topic>_staging in bounded memory; reject non-envelopes to the DLQ.
 
-The whole input is one RAW commit (a crash leaves nothing half-ingested); lines stream through in
-batches of `ingest_batch_lines`, so memory stays bounded however big the file is.
+The whole input is one RAW commit (a crash leaves nothing half-ingested in RAW); lines stream
+through in batches of `ingest_batch_lines`, so memory stays bounded however big the file is.
+Rejected lines are flushed to the DLQ before the RAW commit, tagged with the ingest id; if the
+process dies before the RAW commit those DLQ rows are reported as orphans, never counted.
 
     report = ingest_stream(lake, state, settings, "events", open("events.ndjson", "rb"), "events.ndjson")
 """
@@ -18,7 +20,9 @@ import pyarrow as pa
 from leanops import duck
 from leanops.catalog.commit import StagedAppend, append_with_retry
 from leanops.catalog.schemas import DLQ_SCHEMA, RAW_SCHEMA
-from leanops.catalog.tables import SUMMARY_INGEST_ID, SUMMARY_TOPIC, Lakehouse
+from leanops.catalog.tables import (
+    SUMMARY_INGEST_ID, SUMMARY_LINES_READ, SUMMARY_REJECTED, SUMMARY_TOPIC, Lakehouse,
+)
 from leanops.config import Settings
 from leanops.ingest.envelope import validate_lines
 from leanops.state.base import IngestRecord, StateStore
@@ -102,8 +106,11 @@ def ingest_stream(lake: Lakehouse, state: StateStore, settings: Settings, topic:
     for rows in accepted_tables():
         staged.write(rows)
     flush_dlq(force=True)
-    if staged.rows:
-        report.raw_snapshot_id = staged.commit({SUMMARY_TOPIC: topic, SUMMARY_INGEST_ID: report.ingest_id})
+    # The RAW commit seals the ingest, even with nothing accepted: its summary carries the counts
+    # that accountability checks, and DLQ rows of an ingest that never sealed are orphans.
+    report.raw_snapshot_id = staged.commit({
+        SUMMARY_TOPIC: topic, SUMMARY_INGEST_ID: report.ingest_id,
+        SUMMARY_LINES_READ: str(report.lines_read), SUMMARY_REJECTED: str(report.rejected)})
     report.reasons = dict(reasons.most_common())
     state.record_ingest(IngestRecord(report.ingest_id, topic, source, report.lines_read, report.accepted,
                                      report.rejected, report.raw_snapshot_id, datetime.now(timezone.utc)))

@@ -1,11 +1,12 @@
 """100% record accountability, per topic and layer, computed from the tables themselves.
 
-    ingestion:     lines read                 = RAW accepted + DLQ rejected
+    ingestion:     lines read                 = RAW accepted + DLQ rejected   (per sealed ingest)
     standardized:  RAW rows up to checkpoint  = standardized rows + parse errors + duplicates dropped
 
 Duplicates dropped are not rows anywhere, so each Standardized commit records its count in its
 snapshot summary (`leanops.duplicates`); the sum over the table's lineage is the figure used here.
-RAW rows after the checkpoint are reported as pending, not as missing.
+RAW rows after the checkpoint are reported as pending, not as missing. DLQ rows of an ingest whose
+RAW commit never happened (the process died) are reported as orphaned: that input was not ingested.
 """
 from __future__ import annotations
 
@@ -14,10 +15,14 @@ import dataclasses
 from pyiceberg.expressions import EqualTo
 from pyiceberg.table import Table
 
-from leanops.catalog.tables import SUMMARY_DUPLICATES, SUMMARY_TOPIC, Lakehouse, ancestors
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from leanops.catalog.tables import (
+    SUMMARY_DUPLICATES, SUMMARY_INGEST_ID, SUMMARY_LINES_READ, SUMMARY_TOPIC, Lakehouse, ancestors,
+)
 from leanops.stages.raw_reader import records_up_to
 from leanops.stages.standardized import checkpoint_from_table
-from leanops.state.base import StateReader
 
 
 @dataclasses.dataclass
@@ -30,14 +35,18 @@ class LayerAccount:
     duplicates: int = 0
     superseded: int = 0
     pending: int = 0
+    orphaned: int = 0  # informational: rejects of interrupted ingests, not part of the balance
 
     @property
     def accounted(self) -> int:
         return self.written + self.errors + self.duplicates + self.superseded
 
     @property
-    def percent(self) -> float:
-        return 100.0 if self.records_in == 0 else round(100.0 * self.accounted / self.records_in, 4)
+    def percent(self) -> float | None:
+        """accounted / in as a percentage; None when nothing came in but something was accounted."""
+        if self.records_in == 0:
+            return 100.0 if self.accounted == 0 else None
+        return round(100.0 * self.accounted / self.records_in, 4)
 
     @property
     def ok(self) -> bool:
@@ -68,10 +77,21 @@ def _summed(table: Table, key: str, topic: str) -> int:
     return total
 
 
-def ingestion_account(lake: Lakehouse, state: StateReader, topic: str) -> LayerAccount:
-    lines = sum(r.lines_read for r in state.list_ingests(topic))
-    return LayerAccount(topic, "ingestion", records_in=lines, written=_total_records(lake.raw_table(topic)),
-                        errors=_rows_for_topic(lake.dlq_table(), topic))
+def ingestion_account(lake: Lakehouse, topic: str) -> LayerAccount:
+    """Lines read (from each sealed ingest's RAW commit) = RAW rows + DLQ rows of those ingests."""
+    raw = lake.raw_table(topic)
+    lines, sealed = 0, set()
+    if raw is not None:
+        for snapshot in ancestors(raw):
+            props = snapshot.summary.additional_properties if snapshot.summary else {}
+            if SUMMARY_LINES_READ in props:
+                lines += int(props[SUMMARY_LINES_READ])
+                sealed.add(props.get(SUMMARY_INGEST_ID))
+    rejects = lake.dlq_table().scan(row_filter=EqualTo("topic_name", topic),
+                                    selected_fields=("ingest_id",)).to_arrow()
+    in_sealed = pc.sum(pc.is_in(rejects["ingest_id"], pa.array(sorted(sealed), pa.string()))).as_py() or 0
+    return LayerAccount(topic, "ingestion", records_in=lines, written=_total_records(raw), errors=in_sealed,
+                        orphaned=rejects.num_rows - in_sealed)
 
 
 def standardized_account(lake: Lakehouse, topic: str) -> LayerAccount:
@@ -86,5 +106,5 @@ def standardized_account(lake: Lakehouse, topic: str) -> LayerAccount:
                         duplicates=_summed(table, SUMMARY_DUPLICATES, topic), pending=raw_total - consumed)
 
 
-def topic_accounts(lake: Lakehouse, state: StateReader, topic: str) -> list[LayerAccount]:
-    return [ingestion_account(lake, state, topic), standardized_account(lake, topic)]
+def topic_accounts(lake: Lakehouse, topic: str) -> list[LayerAccount]:
+    return [ingestion_account(lake, topic), standardized_account(lake, topic)]
