@@ -309,6 +309,11 @@ def topic_lines(topic: str, seed: int, count: int, injected: collections.Counter
 DEMO_MARKER = ".leanops-demo-home"  # only homes carrying this file are ever deleted by the demo
 
 
+def _percent_cell(account: dict) -> str:
+    value = "n/a" if account["percent"] is None else f"{account['percent']:.2f}"
+    return f"[green]{value}[/green]" if account["ok"] else f"[red]{value}[/red]"
+
+
 def _fresh_home(home: Path) -> None:
     """Delete `home` when the demo built it (marker file) or it is empty; refuse anything else.
 
@@ -464,7 +469,7 @@ def _print(summary: dict) -> None:
     emit_table("3. accountability (in = written + errors + dups; pending waits in RAW)",
                ("topic", "layer", "in", "written", "errors", "dups", "pending", "%"),
                [(a["topic"], a["layer"], a["records_in"], a["written"], a["errors"], a["duplicates"],
-                 a["pending"], f"[green]{a['percent']:.2f}[/green]" if a["ok"] else f"[red]{a['percent']:.2f}[/red]")
+                 a["pending"], _percent_cell(a))
                 for a in summary["accountability"]])
 
     console.print(_verdict(summary), highlight=False)
