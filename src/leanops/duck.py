@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 
 
-def connect(spill_dir: Path | None = None, memory_limit: str = "1GB") -> duckdb.DuckDBPyConnection:
+def connect(spill_dir: Path | None = None, memory_limit: str = "3GB") -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB that interprets zone-less timestamps as UTC and spills beyond `memory_limit`."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'").fetchall()

@@ -77,6 +77,11 @@ class StagedAppend:
                                                    io=self.table.io, write_uuid=self._uuid, counter=self._counter))
         self.rows += rows.num_rows
 
+    def add_data_files(self, files: list) -> None:
+        """Files written by another writer (e.g. DuckDB COPY) against this transaction's schema."""
+        self.files.extend(files)
+        self.rows += sum(f.record_count for f in files)
+
     def commit(self, summary: dict[str, str]) -> int:
         """Commit every written file in one snapshot; returns its id."""
         with self.txn.update_snapshot(snapshot_properties=summary).fast_append() as append:

@@ -26,6 +26,7 @@ from pyiceberg.table import Table
 from leanops import duck
 from leanops.duck import json_kind_sql
 from leanops.catalog.schemas import META_COLUMNS
+from leanops.catalog import duck_writer
 from leanops.catalog.commit import StagedAppend, append_with_retry, conform
 from leanops.catalog.tables import (
     SUMMARY_DUPLICATES, SUMMARY_ERRORS, SUMMARY_RECORDS_IN, SUMMARY_SOURCE_FROM, SUMMARY_SOURCE_SNAPSHOT,
@@ -94,16 +95,40 @@ def run_standardized(lake: Lakehouse, settings: Settings, topic: str,
     return result
 
 
-def _load_batch(con: duckdb.DuckDBPyConnection, files: list[str]) -> int:
-    """RAW rows into temp table `raw_batch` with `ord`, the ingestion order (file order, row order)."""
+def _load_fresh(con: duckdb.DuckDBPyConnection, files: list[str], known: pa.Table) -> tuple[int, int]:
+    """New RAW rows -> temp table `fresh`, deduplicated FIFO. Returns (rows read, rows kept).
+
+    `ord` is the ingestion order: file order (commit order), then row order within the file.
+    """
     con.execute("CREATE TEMP TABLE files AS SELECT * FROM unnest($1::VARCHAR[]) WITH ORDINALITY t(path, idx)",
                 [files]).fetchall()
-    con.execute(
-        "CREATE TEMP TABLE raw_batch AS SELECT (f.idx::BIGINT << 32) + r.file_row_number AS ord, "
-        "r.message_id, r.topic_name, r.json_payload, r.publish_time, r.ingestion_ts "
-        "FROM read_parquet($1::VARCHAR[], filename = true, file_row_number = true) r "
-        "JOIN files f ON f.path = r.filename", [files]).fetchall()
-    return con.execute("SELECT count(*) FROM raw_batch").fetchall()[0][0]
+    con.register("known_ids", known)
+    try:
+        # dedup on the narrow (message_id, ord) pairs, then keep the wide rows by ord: a window over
+        # the payloads themselves costs twice as much
+        con.execute(
+            "CREATE TEMP TABLE fresh AS WITH batch AS ("
+            "  SELECT (f.idx::BIGINT << 32) + r.file_row_number AS ord, r.message_id, r.topic_name, "
+            "         r.json_payload, r.publish_time, r.ingestion_ts "
+            "  FROM read_parquet($1::VARCHAR[], filename = true, file_row_number = true) r "
+            "  JOIN files f ON f.path = r.filename) "
+            "SELECT * FROM batch WHERE ord IN (SELECT min(ord) FROM batch "
+            "  WHERE message_id NOT IN (SELECT message_id FROM known_ids) GROUP BY message_id)",
+            [files]).fetchall()
+    finally:
+        con.unregister("known_ids")
+    read = con.execute("SELECT count(*) FROM read_parquet($1::VARCHAR[])", [files]).fetchall()[0][0]
+    kept = con.execute("SELECT count(*) FROM fresh").fetchall()[0][0]
+    return read, kept
+
+
+def _empty_fresh(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE TEMP TABLE fresh (ord BIGINT, message_id VARCHAR, topic_name VARCHAR, "
+                "json_payload VARCHAR, publish_time TIMESTAMPTZ, ingestion_ts TIMESTAMPTZ)").fetchall()
+
+
+def _batch_min_publish_time(con: duckdb.DuckDBPyConnection, files: list[str]):
+    return con.execute("SELECT min(publish_time) FROM read_parquet($1::VARCHAR[])", [files]).fetchall()[0][0]
 
 
 def _known_ids(table: Table, errors_table: Table, topic: str, since: datetime,
@@ -128,44 +153,37 @@ def _known_ids(table: Table, errors_table: Table, topic: str, since: datetime,
 def _process(con, lake, settings, topic, section, table, errors_table, files, from_id, to_id,
              orphan: _OrphanErrors | None) -> StageResult:
     result = StageResult(topic, STAGE, RunStatus.SUCCEEDED, source_snapshot_id=to_id)
-    result.records_in = _load_batch(con, files) if files else 0
-    if result.records_in:
-        min_publish = con.execute("SELECT min(publish_time) FROM raw_batch").fetchall()[0][0]
-        known = _known_ids(table, errors_table, topic, min_publish - timedelta(days=settings.dedup_window_days),
-                           orphan)
-        con.register("known_ids", known)
-        # FIFO: the first copy in ingestion order wins, and nothing already landed is landed again
-        con.execute(
-            "CREATE TEMP TABLE fresh AS SELECT * FROM raw_batch "
-            "WHERE message_id NOT IN (SELECT message_id FROM known_ids) "
-            "QUALIFY row_number() OVER (PARTITION BY message_id ORDER BY ord) = 1").fetchall()
-        con.unregister("known_ids")
+    if files:
+        since = _batch_min_publish_time(con, files) - timedelta(days=settings.dedup_window_days)
+        known = _known_ids(table, errors_table, topic, since, orphan)
+        result.records_in, kept = _load_fresh(con, files, known)
     else:
-        con.execute("CREATE TEMP TABLE fresh (ord BIGINT, message_id VARCHAR, topic_name VARCHAR, "
-                    "json_payload VARCHAR, publish_time TIMESTAMPTZ, ingestion_ts TIMESTAMPTZ)").fetchall()
-    fresh = con.execute("SELECT count(*) FROM fresh").fetchall()[0][0]
-    result.records_duplicates = result.records_in - fresh
+        _empty_fresh(con)
+        kept = 0
+    result.records_duplicates = result.records_in - kept
 
-    error_rows = _classify(con)
+    _find_parse_errors(con)
     shape = flatten.discover(con, "objects")
     if shape.duplicate_key_pointers:
-        dup_rows = flatten.duplicate_key_rows(con, "objects", shape.duplicate_key_pointers)
-        error_rows = _move_to_errors(con, error_rows, dup_rows)
+        repeated = flatten.duplicate_key_rows(con, "objects", shape.duplicate_key_pointers)
+        con.execute("INSERT INTO errs SELECT unnest($1::BIGINT[]), unnest($2::VARCHAR[])",
+                    [list(repeated), list(repeated.values())]).fetchall()
         shape = flatten.discover(con, "objects")
+    error_rows = duck.arrow(
+        con,
+        "SELECT f.topic_name, f.message_id, e.reason, coalesce(f.json_payload, '') AS raw_text, f.publish_time, "
+        "f.ingestion_ts, now() AS error_ts FROM fresh f JOIN errs e USING (ord) ORDER BY ord")
     result.records_errors = error_rows.num_rows
+    result.records_written = kept - result.records_errors
 
     reserved = set(META_COLUMNS) | set(section.column_map.values())
     plan = flatten.plan_columns(shape.leaf_paths, reserved)
+    extraction = flatten.select_sql(con, "objects", shape, plan, META_COLUMNS, section.column_map,
+                                    extra={duck_writer.PARTITION_DAY: duck_writer.day_expression("publish_time")})
     staged = StagedAppend(table)
-    columns_added: list[str] = []
-    result.records_written = con.execute("SELECT count(*) FROM objects").fetchall()[0][0]
-    for lo, hi in _chunks(con, settings.batch_rows, max(1, len(shape.leaf_paths))):
-        chunk = flatten.extract(con, "objects", shape, plan, META_COLUMNS, lo, hi)
-        chunk = _apply_column_map(chunk, section.column_map)
-        columns_added += staged.add_string_columns(chunk.column_names)
-        staged.write(conform(chunk, staged.arrow_schema))
-    result.columns_added = tuple(columns_added)
+    result.columns_added = tuple(staged.add_string_columns(extraction.names))
     result.check_accountability()
+    _write(con, staged, extraction)
 
     summary = {
         SUMMARY_TOPIC: topic,
@@ -176,53 +194,32 @@ def _process(con, lake, settings, topic, section, table, errors_table, files, fr
         SUMMARY_ERRORS: str(result.records_errors),
     }
     if orphan is None and error_rows.num_rows:
-        errors = lake.parse_errors_table()
-        append_with_retry(errors, conform(error_rows.drop(["ord"]), errors.schema().as_arrow()), summary)
+        append_with_retry(errors_table, conform(error_rows, errors_table.schema().as_arrow()), summary)
         _fault_point("after-parse-errors-commit")
     result.target_snapshot_id = staged.commit(summary)
     _fault_point("after-standardized-commit")
     return result
 
 
-def _classify(con: duckdb.DuckDBPyConnection) -> pa.Table:
-    """Split `fresh` into `objects` (JSON objects) and the parse-error rows (returned)."""
+def _write(con: duckdb.DuckDBPyConnection, staged: StagedAppend, extraction: flatten.Extraction) -> None:
+    """Flattened rows into data files: DuckDB COPY for a local warehouse, the Arrow writer elsewhere."""
+    if duck_writer.supports(staged.txn.table_metadata.location):
+        provided = set(META_COLUMNS) | set(extraction.names)
+        staged.add_data_files(duck_writer.copy_select(con, staged.txn, extraction.sql, provided, partitioned=True))
+    else:
+        rows = duck.arrow(con, extraction.sql).drop([duck_writer.PARTITION_DAY])
+        staged.write(conform(rows, staged.arrow_schema))
+
+
+def _find_parse_errors(con: duckdb.DuckDBPyConnection) -> None:
+    """Temp table `errs` (ord, reason) of payloads that are not JSON objects; view `objects` of the rest."""
+    whitespace = "chr(32) || chr(9) || chr(10) || chr(13)"
     con.execute(
-        "CREATE TEMP TABLE classified AS SELECT *, CASE "
+        "CREATE TEMP TABLE errs AS SELECT ord, reason FROM (SELECT ord, CASE "
         "WHEN json_payload IS NULL THEN 'payload is missing' "
         "WHEN NOT json_valid(json_payload) THEN 'invalid JSON' "
-        "WHEN json_type(json_payload) <> 'OBJECT' THEN "
+        f"WHEN left(ltrim(json_payload, {whitespace}), 1) <> '{{' THEN "
         f"  'payload is a JSON ' || {json_kind_sql('json_type(json_payload)')} || ', not an object' "
-        "END AS reason FROM fresh").fetchall()
-    con.execute("CREATE TEMP TABLE objects AS SELECT * EXCLUDE (reason) FROM classified WHERE reason IS NULL").fetchall()
-    return duck.arrow(
-        con,
-        "SELECT topic_name, message_id, reason, coalesce(json_payload, '') AS raw_text, publish_time, "
-        "ingestion_ts, now() AS error_ts, ord FROM classified WHERE reason IS NOT NULL ORDER BY ord")
-
-
-def _move_to_errors(con: duckdb.DuckDBPyConnection, errors: pa.Table, reasons: dict[int, str]) -> pa.Table:
-    """Rows whose payload repeats a key leave `objects` for parse_errors."""
-    moved = pa.table({"ord": pa.array(list(reasons), pa.int64()), "reason": pa.array(list(reasons.values()))})
-    con.register("moved", moved)
-    extra = duck.arrow(
-        con,
-        "SELECT o.topic_name, o.message_id, m.reason, o.json_payload AS raw_text, o.publish_time, "
-        "o.ingestion_ts, now() AS error_ts, o.ord FROM objects o JOIN moved m USING (ord) ORDER BY o.ord")
-    con.execute("DELETE FROM objects WHERE ord IN (SELECT ord FROM moved)").fetchall()
-    con.unregister("moved")
-    return pa.concat_tables([errors, extra.cast(errors.schema)]) if errors.num_rows else extra
-
-
-def _chunks(con: duckdb.DuckDBPyConnection, batch_rows: int, width: int):
-    """(lo, hi) ord ranges of at most ~batch_rows rows, fewer for wide data."""
-    rows = max(1000, min(batch_rows, flatten.MAX_LIST_CELLS_PER_CHUNK // width))
-    bounds = con.execute(
-        "SELECT min(ord), max(ord) + 1 FROM (SELECT ord, (row_number() OVER (ORDER BY ord) - 1) // $1 AS g "
-        "FROM objects) GROUP BY g ORDER BY 1", [rows]).fetchall()
-    return [(lo, hi) for lo, hi in bounds]
-
-
-def _apply_column_map(chunk: pa.Table, column_map: dict[str, str]) -> pa.Table:
-    if not column_map:
-        return chunk
-    return chunk.rename_columns([column_map.get(name, name) for name in chunk.column_names])
+        "END AS reason FROM fresh) WHERE reason IS NOT NULL").fetchall()
+    con.execute("CREATE TEMP VIEW objects AS SELECT * FROM fresh "
+                "WHERE ord NOT IN (SELECT ord FROM errs)").fetchall()
