@@ -1,4 +1,4 @@
-"""`leanops run --once`: the Standardized stage for every ENABLED topic whose schema gate is open.
+"""`leanops run --once`: Standardized then Curated for every ENABLED topic whose schema gate is open.
 
 Kept deliberately small; the full orchestrator (concurrency, retries, backlog loop) builds on it.
 Each topic is isolated: one failing topic is recorded as FAILED and the others still run.
@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import dataclasses
 import traceback
+from typing import Callable
 from datetime import datetime, timezone
 
 from leanops.context import Context
 from leanops.errors import LeanOpsError
 from leanops.stages.result import StageResult
-from leanops.stages.standardized import STAGE as STANDARDIZED, checkpoint_from_table, run_standardized
+from leanops.stages.checkpoint import checkpoint_from_table
+from leanops.stages.curated import STAGE as CURATED, run_curated
+from leanops.stages.standardized import STAGE as STANDARDIZED, run_standardized
 from leanops.state.base import RunRecord
 from leanops.types import FlowControl, RunStatus
 
@@ -34,9 +37,7 @@ def _now() -> datetime:
 
 
 def run_topic(ctx: Context, topic: str) -> TopicOutcome:
-    entry = ctx.state.get_topic(topic)
-    if entry is None:
-        entry = ctx.state.register_topic(topic)
+    entry = ctx.state.get_topic(topic) or ctx.state.register_topic(topic)
     if not entry.is_active or entry.flow_control_flag != FlowControl.ENABLED:
         return TopicOutcome(topic, RunStatus.SKIPPED, message=f"topic is {entry.flow_control_flag.value}"
                             if entry.is_active else "topic is inactive")
@@ -47,18 +48,36 @@ def run_topic(ctx: Context, topic: str) -> TopicOutcome:
     if schema is None or schema.standardized is None:
         return TopicOutcome(topic, RunStatus.SKIPPED,
                             message="no schema with a standardized section: data waits in RAW")
-    record = ctx.state.start_run(RunRecord(topic=topic, stage=STANDARDIZED, started_at=_now(),
+    stages: list[tuple[str, Callable[[], StageResult]]] = [
+        (STANDARDIZED, lambda: run_standardized(ctx.lake, ctx.settings, topic, schema.standardized))]
+    if schema.curated is not None:
+        stages.append((CURATED, lambda: run_curated(ctx.lake, ctx.settings, topic, schema)))
+    outcome = TopicOutcome(topic, RunStatus.NO_NEW_DATA)
+    for stage, run in stages:
+        result = _run_stage(ctx, topic, stage, run)
+        outcome.stages.append(result)
+        if result.status == RunStatus.FAILED:
+            outcome.status, outcome.message = RunStatus.FAILED, f"{stage}: {result.message}"
+            return outcome
+        if result.status == RunStatus.SUCCEEDED:
+            outcome.status = RunStatus.SUCCEEDED
+    if schema.curated is None:
+        outcome.message = "no curated section: Standardized only"
+    return outcome
+
+
+def _run_stage(ctx: Context, topic: str, stage: str, run: Callable[[], StageResult]) -> StageResult:
+    """One stage with its run-log row; any exception is the stage's failure, recorded, not raised."""
+    record = ctx.state.start_run(RunRecord(topic=topic, stage=stage, started_at=_now(),
                                            status=RunStatus.RUNNING.value))
     try:
-        result = run_standardized(ctx.lake, ctx.settings, topic, schema.standardized)
+        result = run()
     except Exception as exc:  # isolate the topic; the run log keeps the reason
-        record.status, record.ended_at = RunStatus.FAILED.value, _now()
+        detail = str(exc) if isinstance(exc, LeanOpsError) else traceback.format_exc(limit=3).strip()
+        result = StageResult(topic, stage, RunStatus.FAILED, message=detail)
         record.error_message = f"{type(exc).__name__}: {exc}"
-        ctx.state.finish_run(record)
-        detail = str(exc) if isinstance(exc, LeanOpsError) else traceback.format_exc(limit=3)
-        return TopicOutcome(topic, RunStatus.FAILED, message=detail.strip())
     _finish(ctx, record, result)
-    return TopicOutcome(topic, result.status, [result], result.message)
+    return result
 
 
 def _finish(ctx: Context, record: RunRecord, result: StageResult) -> None:
@@ -73,12 +92,14 @@ def _finish(ctx: Context, record: RunRecord, result: StageResult) -> None:
 
 def sync_checkpoint_mirror(ctx: Context, topic: str) -> None:
     """After a crash, the table summary is the truth: copy it into the state store."""
-    table = ctx.lake.standardized_table(topic)
-    if table is not None:
+    for stage, table in ((STANDARDIZED, ctx.lake.standardized_table(topic)),
+                         (CURATED, ctx.lake.curated_table(topic))):
+        if table is None:
+            continue
         truth = checkpoint_from_table(table, topic)
-        mirror = ctx.state.get_checkpoint(topic, STANDARDIZED)
+        mirror = ctx.state.get_checkpoint(topic, stage)
         if truth is not None and (mirror is None or mirror.last_snapshot_id != truth):
-            ctx.state.put_checkpoint(topic, STANDARDIZED, truth)
+            ctx.state.put_checkpoint(topic, stage, truth)
 
 
 def run_once(ctx: Context, topics: list[str] | None = None) -> list[TopicOutcome]:

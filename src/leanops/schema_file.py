@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from leanops.errors import SchemaFileError
 from leanops.naming import is_valid_column_name
 
 TYPE_RE = re.compile(r"^(string|int|long|double|boolean|date|timestamp|decimal\((\d{1,2}),\s*(\d{1,2})\))$")
 SCHEMA_SUFFIXES = (".json", ".yaml", ".yml")
+_META_NAMES = ("message_id", "topic_name", "publish_time", "ingestion_ts")  # typed by the pipeline itself
 
 
 def _check_column(name: str) -> str:
@@ -79,6 +80,19 @@ class CuratedSection(_Section):
         for name in value:
             _check_column(name)
         return value
+
+    @model_validator(mode="after")
+    def _keys_declared(self) -> "CuratedSection":
+        """The merge key and the version column must be declared, so both have a type."""
+        for field in ("merge_key", "order_by"):
+            name = getattr(self, field)
+            _check_column(name)
+            if name not in self.columns and name not in _META_NAMES:
+                raise ValueError(f"{field} {name!r} must be declared in curated.columns")
+        for entry in self.partition_by:
+            from leanops.catalog.partitioning import parse_partition
+            parse_partition(entry)
+        return self
 
 
 class SemanticColumn(_Section):

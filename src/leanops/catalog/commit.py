@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
+import warnings
 
 import pyarrow as pa
 from pyiceberg.exceptions import CommitFailedException
@@ -73,8 +74,12 @@ class StagedAppend:
     def write(self, rows: pa.Table) -> None:
         if rows.num_rows == 0:
             return
-        self.files.extend(_dataframe_to_data_files(table_metadata=self.txn.table_metadata, df=rows,
-                                                   io=self.table.io, write_uuid=self._uuid, counter=self._counter))
+        with warnings.catch_warnings():
+            # bloom-filter properties are set for engines that honour them; PyIceberg's writer does not
+            warnings.filterwarnings("ignore", message=".*not implemented", category=UserWarning)
+            self.files.extend(_dataframe_to_data_files(table_metadata=self.txn.table_metadata, df=rows,
+                                                       io=self.table.io, write_uuid=self._uuid,
+                                                       counter=self._counter))
         self.rows += rows.num_rows
 
     def add_data_files(self, files: list) -> None:
@@ -82,11 +87,10 @@ class StagedAppend:
         self.files.extend(files)
         self.rows += sum(f.record_count for f in files)
 
-    def commit(self, summary: dict[str, str]) -> int:
-        """Commit every written file in one snapshot; returns its id."""
-        with self.txn.update_snapshot(snapshot_properties=summary).fast_append() as append:
-            for data_file in self.files:
-                append.append_data_file(data_file)
+    def commit(self, summary: dict[str, str], delete_files: list | None = None) -> int:
+        """Commit every written file (and position-delete files) in one snapshot; returns its id."""
+        from leanops.catalog.row_delta import commit_row_delta
+        commit_row_delta(self.txn, self.table.io, self.files, delete_files or [], summary)
         try:
             self.txn.commit_transaction()
         except CommitFailedException as exc:

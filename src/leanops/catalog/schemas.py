@@ -55,3 +55,16 @@ def day_spec(schema: Schema, column: str) -> PartitionSpec:
     source_id = schema.find_field(column).field_id
     return PartitionSpec(PartitionField(source_id=source_id, field_id=1000, transform=DayTransform(),
                                         name=f"{column}_day"))
+
+CURATED_ERRORS_SCHEMA = _schema(
+    ("topic_name", StringType(), False),
+    ("message_id", StringType(), False),
+    ("idempotency_key", StringType(), False),  # the row's merge-key value as text ("" when missing)
+    ("column_name", StringType(), False),  # the first failing column
+    ("value", StringType(), False),  # its offending value as text ("" when missing)
+    ("reason", StringType(), False),
+    ("failures", StringType(), False),  # every failure of the row, JSON: [{"column", "value", "reason"}]
+    ("publish_time", TimestamptzType(), False),
+    ("ingestion_ts", TimestamptzType(), False),
+    ("error_ts", TimestamptzType(), False),
+)

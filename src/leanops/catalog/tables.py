@@ -11,12 +11,13 @@ from typing import Iterator
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError, TableAlreadyExistsError
+from pyiceberg.partitioning import PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Snapshot
 
 from leanops.catalog.schemas import (
-    DLQ_SCHEMA, PARSE_ERRORS_SCHEMA, RAW_SCHEMA, STANDARDIZED_BASE_SCHEMA, day_spec,
+    CURATED_ERRORS_SCHEMA, DLQ_SCHEMA, PARSE_ERRORS_SCHEMA, RAW_SCHEMA, STANDARDIZED_BASE_SCHEMA, day_spec,
 )
 from leanops.config import CATALOG_NAME, Settings
 from leanops.types import Zone, validate_topic
@@ -33,6 +34,8 @@ SUMMARY_ERRORS = "leanops.errors"
 SUMMARY_INGEST_ID = "leanops.ingest-id"
 SUMMARY_LINES_READ = "leanops.lines-read"
 SUMMARY_REJECTED = "leanops.rejected"
+SUMMARY_SUPERSEDED = "leanops.superseded"  # batch rows that lost latest-wins (older versions)
+SUMMARY_REPLACED = "leanops.replaced"  # stored rows this commit deleted because a newer version came
 
 
 class Lakehouse:
@@ -68,8 +71,13 @@ class Lakehouse:
     def standardized_ident(topic: str) -> str:
         return f"{Zone.STANDARDIZED.value}.{validate_topic(topic)}"
 
+    @staticmethod
+    def curated_ident(topic: str) -> str:
+        return f"{Zone.CURATED.value}.{validate_topic(topic)}"
+
     DLQ = f"{Zone.RAW.value}.dlq_errors"
     PARSE_ERRORS = f"{Zone.STANDARDIZED.value}.parse_errors"
+    CURATED_ERRORS = f"{Zone.CURATED.value}.errors"
 
     # -- tables ---------------------------------------------------------------------------
     def load(self, ident: str) -> Table | None:
@@ -104,6 +112,20 @@ class Lakehouse:
         if create:
             return self._load_or_create(ident, STANDARDIZED_BASE_SCHEMA, "publish_time")
         return self.load(ident)
+
+    def curated_errors_table(self) -> Table:
+        return self._load_or_create(self.CURATED_ERRORS, CURATED_ERRORS_SCHEMA, "publish_time")
+
+    def curated_table(self, topic: str) -> Table | None:
+        return self.load(self.curated_ident(topic))
+
+    def create_curated_table(self, topic: str, schema: Schema, spec: PartitionSpec,
+                             properties: dict[str, str]) -> Table:
+        try:
+            return self.catalog.create_table(self.curated_ident(topic), schema=schema, partition_spec=spec,
+                                             properties=properties)
+        except TableAlreadyExistsError:
+            return self.catalog.load_table(self.curated_ident(topic))
 
     def raw_topics(self) -> list[str]:
         """Topics that have a RAW table, found from the catalog itself."""

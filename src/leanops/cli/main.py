@@ -104,8 +104,8 @@ def accountability(topic: Optional[str] = typer.Option(None, "--topic", "-t"),
         output.emit_json([a.as_dict() for a in accounts])
     else:
         output.emit_table("accountability", ("topic", "layer", "in", "written", "errors", "duplicates",
-                                             "pending", "accounted", "%"),
-                          [(a.topic, a.layer, a.records_in, a.written, a.errors, a.duplicates, a.pending,
+                                             "superseded", "pending", "accounted", "%"),
+                          [(a.topic, a.layer, a.records_in, a.written, a.errors, a.duplicates, a.superseded, a.pending,
                             a.accounted, "n/a" if a.percent is None else f"{a.percent:.2f}") for a in accounts])
         for a in accounts:
             if a.orphaned:
@@ -113,6 +113,30 @@ def accountability(topic: Optional[str] = typer.Option(None, "--topic", "-t"),
                                      "(the process died); that input was not ingested, ingest it again")
     if not all(a.ok for a in accounts):
         raise typer.Exit(1)
+
+
+@app.command()
+def sql(query: str = typer.Argument(..., help='one read-only query, e.g. "SELECT * FROM curated.events_latest"; '
+                                                '- reads it from stdin'),
+        limit: Optional[int] = typer.Option(None, "--limit", min=0,
+                                            help="rows to print (default: 1000 in a table, all with --json/--csv)"),
+        as_csv: bool = typer.Option(False, "--csv", help="CSV on stdout"),
+        home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
+    """Read-only SQL (DuckDB) over the lakehouse: raw.*, standardized.*, curated.*, curated.<topic>_latest."""
+    from leanops.sqlview import json_rows, run_sql, text_rows
+    if as_json and as_csv:
+        raise LeanOpsError("--json and --csv exclude each other")
+    ctx = _context(home, schemas)
+    result = run_sql(ctx, sys.stdin.read() if query == "-" else query)
+    shown = result.slice(0, limit if limit is not None else (None if as_json or as_csv else 1000))
+    if as_json:
+        output.emit_json(json_rows(shown))
+    elif as_csv:
+        output.emit_csv(shown.column_names, text_rows(shown))
+    else:
+        output.emit_table("sql", shown.column_names, text_rows(shown))
+        output.note(f"{result.num_rows} rows" if shown.num_rows == result.num_rows else
+                    f"{shown.num_rows} of {result.num_rows} rows shown (--limit N, or --json/--csv for all)")
 
 
 @app.command()

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import BinaryIO, Callable, Iterator
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from leanops import duck
 from leanops.catalog.commit import StagedAppend, append_with_retry
@@ -123,9 +124,20 @@ def _raw_rows(ok: pa.Table, topic: str, ingested: datetime) -> pa.Table:
         ok["message_id"].cast(pa.string()),
         pa.array([topic] * n, pa.string()),
         ok["json_payload"].cast(pa.string()),
-        pa.array([ingested] * n, pa.timestamp("us", tz="UTC")),
+        _line_times(ok["line_number"], ingested),
         ok["publish_time"].cast(pa.timestamp("us", tz="UTC")),
     ], schema=RAW_ARROW)
+
+
+def _line_times(line_numbers: pa.ChunkedArray, ingested: datetime) -> pa.Array:
+    """ingestion_ts of each line: the ingest's start plus the line's offset in microseconds.
+
+    Lines of one ingest thus carry strictly increasing timestamps, which is what "later ingestion
+    wins" compares in Curated (a landing log's offset, kept in the timestamp itself).
+    """
+    start = pa.scalar(ingested, pa.timestamp("us", tz="UTC"))
+    offsets = pc.subtract(line_numbers, 1).cast(pa.int64()).cast(pa.duration("us"))
+    return pc.add(start, offsets).cast(pa.timestamp("us", tz="UTC"))
 
 
 def _dlq_rows(bad: pa.Table, topic: str, ingest_id: str, source: str, ingested: datetime) -> pa.Table:

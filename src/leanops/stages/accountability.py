@@ -2,9 +2,14 @@
 
     ingestion:     lines read                 = RAW accepted + DLQ rejected   (per sealed ingest)
     standardized:  RAW rows up to checkpoint  = standardized rows + parse errors + duplicates dropped
+    curated:       Standardized rows up to checkpoint
+                                              = live curated rows + CDE/cast errors + superseded
 
-Duplicates dropped are not rows anywhere, so each Standardized commit records its count in its
-snapshot summary (`leanops.duplicates`); the sum over the table's lineage is the figure used here.
+Duplicates dropped and versions superseded are not rows anywhere, so each commit records its counts
+in its snapshot summary (`leanops.duplicates`, `leanops.superseded`, `leanops.replaced`); the sums
+over the table's lineage are the figures used here. Superseded = batch rows that lost latest-wins
+plus stored rows a newer version replaced (those are position-deleted, so live rows = records -
+position deletes).
 RAW rows after the checkpoint are reported as pending, not as missing. DLQ rows of an ingest whose
 RAW commit never happened (the process died) are reported as orphaned: that input was not ingested.
 """
@@ -19,10 +24,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from leanops.catalog.tables import (
-    SUMMARY_DUPLICATES, SUMMARY_INGEST_ID, SUMMARY_LINES_READ, SUMMARY_TOPIC, Lakehouse, ancestors,
+    SUMMARY_DUPLICATES, SUMMARY_INGEST_ID, SUMMARY_LINES_READ, SUMMARY_REPLACED, SUMMARY_SUPERSEDED, SUMMARY_TOPIC,
+    Lakehouse, ancestors,
 )
 from leanops.stages.raw_reader import records_up_to
-from leanops.stages.standardized import checkpoint_from_table
+from leanops.stages.checkpoint import checkpoint_from_table
 
 
 @dataclasses.dataclass
@@ -106,5 +112,21 @@ def standardized_account(lake: Lakehouse, topic: str) -> LayerAccount:
                         duplicates=_summed(table, SUMMARY_DUPLICATES, topic), pending=raw_total - consumed)
 
 
+def curated_account(lake: Lakehouse, topic: str) -> LayerAccount | None:
+    table = lake.curated_table(topic)
+    source = lake.standardized_table(topic)
+    if table is None or source is None:
+        return None
+    consumed = records_up_to(source, checkpoint_from_table(table, topic))
+    props = table.current_snapshot().summary.additional_properties if table.current_snapshot() else {}
+    live = int(props.get("total-records", 0)) - int(props.get("total-position-deletes", 0))
+    superseded = _summed(table, SUMMARY_SUPERSEDED, topic) + _summed(table, SUMMARY_REPLACED, topic)
+    return LayerAccount(topic, "curated", records_in=consumed, written=live,
+                        errors=_rows_for_topic(lake.curated_errors_table(), topic), superseded=superseded,
+                        pending=_total_records(source) - consumed)
+
+
 def topic_accounts(lake: Lakehouse, topic: str) -> list[LayerAccount]:
-    return [ingestion_account(lake, topic), standardized_account(lake, topic)]
+    accounts = [ingestion_account(lake, topic), standardized_account(lake, topic)]
+    curated = curated_account(lake, topic)
+    return accounts + ([curated] if curated else [])

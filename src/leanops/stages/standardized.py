@@ -14,8 +14,6 @@ after a crash between the two commits redoes exactly that range and does not wri
 """
 from __future__ import annotations
 
-import dataclasses
-import os
 from datetime import datetime, timedelta
 
 import duckdb
@@ -24,55 +22,22 @@ from pyiceberg.expressions import And, EqualTo, GreaterThanOrEqual
 from pyiceberg.table import Table
 
 from leanops import duck
-from leanops.duck import json_kind_sql
-from leanops.catalog.schemas import META_COLUMNS
 from leanops.catalog import duck_writer
 from leanops.catalog.commit import StagedAppend, append_with_retry, conform
-from leanops.catalog.tables import (
-    SUMMARY_DUPLICATES, SUMMARY_ERRORS, SUMMARY_RECORDS_IN, SUMMARY_SOURCE_FROM, SUMMARY_SOURCE_SNAPSHOT,
-    SUMMARY_TOPIC, Lakehouse, ancestors, latest_summary_value,
-)
+from leanops.catalog.schemas import META_COLUMNS
+from leanops.catalog.tables import Lakehouse
 from leanops.config import Settings
+from leanops.duck import json_kind_sql
 from leanops.schema_file import StandardizedSection
 from leanops.stages import flatten
+from leanops.stages.checkpoint import (
+    OrphanErrors, checkpoint_from_table, commit_summary, fault_point, orphan_errors,
+)
 from leanops.stages.raw_reader import added_files, current_snapshot_id, snapshots_after
 from leanops.stages.result import StageResult
 from leanops.types import RunStatus
 
 STAGE = "standardized"
-FAULT_ENV = "LEANOPS_FAULT"  # crash-test hook: the named point kills the process (exit 75)
-
-
-def checkpoint_from_table(table: Table, topic: str) -> int | None:
-    """The RAW snapshot the Standardized table has consumed, read from its own commit summaries."""
-    found = latest_summary_value(table, SUMMARY_SOURCE_SNAPSHOT, topic)
-    return int(found[1]) if found else None
-
-
-@dataclasses.dataclass(frozen=True)
-class _OrphanErrors:
-    """parse_errors committed by a run whose Standardized commit never landed."""
-
-    raw_to: int  # the RAW snapshot that run had read up to: the rerun redoes exactly that range
-    before: int | None  # parse_errors snapshot just before the orphan commit
-
-
-def _orphan_errors(errors: Table, topic: str, from_id: int | None) -> _OrphanErrors | None:
-    want = "" if from_id is None else str(from_id)
-    for snapshot in ancestors(errors):
-        props = snapshot.summary.additional_properties if snapshot.summary else {}
-        if props.get(SUMMARY_TOPIC) != topic:
-            continue
-        if props.get(SUMMARY_SOURCE_FROM) == want:
-            return _OrphanErrors(int(props[SUMMARY_SOURCE_SNAPSHOT]), snapshot.parent_snapshot_id)
-        return None  # the newest error commit of this topic belongs to an earlier, completed range
-    return None
-
-
-def _fault_point(name: str) -> None:
-    """Die here when LEANOPS_FAULT names this point: how the crash tests stop a run mid-commit."""
-    if os.environ.get(FAULT_ENV) == name:
-        os._exit(75)
 
 
 def run_standardized(lake: Lakehouse, settings: Settings, topic: str,
@@ -84,8 +49,8 @@ def run_standardized(lake: Lakehouse, settings: Settings, topic: str,
     table = lake.standardized_table(topic, create=True)
     errors_table = lake.parse_errors_table()
     from_id = checkpoint_from_table(table, topic)
-    orphan = _orphan_errors(errors_table, topic, from_id)
-    to_id = orphan.raw_to if orphan else head
+    orphan = orphan_errors(errors_table, topic, from_id)
+    to_id = orphan.source_to if orphan else head
     if to_id == from_id:
         return StageResult(topic, STAGE, RunStatus.NO_NEW_DATA, source_snapshot_id=from_id)
     files = added_files(raw, snapshots_after(raw, topic, from_id, to_id))
@@ -110,7 +75,7 @@ def _load_fresh(con: duckdb.DuckDBPyConnection, files: list[str], known: pa.Tabl
             "CREATE TEMP TABLE fresh AS WITH batch AS ("
             "  SELECT (f.idx::BIGINT << 32) + r.file_row_number AS ord, r.message_id, r.topic_name, "
             "         r.json_payload, r.publish_time, r.ingestion_ts "
-            "  FROM read_parquet($1::VARCHAR[], filename = true, file_row_number = true) r "
+            "  FROM read_parquet($1::VARCHAR[], filename = true, file_row_number = true, hive_partitioning = false) r "
             "  JOIN files f ON f.path = r.filename) "
             "SELECT * FROM batch WHERE ord IN (SELECT min(ord) FROM batch "
             "  WHERE message_id NOT IN (SELECT message_id FROM known_ids) GROUP BY message_id)",
@@ -132,7 +97,7 @@ def _batch_min_publish_time(con: duckdb.DuckDBPyConnection, files: list[str]):
 
 
 def _known_ids(table: Table, errors_table: Table, topic: str, since: datetime,
-               orphan: _OrphanErrors | None) -> pa.Table:
+               orphan: OrphanErrors | None) -> pa.Table:
     """message_ids already landed (Standardized or parse_errors) with publish_time >= since.
 
     When redoing an orphaned range, its own parse errors are not "already landed": read the error
@@ -151,7 +116,7 @@ def _known_ids(table: Table, errors_table: Table, topic: str, since: datetime,
 
 
 def _process(con, lake, settings, topic, section, table, errors_table, files, from_id, to_id,
-             orphan: _OrphanErrors | None) -> StageResult:
+             orphan: OrphanErrors | None) -> StageResult:
     result = StageResult(topic, STAGE, RunStatus.SUCCEEDED, source_snapshot_id=to_id)
     if files:
         since = _batch_min_publish_time(con, files) - timedelta(days=settings.dedup_window_days)
@@ -185,19 +150,12 @@ def _process(con, lake, settings, topic, section, table, errors_table, files, fr
     result.check_accountability()
     _write(con, staged, extraction)
 
-    summary = {
-        SUMMARY_TOPIC: topic,
-        SUMMARY_SOURCE_SNAPSHOT: str(to_id),
-        SUMMARY_SOURCE_FROM: "" if from_id is None else str(from_id),
-        SUMMARY_RECORDS_IN: str(result.records_in),
-        SUMMARY_DUPLICATES: str(result.records_duplicates),
-        SUMMARY_ERRORS: str(result.records_errors),
-    }
+    summary = commit_summary(result, from_id)
     if orphan is None and error_rows.num_rows:
         append_with_retry(errors_table, conform(error_rows, errors_table.schema().as_arrow()), summary)
-        _fault_point("after-parse-errors-commit")
+        fault_point("after-parse-errors-commit")
     result.target_snapshot_id = staged.commit(summary)
-    _fault_point("after-standardized-commit")
+    fault_point("after-standardized-commit")
     return result
 
 

@@ -1,0 +1,68 @@
+"""Checkpoints that live in the commits themselves, shared by every stage.
+
+A stage writes the upstream snapshot it consumed into the summary of the commit that writes its
+output (`leanops.source-snapshot-id`); that summary is the truth, the state store only mirrors it.
+A stage with an error table commits the errors first, marked with the range they cover: if the run
+dies before its data commit, the next run finds the orphaned error commit, redoes exactly that
+range and does not write the errors twice.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from pyiceberg.table import Table
+
+from leanops.catalog.tables import (
+    SUMMARY_DUPLICATES, SUMMARY_ERRORS, SUMMARY_RECORDS_IN, SUMMARY_SOURCE_FROM, SUMMARY_SOURCE_SNAPSHOT,
+    SUMMARY_TOPIC, ancestors, latest_summary_value,
+)
+from leanops.stages.result import StageResult
+
+FAULT_ENV = "LEANOPS_FAULT"  # crash-test hook: the named point kills the process (exit 75)
+
+
+def checkpoint_from_table(table: Table, topic: str) -> int | None:
+    """The upstream snapshot a table has consumed, read from its own commit summaries."""
+    found = latest_summary_value(table, SUMMARY_SOURCE_SNAPSHOT, topic)
+    return int(found[1]) if found else None
+
+
+@dataclasses.dataclass(frozen=True)
+class OrphanErrors:
+    """Error rows committed by a run whose data commit never landed."""
+
+    source_to: int  # the upstream snapshot that run had read up to: the rerun redoes exactly that range
+    before: int | None  # error-table snapshot just before the orphan commit
+
+
+def orphan_errors(errors: Table, topic: str, from_id: int | None) -> OrphanErrors | None:
+    want = "" if from_id is None else str(from_id)
+    for snapshot in ancestors(errors):
+        props = snapshot.summary.additional_properties if snapshot.summary else {}
+        if props.get(SUMMARY_TOPIC) != topic:
+            continue
+        if props.get(SUMMARY_SOURCE_FROM) == want:
+            return OrphanErrors(int(props[SUMMARY_SOURCE_SNAPSHOT]), snapshot.parent_snapshot_id)
+        return None  # the newest error commit of this topic belongs to an earlier, completed range
+    return None
+
+
+def commit_summary(result: StageResult, from_id: int | None, **extra: int) -> dict[str, str]:
+    """Snapshot-summary properties of a stage commit: the checkpoint and the run's counts."""
+    summary = {
+        SUMMARY_TOPIC: result.topic,
+        SUMMARY_SOURCE_SNAPSHOT: str(result.source_snapshot_id),
+        SUMMARY_SOURCE_FROM: "" if from_id is None else str(from_id),
+        SUMMARY_RECORDS_IN: str(result.records_in),
+        SUMMARY_DUPLICATES: str(result.records_duplicates),
+        SUMMARY_ERRORS: str(result.records_errors),
+    }
+    summary.update({f"leanops.{k.replace('_', '-')}": str(v) for k, v in extra.items()})
+    return summary
+
+
+def fault_point(name: str) -> None:
+    """Die here when LEANOPS_FAULT names this point: how the crash tests stop a run mid-commit."""
+    if os.environ.get(FAULT_ENV) == name:
+        os._exit(75)

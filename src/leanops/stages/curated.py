@@ -1,0 +1,257 @@
+"""Curated stage: standardized.<topic> (append-only) -> curated.<topic> + curated.errors.
+
+Contract (docs/curated.md, design.md section 4):
+  1. read the Standardized data files added after the checkpoint snapshot (exclusive) up to the
+     current one — Standardized is append-only, so this is the same snapshot-incremental read as RAW;
+  2. validate every CDE and cast the declared columns (leanops.stages.casting); a row with any
+     failure, or without a merge key, goes whole to curated.errors with the column, value and reason;
+  3. latest wins per merge key, within the batch and against the table: the greatest `order_by`,
+     then the later ingestion (ingestion_ts), then the greater message_id; rows that lose are
+     counted as superseded, never written;
+  4. MERGE by row delta: the winners are appended and the stored rows they replace are marked
+     deleted by position (merge-on-read), so the cost follows the batch, not the table;
+  5. one commit carries the new files, the delete files and the checkpoint.
+"""
+from __future__ import annotations
+
+import warnings
+
+import duckdb
+import pyarrow as pa
+from pyiceberg.schema import Schema
+from pyiceberg.table import Table
+from pyiceberg.types import NestedField
+
+from leanops import duck
+from leanops.catalog.commit import StagedAppend, append_with_retry, conform
+from leanops.catalog.partitioning import partition_spec
+from leanops.catalog.row_delta import write_position_deletes
+from leanops.catalog.schemas import STANDARDIZED_META
+from leanops.catalog.tables import Lakehouse, local_path
+from leanops.config import Settings
+from leanops.errors import ConfigError
+from leanops.schema_file import CuratedSection, TopicSchema
+from leanops.stages import casting
+from leanops.stages.checkpoint import (
+    OrphanErrors, checkpoint_from_table, commit_summary, fault_point, orphan_errors,
+)
+from leanops.stages.raw_reader import added_files, current_snapshot_id, snapshots_after
+from leanops.stages.result import StageResult
+from leanops.types import RunStatus
+
+STAGE = "curated"
+META = tuple(name for name, _, _ in STANDARDIZED_META)
+RANK_ORDER = "{ob} DESC NULLS LAST, ingestion_ts DESC, message_id DESC"  # latest wins; ties: later ingestion
+
+
+def _q(name: str) -> str:
+    """Quote a validated identifier (schema-file names and table columns are `\\w+`)."""
+    if not name.replace("_", "a").isalnum():
+        raise ConfigError(f"unsafe column name {name!r}")
+    return f'"{name}"'
+
+
+def table_properties(section: CuratedSection) -> dict[str, str]:
+    """Seed 004: bloom filter on the merge key; merge-on-read deletes."""
+    return {
+        f"write.parquet.bloom-filter-enabled.column.{section.merge_key}": "true",
+        "write.delete.mode": "merge-on-read",
+        "write.update.mode": "merge-on-read",
+        "write.merge.mode": "merge-on-read",
+        "leanops.merge-key": section.merge_key,
+        "leanops.order-by": section.order_by,
+    }
+
+
+def run_curated(lake: Lakehouse, settings: Settings, topic: str, schema: TopicSchema) -> StageResult:
+    section = schema.curated
+    source = lake.standardized_table(topic)
+    head = current_snapshot_id(source)
+    if source is None or head is None:
+        return StageResult(topic, STAGE, RunStatus.NO_NEW_DATA, message="no Standardized data")
+    table = lake.curated_table(topic)
+    errors_table = lake.curated_errors_table()
+    from_id = checkpoint_from_table(table, topic) if table is not None else None
+    orphan = orphan_errors(errors_table, topic, from_id)
+    to_id = orphan.source_to if orphan else head
+    if to_id == from_id:
+        return StageResult(topic, STAGE, RunStatus.NO_NEW_DATA, source_snapshot_id=from_id)
+    files = added_files(source, snapshots_after(source, topic, from_id, to_id))
+    result = StageResult(topic, STAGE, RunStatus.SUCCEEDED, source_snapshot_id=to_id)
+    with duck.connect(settings.home / "tmp") as con:
+        return _process(con, lake, topic, section, table, errors_table, files, from_id, orphan, result)
+
+
+def _process(con, lake, topic, section, table, errors_table, files, from_id, orphan: OrphanErrors | None,
+             result: StageResult) -> StageResult:
+    available = _load_batch(con, files)
+    declared = {n: c for n, c in section.columns.items() if n not in META}
+    undeclared = sorted(available - set(declared) - set(META))
+    _cast_batch(con, section, declared, available, undeclared)
+    result.records_in = _count(con, "typed")
+    error_rows = duck.arrow(con, _ERRORS_SQL.format(mk=_q(section.merge_key)))
+    result.records_errors = error_rows.num_rows
+
+    table = table or _create_table(lake, topic, section, declared, undeclared)
+    staged = StagedAppend(table)
+    result.columns_added = _evolve(staged, declared, undeclared)
+    stored = _stored_keys(con, staged, section)
+    inserts, deletes = _latest_wins(con, section, stored)
+    result.records_written = inserts
+    result.records_superseded = result.records_in - result.records_errors - inserts
+    result.check_accountability()
+
+    columns = [f.name for f in staged.txn.table_metadata.schema().fields]
+    rows = duck.arrow(con, f"SELECT {', '.join(_q(c) for c in columns)} FROM typed "
+                           "WHERE __rank = 1 AND __wins ORDER BY ord")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*not implemented", category=UserWarning)
+        staged.write(conform(rows, staged.arrow_schema))
+    delete_files = write_position_deletes(table, deletes)
+    replaced = sum(len(p) for _, p in deletes.values())
+    summary = commit_summary(result, from_id, superseded=result.records_superseded, replaced=replaced)
+    if orphan is None and error_rows.num_rows:
+        append_with_retry(errors_table, conform(error_rows, errors_table.schema().as_arrow()), summary)
+        fault_point("after-curated-errors-commit")
+    result.target_snapshot_id = staged.commit(summary, delete_files)
+    fault_point("after-curated-commit")
+    result.message = f"{replaced} stored rows replaced by newer versions" if replaced else ""
+    return result
+
+
+def _count(con: duckdb.DuckDBPyConnection, relation: str) -> int:
+    return con.execute(f"SELECT count(*) FROM {relation}").fetchall()[0][0]
+
+
+def _load_batch(con: duckdb.DuckDBPyConnection, files: list[str]) -> set[str]:
+    """New Standardized rows -> temp table `batch` with `ord` (file order, row order); returns its columns."""
+    if files:
+        con.execute("CREATE TEMP TABLE files AS SELECT * FROM unnest($1::VARCHAR[]) WITH ORDINALITY t(path, idx)",
+                    [files]).fetchall()
+        con.execute("CREATE TEMP TABLE batch AS SELECT (f.idx::BIGINT << 32) + s.file_row_number AS ord, "
+                    "s.* EXCLUDE (filename, file_row_number) "
+                    "FROM read_parquet($1::VARCHAR[], union_by_name = true, filename = true, hive_partitioning = false, "
+                    "file_row_number = true) s JOIN files f ON f.path = s.filename", [files]).fetchall()
+    else:
+        con.execute("CREATE TEMP TABLE batch (ord BIGINT, message_id VARCHAR, topic_name VARCHAR, "
+                    "publish_time TIMESTAMPTZ, ingestion_ts TIMESTAMPTZ)").fetchall()
+    return {row[0] for row in con.execute("DESCRIBE batch").fetchall()} - {"ord"}
+
+
+def _cast_batch(con, section: CuratedSection, declared: dict, available: set[str], undeclared: list[str]) -> None:
+    """Temp table `typed`: metadata, declared columns cast, undeclared strings, `__failures`."""
+    projection = casting.projection(con, declared, available)
+    mk = section.merge_key
+    key_text = _q(mk) if mk in available else "NULL::VARCHAR"
+    missing_key = (f"CASE WHEN len(__f) = 0 AND {_q(mk) if mk in declared else key_text} IS NULL "
+                   f"THEN [{{'column': '{mk}', 'value': NULL::VARCHAR, 'reason': 'missing merge key'}}] "
+                   "ELSE [] END")
+    select = ["ord"] + [_q(m) for m in META]
+    select += [f"{expr} AS {_q(name)}" for name, expr in projection.typed]
+    select += [_q(name) for name in undeclared]
+    select += [f"{key_text}::VARCHAR AS __key_text"]
+    con.execute(f"CREATE TEMP TABLE typed_raw AS SELECT {', '.join(select)}, {projection.errors} AS __f "
+                "FROM batch").fetchall()
+    con.execute(f"CREATE TEMP TABLE typed AS SELECT * EXCLUDE (__f), list_concat(__f, {missing_key}) AS __failures, "
+                "false AS __wins, 0::BIGINT AS __rank FROM typed_raw").fetchall()
+    con.execute("DROP TABLE typed_raw").fetchall()
+
+
+_ERRORS_SQL = """
+SELECT topic_name, message_id, coalesce(__key_text, '') AS idempotency_key,
+       __failures[1].column AS column_name, coalesce(__failures[1].value, '') AS value,
+       __failures[1].reason AS reason, to_json(__failures)::VARCHAR AS failures,
+       publish_time, ingestion_ts, now() AS error_ts
+FROM typed WHERE len(__failures) > 0 ORDER BY ord
+"""
+
+
+def _create_table(lake: Lakehouse, topic: str, section: CuratedSection, declared: dict,
+                  undeclared: list[str]) -> Table:
+    fields = [NestedField(i, name, typ, required=req) for i, (name, typ, req) in enumerate(STANDARDIZED_META, 1)]
+    for name, column in declared.items():
+        fields.append(NestedField(len(fields) + 1, name, casting.iceberg_type(column.type), required=False))
+    from pyiceberg.types import StringType
+    for name in undeclared:
+        fields.append(NestedField(len(fields) + 1, name, StringType(), required=False))
+    schema = Schema(*fields)
+    try:
+        spec = partition_spec(section.partition_by, schema)
+    except ValueError as exc:
+        raise ConfigError(f"{topic}: curated.partition_by: {exc}") from exc
+    return lake.create_curated_table(topic, schema, spec, table_properties(section))
+
+
+def _evolve(staged: StagedAppend, declared: dict, undeclared: list[str]) -> tuple[str, ...]:
+    """New declared columns (typed) and new undeclared columns (strings); a changed type is refused."""
+    current = {f.name: f for f in staged.txn.table_metadata.schema().fields}
+    for name, column in declared.items():
+        wanted = casting.iceberg_type(column.type)
+        if name in current and current[name].field_type != wanted:
+            raise ConfigError(f"curated column {name!r} is {current[name].field_type} in the table but "
+                              f"{column.type} in the schema file; deploy the change (a type change needs "
+                              "a SCHEMA_EVOLVE or NUCLEAR_RESET)")
+    new_typed = [(n, c) for n, c in declared.items() if n not in current]
+    if new_typed:
+        with staged.txn.update_schema() as update:
+            for name, column in new_typed:
+                update.add_column(name, casting.iceberg_type(column.type))
+    return tuple(n for n, _ in new_typed) + tuple(staged.add_string_columns(undeclared))
+
+
+def _stored_keys(con: duckdb.DuckDBPyConnection, staged: StagedAppend, section: CuratedSection) -> dict[str, object]:
+    """Temp table `stored`: live stored rows whose key is in the batch, with file and position.
+
+    Reads only the key, order and tie-break columns of the current data files, skipping rows that
+    earlier position deletes removed.
+    """
+    table = staged.table
+    snapshot = table.current_snapshot()
+    tasks = list(table.scan().plan_files()) if snapshot else []
+    by_path = {local_path(t.file.file_path): t.file for t in tasks}
+    delete_paths = sorted({local_path(d.file_path) for t in tasks for d in t.delete_files})
+    mk, ob = _q(section.merge_key), _q(section.order_by)
+    con.execute("CREATE TEMP TABLE stored (__file VARCHAR, __pos BIGINT, k VARCHAR, ob_text VARCHAR)").fetchall()
+    if by_path:
+        deleted = ("SELECT file_path, pos FROM read_parquet($2::VARCHAR[], hive_partitioning = false)" if delete_paths
+                   else "SELECT NULL::VARCHAR AS file_path, NULL::BIGINT AS pos WHERE false")
+        con.execute("CREATE OR REPLACE TEMP TABLE stored AS "
+                    f"WITH dels AS ({deleted}) "
+                    f"SELECT d.filename AS __file, d.file_row_number AS __pos, d.{mk} AS __k, d.{ob} AS __ob, "
+                    "d.ingestion_ts, d.message_id "
+                    "FROM read_parquet($1::VARCHAR[], filename = true, file_row_number = true, union_by_name = true, hive_partitioning = false) d "
+                    f"WHERE d.{mk} IN (SELECT {mk} FROM typed WHERE len(__failures) = 0) "
+                    "AND NOT EXISTS (SELECT 1 FROM dels WHERE (CASE WHEN starts_with(dels.file_path, 'file://') "
+                    "THEN substr(dels.file_path, 8) ELSE dels.file_path END) = d.filename "
+                    "AND dels.pos = d.file_row_number)",
+                    [sorted(by_path)] + ([delete_paths] if delete_paths else [])).fetchall()
+    return by_path
+
+
+def _latest_wins(con: duckdb.DuckDBPyConnection, section: CuratedSection,
+                 by_path: dict[str, object]) -> tuple[int, dict[str, tuple]]:
+    """Rank the valid batch rows together with the stored rows of their keys; rank 1 wins.
+
+    Marks `typed.__wins` for batch rows that win; returns (rows to insert, stored rows to delete as
+    {data-file URI: (DataFile, positions)}).
+    """
+    mk, ob = _q(section.merge_key), _q(section.order_by)
+    has_stored = _count(con, "stored") > 0 if by_path else False
+    stored_part = ("UNION ALL SELECT NULL::BIGINT, __k, __ob, ingestion_ts, message_id, __file, __pos FROM stored"
+                   if has_stored else "")
+    con.execute(
+        "CREATE TEMP TABLE contest AS SELECT *, row_number() OVER (PARTITION BY k "
+        f"ORDER BY {RANK_ORDER.format(ob='ob')}) AS rnk FROM ("
+        f"SELECT ord, {mk} AS k, {ob} AS ob, ingestion_ts, message_id, NULL::VARCHAR AS file, NULL::BIGINT AS pos "
+        f"FROM typed WHERE len(__failures) = 0 {stored_part})").fetchall()
+    con.execute("UPDATE typed SET __rank = 1, __wins = true WHERE ord IN "
+                "(SELECT ord FROM contest WHERE rnk = 1 AND ord IS NOT NULL)").fetchall()
+    inserts = _count(con, "typed WHERE __wins")
+    deletes: dict[str, tuple] = {}
+    if has_stored:
+        rows = con.execute("SELECT c.file, list(c.pos ORDER BY c.pos) FROM contest c WHERE c.ord IS NULL AND c.k IN "
+                           "(SELECT k FROM contest WHERE rnk = 1 AND ord IS NOT NULL) GROUP BY c.file").fetchall()
+        for path, positions in rows:
+            data_file = by_path[path]
+            deletes[data_file.file_path] = (data_file, positions)
+    return inserts, deletes
