@@ -164,3 +164,13 @@ def test_large_batch_is_processed_in_chunks(ctx, schemas, tmp_path):
     assert len(ctx.lake.standardized_table("events").current_snapshot().manifests(
         ctx.lake.standardized_table("events").io)) >= 1
     assert_accountable(ctx)
+
+
+def test_repeated_key_in_an_otherwise_clean_batch(ctx, schemas, tmp_path):
+    """Discovery screens the batch; a repeated key alone must still be routed, not flattened."""
+    write_schema(schemas, EVENTS_SCHEMA)
+    ingest(ctx, "events", [envelope("m1", '{"a": 1, "a": 2}'), envelope("m2", {"b": 1})], tmp_path)
+    [outcome] = run_once(ctx)
+    assert (outcome.stages[0].records_written, outcome.stages[0].records_errors) == (1, 1)
+    assert [r["message_id"] for r in standardized_rows(ctx, "events")] == ["m2"]
+    assert_accountable(ctx)

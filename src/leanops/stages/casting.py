@@ -6,9 +6,9 @@
 Every rule is a vectorised SQL expression (regexp_full_match, try_cast, CASE): no Python UDF runs
 per row. DuckDB's own casts are far more lenient than the contract (`'1.5'::INTEGER` is 2,
 `'1.234'::DECIMAL(5,2)` is 1.23, `'1_000'` is a number, `'2026-01-19 10:00'::DATE` drops the time,
-`'epoch'` and `'infinity'` are timestamps), so each type first checks the text against a pinned
-grammar and only then casts. The grammar is what makes other engines (Spark) able to agree.
-Defaults run through the very same expressions. The table of accepted forms: docs/curated-casting.md.
+`'epoch'` is a timestamp), so each type first checks the text against a pinned grammar and only
+then casts; the grammar is also what lets another engine (Spark) agree. Defaults go through the
+very same expressions. The accepted forms, as a table: docs/curated-casting.md.
 """
 from __future__ import annotations
 
@@ -30,21 +30,21 @@ if TYPE_CHECKING:  # schema_file may import this module to validate defaults: no
 
 MISSING_CDE = "missing critical data element"
 ERROR_LIST_TYPE = 'STRUCT("column" VARCHAR, "value" VARCHAR, reason VARCHAR)[]'
-# ASCII whitespace. DuckDB's one-argument trim() strips Unicode spaces but not tabs or newlines.
-_WHITESPACE = "chr(32) || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)"
 _NAME = re.compile(r"^\w+$")
 _DECIMAL = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
 
-INTEGER_TEXT = r"^[+-]?[0-9]+$"
-DECIMAL_TEXT = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)$"
-DOUBLE_TEXT = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
-NON_FINITE_TEXT = r"^[+-]?(nan|inf|infinity)$"  # matched against lower(value)
-DATE_TEXT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-# Date, optional [T ]HH:MM[:SS[.fraction]] and zone (Z, +HH, +HHMM, +HH:MM); upper() makes t/z legal too.
-TIMESTAMP_TEXT = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?"
-                  r"(Z|[+-]([01][0-9]|2[0-3])(:?[0-5][0-9])?)?)?$")
-EPOCH_TEXT = r"^[+-]?[0-9]+(\.[0-9]+)?$"
-EPOCH_SECONDS_DIGITS = 11  # |x| < 100,000,000,000 (at most 11 integer digits) = seconds, else milliseconds
+# Grammars, matched whole (regexp_full_match) against the trimmed text.
+WHITESPACE_EDGES = r"^[\t\n\x0B\f\r ]+|[\t\n\x0B\f\r ]+$"  # ASCII; DuckDB's trim() skips tabs/newlines
+INTEGER_TEXT = r"[+-]?[0-9]+"
+DECIMAL_TEXT = r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)"
+DOUBLE_TEXT = r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?"
+NON_FINITE_TEXT = r"[+-]?(nan|inf|infinity)"  # matched against lower(text)
+DATE_TEXT = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+# A date, optionally [T ]HH:MM[:SS[.1-9 digits]] and a zone Z, ±HH, ±HHMM or ±HH:MM (t and z too).
+TIMESTAMP_TEXT = (r"[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?"
+                  r"([Zz]|[+-]([01][0-9]|2[0-3])(:?[0-5][0-9])?)?)?")
+EPOCH_TEXT = r"[+-]?[0-9]+(\.[0-9]+)?"
+EPOCH_SECONDS_DIGITS = 11  # |x| < 100,000,000,000 (at most 11 integer digits): seconds, else milliseconds
 TIMESTAMP_MIN_US, TIMESTAMP_MAX_US = -62135596800000000, 253402300799999999  # 0001-01-01 .. 9999-12-31Z
 TIMESTAMP_REASON = "not an ISO-8601 timestamp or epoch seconds/milliseconds"
 
@@ -58,52 +58,56 @@ def _match(value: str, pattern: str) -> str:
     return f"regexp_full_match({value}, {_lit(pattern)})"
 
 
-def _decimal_args(type_name: str) -> tuple[int, int] | None:
-    match = _DECIMAL.match(type_name.strip().lower())
-    return (int(match.group(1)), int(match.group(2))) if match else None
+def _let(value: str, name: str, body: str) -> str:
+    """`body` with `name` bound to `value`, computed once per row.
+
+    DuckDB shares no sub-expression under CASE, and the rules use their text many times. The
+    names hold '$' so they are never a column name (\\w+): in DuckDB 2.0 a bare name inside a
+    struct literal in a lambda binds to a same-named column before the lambda parameter.
+    """
+    return f'list_transform([{value}], lambda "{name}": {body})[1]'
 
 
 @dataclasses.dataclass(frozen=True)
 class _Rule:
-    """One type's rule over a trimmed, non-missing text `t`."""
+    """One type's rule over the trimmed, non-missing text `t` (a SQL name)."""
 
     value: str  # the typed value; NULL exactly when t is invalid (or NULL)
     reasons: tuple[tuple[str, str], ...]  # (condition, reason) tried in order once value is NULL
     otherwise: str  # the reason when no condition holds
 
 
-def _integer(bits: int) -> Callable[[str], _Rule]:
-    duck_name, label = {32: ("INTEGER", "int"), 64: ("BIGINT", "long")}[bits]
-
-    def rule(t: str) -> _Rule:  # try_cast alone would accept '1.5' (as 2), '1e3', '0x10', '1_000'
+def _integer(duck_name: str, label: str) -> Callable[[str], _Rule]:
+    def rule(t: str) -> _Rule:  # try_cast alone takes '1.5' (as 2), '1e3', '0x10', '1_000'
         return _Rule(f"CASE WHEN {_match(t, INTEGER_TEXT)} THEN try_cast({t} AS {duck_name}) END",
                      ((f"NOT {_match(t, INTEGER_TEXT)}", "not an integer"),), f"out of range for {label}")
     return rule
 
 
 def _double(t: str) -> _Rule:
-    """The grammar excludes DuckDB's extras ('1_000', 'nan', 'inf'); overflow ('1e400') casts to inf."""
-    cast = f"try_cast({t} AS DOUBLE)"
-    return _Rule(f"CASE WHEN {_match(t, DOUBLE_TEXT)} AND isfinite({cast}) THEN {cast} END",
+    """The grammar drops DuckDB's extras ('1_000', 'nan', 'inf'); overflow ('1e400') casts to inf."""
+    return _Rule(_let(f"CASE WHEN {_match(t, DOUBLE_TEXT)} THEN try_cast({t} AS DOUBLE) END", "d$",
+                      'CASE WHEN isfinite("d$") THEN "d$" END'),
                  ((f"NOT {_match(t, DOUBLE_TEXT)} AND NOT {_match(f'lower({t})', NON_FINITE_TEXT)}",
                    "not a number"),), "not a finite number")
 
 
 def _boolean(t: str) -> _Rule:
-    """Only true/false/1/0: DuckDB would also take t, y, yes, f, n, no."""
+    """Only true/false/1/0, any case: DuckDB would also take t, f, y, yes, n, no."""
     return _Rule(f"CASE lower({t}) WHEN 'true' THEN true WHEN '1' THEN true "
                  f"WHEN 'false' THEN false WHEN '0' THEN false END", (), "not a boolean")
 
 
 def _decimal(precision: int, scale: int) -> Callable[[str], _Rule]:
-    """Counts significant digits first: DuckDB's cast rounds extra decimal places silently."""
+    """Checks the decimal places first: DuckDB's cast rounds extra ones silently. Then a NULL cast
+    can only mean too many integer digits. Zeros that change nothing (007.50) are not counted."""
+    places = rf"[^.]*(\.[0-9]{{0,{scale}}}0*)?"
+
     def rule(t: str) -> _Rule:
-        places = f"length(rtrim(regexp_extract({t}, '\\.([0-9]*)$', 1), '0'))"  # trailing zeros lose nothing
-        digits = f"length(ltrim(regexp_extract({t}, '^[+-]?([0-9]*)', 1), '0'))"  # nor do leading zeros
-        ok = f"{_match(t, DECIMAL_TEXT)} AND {places} <= {scale} AND {digits} <= {precision - scale}"
-        return _Rule(f"CASE WHEN {ok} THEN try_cast({t} AS DECIMAL({precision},{scale})) END",
+        return _Rule(f"CASE WHEN {_match(t, DECIMAL_TEXT)} AND {_match(t, places)} "
+                     f"THEN try_cast({t} AS DECIMAL({precision},{scale})) END",
                      ((f"NOT {_match(t, DECIMAL_TEXT)}", "not a decimal"),
-                      (f"{places} > {scale}", f"more than {scale} decimal places")),
+                      (f"NOT {_match(t, places)}", f"more than {scale} decimal places")),
                      f"out of range for decimal({precision},{scale})")
     return rule
 
@@ -115,44 +119,51 @@ def _date(t: str) -> _Rule:
 
 
 def _epoch_micros(t: str) -> str:
-    """Epoch seconds or milliseconds as exact integer microseconds (digits below 1 µs dropped)."""
-    whole = f"regexp_extract({t}, '^[+-]?0*([0-9]+)', 1)"
-    fraction = f"regexp_extract({t}, '\\.([0-9]+)$', 1)"
-    magnitude = (f"CASE WHEN length({whole}) <= {EPOCH_SECONDS_DIGITS} "
-                 f"THEN CAST({whole} AS BIGINT) * 1000000 + CAST(rpad(left({fraction}, 6), 6, '0') AS BIGINT) "
-                 f"WHEN length({whole}) <= 15 "
-                 f"THEN CAST({whole} AS BIGINT) * 1000 + CAST(rpad(left({fraction}, 3), 3, '0') AS BIGINT) END")
-    return f"(CASE WHEN starts_with({t}, '-') THEN -1 ELSE 1 END) * {magnitude}"
+    """Epoch seconds or milliseconds as exact integer microseconds (digits below 1 µs dropped).
+
+    String arithmetic, not DECIMAL: exact for any number of digits, and several times faster."""
+    def fraction(digits: int) -> str:
+        return f"CAST(rpad(left(split_part(\"u$\", '.', 2), {digits}), {digits}, '0') AS BIGINT)"
+    magnitude = _let(f"try_cast(split_part(\"u$\", '.', 1) AS BIGINT)", "w$", (
+        f'CASE WHEN "w$" < {10 ** EPOCH_SECONDS_DIGITS} THEN "w$" * 1000000 + {fraction(6)} '
+        f'WHEN "w$" < {10 ** 15} THEN "w$" * 1000 + {fraction(3)} END'))  # 1e15 ms is past 9999
+    unsigned = f"CASE WHEN starts_with({t}, '+') OR starts_with({t}, '-') THEN {t}[2:] ELSE {t} END"
+    return f"(CASE WHEN starts_with({t}, '-') THEN -1 ELSE 1 END) * {_let(unsigned, 'u$', magnitude)}"
 
 
 def _timestamp(t: str) -> _Rule:
-    """ISO-8601 (no zone = UTC: needs the session TimeZone UTC) or epoch; years 0001-9999 in UTC."""
+    """ISO-8601 (no zone = UTC: the session TimeZone must be UTC) or epoch; years 0001-9999 in UTC."""
     micros = (f"CASE WHEN {_match(t, TIMESTAMP_TEXT)} THEN epoch_us(try_cast(upper({t}) AS TIMESTAMPTZ)) "
               f"WHEN {_match(t, EPOCH_TEXT)} THEN {_epoch_micros(t)} END")
-    return _Rule(f"make_timestamptz(CASE WHEN {micros} BETWEEN {TIMESTAMP_MIN_US} AND {TIMESTAMP_MAX_US} "
-                 f"THEN {micros} END)", (), TIMESTAMP_REASON)
+    return _Rule(_let(micros, "us$", f'make_timestamptz(CASE WHEN "us$" BETWEEN {TIMESTAMP_MIN_US} '
+                                     f'AND {TIMESTAMP_MAX_US} THEN "us$" END)'), (), TIMESTAMP_REASON)
+
+
+def _string(t: str) -> _Rule:
+    return _Rule(t, (), "")  # verbatim: only a NULL is missing, and nothing else can fail
 
 
 _RULES: dict[str, tuple[Callable[[str], _Rule], str, Callable[[], ice.IcebergType]]] = {
-    # type: (rule, DuckDB type, Iceberg type); string has no rule: it is kept verbatim
-    "int": (_integer(32), "INTEGER", ice.IntegerType),
-    "long": (_integer(64), "BIGINT", ice.LongType),
+    # type: (rule, DuckDB type, Iceberg type); decimal(p,s) is built from its arguments
+    "string": (_string, "VARCHAR", ice.StringType),
+    "int": (_integer("INTEGER", "int"), "INTEGER", ice.IntegerType),
+    "long": (_integer("BIGINT", "long"), "BIGINT", ice.LongType),
     "double": (_double, "DOUBLE", ice.DoubleType),
     "boolean": (_boolean, "BOOLEAN", ice.BooleanType),
     "date": (_date, "DATE", ice.DateType),
     "timestamp": (_timestamp, "TIMESTAMPTZ", ice.TimestamptzType),
-    "string": (lambda t: _Rule(t, (), ""), "VARCHAR", ice.StringType),
 }
 
 
-def _rule(type_name: str) -> Callable[[str], _Rule]:
+def _decimal_args(type_name: str) -> tuple[int, int] | None:
+    match = _DECIMAL.match(type_name.strip().lower())
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def _lookup(type_name: str) -> tuple[Callable[[str], _Rule], str, Callable[[], ice.IcebergType]]:
     args = _decimal_args(type_name)
     if args:
-        return _decimal(*args)
-    return _lookup(type_name)[0]
-
-
-def _lookup(type_name: str):
+        return _decimal(*args), "DECIMAL({},{})".format(*args), lambda: ice.DecimalType(*args)
     try:
         return _RULES[type_name.strip().lower()]
     except KeyError:
@@ -160,13 +171,11 @@ def _lookup(type_name: str):
 
 
 def duck_type(type_name: str) -> str:
-    args = _decimal_args(type_name)
-    return f"DECIMAL({args[0]},{args[1]})" if args else _lookup(type_name)[1]
+    return _lookup(type_name)[1]
 
 
 def iceberg_type(type_name: str) -> ice.IcebergType:
-    args = _decimal_args(type_name)
-    return ice.DecimalType(*args) if args else _lookup(type_name)[2]()
+    return _lookup(type_name)[2]()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,30 +185,30 @@ class Projection:
 
 
 def _text(column_sql: str, type_name: str, default_sql: str | None) -> str:
-    """The text the rule sees: NULL when missing (blank too, except for string), else the default."""
+    """The text a rule sees: trimmed, NULL when missing (blank too, except for string), else the default."""
     if type_name == "string":
         return column_sql if default_sql is None else f"coalesce({column_sql}, {default_sql})"
-    present = f"nullif(trim({column_sql}, {_WHITESPACE}), '')"
-    return present if default_sql is None else f"coalesce({present}, nullif(trim({default_sql}, {_WHITESPACE}), ''))"
+    def trimmed(sql: str) -> str:
+        return f"nullif(regexp_replace({sql}, {_lit(WHITESPACE_EDGES)}, '', 'g'), '')"
+    return trimmed(column_sql) if default_sql is None else f"coalesce({trimmed(column_sql)}, {trimmed(default_sql)})"
 
 
-def _failure(name: str, original: str, text: str, rule: _Rule, cde: bool) -> str:
-    """One column's failure STRUCT, or NULL when the column is fine."""
-    def struct(reason_sql: str) -> str:
-        return f"{{'column': {_lit(name)}, 'value': {original}, 'reason': {reason_sql}}}"
-    reason = _lit(rule.otherwise)
-    if rule.reasons:
-        reason = "CASE " + "".join(f"WHEN {c} THEN {_lit(r)} " for c, r in rule.reasons) + f"ELSE {reason} END"
-    missing = f"WHEN {text} IS NULL THEN {struct(_lit(MISSING_CDE)) if cde else 'NULL'} "
-    return f"CASE {missing}WHEN ({rule.value}) IS NULL THEN {struct(reason)} END"
+def _analysis(text: str, rule: Callable[[str], _Rule], cde: bool) -> str:
+    """STRUCT(v typed value, r failure reason or NULL) of one column, each part computed once per row."""
+    parts = rule('"t$"')
+    reason = _lit(parts.otherwise)
+    if parts.reasons:
+        reason = "CASE " + "".join(f"WHEN {c} THEN {_lit(r)} " for c, r in parts.reasons) + f"ELSE {reason} END"
+    missing = _lit(MISSING_CDE) if cde else "NULL"
+    body = f"""{{'v': "v$", 'r': CASE WHEN "t$" IS NULL THEN {missing} WHEN "v$" IS NULL THEN {reason} END}}"""
+    return _let(text, "t$", _let(parts.value, "v$", body))
 
 
 def _set_defaults(con: duckdb.DuckDBPyConnection, defaults: list[str | None]) -> str:
     """Store the defaults (user data, never SQL text) in a session variable named after its content."""
-    digest = hashlib.sha1(json.dumps(defaults).encode()).hexdigest()[:12]
-    variable = f"leanops_defaults_{digest}"  # two projections on one connection never clash
+    variable = "leanops_defaults_" + hashlib.sha1(json.dumps(defaults).encode()).hexdigest()[:12]
     con.execute(f"SET VARIABLE {variable} = $1::VARCHAR[]", [defaults]).fetchall()
-    return variable
+    return variable  # content-named: two projections on one connection never overwrite each other
 
 
 def projection(con: duckdb.DuckDBPyConnection, columns: dict[str, CuratedColumn],
@@ -210,24 +219,23 @@ def projection(con: duckdb.DuckDBPyConnection, columns: dict[str, CuratedColumn]
             raise ValueError(f"column name {name!r} is not an identifier")
         if column.cde and column.default is not None:
             raise ValueError(f"column {name!r}: a critical data element (cde: true) cannot have a default")
-    if any(c.type == "timestamp" for c in columns.values()):
+    if any(column.type == "timestamp" for column in columns.values()):
         [(zone,)] = con.execute("SELECT current_setting('TimeZone')").fetchall()
         if zone != "UTC":
             raise ValueError(f"the connection's TimeZone is {zone!r}: zone-less timestamps need 'UTC'")
-    defaults = [c.default for c in columns.values()]
+    defaults = [column.default for column in columns.values()]
     variable = _set_defaults(con, defaults) if any(d is not None for d in defaults) else ""
     typed, failures = [], []
     for index, (name, column) in enumerate(columns.items(), start=1):
         original = f'"{name}"' if name in available else "NULL::VARCHAR"
         default = None if column.default is None else f"getvariable('{variable}')[{index}]"
-        text = _text(original, column.type, default)
-        rule = _rule(column.type)(text)
-        typed.append((name, rule.value))
-        failures.append(_failure(name, original, text, rule, column.cde))
+        analysis = _analysis(_text(original, column.type, default), _lookup(column.type)[0], column.cde)
+        typed.append((name, f"struct_extract({analysis}, 'v')"))
+        failures.append(f"{{'column': {_lit(name)}, 'value': {original}, 'reason': struct_extract({analysis}, 'r')}}")
     if not failures:
         return Projection(typed, f"[]::{ERROR_LIST_TYPE}")
-    listed = ", ".join(failures)
-    return Projection(typed, f"CAST([e FOR e IN [{listed}] IF e IS NOT NULL] AS {ERROR_LIST_TYPE})")
+    found = f"""list_filter([{", ".join(failures)}], lambda "e$": "e$".reason IS NOT NULL)"""
+    return Projection(typed, f"CAST({found} AS {ERROR_LIST_TYPE})")
 
 
 def check_default(name: str, column: CuratedColumn) -> None:

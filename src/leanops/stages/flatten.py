@@ -45,6 +45,7 @@ class Shape:
     leaf_paths: list[Path]
     mixed_paths: set[Path]
     duplicate_key_pointers: list[str]
+    clean: bool = True  # every row of the relation is a valid JSON object (no parse-error screening needed)
 
 
 class _Walk:
@@ -83,35 +84,44 @@ def _pointer(path: Path) -> str:
     return json_pointer(path) if path else "$"
 
 
-def _scan(con: duckdb.DuckDBPyConnection, relation: str, paths: list[Path]) -> list[list]:
-    """Distinct `json_keys(payload, [paths])` answers over the relation."""
+IS_OBJECT = "left(ltrim(json_payload, chr(32) || chr(9) || chr(10) || chr(13)), 1) = '{'"
+
+
+def _scan(con: duckdb.DuckDBPyConnection, relation: str, paths: list[Path]) -> tuple[list[list], bool]:
+    """Distinct `json_keys(payload, [paths])` answers of the JSON objects in the relation.
+
+    Returns them and whether every row was a valid JSON object; other rows (invalid JSON, arrays,
+    scalars, NULL) contribute nothing, so one scan both discovers and screens.
+    """
     rows = con.execute(
-        f"SELECT ks FROM (SELECT json_keys(json_payload, $1::VARCHAR[]) AS ks FROM {relation}) GROUP BY ks",
-        [[_pointer(p) for p in paths]]).fetchall()
-    return [ks for (ks,) in rows]
+        f"SELECT ks, ok FROM (SELECT try(json_keys(json_payload, $1::VARCHAR[])) AS ks, {IS_OBJECT} AS ok "
+        f"FROM {relation}) GROUP BY ks, ok", [[_pointer(p) for p in paths]]).fetchall()
+    return [ks for ks, ok in rows if ok and ks is not None], all(ok and ks is not None for ks, ok in rows)
 
 
 def discover(con: duckdb.DuckDBPyConnection, relation: str) -> Shape:
-    """Every key path present in `relation.json_payload` (all rows must be valid JSON objects)."""
+    """Every key path of the JSON objects in `relation.json_payload`; other rows are ignored (see `clean`)."""
     walk = _Walk()
-    # the first rows make the sample: cheap to read, and the exact pass below fixes what they miss
+    # the first objects make the sample: cheap to read, and the exact pass below fixes what they miss
     con.execute("CREATE OR REPLACE TEMP TABLE __leanops_sample AS SELECT json_payload FROM "
-                f"{relation} LIMIT {SAMPLE_ROWS}").fetchall()
+                f"{relation} WHERE json_valid(json_payload) AND {IS_OBJECT} LIMIT {SAMPLE_ROWS}").fetchall()
     level: list[Path] = [()]
     while level:  # cheap: levels on a sample
         new: list[Path] = []
-        for key_lists in _scan(con, "__leanops_sample", level):
+        for key_lists in _scan(con, "__leanops_sample", level)[0]:
             new += walk.absorb(level, key_lists)
         level = new
     con.execute("DROP TABLE __leanops_sample").fetchall()
-    level = sorted(walk.seen, key=_pointer)
+    level, clean = sorted(walk.seen, key=_pointer), True
     while level:  # exact: every known path over every row; repeat only for what the sample missed
         new = []
-        for key_lists in _scan(con, relation, level):
+        key_lists_seen, all_objects = _scan(con, relation, level)
+        clean = clean and all_objects
+        for key_lists in key_lists_seen:
             new += walk.absorb(level, key_lists)
         level = new
     leaf_paths = sorted(walk.leaves, key=json_pointer)  # paths holding a non-object (or {}) in some row
-    return Shape(leaf_paths, {p for p in leaf_paths if p in walk.objects}, walk.duplicate_pointers)
+    return Shape(leaf_paths, {p for p in leaf_paths if p in walk.objects}, walk.duplicate_pointers, clean)
 
 
 def duplicate_key_rows(con: duckdb.DuckDBPyConnection, relation: str, pointers: list[str]) -> dict[int, str]:

@@ -77,8 +77,8 @@ def _load_fresh(con: duckdb.DuckDBPyConnection, files: list[str], known: pa.Tabl
             "         r.json_payload, r.publish_time, r.ingestion_ts "
             "  FROM read_parquet($1::VARCHAR[], filename = true, file_row_number = true, hive_partitioning = false) r "
             "  JOIN files f ON f.path = r.filename) "
-            "SELECT * FROM batch WHERE ord IN (SELECT min(ord) FROM batch "
-            "  WHERE message_id NOT IN (SELECT message_id FROM known_ids) GROUP BY message_id)",
+            "SELECT * FROM batch WHERE ord IN (SELECT min(b.ord) FROM batch b "
+            "  ANTI JOIN known_ids k ON k.message_id = b.message_id GROUP BY b.message_id)",
             [files]).fetchall()
     finally:
         con.unregister("known_ids")
@@ -127,12 +127,14 @@ def _process(con, lake, settings, topic, section, table, errors_table, files, fr
         kept = 0
     result.records_duplicates = result.records_in - kept
 
-    _find_parse_errors(con)
-    shape = flatten.discover(con, "objects")
+    shape = flatten.discover(con, "fresh")  # also tells whether any payload is not a JSON object
+    _find_parse_errors(con, screen=not shape.clean)
     if shape.duplicate_key_pointers:
         repeated = flatten.duplicate_key_rows(con, "objects", shape.duplicate_key_pointers)
         con.execute("INSERT INTO errs SELECT unnest($1::BIGINT[]), unnest($2::VARCHAR[])",
                     [list(repeated), list(repeated.values())]).fetchall()
+        con.execute("CREATE OR REPLACE TEMP VIEW objects AS SELECT * FROM fresh "
+                    "WHERE ord NOT IN (SELECT ord FROM errs)").fetchall()
         shape = flatten.discover(con, "objects")
     error_rows = duck.arrow(
         con,
@@ -169,8 +171,16 @@ def _write(con: duckdb.DuckDBPyConnection, staged: StagedAppend, extraction: fla
         staged.write(conform(rows, staged.arrow_schema))
 
 
-def _find_parse_errors(con: duckdb.DuckDBPyConnection) -> None:
-    """Temp table `errs` (ord, reason) of payloads that are not JSON objects; view `objects` of the rest."""
+def _find_parse_errors(con: duckdb.DuckDBPyConnection, screen: bool) -> None:
+    """Temp table `errs` (ord, reason) of payloads that are not JSON objects; view `objects` of the rest.
+
+    Discovery already scanned every payload; `screen` is False when it found only JSON objects, and
+    then the screening scan is skipped.
+    """
+    if not screen:
+        con.execute("CREATE TEMP TABLE errs (ord BIGINT, reason VARCHAR)").fetchall()
+        con.execute("CREATE TEMP VIEW objects AS SELECT * FROM fresh").fetchall()
+        return
     whitespace = "chr(32) || chr(9) || chr(10) || chr(13)"
     con.execute(
         "CREATE TEMP TABLE errs AS SELECT ord, reason FROM (SELECT ord, CASE "
