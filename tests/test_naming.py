@@ -44,3 +44,11 @@ def test_normalize_key_keeps_underscores():
                                      ("a-b", False), ("_x", True), ("", False)])
 def test_valid_column_names(name, ok):
     assert is_valid_column_name(name) is ok
+
+
+@pytest.mark.parametrize("topic", ["errors", "parse_errors", "dlq_errors", "events_latest", "x_staging"])
+def test_topic_names_that_collide_with_pipeline_tables_are_refused(topic):
+    from leanops.errors import InvalidTopicNameError
+    from leanops.types import validate_topic
+    with pytest.raises(InvalidTopicNameError, match="collide"):
+        validate_topic(topic)

@@ -11,6 +11,7 @@ def connect(spill_dir: Path | None = None, memory_limit: str = "3GB") -> duckdb.
     """An in-memory DuckDB that interprets zone-less timestamps as UTC and spills beyond `memory_limit`."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'").fetchall()
+    con.execute("SET enable_progress_bar = false").fetchall()  # it draws on stdout, which --json owns
     con.execute(f"SET memory_limit = '{_checked_size(memory_limit)}'").fetchall()
     if spill_dir is not None:
         con.execute(f"SET temp_directory = '{_quoted(str(spill_dir))}'").fetchall()

@@ -35,11 +35,11 @@ class SchemaFileError(TerminalError):
 class InvalidTopicNameError(TerminalError):
     """A topic name that cannot be a table name."""
 
-    def __init__(self, topic: str) -> None:
+    def __init__(self, topic: str, why: str | None = None) -> None:
         self.topic = topic
         super().__init__(
-            f"invalid topic name {topic!r}: use 1-100 characters of a-z, 0-9 and '_', "
-            "starting with a letter"
+            f"invalid topic name {topic!r}: " + (why or "use 1-100 characters of a-z, 0-9 and '_', "
+                                                        "starting with a letter")
         )
 
 

@@ -7,6 +7,9 @@ import re
 from leanops.errors import InvalidTopicNameError
 
 TOPIC_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,99}$")
+# names whose tables would collide with the pipeline's own tables and views
+RESERVED_TOPICS = ("errors", "parse_errors", "dlq_errors")
+RESERVED_SUFFIXES = ("_latest", "_staging")
 
 
 class Zone(str, enum.Enum):
@@ -37,4 +40,6 @@ def validate_topic(topic: str) -> str:
     """
     if not isinstance(topic, str) or not TOPIC_NAME_RE.match(topic):
         raise InvalidTopicNameError(str(topic))
+    if topic in RESERVED_TOPICS or topic.endswith(RESERVED_SUFFIXES):
+        raise InvalidTopicNameError(topic, "it would collide with a pipeline table or view")
     return topic

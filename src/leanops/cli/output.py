@@ -1,12 +1,14 @@
 """Text or JSON output for every command: commands build data, this module prints it."""
 from __future__ import annotations
 
+import csv
 import json
 import sys
 from typing import Any, Iterable, Sequence
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 # Piped output (CI logs, files) is not wrapped at 80 columns.
 console = Console() if sys.stdout.isatty() else Console(width=160)
@@ -20,10 +22,22 @@ def emit_json(data: Any) -> None:
 def emit_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     table = Table(title=title, title_justify="left")
     for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*["" if v is None else str(v) for v in row])
+        table.add_column(Text(str(column)), overflow="fold")
+    for row in rows:  # cells are data, never rich markup: "[/x]" must print as it is
+        table.add_row(*[Text("" if v is None else str(v)) for v in row])
     console.print(table)
+
+
+def emit_csv(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """RFC 4180 CSV with a header row; None is an empty field."""
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(["" if v is None else v for v in row] for row in rows)
+
+
+def note(message: str) -> None:
+    """A remark about the output (e.g. truncation) on stderr, so piped stdout stays clean."""
+    err_console.print(message, highlight=False, markup=False, soft_wrap=True)
 
 
 def fail(message: str) -> None:

@@ -41,7 +41,8 @@ from leanops.types import RunStatus
 
 STAGE = "curated"
 META = tuple(name for name, _, _ in STANDARDIZED_META)
-RANK_ORDER = "{ob} DESC NULLS LAST, ingestion_ts DESC, message_id DESC"  # latest wins; ties: later ingestion
+TIE_BREAKERS = ("ingestion_ts", "message_id")  # after order_by: the later ingestion, then the greater id
+RANK_ORDER = "{ob} DESC NULLS LAST, " + ", ".join(f"{c} DESC" for c in TIE_BREAKERS)
 
 
 def _q(name: str) -> str:

@@ -80,6 +80,9 @@ class StateReader(abc.ABC):
     @abc.abstractmethod
     def list_ingests(self, topic: str | None = None) -> list[IngestRecord]: ...
 
+    @abc.abstractmethod
+    def lease_holder(self, topic: str) -> str | None: ...
+
 
 class StateStore(StateReader):
     @abc.abstractmethod
@@ -104,3 +107,10 @@ class StateStore(StateReader):
 
     @abc.abstractmethod
     def record_ingest(self, record: IngestRecord) -> None: ...
+
+    @abc.abstractmethod
+    def acquire_lease(self, topic: str, holder: str, ttl_seconds: float) -> bool:
+        """Take or renew the topic's lease; False while another holder's lease is unexpired."""
+
+    @abc.abstractmethod
+    def release_lease(self, topic: str, holder: str) -> None: ...

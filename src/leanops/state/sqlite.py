@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -54,6 +55,15 @@ MIGRATIONS: tuple[str, ...] = (
         rejected INTEGER NOT NULL,
         raw_snapshot_id INTEGER,
         finished_at TEXT NOT NULL
+    );
+    """,
+    # v2: per-topic leases, so two orchestrators never process one topic at the same time
+    """
+    CREATE TABLE leases (
+        topic_name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        acquired_at REAL NOT NULL,
+        expires_at REAL NOT NULL
     );
     """,
 )
@@ -195,6 +205,24 @@ class SqliteStateStore(StateStore):
             data["started_at"], data["ended_at"] = _ts(data["started_at"]), _ts(data["ended_at"])
             out.append(RunRecord(**data))
         return out
+
+    # -- leases ---------------------------------------------------------------------------
+    def acquire_lease(self, topic: str, holder: str, ttl_seconds: float) -> bool:
+        """Take (or renew) the topic's lease unless another holder has an unexpired one. Atomic."""
+        now = time.time()
+        cur = self._write(
+            "INSERT INTO leases (topic_name, holder, acquired_at, expires_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (topic_name) DO UPDATE SET holder = excluded.holder, acquired_at = excluded.acquired_at, "
+            "expires_at = excluded.expires_at WHERE leases.expires_at < ? OR leases.holder = excluded.holder",
+            (topic, holder, now, now + ttl_seconds, now))
+        return cur.rowcount == 1
+
+    def release_lease(self, topic: str, holder: str) -> None:
+        self._write("DELETE FROM leases WHERE topic_name = ? AND holder = ?", (topic, holder))
+
+    def lease_holder(self, topic: str) -> str | None:
+        rows = self._query("SELECT holder FROM leases WHERE topic_name = ? AND expires_at >= ?", (topic, time.time()))
+        return rows[0]["holder"] if rows else None
 
     # -- ingest log -----------------------------------------------------------------------
     def record_ingest(self, record: IngestRecord) -> None:

@@ -1,0 +1,327 @@
+"""Read-only SQL over the lakehouse with DuckDB, and the scientist view `curated.<topic>_latest`.
+
+    table = run_sql(ctx, "SELECT topic_name, count(*) FROM raw.events_staging GROUP BY ALL")
+
+Every Iceberg table is addressable as `<namespace>.<name>` (`raw.events_staging`,
+`standardized.parse_errors`, `curated.events`, ...). Only the tables a query names are read, each
+through PyIceberg's scan (so Iceberg delete files are applied), and registered in a throw-away
+in-memory DuckDB. For each topic with a `curated` section, `curated.<topic>_latest` is the latest
+row per merge key (seed 004, "Scientist View"); see `latest_view_sql`.
+
+Read-only by construction: exactly one statement, of type SELECT (DESCRIBE, SHOW, SUMMARIZE, VALUES
+and FROM-first queries parse as SELECT); after the tables are registered, external access (files,
+network, extensions) is switched off and the configuration is locked.
+"""
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime
+import decimal
+import json
+import math
+import uuid
+from typing import Any, Iterator
+
+import duckdb
+import pyarrow as pa
+
+from leanops import duck
+from leanops.catalog.schemas import CURATED_ERRORS_SCHEMA, DLQ_SCHEMA, PARSE_ERRORS_SCHEMA
+from leanops.catalog.tables import Lakehouse
+from leanops.context import Context
+from leanops.errors import LeanOpsError, SchemaFileError
+from leanops.naming import is_valid_column_name
+from leanops.stages.curated import TIE_BREAKERS as LATEST_TIE_BREAKERS  # one definition of "latest"
+from leanops.types import Zone, validate_topic
+
+LATEST_SUFFIX = "_latest"
+# Tie-breakers after the topic's order_by: the later ingestion wins, then the greater message id.
+MAX_QUERY_CHARS = 1_000_000
+# Fixed tables the pipeline creates on first use: before that they read as empty, not as unknown.
+FIXED_TABLES = {tuple(Lakehouse.DLQ.split(".")): DLQ_SCHEMA,
+                tuple(Lakehouse.PARSE_ERRORS.split(".")): PARSE_ERRORS_SCHEMA,
+                tuple(Lakehouse.CURATED_ERRORS.split(".")): CURATED_ERRORS_SCHEMA}
+
+# Settings applied once the tables are registered, in this order; the last one freezes the rest.
+_LOCKDOWN = (
+    "SET enable_progress_bar = false",          # DuckDB draws it on stdout, which --json/--csv own
+    "SET enable_external_access = false",       # no files, no network, no Python replacement scans
+    "SET autoinstall_known_extensions = false",
+    "SET autoload_known_extensions = false",
+    "SET python_enable_replacements = false",   # a query cannot read the caller's Python variables
+    "SET lock_configuration = true",
+)
+
+
+class SqlError(LeanOpsError):
+    """A query that is not allowed, does not parse, or fails to run (exit 2)."""
+
+
+def quote_ident(name: str) -> str:
+    """A DuckDB identifier, double-quoted (names come from the catalog, quoted all the same)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def latest_view_sql(topic: str, merge_key: str, order_by: str) -> str:
+    """DDL of the scientist view: the row with the greatest `order_by` per `merge_key`.
+
+    Ties on `order_by` go to the later `ingestion_ts`, then the greater `message_id`; a NULL
+    `order_by` never beats a non-NULL one.
+
+    >>> print(latest_view_sql("events", "idempotency_key", "event_timestamp"))
+    CREATE OR REPLACE VIEW "curated"."events_latest" AS
+    SELECT * FROM "curated"."events"
+    QUALIFY ROW_NUMBER() OVER (
+        PARTITION BY "idempotency_key"
+        ORDER BY "event_timestamp" DESC NULLS LAST, "ingestion_ts" DESC, "message_id" DESC
+    ) = 1
+    """
+    validate_topic(topic)
+    for column in (merge_key, order_by):
+        if not is_valid_column_name(column):
+            raise SqlError(f"{topic}: {column!r} is not a valid column name for the latest view")
+    curated = quote_ident(Zone.CURATED.value)
+    order = ", ".join([f"{quote_ident(order_by)} DESC NULLS LAST"]
+                      + [f"{quote_ident(c)} DESC" for c in LATEST_TIE_BREAKERS])
+    return (f"CREATE OR REPLACE VIEW {curated}.{quote_ident(topic + LATEST_SUFFIX)} AS\n"
+            f"SELECT * FROM {curated}.{quote_ident(topic)}\n"
+            f"QUALIFY ROW_NUMBER() OVER (\n"
+            f"    PARTITION BY {quote_ident(merge_key)}\n"
+            f"    ORDER BY {order}\n"
+            f") = 1")
+
+
+# -- what can be queried ------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class LatestView:
+    topic: str
+    merge_key: str
+    order_by: str
+
+    @property
+    def name(self) -> tuple[str, str]:
+        return Zone.CURATED.value, self.topic + LATEST_SUFFIX
+
+    def ddl(self) -> str:
+        return latest_view_sql(self.topic, self.merge_key, self.order_by)
+
+
+def catalog_tables(ctx: Context) -> set[tuple[str, str]]:
+    """(namespace, table) of every table in the Iceberg catalog."""
+    found = set()
+    for namespace in ctx.lake.catalog.list_namespaces():
+        for ident in ctx.lake.catalog.list_tables(namespace):
+            found.add((".".join(ident[:-1]), ident[-1]))
+    return found
+
+
+def latest_view(ctx: Context, topic: str, tables: set[tuple[str, str]]) -> LatestView | None:
+    """The topic's latest view when its schema file has a `curated` section and curated.<topic> exists."""
+    if (Zone.CURATED.value, topic) not in tables:
+        return None
+    schema = ctx.schema(topic)
+    if schema is None or schema.curated is None:
+        return None
+    return LatestView(topic, schema.curated.merge_key, schema.curated.order_by)
+
+
+def latest_views(ctx: Context, tables: set[tuple[str, str]] | None = None) -> list[LatestView]:
+    """Every topic's latest view. A topic whose schema file is broken is left out (lint reports it)."""
+    tables = catalog_tables(ctx) if tables is None else tables
+    views = []
+    for topic in ctx.topics():
+        try:
+            view = latest_view(ctx, topic, tables)
+        except SchemaFileError:
+            continue
+        if view is not None and view.name not in tables:  # a real table of that name wins
+            views.append(view)
+    return views
+
+
+def available_tables(ctx: Context) -> list[str]:
+    """Every name a query may use: catalog tables, the fixed error tables and latest views, sorted."""
+    tables = catalog_tables(ctx)
+    names = {f"{ns}.{name}" for ns, name in tables | set(FIXED_TABLES)}
+    names |= {".".join(v.name) for v in latest_views(ctx, tables)}
+    return sorted(names)
+
+
+# -- parsing ------------------------------------------------------------------------------
+def check_read_only(con: duckdb.DuckDBPyConnection, query: str) -> str:
+    """The one SELECT statement of `query`, or SqlError."""
+    if len(query) > MAX_QUERY_CHARS:
+        raise SqlError(f"query too long ({len(query)} characters, at most {MAX_QUERY_CHARS})")
+    try:
+        statements = con.extract_statements(query)
+    except duckdb.Error as exc:
+        raise SqlError(f"SQL error: {exc}") from exc
+    if not statements:
+        raise SqlError("no SQL statement given")
+    if len(statements) > 1:
+        raise SqlError(f"exactly one statement is allowed, got {len(statements)}")
+    kind = statements[0].type
+    if kind != duckdb.StatementType.SELECT:
+        raise SqlError(f"only read queries (SELECT, WITH ... SELECT, DESCRIBE, SHOW, SUMMARIZE) are "
+                       f"allowed; this is a {kind.name} statement")
+    return query
+
+
+def referenced_tables(con: duckdb.DuckDBPyConnection, query: str) -> set[tuple[str, str]]:
+    """(schema, table) of every schema-qualified table reference, lower-cased, from DuckDB's parse tree.
+
+    Parse only: unlike duckdb.get_table_names (which binds, and so fails on `JOIN ... USING` over
+    tables that are not registered yet), json_serialize_sql never looks at the catalog.
+    """
+    text = con.execute("SELECT json_serialize_sql(?)", [query]).fetchall()[0][0]
+    tree = json.loads(text)
+    if tree.get("error"):
+        raise SqlError(f"SQL error: {tree.get('error_message', 'cannot parse the query')}")
+    found = set()
+    for node in _walk(tree):
+        if node.get("type") == "BASE_TABLE" and node.get("schema_name"):
+            found.add((str(node["schema_name"]).lower(), str(node["table_name"]).lower()))
+    return found
+
+
+def _walk(node: Any) -> Iterator[dict]:
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            yield item
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+# -- running ------------------------------------------------------------------------------
+def run_sql(ctx: Context, query: str) -> pa.Table:
+    """Run one read-only query over the lakehouse; the result as an Arrow table (duplicate names made unique)."""
+    with duck.connect(ctx.settings.home / "tmp") as con:
+        check_read_only(con, query)
+        wanted = referenced_tables(con, query)
+        _register(ctx, con, wanted)
+        for statement in _LOCKDOWN:
+            con.execute(statement).fetchall()
+        try:
+            result = duck.arrow(con, query)
+        except duckdb.Error as exc:
+            message = f"SQL error: {exc}"
+            if isinstance(exc, duckdb.CatalogException) and "Table with name" in str(exc):
+                message += f"\navailable tables: {', '.join(available_tables(ctx)) or '(none yet)'}"
+            raise SqlError(message) from exc
+    return result.rename_columns(unique_names(result.column_names))
+
+
+def _register(ctx: Context, con: duckdb.DuckDBPyConnection, wanted: set[tuple[str, str]]) -> None:
+    """Load each referenced lakehouse table (and the latest views asked for) into `con`."""
+    tables = catalog_tables(ctx)
+    namespaces = {ns for ns, _ in tables} | {z.value for z in Zone}
+    loaded: set[tuple[str, str]] = set()
+    views: list[LatestView] = []
+    for schema, name in sorted(wanted):
+        if schema not in namespaces:
+            continue  # DuckDB's own schemas (information_schema, pg_catalog, ...) or an error DuckDB reports
+        if (schema, name) in tables or (schema, name) in FIXED_TABLES:
+            _load_table(ctx, con, schema, name, loaded, exists=(schema, name) in tables)
+            continue
+        view = None
+        if schema == Zone.CURATED.value and name.endswith(LATEST_SUFFIX):
+            topic = name[: -len(LATEST_SUFFIX)]
+            try:
+                view = latest_view(ctx, validate_topic(topic), tables)
+            except LeanOpsError:
+                view = None
+        if view is None:
+            raise SqlError(f"unknown table {schema}.{name}; available tables: "
+                           f"{', '.join(available_tables(ctx)) or '(none yet: ingest data first)'}")
+        _load_table(ctx, con, Zone.CURATED.value, view.topic, loaded)
+        views.append(view)
+    for view in views:
+        try:
+            con.execute(view.ddl()).fetchall()
+        except duckdb.Error as exc:
+            raise SqlError(f"cannot define {'.'.join(view.name)} (merge_key {view.merge_key!r}, order_by "
+                           f"{view.order_by!r}) over curated.{view.topic}: {exc}") from exc
+
+
+def _load_table(ctx: Context, con: duckdb.DuckDBPyConnection, schema: str, name: str,
+                loaded: set[tuple[str, str]], exists: bool = True) -> None:
+    if (schema, name) in loaded:
+        return
+    if exists:
+        # scan().to_arrow() applies the table's delete files; reading its Parquet files directly would not.
+        data = ctx.lake.catalog.load_table(f"{schema}.{name}").scan().to_arrow()
+    else:
+        data = FIXED_TABLES[(schema, name)].as_arrow().empty_table()
+    relation = f"__lake_{len(loaded)}"
+    con.register(relation, data)
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}").fetchall()
+    con.execute(f"CREATE VIEW {quote_ident(schema)}.{quote_ident(name)} AS "
+                f"SELECT * FROM {quote_ident(relation)}").fetchall()
+    loaded.add((schema, name))
+
+
+# -- result shaping -----------------------------------------------------------------------
+def unique_names(names: list[str]) -> list[str]:
+    """Column names made unique the way DuckDB does for data frames: a, a_1, a_2 ...
+
+    >>> unique_names(["a", "a", "b", "a_1"])
+    ['a', 'a_2', 'b', 'a_1']
+    """
+    taken = set(names)
+    seen: set[str] = set()
+    result = []
+    for name in names:
+        candidate, n = name, 0
+        while candidate in seen or (candidate != name and candidate in taken):
+            n += 1
+            candidate = f"{name}_{n}"
+        seen.add(candidate)
+        result.append(candidate)
+    return result
+
+
+def json_value(value: Any) -> Any:
+    """A result cell as a JSON value: timestamps/dates ISO strings, decimals strings, bytes base64."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, (decimal.Decimal, uuid.UUID, datetime.timedelta)):
+        return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, pa.MonthDayNano):  # DuckDB INTERVAL
+        return {"months": value.months, "days": value.days, "nanoseconds": value.nanoseconds}
+    if isinstance(value, dict):
+        return {str(k): json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_value(v) for v in value]
+    return str(value)
+
+
+def text_value(value: Any) -> str | None:
+    """A result cell as text for tables and CSV: nested values as JSON, NULL as None."""
+    value = json_value(value)
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def json_rows(table: pa.Table) -> list[dict[str, Any]]:
+    """Rows as JSON-safe objects, in result order."""
+    names = table.column_names
+    columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
+    return [{name: json_value(col[r]) for name, col in zip(names, columns)} for r in range(table.num_rows)]
+
+
+def text_rows(table: pa.Table) -> list[list[str | None]]:
+    columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
+    return [[text_value(col[r]) for col in columns] for r in range(table.num_rows)]
