@@ -169,3 +169,19 @@ def test_latest_version_wins_for_any_interleaving(tmp_path_factory, batches, dat
     assert got == expected
     accountable(ctx)
     ctx.close()
+
+
+def test_sql_sees_the_merge_through_position_deletes(ctx, schemas, tmp_path):
+    from leanops.sqlview import run_sql
+    write_schema(schemas, SCHEMA)
+    ingest(ctx, "events", [event("m1", "k", "2026-01-19T10:00:00Z", qty=1),
+                           event("m2", "j", "2026-01-19T10:00:00Z", qty=1)], tmp_path, "1.ndjson")
+    run_once(ctx)
+    ingest(ctx, "events", [event("m3", "k", "2026-01-19T11:00:00Z", qty=2)], tmp_path, "2.ndjson")
+    run_once(ctx)
+    assert ctx.lake.curated_table("events").current_snapshot().summary.additional_properties[
+        "total-position-deletes"] == "1"
+    rows = run_sql(ctx, "SELECT idempotency_key, qty FROM curated.events ORDER BY 1").to_pylist()
+    assert rows == [{"idempotency_key": "j", "qty": 1}, {"idempotency_key": "k", "qty": 2}]
+    latest = run_sql(ctx, "SELECT count(*) AS n FROM curated.events_latest").to_pylist()
+    assert latest == [{"n": 2}]
