@@ -125,8 +125,8 @@ def test_kill_after_curated_commit_before_mirror(tmp_path, schemas):
     lines = [event(f"m{i}", f"k{i % 7}", f"2026-01-19T10:{i:02d}:00Z", qty=i) for i in range(30)]
     lines.append(event("bad", "kb", "nope"))
     assert run_cli("ingest", "--topic", "events", str(write_lines(tmp_path / "a.ndjson", lines))).returncode == 0
-    died = run_cli("run", "--once", env={"LEANOPS_FAULT": "after-curated-commit"})
-    assert died.returncode == 75
+    died = run_cli("run", "--once", "--json", env={"LEANOPS_FAULT": "after-curated-commit"})
+    assert died.returncode == 75, died.stdout[-3000:]
     assert run_cli("ingest", "--topic", "events", str(write_lines(
         tmp_path / "b.ndjson", [event("n1", "k1", "2026-01-19T11:00:00Z", qty=100)]))).returncode == 0
     assert run_cli("run", "--once").returncode == 0

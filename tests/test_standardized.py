@@ -7,7 +7,7 @@ from conftest import EVENTS_SCHEMA, envelope, ingest, standardized_rows, write_s
 from leanops.catalog.tables import SUMMARY_SOURCE_SNAPSHOT
 from leanops.runner import run_once
 from leanops.stages.accountability import topic_accounts
-from leanops.stages.raw_reader import current_snapshot_id
+from leanops.stages.incremental import current_snapshot_id
 from leanops.types import RunStatus
 
 pytestmark = pytest.mark.slow
@@ -152,17 +152,25 @@ def test_one_bad_topic_does_not_stop_the_others(ctx, schemas, tmp_path):
     assert "standardized.colum_map" in outcomes["orders"].message
 
 
-def test_large_batch_is_processed_in_chunks(ctx, schemas, tmp_path):
+def test_key_seen_once_in_a_large_batch_is_discovered(ctx, schemas, tmp_path):
+    """Discovery samples the first rows, then checks every row: a key only row 4321 has is found."""
     write_schema(schemas, EVENTS_SCHEMA)
-    ctx.settings.batch_rows = 1000
-    lines = [envelope(f"m{i}", {"i": i, "extra" if i == 4321 else "n": "x"}) for i in range(5000)]
+    lines = [envelope(f"m{i}", {"i": i, "extra" if i == 4321 else "n": "x"}) for i in range(25_000)]
     ingest(ctx, "events", lines, tmp_path)
     [outcome] = run_once(ctx)
-    assert outcome.stages[0].records_written == 5000
+    assert outcome.stages[0].records_written == 25_000
     rows = by_id(standardized_rows(ctx, "events"))
     assert rows["m4321"]["extra"] == "x" and rows["m0"]["extra"] is None
-    assert len(ctx.lake.standardized_table("events").current_snapshot().manifests(
-        ctx.lake.standardized_table("events").io)) >= 1
+    assert_accountable(ctx)
+
+
+def test_a_run_takes_whole_snapshots_up_to_max_batch_rows(ctx, schemas, tmp_path):
+    write_schema(schemas, EVENTS_SCHEMA)
+    ctx.settings.max_batch_rows = 150
+    for i in range(3):
+        ingest(ctx, "events", [envelope(f"m{i}-{j}", {"j": j}) for j in range(100)], tmp_path, f"{i}.ndjson")
+    written = [run_once(ctx)[0].stages[0].records_written for _ in range(4)]
+    assert written == [100, 100, 100, 0]  # one snapshot per run: two would exceed 150 rows
     assert_accountable(ctx)
 
 

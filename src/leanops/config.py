@@ -21,7 +21,9 @@ class Settings(BaseModel):
     home: Path
     schemas_dir: Path
     dedup_window_days: int = Field(default=7, ge=0)
-    batch_rows: int = Field(default=250_000, ge=1, description="rows per flatten chunk (bounds memory)")
+    max_batch_rows: int | None = Field(default=1_000_000, ge=1,
+                                       description="upstream rows one stage run takes (whole snapshots); "
+                                                   "the rest is backlog for the next run")
     ingest_batch_lines: int = Field(default=100_000, ge=1)
 
     @classmethod

@@ -27,7 +27,7 @@ from leanops.catalog.tables import (
     SUMMARY_DUPLICATES, SUMMARY_INGEST_ID, SUMMARY_LINES_READ, SUMMARY_REPLACED, SUMMARY_SUPERSEDED, SUMMARY_TOPIC,
     Lakehouse, ancestors,
 )
-from leanops.stages.raw_reader import records_up_to
+from leanops.stages.incremental import records_up_to
 from leanops.stages.checkpoint import checkpoint_from_table
 
 

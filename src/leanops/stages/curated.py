@@ -35,7 +35,7 @@ from leanops.stages import casting
 from leanops.stages.checkpoint import (
     OrphanErrors, checkpoint_from_table, commit_summary, fault_point, orphan_errors,
 )
-from leanops.stages.raw_reader import added_files, current_snapshot_id, snapshots_after
+from leanops.stages.incremental import added_files, current_snapshot_id, next_range, snapshots_after
 from leanops.stages.result import StageResult
 from leanops.types import RunStatus
 
@@ -74,10 +74,13 @@ def run_curated(lake: Lakehouse, settings: Settings, topic: str, schema: TopicSc
     errors_table = lake.curated_errors_table()
     from_id = checkpoint_from_table(table, topic) if table is not None else None
     orphan = orphan_errors(errors_table, topic, from_id)
-    to_id = orphan.source_to if orphan else head
+    if orphan:  # redo exactly the orphaned range
+        to_id = orphan.source_to
+        files = added_files(source, snapshots_after(source, topic, from_id, to_id))
+    else:
+        to_id, files = next_range(source, topic, from_id, head, settings.max_batch_rows)
     if to_id == from_id:
         return StageResult(topic, STAGE, RunStatus.NO_NEW_DATA, source_snapshot_id=from_id)
-    files = added_files(source, snapshots_after(source, topic, from_id, to_id))
     result = StageResult(topic, STAGE, RunStatus.SUCCEEDED, source_snapshot_id=to_id)
     with duck.connect(settings.home / "tmp") as con:
         return _process(con, lake, topic, section, table, errors_table, files, from_id, orphan, result)

@@ -33,7 +33,7 @@ from leanops.stages import flatten
 from leanops.stages.checkpoint import (
     OrphanErrors, checkpoint_from_table, commit_summary, fault_point, orphan_errors,
 )
-from leanops.stages.raw_reader import added_files, current_snapshot_id, snapshots_after
+from leanops.stages.incremental import added_files, current_snapshot_id, next_range, snapshots_after
 from leanops.stages.result import StageResult
 from leanops.types import RunStatus
 
@@ -50,10 +50,12 @@ def run_standardized(lake: Lakehouse, settings: Settings, topic: str,
     errors_table = lake.parse_errors_table()
     from_id = checkpoint_from_table(table, topic)
     orphan = orphan_errors(errors_table, topic, from_id)
-    to_id = orphan.source_to if orphan else head
+    if orphan:  # redo exactly the orphaned range
+        to_id, files = orphan.source_to, added_files(raw, snapshots_after(raw, topic, from_id, orphan.source_to))
+    else:
+        to_id, files = next_range(raw, topic, from_id, head, settings.max_batch_rows)
     if to_id == from_id:
         return StageResult(topic, STAGE, RunStatus.NO_NEW_DATA, source_snapshot_id=from_id)
-    files = added_files(raw, snapshots_after(raw, topic, from_id, to_id))
     with duck.connect(settings.home / "tmp") as con:
         result = _process(con, lake, settings, topic, section, table, errors_table, files,
                           from_id, to_id, orphan)

@@ -1,4 +1,4 @@
-"""Snapshot-incremental reads of an append-only table: the data files added after a checkpoint."""
+"""Snapshot-incremental reads of an append-only table (RAW, Standardized): the files added after a checkpoint."""
 from __future__ import annotations
 
 from pyiceberg.manifest import ManifestEntryStatus
@@ -38,6 +38,26 @@ def added_files(table: Table, snapshot_ids: list[int]) -> list[str]:
     return [path for _, _, path in found]
 
 
+def next_range(table: Table, topic: str, from_id: int | None, head: int,
+               max_rows: int | None) -> tuple[int | None, list[str]]:
+    """The next batch after the checkpoint: (last snapshot it covers, its data files).
+
+    Whole snapshots only (the checkpoint is a snapshot id), oldest first, as many as fit in
+    `max_rows` — but at least one, however big. What is left is the backlog of the next batch.
+    """
+    ids = snapshots_after(table, topic, from_id, head)
+    if max_rows is not None:
+        chosen, rows = [], 0
+        for sid in ids:
+            added = int(table.snapshot_by_id(sid).summary.additional_properties.get("added-records", 0))
+            if chosen and rows + added > max_rows:
+                break
+            chosen.append(sid)
+            rows += added
+        ids = chosen
+    return (ids[-1] if ids else from_id), added_files(table, ids)
+
+
 def current_snapshot_id(table: Table | None) -> int | None:
     if table is None:
         return None
@@ -53,4 +73,4 @@ def records_up_to(table: Table, snapshot_id: int | None) -> int:
     return int(snapshot.summary.additional_properties.get("total-records", 0)) if snapshot else 0
 
 
-__all__ = ["added_files", "ancestors", "current_snapshot_id", "records_up_to", "snapshots_after"]
+__all__ = ["added_files", "ancestors", "current_snapshot_id", "next_range", "records_up_to", "snapshots_after"]
