@@ -89,9 +89,12 @@ class CuratedSection(_Section):
             _check_column(name)
             if name not in self.columns and name not in _META_NAMES:
                 raise ValueError(f"{field} {name!r} must be declared in curated.columns")
+        from leanops.catalog.partitioning import parse_partition
+        from leanops.stages.casting import check_default
         for entry in self.partition_by:
-            from leanops.catalog.partitioning import parse_partition
             parse_partition(entry)
+        for name, column in self.columns.items():
+            check_default(name, column)  # a default that would not cast, or a CDE with a default
         return self
 
 
