@@ -111,9 +111,10 @@ def test_curated_gate_and_checkpoint(ctx, schemas, tmp_path):
     [outcome] = run_once(ctx)
     assert [s.stage for s in outcome.stages] == ["standardized"] and ctx.lake.curated_table("events") is None
     write_schema(schemas, SCHEMA)
-    [outcome] = run_once(ctx)  # standardized has nothing new, curated drains what waited
-    assert [(s.stage, s.status) for s in outcome.stages] == [
-        ("standardized", RunStatus.NO_NEW_DATA), ("curated", RunStatus.SUCCEEDED)]
+    [outcome] = run_once(ctx)  # RAW has nothing new; curated drains what waited in Standardized
+    assert [(s.stage, s.status) for s in outcome.stages] == [("curated", RunStatus.SUCCEEDED)]
+    assert outcome.trace == ["GetAllCheckpoints", "CheckForNewRawData", "RunCurated", "CheckBacklogThreshold",
+                             "Success"]
     assert ctx.state.get_checkpoint("events", "curated").last_snapshot_id == \
         ctx.lake.standardized_table("events").current_snapshot().snapshot_id
     [again] = run_once(ctx)

@@ -113,8 +113,9 @@ def test_checkpoint_lives_in_the_commit_and_is_mirrored(ctx, schemas, tmp_path):
     assert summary[SUMMARY_SOURCE_SNAPSHOT] == str(raw_head)
     assert ctx.state.get_checkpoint("events", "standardized").last_snapshot_id == raw_head
     [again] = run_once(ctx)
-    assert again.status == RunStatus.NO_NEW_DATA
-    assert [r.status for r in ctx.state.list_runs("events")] == ["NO_NEW_DATA", "SUCCEEDED"]
+    assert again.status == RunStatus.NO_NEW_DATA and again.stages == []  # no table opened for writing
+    assert again.trace == ["GetAllCheckpoints", "CheckForNewRawData", "NoNewData"]
+    assert [r.status for r in ctx.state.list_runs("events")] == ["SUCCEEDED"]
 
 
 def test_schema_gate_holds_data_in_raw_then_drains_the_backlog(ctx, schemas, tmp_path):
@@ -169,7 +170,7 @@ def test_a_run_takes_whole_snapshots_up_to_max_batch_rows(ctx, schemas, tmp_path
     ctx.settings.max_batch_rows = 150
     for i in range(3):
         ingest(ctx, "events", [envelope(f"m{i}-{j}", {"j": j}) for j in range(100)], tmp_path, f"{i}.ndjson")
-    written = [run_once(ctx)[0].stages[0].records_written for _ in range(4)]
+    written = [sum(s.records_written for s in run_once(ctx)[0].stages) for _ in range(4)]
     assert written == [100, 100, 100, 0]  # one snapshot per run: two would exceed 150 rows
     assert_accountable(ctx)
 

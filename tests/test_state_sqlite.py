@@ -78,3 +78,10 @@ def test_lease_race_between_threads(tmp_path):
     with ThreadPoolExecutor(8) as pool:
         won = list(pool.map(lambda i: stores[i].acquire_lease("events", f"h{i}", 60), range(8)))
     assert won.count(True) == 1
+
+
+def test_steal_only_from_the_named_stale_holder(store):
+    assert store.acquire_lease("events", "dead", 600)
+    assert not store.steal_lease("events", "someone-else", "me", 600)
+    assert store.steal_lease("events", "dead", "me", 600)
+    assert store.lease_holder("events") == "me"

@@ -1,20 +1,27 @@
 """`leanops demo`: a fresh deployment, realistic events with injected faults, one pipeline run.
 
 What it shows, end to end on a laptop:
-  - three topics with schema files (`events`, `orders`, `payments`) flow RAW -> Standardized;
+  - three topics with schema files (`events`, `orders`, `payments`) flow RAW -> Standardized -> Curated;
   - a fourth topic, `clicks`, has data but no schema file: its data lands in RAW and waits there;
   - every injected fault ends up where the design says it must: network duplicates are dropped by
     Standardized, broken JSON and non-object payloads go to `standardized.parse_errors`, lines that
-    are not envelopes go to `raw.dlq_errors`;
-  - accountability adds up to 100% per topic and layer, computed from the tables themselves.
+    are not envelopes go to `raw.dlq_errors`, missing/null critical data elements and values that
+    do not cast to their declared type go to `curated.errors`;
+  - app re-sends merge by idempotency key: a correction (later event timestamp, some published a
+    day later) wins and its original counts as superseded; an older version that arrives after the
+    newer one loses and never overwrites it;
+  - accountability adds up to 100% per topic and layer (ingestion, standardized, curated), computed
+    from the tables themselves, and every figure matches what the generator injected.
 
 Two parts: a generator (pure functions of the seed that yield NDJSON lines and count what they
-inject) and a runner (`run_demo`) that builds the home, ingests, runs and reports.
+inject; `expected_counts` says where they must land) and a runner (`run_demo`) that builds the
+home, ingests, runs and reports.
 
     summary = run_demo(Path(".leanops-demo"), seed=7, events=2000, quiet=False)
 """
 from __future__ import annotations
 
+import bisect
 import collections
 import hashlib
 import json
@@ -37,16 +44,23 @@ UNSCHEMED_TOPIC = "clicks"  # has data, no schema file: stays in RAW
 START = datetime(2026, 1, 19, tzinfo=timezone.utc)  # fixed, so the output depends on the seed only
 SPAN = timedelta(days=3)
 
-# Share of `count` per injected kind. At least one of each kind once a topic has 50 events.
+# Share of `count` per injected kind. At least one of each kind once a topic has 50 events. The
+# kinds are disjoint per event, so where each line must end up is known exactly (`expected_counts`).
 RATES = {
-    "duplicates": 0.03,     # the same line re-sent a few messages later (network duplicate)
-    "broken_json": 0.01,    # payload is a string of truncated JSON text
-    "non_object": 0.005,    # payload is a JSON array or number
-    "non_envelope": 0.005,  # garbage text, an envelope without message_id, a cut-off line
-    "corrections": 0.02,    # the app re-sends an event with a new message_id and a later timestamp
+    # RAW -> Standardized
+    "duplicates": 0.03,      # the same line re-sent a few messages later (network duplicate)
+    "broken_json": 0.01,     # payload is a string of truncated JSON text
+    "non_object": 0.005,     # payload is a JSON array or number
+    "non_envelope": 0.005,   # garbage text, an envelope without message_id, a cut-off line
+    # Standardized -> Curated
+    "corrections": 0.02,     # the app re-sends an event: new message_id, same key, later event.timestamp
+    "late_versions": 0.01,   # an OLDER version of an event arrives after the newer one (it must lose)
+    "cde_violations": 0.01,  # a critical data element (cde: true) is missing or null
+    "bad_casts": 0.01,       # a typed field holds a value that does not cast ("warm", "101%", "12,50")
 }
+NEXT_DAY_SHARE = 0.3  # of the corrections, published on a later day than the original (at least one)
 NO_FAULTS = dict.fromkeys(RATES, 0.0)
-INJECTED_KINDS = tuple(RATES)
+INJECTED_KINDS = (*RATES, "corrections_next_day")  # the last one is a subset of "corrections"
 
 USER_AGENTS = (
     "acme-thermo/2.4.1 (linux; armv7l)",
@@ -208,11 +222,14 @@ PAYLOADS: dict[str, Callable[[random.Random, int, int, list[dict], datetime], di
 }
 
 
-def _corrected(rng: random.Random, payload: dict) -> dict:
-    """The app corrects an event: same idempotency key, a later event.timestamp, a changed field."""
+def _parse_iso(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+
+
+def _corrected(rng: random.Random, payload: dict, at: datetime) -> dict:
+    """The app corrects an event: same idempotency key, event.timestamp `at` (later), a changed field."""
     fixed = json.loads(json.dumps(payload))
-    at = datetime.strptime(fixed["event"]["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
-    fixed["event"]["timestamp"] = _iso(at + timedelta(seconds=rng.randint(5, 900)))
+    fixed["event"]["timestamp"] = _iso(at)
     fixed["event"]["verb"] = "corrected"
     if "order" in fixed:
         fixed["order"]["status"] = rng.choice(("CANCELLED", "CONFIRMED"))
@@ -221,6 +238,66 @@ def _corrected(rng: random.Random, payload: dict) -> dict:
     elif "reading" in fixed["event"]:
         fixed["event"]["reading"]["temperatureC"] = round(fixed["event"]["reading"]["temperatureC"] + 0.1, 1)
     return fixed
+
+
+def _older_version(rng: random.Random, payload: dict) -> dict:
+    """A version the app wrote BEFORE `payload` (older event.timestamp) that the network delivers late."""
+    older = json.loads(json.dumps(payload))
+    at = _parse_iso(older["event"]["timestamp"])
+    older["event"]["timestamp"] = _iso(at - timedelta(seconds=rng.randint(30, 3600)))
+    if "order" in older:
+        older["order"]["status"] = "DRAFT"
+    elif "payment" in older:
+        older["payment"]["status"] = "PENDING"
+    elif "reading" in older["event"]:
+        older["event"]["reading"]["batteryPct"] = min(100, older["event"]["reading"]["batteryPct"] + 1)
+    return older
+
+
+def _without_cde(rng: random.Random, payload: dict) -> dict:
+    """A critical data element (cde: true in every demo schema) is missing or null; nothing else is wrong."""
+    broken = json.loads(json.dumps(payload))
+    choices = ["no userId", "null userId", "null timestamp", "no timestamp"]
+    choices += ["no order id"] if "order" in broken else ["null payment id"] if "payment" in broken else []
+    kind = rng.choice(choices)
+    if kind == "no userId":
+        del broken["event"]["userId"]
+    elif kind == "null userId":
+        broken["event"]["userId"] = None
+    elif kind == "null timestamp":
+        broken["event"]["timestamp"] = None
+    elif kind == "no timestamp":
+        del broken["event"]["timestamp"]
+    elif kind == "no order id":
+        del broken["order"]["id"]
+    else:
+        broken["payment"]["id"] = None
+    return broken
+
+
+def _bad_cast(rng: random.Random, payload: dict) -> dict:
+    """One declared typed field holds text its type does not accept; nothing else is wrong."""
+    broken = json.loads(json.dumps(payload))
+    choices = ["timestamp"]  # the only typed field every event has; the others twice as likely
+    if "reading" in broken["event"]:
+        choices += ["temperature", "battery"] * 2
+    if "order" in broken:
+        choices += ["order amount", "item count"] * 2
+    if "payment" in broken:
+        choices += ["payment amount"] * 2
+    kind = rng.choice(choices)
+    if kind == "timestamp":
+        broken["event"]["timestamp"] = rng.choice(("yesterday", "19/01/2026 10:15", "now"))
+    elif kind == "temperature":
+        broken["event"]["reading"]["temperatureC"] = rng.choice(("warm", "21,5 °C"))
+    elif kind == "battery":
+        broken["event"]["reading"]["batteryPct"] = rng.choice(("101%", "full"))
+    elif kind == "item count":
+        broken["order"]["itemCount"] = "three"
+    else:  # a European decimal comma
+        section = broken["order" if kind == "order amount" else "payment"]
+        section["amount"] = f"{section['amount']:.2f}".replace(".", ",")
+    return broken
 
 
 def _not_an_envelope(rng: random.Random, at: datetime, payload: dict) -> str:
@@ -244,6 +321,11 @@ def topic_lines(topic: str, seed: int, count: int, injected: collections.Counter
                 rates: dict[str, float] | None = None) -> Iterator[str]:
     """Yield the NDJSON envelope lines of one topic; deterministic for (topic, seed, count, rates).
 
+    Each event gets at most one payload fault (broken JSON, non-object, CDE violation, bad cast) or
+    one app re-send (a correction, a late older version), so `expected_counts` is exact. Network
+    duplicates and non-envelope lines come on top of any event: a duplicate is dropped before
+    Curated sees it, a non-envelope line is an extra line.
+
     Args:
         topic: one of `PAYLOADS` (events, orders, payments, clicks).
         seed: demo seed.
@@ -261,14 +343,21 @@ def topic_lines(topic: str, seed: int, count: int, injected: collections.Counter
     population = users(seed, count)
     times = publish_times(topic, seed, count)
 
-    indices = list(range(count))
-    broken = set(rng.sample(indices, min(count, _how_many(count, rates.get("broken_json", 0)))))
-    rest = [i for i in indices if i not in broken]
-    non_object = set(rng.sample(rest, min(len(rest), _how_many(count, rates.get("non_object", 0)))))
-    valid = [i for i in rest if i not in non_object]
-    corrections = set(rng.sample(valid, min(len(valid), _how_many(count, rates.get("corrections", 0)))))
-    duplicates = set(rng.sample(indices, min(count, _how_many(count, rates.get("duplicates", 0)))))
-    garbage = set(rng.sample(indices, min(count, _how_many(count, rates.get("non_envelope", 0)))))
+    pool = list(range(count))
+
+    def pick(kind: str) -> set[int]:  # disjoint events per payload kind
+        nonlocal pool
+        chosen = set(rng.sample(pool, min(len(pool), _how_many(count, rates.get(kind, 0)))))
+        pool = [i for i in pool if i not in chosen]
+        return chosen
+
+    broken, non_object, corrections, late_versions, cde_violations, bad_casts = (
+        pick(kind) for kind in ("broken_json", "non_object", "corrections", "late_versions", "cde_violations",
+                                "bad_casts"))
+    next_day = set(rng.sample(sorted(corrections),
+                              min(len(corrections), max(1, round(len(corrections) * NEXT_DAY_SHARE)))))
+    duplicates = set(rng.sample(range(count), min(count, _how_many(count, rates.get("duplicates", 0)))))
+    garbage = set(rng.sample(range(count), min(count, _how_many(count, rates.get("non_envelope", 0)))))
 
     later: dict[int, list[str]] = collections.defaultdict(list)  # index -> lines sent after that message
     for i, published in enumerate(times):
@@ -283,20 +372,36 @@ def topic_lines(topic: str, seed: int, count: int, injected: collections.Counter
         elif i in non_object:
             body = rng.choice(([payload["event"]["timestamp"], payload["event"]["userId"]], 42, 3.14))
             injected["non_object"] += 1
-        elif rng.random() < 0.05:
-            body = json.dumps(payload, separators=(",", ":"))  # some producers send the JSON as text
         else:
-            body = payload
+            if i in cde_violations:
+                payload = _without_cde(rng, payload)
+                injected["cde_violations"] += 1
+            elif i in bad_casts:
+                payload = _bad_cast(rng, payload)
+                injected["bad_casts"] += 1
+            # some producers send the JSON as text
+            body = json.dumps(payload, separators=(",", ":")) if rng.random() < 0.05 else payload
         line = _envelope(_uuid(rng), published, body)
         yield line
         if i in duplicates:
             later[i + rng.randint(1, 25)].append(line)
             injected["duplicates"] += 1
         if i in corrections:
-            fixed = _corrected(rng, payload)
-            later[i + rng.randint(1, 200)].append(
-                _envelope(_uuid(rng), published + timedelta(seconds=rng.randint(5, 900)), fixed))
+            if i in next_day:  # the app fixes it the next day (or later): another publish_time partition
+                sent = published + timedelta(days=1, seconds=rng.randint(0, 6 * 3600))
+                slot = max(i + 1, bisect.bisect_left(times, sent))
+            else:
+                sent = published + timedelta(seconds=rng.randint(5, 900))
+                slot = i + rng.randint(1, 200)
+            fixed = _corrected(rng, payload, sent - timedelta(milliseconds=rng.randint(20, 5000)))
+            later[slot].append(_envelope(_uuid(rng), sent, fixed))
             injected["corrections"] += 1
+            injected["corrections_next_day"] += sent.date() > published.date()
+        if i in late_versions:
+            older = _older_version(rng, payload)
+            later[i + rng.randint(1, 200)].append(
+                _envelope(_uuid(rng), published + timedelta(seconds=rng.randint(5, 900)), older))
+            injected["late_versions"] += 1
         yield from later.pop(i, ())
     for i in sorted(later):
         yield from later[i]
@@ -307,11 +412,6 @@ def topic_lines(topic: str, seed: int, count: int, injected: collections.Counter
 # --------------------------------------------------------------------------------------------
 
 DEMO_MARKER = ".leanops-demo-home"  # only homes carrying this file are ever deleted by the demo
-
-
-def _percent_cell(account: dict) -> str:
-    value = "n/a" if account["percent"] is None else f"{account['percent']:.2f}"
-    return f"[green]{value}[/green]" if account["ok"] else f"[red]{value}[/red]"
 
 
 def _fresh_home(home: Path) -> None:
@@ -342,11 +442,26 @@ def _install_schemas(target: Path) -> list[str]:
     return topics
 
 
-def _expected(injected: collections.Counter, count: int) -> dict[str, int]:
-    """Where the generator's lines must end up (the demo checks the pipeline against it)."""
-    envelopes = count + injected["corrections"] + injected["duplicates"]
-    return {"raw": envelopes, "dlq": injected["non_envelope"], "duplicates": injected["duplicates"],
-            "parse_errors": injected["broken_json"] + injected["non_object"]}
+def expected_counts(injected: collections.Counter | dict, count: int) -> dict[str, int]:
+    """Where the generator's lines must end up (the demo checks the pipeline against it).
+
+    The injected kinds are disjoint per event (`topic_lines`), so every figure is exact:
+      raw / dlq              envelopes accepted / lines rejected at ingestion
+      duplicates             network duplicates Standardized drops (the first copy goes on)
+      parse_errors           payloads that are not JSON objects
+      standardized_rows      rows written to standardized.<topic> (= what Curated reads)
+      curated_errors         CDE violations + bad casts -> curated.errors
+      superseded             versions that lose latest-wins: the original of each correction, and
+                             each late older version
+      curated_rows           live rows in curated.<topic>: one per valid idempotency key
+    """
+    parse_errors = injected["broken_json"] + injected["non_object"]
+    resent = injected["corrections"] + injected["late_versions"]
+    curated_errors = injected["cde_violations"] + injected["bad_casts"]
+    return {"raw": count + resent + injected["duplicates"], "dlq": injected["non_envelope"],
+            "duplicates": injected["duplicates"], "parse_errors": parse_errors,
+            "standardized_rows": count + resent - parse_errors, "curated_errors": curated_errors,
+            "superseded": resent, "curated_rows": count - parse_errors - curated_errors}
 
 
 def run_demo(home: Path, seed: int = 7, events: int = 2000, quiet: bool = False) -> dict:
@@ -393,10 +508,10 @@ def run_demo(home: Path, seed: int = 7, events: int = 2000, quiet: bool = False)
                     report = ingest_stream(ctx.lake, ctx.state, ctx.settings, topic, stream, str(path))
                 topics[topic] = {"generated": count, "schema": topic in schema_topics,
                                  "injected": {k: injected[k] for k in INJECTED_KINDS},
-                                 "expected": _expected(injected, count),
+                                 "expected": expected_counts(injected, count),
                                  "ingest": {"lines_read": report.lines_read, "accepted": report.accepted,
                                             "rejected": report.rejected, "reasons": report.reasons}}
-            status.update("running RAW -> Standardized")
+            status.update("running RAW -> Standardized -> Curated")
             outcomes = run_once(ctx)
             accounts = [a for t in ctx.topics() for a in topic_accounts(ctx.lake, t)]
     finally:
@@ -434,80 +549,161 @@ def _status(quiet: bool, message: str):
 
 
 # --------------------------------------------------------------------------------------------
-# Printing
+# Printing (rich tables built here: the cells carry styles, and every table fits 80 columns)
 # --------------------------------------------------------------------------------------------
 
+# (label, injected kind, where the design says it must land)
+FAULT_ROWS = (
+    ("network duplicates", "duplicates", "dropped"),
+    ("non-envelope lines", "non_envelope", "raw.dlq_errors"),
+    ("broken JSON", "broken_json", "parse_errors"),
+    ("non-object payloads", "non_object", "parse_errors"),
+    ("app corrections", "corrections", "original superseded"),
+    ("  on a later day", "corrections_next_day", "original superseded"),
+    ("late older versions", "late_versions", "superseded"),
+    ("CDE missing/null", "cde_violations", "curated.errors"),
+    ("uncastable values", "bad_casts", "curated.errors"),
+)
+STATUS_STYLE = {"SUCCEEDED": "green", "FAILED": "bold red", "SKIPPED": "yellow"}
+
+
+def _table(title: str, columns: tuple[str, ...], rows: list[tuple | None], numeric: range):
+    """A compact table: a rule under the header, two spaces between columns, `numeric` columns right-aligned.
+
+    A `None` row starts a new section (a blank line).
+    """
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, show_edge=False,
+                  pad_edge=False, padding=(0, 1, 0, 0), header_style="bold")
+    for index, name in enumerate(columns):
+        table.add_column(name, justify="right" if index in numeric else "left", overflow="fold")
+    for row in rows:
+        if row is None:
+            table.add_section()
+            continue
+        table.add_row(*[cell if isinstance(cell, Text) else Text("" if cell is None else str(cell)) for cell in row])
+    return table
+
+
+def _styled(text: str, style: str | None):
+    from rich.text import Text
+    return Text(text, style=style or "")
+
+
 def _print(summary: dict) -> None:
-    from leanops.cli.output import console, emit_table
+    from leanops.cli.output import console
 
     topics, home = summary["topics"], summary["home"]
+    names = list(topics)
     console.print(f"[bold]lean-ops demo[/bold]: fresh home at {home} (seed {summary['seed']})\n", highlight=False)
-    emit_table("1. generated and ingested", (
-        "topic", "events", "fixes", "dups", "broken", "non-obj", "non-env", "RAW", "DLQ"),
-        [(t if d["schema"] else f"{t}[yellow]*[/yellow]", d["generated"],
-          *(d["injected"][k] for k in ("corrections", "duplicates", "broken_json", "non_object", "non_envelope")),
-          d["ingest"]["accepted"], d["ingest"]["rejected"]) for t, d in topics.items()])
-    console.print("[dim]fixes: app corrections (new message_id, same idempotency key, later timestamp); "
-                  "dups: the same line re-sent; broken: payload is truncated JSON text; non-obj: payload is "
-                  "an array or a number; non-env: a line that is no envelope (garbage, no message_id, "
-                  "cut off); [yellow]*[/yellow] no schema file[/dim]\n", highlight=False)
+
+    header = ("", *(t if topics[t]["schema"] else f"{t}*" for t in names), "must land in")
+    rows: list = [("events generated", *(topics[t]["generated"] for t in names), "")]
+    rows += [(label, *(topics[t]["injected"][kind] for t in names), where) for label, kind, where in FAULT_ROWS]
+    rows += [None, ("RAW rows (accepted)", *(topics[t]["ingest"]["accepted"] for t in names), ""),
+             ("DLQ rows (rejected)", *(topics[t]["ingest"]["rejected"] for t in names), "")]
+    console.print(_table("1. generated, faults injected, ingested", header, rows, range(1, len(header) - 1)))
+    console.print("[dim]  * no schema file: its data waits in RAW\n"
+                  "  a correction: same idempotency key, later event timestamp (latest wins)\n"
+                  "  a late older version: arrives after the newer one, loses, never overwrites[/dim]\n",
+                  highlight=False)
 
     rows, notes = [], []
     for run in summary["runs"]:
-        stage = run["stages"][0] if run["stages"] else {}
-        rows.append((run["topic"], _status_text(run["status"]), stage.get("records_in", ""),
-                     stage.get("records_written", ""), stage.get("records_errors", ""),
-                     stage.get("records_duplicates", ""), len(stage.get("columns_added", [])) or ""))
+        if rows:
+            rows.append(None)
+        if not run["stages"]:
+            rows.append((run["topic"], "", _styled(run["status"].lower(), STATUS_STYLE.get(run["status"]))))
+        for n, stage in enumerate(run["stages"]):
+            curated = stage["stage"] == "curated"
+            rows.append((run["topic"] if n == 0 else "", stage["stage"].capitalize(),
+                         _styled("ok" if stage["status"] == "SUCCEEDED" else stage["status"].lower(),
+                                 STATUS_STYLE.get(stage["status"])),
+                         stage["records_in"], stage["records_written"], stage["records_errors"],
+                         "" if curated else stage["records_duplicates"],
+                         stage["records_superseded"] if curated else "", len(stage["columns_added"]) or ""))
         if run["message"]:
             notes.append(f"  {run['topic']}: {run['message']}")
-    emit_table("2. pipeline run (RAW -> Standardized)",
-               ("topic", "status", "in", "written", "errors", "dups", "new columns"), rows)
-    if notes:
-        console.print("\n".join(notes), highlight=False)
+    console.print(_table("2. pipeline run (RAW -> Standardized -> Curated)",
+                         ("topic", "stage", "status", "in", "written", "errors", "dups", "superseded", "+cols"),
+                         rows, range(3, 9)))
+    notes.append("  [dim]+cols: columns the run added to the table[/dim]")
+    console.print("\n".join(notes), highlight=False)
     console.print()
 
-    emit_table("3. accountability (in = written + errors + dups; pending waits in RAW)",
-               ("topic", "layer", "in", "written", "errors", "dups", "pending", "%"),
-               [(a["topic"], a["layer"], a["records_in"], a["written"], a["errors"], a["duplicates"],
-                 a["pending"], _percent_cell(a))
-                for a in summary["accountability"]])
+    rows, previous = [], None
+    for a in summary["accountability"]:
+        if previous is not None and a["topic"] != previous:
+            rows.append(None)
+        layer = a["layer"]
+        rows.append(("" if a["topic"] == previous else a["topic"], layer, a["records_in"], a["written"], a["errors"],
+                     a["duplicates"] if layer == "standardized" or a["duplicates"] else "",
+                     a["superseded"] if layer == "curated" or a["superseded"] else "",
+                     a["pending"] if layer != "ingestion" or a["pending"] else "", _percent_cell(a)))
+        previous = a["topic"]
+    console.print(_table("3. accountability (in = written + errors + dups + superseded)",
+                         ("topic", "layer", "in", "written", "errors", "dups", "superseded", "pending", "%"),
+                         rows, range(2, 9)))
+    console.print("[dim]  written: rows in the layer's table (Curated: live rows, one per key)\n"
+                  "  pending: rows not consumed yet (no schema file yet, or the next run)[/dim]", highlight=False)
 
     console.print(_verdict(summary), highlight=False)
     console.print("\n[bold]Try next[/bold]", highlight=False)
     for command, why in (
         (f"leanops accountability --home {home}", "the accountability table again (exit 1 below 100%)"),
+        (f"leanops sql --home {home} \"SELECT topic_name, column_name, reason, count(*) AS n "
+         "FROM curated.errors GROUP BY ALL ORDER BY ALL\"",
+         "the CDE violations and bad casts by column and reason (drop GROUP BY for the values)"),
         (f"leanops run --once --home {home} --schemas {home}/schemas", "a second run: nothing new, nothing lost"),
         (f"echo '{{\"topic\": \"{UNSCHEMED_TOPIC}\", \"standardized\": {{}}}}' > {home}/schemas/"
          f"{UNSCHEMED_TOPIC}.json", f"open the schema gate for {UNSCHEMED_TOPIC}, then run again"),
         (f"leanops ingest --topic events --home {home} {home}/input/events.ndjson",
          "re-send the whole events file, run again: every line is dropped as a duplicate"),
     ):
-        console.print(f"  [cyan]{command}[/cyan]\n      {why}", highlight=False, soft_wrap=True)
+        console.print(f"  [cyan]{command}[/cyan]\n      {why}", highlight=False, soft_wrap=True, markup=True)
 
 
-def _status_text(status: str) -> str:
-    colour = {"SUCCEEDED": "green", "FAILED": "red", "SKIPPED": "yellow"}.get(status)
-    return f"[{colour}]{status}[/{colour}]" if colour else status
+def _percent_cell(account: dict):
+    value = "n/a" if account["percent"] is None else f"{account['percent']:.2f}"
+    return _styled(value, "green" if account["ok"] else "bold red")
+
+
+def _mark(ok: bool) -> str:
+    return "[green]✓[/green]" if ok else "[red]✗[/red]"
 
 
 def _verdict(summary: dict) -> str:
-    """One line per topic: did every injected fault land where it should?"""
+    """Per topic: did every injected fault land where it should, in every layer? (fits 80 columns)"""
     found = {(a["topic"], a["layer"]): a for a in summary["accountability"]}
     lines = []
     for topic, data in summary["topics"].items():
         want = data["expected"]
         std = found.get((topic, "standardized"), {})
         ing = found.get((topic, "ingestion"), {})
+        cur = found.get((topic, "curated"), {})
         if not data["schema"]:
             ok = std.get("pending") == want["raw"]
-            lines.append(f"  {'[green]✓[/green]' if ok else '[red]✗[/red]'} {topic}: no schema file, "
-                         f"{std.get('pending', 0)} of {want['raw']} rows wait in RAW")
+            lines.append(f"  {_mark(ok)} {topic}: no schema file, {std.get('pending', 0)} of {want['raw']} rows "
+                         "wait in RAW")
             continue
-        got = (ing.get("written"), ing.get("errors"), std.get("duplicates"), std.get("errors"))
-        ok = got == (want["raw"], want["dlq"], want["duplicates"], want["parse_errors"])
-        lines.append(f"  {'[green]✓[/green]' if ok else '[red]✗[/red]'} {topic}: {got[1]}/{want['dlq']} "
-                     f"non-envelopes -> DLQ, {got[2]}/{want['duplicates']} duplicates dropped, "
-                     f"{got[3]}/{want['parse_errors']} bad payloads -> parse_errors")
-    head = ("[bold green]100% accountable[/bold green]: every record is written, an error row or a dropped "
-            "duplicate" if summary["accountable"] else "[bold red]NOT accountable[/bold red]: see the tables above")
+        checks = [  # (got, expected, what), in layer order
+            (ing.get("errors"), want["dlq"], "non-envelopes -> DLQ"),
+            (std.get("duplicates"), want["duplicates"], "duplicates dropped"),
+            (std.get("errors"), want["parse_errors"], "bad payloads -> parse_errors"),
+            (cur.get("superseded"), want["superseded"], "older versions superseded"),
+            (cur.get("errors"), want["curated_errors"], "CDE/cast errors -> curated.errors"),
+            (cur.get("written"), want["curated_rows"], "live rows"),
+        ]
+        hidden = [(ing.get("written"), want["raw"]), (std.get("written"), want["standardized_rows"])]
+        ok = all(got == expected for got, expected, _ in checks) and all(g == e for g, e in hidden)
+        said = [f"[{'green' if got == expected else 'bold red'}]{got}/{expected}[/] {what}"
+                for got, expected, what in checks]
+        lines.append(f"  {_mark(ok)} {topic}: {said[0]}, {said[1]},\n      {said[2]}, {said[3]},\n"
+                     f"      {said[4]}, {said[5]}")
+    head = ("[bold green]100% accountable[/bold green]: every record is written, an error row, a dropped "
+            "duplicate\nor a superseded version" if summary["accountable"]
+            else "[bold red]NOT accountable[/bold red]: see the tables above")
     return "\n" + head + "\n" + "\n".join(lines)

@@ -14,6 +14,12 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_ra
 
 from leanops.errors import CommitConflictError
 
+# Curated tables carry the bloom-filter property for the engines that honour it (Spark); PyIceberg's
+# writer does not, and says so on every file it writes (from worker threads, so catch_warnings around
+# the call cannot silence it). docs/curated.md records the limitation once.
+warnings.filterwarnings("ignore", message=r"Parquet writer option\(s\) .*bloom-filter.* not implemented",
+                        category=UserWarning)
+
 
 @retry(retry=retry_if_exception_type(CommitFailedException), wait=wait_random_exponential(0.05, 2),
        stop=stop_after_attempt(8), reraise=True)
@@ -74,12 +80,8 @@ class StagedAppend:
     def write(self, rows: pa.Table) -> None:
         if rows.num_rows == 0:
             return
-        with warnings.catch_warnings():
-            # bloom-filter properties are set for engines that honour them; PyIceberg's writer does not
-            warnings.filterwarnings("ignore", message=".*not implemented", category=UserWarning)
-            self.files.extend(_dataframe_to_data_files(table_metadata=self.txn.table_metadata, df=rows,
-                                                       io=self.table.io, write_uuid=self._uuid,
-                                                       counter=self._counter))
+        self.files.extend(_dataframe_to_data_files(table_metadata=self.txn.table_metadata, df=rows,
+                                                   io=self.table.io, write_uuid=self._uuid, counter=self._counter))
         self.rows += rows.num_rows
 
     def add_data_files(self, files: list) -> None:

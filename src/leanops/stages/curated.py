@@ -14,8 +14,6 @@ Contract (docs/curated.md, design.md section 4):
 """
 from __future__ import annotations
 
-import warnings
-
 import duckdb
 import pyarrow as pa
 from pyiceberg.schema import Schema
@@ -108,9 +106,7 @@ def _process(con, lake, topic, section, table, errors_table, files, from_id, orp
     columns = [f.name for f in staged.txn.table_metadata.schema().fields]
     rows = duck.arrow(con, f"SELECT {', '.join(_q(c) for c in columns)} FROM typed "
                            "WHERE __rank = 1 AND __wins ORDER BY ord")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*not implemented", category=UserWarning)
-        staged.write(conform(rows, staged.arrow_schema))
+    staged.write(conform(rows, staged.arrow_schema))
     delete_files = write_position_deletes(table, deletes)
     replaced = sum(len(p) for _, p in deletes.values())
     summary = commit_summary(result, from_id, superseded=result.records_superseded, replaced=replaced)

@@ -113,4 +113,12 @@ class StateStore(StateReader):
         """Take or renew the topic's lease; False while another holder's lease is unexpired."""
 
     @abc.abstractmethod
+    def steal_lease(self, topic: str, stale_holder: str, holder: str, ttl_seconds: float) -> bool:
+        """Take the lease from a holder known to be dead, only if it still holds it."""
+
+    @abc.abstractmethod
     def release_lease(self, topic: str, holder: str) -> None: ...
+
+    @abc.abstractmethod
+    def should_alert(self, topic: str, kind: str, every_seconds: float = 86_400.0) -> bool:
+        """True (and remembered) unless this alert kind was sent for the topic within `every_seconds`."""

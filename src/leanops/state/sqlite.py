@@ -66,6 +66,15 @@ MIGRATIONS: tuple[str, ...] = (
         expires_at REAL NOT NULL
     );
     """,
+    # v3: when each kind of alert was last sent per topic, so standing conditions do not spam
+    """
+    CREATE TABLE alert_log (
+        topic_name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        last_sent_at REAL NOT NULL,
+        PRIMARY KEY (topic_name, kind)
+    );
+    """,
 )
 
 
@@ -217,12 +226,29 @@ class SqliteStateStore(StateStore):
             (topic, holder, now, now + ttl_seconds, now))
         return cur.rowcount == 1
 
+    def steal_lease(self, topic: str, stale_holder: str, holder: str, ttl_seconds: float) -> bool:
+        """Take the lease from a holder known to be dead, only if it still holds it. Atomic."""
+        now = time.time()
+        cur = self._write("UPDATE leases SET holder = ?, acquired_at = ?, expires_at = ? "
+                          "WHERE topic_name = ? AND holder = ?", (holder, now, now + ttl_seconds, topic, stale_holder))
+        return cur.rowcount == 1
+
     def release_lease(self, topic: str, holder: str) -> None:
         self._write("DELETE FROM leases WHERE topic_name = ? AND holder = ?", (topic, holder))
 
     def lease_holder(self, topic: str) -> str | None:
         rows = self._query("SELECT holder FROM leases WHERE topic_name = ? AND expires_at >= ?", (topic, time.time()))
         return rows[0]["holder"] if rows else None
+
+    # -- alert de-duplication -------------------------------------------------------------
+    def should_alert(self, topic: str, kind: str, every_seconds: float = 86_400.0) -> bool:
+        """True (and remembered) unless this alert was sent for the topic within `every_seconds`."""
+        now = time.time()
+        cur = self._write(
+            "INSERT INTO alert_log (topic_name, kind, last_sent_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (topic_name, kind) DO UPDATE SET last_sent_at = excluded.last_sent_at "
+            "WHERE alert_log.last_sent_at < ?", (topic, kind, now, now - every_seconds))
+        return cur.rowcount == 1
 
     # -- ingest log -----------------------------------------------------------------------
     def record_ingest(self, record: IngestRecord) -> None:

@@ -1,0 +1,178 @@
+"""The per-topic flow: an explicit, named sequence of steps (mirrored state for state by Step Functions).
+
+    GetAllCheckpoints -> CheckForNewRawData -> RunStandardized -> CheckCuratedReady -> RunCurated
+      -> CheckBacklogThreshold -> (GetAllCheckpoints again | Success)
+
+Terminal states: Success, NoNewData, MissingSchema, Failed. Each step is a function of the flow's
+state returning the name of the next step; `FLOW` is the table the runner walks and the ASL
+generator will read.
+"""
+from __future__ import annotations
+
+import dataclasses
+import traceback
+from datetime import datetime, timezone
+from typing import Callable
+
+from leanops.context import Context
+from leanops.errors import LeanOpsError
+from leanops.orchestrate.retry import RetryPolicy, call_with_retries
+from leanops.schema_file import TopicSchema
+from leanops.stages.checkpoint import checkpoint_from_table
+from leanops.stages.curated import STAGE as CURATED, run_curated
+from leanops.stages.incremental import current_snapshot_id
+from leanops.stages.result import StageResult
+from leanops.stages.standardized import STAGE as STANDARDIZED, run_standardized
+from leanops.state.base import RunRecord
+from leanops.types import RunStatus
+
+TERMINAL = ("Success", "NoNewData", "MissingSchema", "Failed")
+
+
+@dataclasses.dataclass
+class FlowOptions:
+    backlog_threshold: int = 10_000  # seed 004: records > 10,000 -> loop straight back
+    max_loops: int = 20
+    retry: RetryPolicy = dataclasses.field(default_factory=RetryPolicy)
+
+
+@dataclasses.dataclass
+class FlowState:
+    """What the steps hand each other ($ in the Step Functions version)."""
+
+    topic: str
+    options: FlowOptions
+    schema: TopicSchema | None = None
+    raw_snapshot: int | None = None
+    standardized_snapshot: int | None = None
+    standardized_checkpoint: int | None = None
+    curated_checkpoint: int | None = None
+    loop_records: int = 0  # records the stages of this loop took in
+    loops: int = 0
+    trace: list[str] = dataclasses.field(default_factory=list)
+    results: list[StageResult] = dataclasses.field(default_factory=list)
+    message: str = ""
+    failed_stage: str | None = None
+
+
+def get_all_checkpoints(ctx: Context, s: FlowState) -> str:
+    """One read: schema sections, RAW head, and each layer's checkpoint from its table's own summary."""
+    s.loops += 1
+    s.loop_records = 0
+    try:
+        s.schema = ctx.schema(s.topic)
+    except LeanOpsError as exc:
+        s.message, s.failed_stage = str(exc), "schema"
+        return "Failed"
+    s.raw_snapshot = current_snapshot_id(ctx.lake.raw_table(s.topic))
+    standardized = ctx.lake.standardized_table(s.topic)
+    s.standardized_snapshot = current_snapshot_id(standardized)
+    s.standardized_checkpoint = checkpoint_from_table(standardized, s.topic) if standardized else None
+    curated = ctx.lake.curated_table(s.topic)
+    s.curated_checkpoint = checkpoint_from_table(curated, s.topic) if curated else None
+    _repair_mirror(ctx, s.topic, STANDARDIZED, s.standardized_checkpoint)
+    _repair_mirror(ctx, s.topic, CURATED, s.curated_checkpoint)
+    if s.schema is None or s.schema.standardized is None:
+        s.message = "no schema with a standardized section: data waits in RAW"
+        return "MissingSchema"
+    return "CheckForNewRawData"
+
+
+def _repair_mirror(ctx: Context, topic: str, layer: str, truth: int | None) -> None:
+    """After a crash between a commit and its mirror update, the table's summary wins."""
+    if truth is not None:
+        mirror = ctx.state.get_checkpoint(topic, layer)
+        if mirror is None or mirror.last_snapshot_id != truth:
+            ctx.state.put_checkpoint(topic, layer, truth)
+
+
+def check_for_new_raw_data(ctx: Context, s: FlowState) -> str:
+    if s.raw_snapshot is not None and s.raw_snapshot != s.standardized_checkpoint:
+        return "RunStandardized"
+    if s.schema.curated is not None and s.standardized_snapshot is not None \
+            and s.standardized_snapshot != s.curated_checkpoint:
+        return "RunCurated"  # nothing new in RAW, but Standardized rows wait for Curated
+    return "NoNewData" if not s.results else "Success"
+
+
+def run_standardized_step(ctx: Context, s: FlowState) -> str:
+    result = run_stage(ctx, s, STANDARDIZED,
+                       lambda: run_standardized(ctx.lake, ctx.settings, s.topic, s.schema.standardized))
+    return "Failed" if result.status == RunStatus.FAILED else "CheckCuratedReady"
+
+
+def check_curated_ready(ctx: Context, s: FlowState) -> str:
+    return "RunCurated" if s.schema.curated is not None else "CheckBacklogThreshold"
+
+
+def run_curated_step(ctx: Context, s: FlowState) -> str:
+    result = run_stage(ctx, s, CURATED, lambda: run_curated(ctx.lake, ctx.settings, s.topic, s.schema))
+    return "Failed" if result.status == RunStatus.FAILED else "CheckBacklogThreshold"
+
+
+def check_backlog_threshold(ctx: Context, s: FlowState) -> str:
+    """A big batch means more may be waiting: loop now instead of waiting for the next cycle."""
+    if s.loop_records > s.options.backlog_threshold and s.loops < s.options.max_loops:
+        return "GetAllCheckpoints"
+    return "Success"
+
+
+FLOW: dict[str, Callable[[Context, FlowState], str]] = {
+    "GetAllCheckpoints": get_all_checkpoints,
+    "CheckForNewRawData": check_for_new_raw_data,
+    "RunStandardized": run_standardized_step,
+    "CheckCuratedReady": check_curated_ready,
+    "RunCurated": run_curated_step,
+    "CheckBacklogThreshold": check_backlog_threshold,
+}
+
+
+def run_flow(ctx: Context, topic: str, options: FlowOptions, before_step: Callable[[str], None] = lambda n: None
+             ) -> FlowState:
+    state, step = FlowState(topic, options), "GetAllCheckpoints"
+    while step not in TERMINAL:
+        before_step(step)
+        state.trace.append(step)
+        step = FLOW[step](ctx, state)
+    state.trace.append(step)
+    return state
+
+
+def run_stage(ctx: Context, s: FlowState, stage: str, run: Callable[[], StageResult]) -> StageResult:
+    """A stage with retries for transient errors; every attempt gets its run-log row."""
+    def attempt() -> StageResult:
+        record = ctx.state.start_run(RunRecord(topic=s.topic, stage=stage, started_at=_now(),
+                                               status=RunStatus.RUNNING.value))
+        try:
+            result = run()
+        except Exception as exc:
+            record.status, record.ended_at = RunStatus.FAILED.value, _now()
+            record.error_message = f"{type(exc).__name__}: {exc}"
+            ctx.state.finish_run(record)
+            raise
+        _finish(ctx, record, result)
+        return result
+
+    try:
+        result = call_with_retries(s.options.retry, f"{s.topic}/{stage}", attempt)
+    except Exception as exc:  # isolate the topic: its branch ends FAILED with the reason
+        detail = str(exc) if isinstance(exc, LeanOpsError) else traceback.format_exc(limit=4).strip()
+        result = StageResult(s.topic, stage, RunStatus.FAILED, message=detail)
+        s.message, s.failed_stage = f"{stage}: {detail}", stage
+    s.results.append(result)
+    s.loop_records += result.records_in
+    return result
+
+
+def _finish(ctx: Context, record: RunRecord, result: StageResult) -> None:
+    if result.status == RunStatus.SUCCEEDED:
+        ctx.state.put_checkpoint(result.topic, result.stage, result.source_snapshot_id)
+    for name in ("records_in", "records_written", "records_errors", "records_duplicates",
+                 "records_superseded", "source_snapshot_id", "target_snapshot_id"):
+        setattr(record, name, getattr(result, name))
+    record.status, record.ended_at = result.status.value, _now()
+    ctx.state.finish_run(record)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
