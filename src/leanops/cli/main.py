@@ -4,6 +4,7 @@ Exit codes: 0 ok, 1 a check failed (accountability below 100%, a topic failed), 
 """
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -69,26 +70,133 @@ def ingest(topic: str = typer.Option(..., "--topic", "-t", help="topic the envel
 
 
 @app.command()
-def run(once: bool = typer.Option(True, "--once", help="run one cycle and exit"),
+def run(once: bool = typer.Option(False, "--once", help="run one cycle and exit (the default)"),
+        every: Optional[str] = typer.Option(None, "--every", help="run a cycle every interval (15m, 30s, 1h) "
+                                                                   "until SIGINT/SIGTERM"),
         topic: Optional[list[str]] = typer.Option(None, "--topic", "-t", help="only these topics"),
+        concurrency: int = typer.Option(4, "--concurrency", min=1, help="topics processed at once"),
+        backlog_threshold: int = typer.Option(10_000, "--backlog-threshold", min=0,
+                                              help="loop a topic straight back when a stage took more records"),
         home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
-    """Run the pipeline once for every ENABLED topic whose schema gate is open."""
-    from leanops.runner import run_once
-    from leanops.types import RunStatus
+    """Run the pipeline for every ENABLED topic: Standardized, then Curated where configured."""
+    from leanops.orchestrate.cycle import CycleOptions, run_cycle
+    from leanops.orchestrate.flow import FlowOptions
+    from leanops.orchestrate.schedule import parse_interval, run_every
+    if once and every:
+        raise LeanOpsError("use either --once or --every, not both")
     ctx = _context(home, schemas)
-    outcomes = run_once(ctx, topic or None)
-    if as_json:
-        output.emit_json([o.as_dict() for o in outcomes])
+    options = CycleOptions(concurrency=concurrency, topics=topic or None,
+                           flow=FlowOptions(backlog_threshold=backlog_threshold))
+    failed = []
+
+    def cycle() -> None:
+        report = run_cycle(ctx, options)
+        failed.append(report.failed)
+        _print_cycle(report, as_json)
+
+    if every:
+        run_every(parse_interval(every), cycle)
     else:
-        rows = []
-        for o in outcomes:
-            s = o.stages[0] if o.stages else None
-            rows.append((o.topic, o.status.value, s.records_in if s else "", s.records_written if s else "",
-                         s.records_errors if s else "", s.records_duplicates if s else "",
-                         len(s.columns_added) if s else "", o.message))
-        output.emit_table("run", ("topic", "status", "in", "written", "errors", "duplicates",
-                                  "new columns", "message"), rows)
-    if any(o.status == RunStatus.FAILED for o in outcomes):
+        cycle()
+    if failed and failed[-1]:
+        raise typer.Exit(1)
+
+
+def _print_cycle(report, as_json: bool) -> None:
+    if as_json:
+        output.emit_json(report.as_dict())
+        return
+    rows = []
+    for o in report.outcomes:
+        if not o.stages:
+            rows.append((o.topic, "", o.status.value, "", "", "", "", "", o.message))
+        for s in o.stages:
+            rows.append((o.topic, s.stage, s.status.value, s.records_in, s.records_written, s.records_errors,
+                         s.records_duplicates, s.records_superseded, s.message or o.message))
+    seconds = (report.ended_at - report.started_at).total_seconds()
+    output.emit_table(f"cycle {report.started_at:%Y-%m-%d %H:%M:%S}Z ({seconds:.1f} s)",
+                      ("topic", "stage", "status", "in", "written", "errors", "duplicates", "superseded", "message"),
+                      rows)
+
+
+@app.command()
+def status(home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
+    """Per topic: flag, checkpoints, rows pending per layer, last run and its outcome."""
+    from leanops.orchestrate.health import topic_status
+    ctx = _context(home, schemas)
+    statuses = [topic_status(ctx, t) for t in ctx.topics()]
+    if as_json:
+        output.emit_json(statuses)
+        return
+    output.emit_table("status", ("topic", "flag", "active", "pending std", "pending cur", "last run", "outcome",
+                                 "error"),
+                      [(s["topic"], s["flow_control_flag"], s["is_active"], s["pending"].get("standardized"),
+                        s["pending"].get("curated", ""),
+                        s["last_run"]["ended_at"] if s["last_run"] else "",
+                        f"{s['last_run']['stage']} {s['last_run']['status']}" if s["last_run"] else "",
+                        (s["last_run"]["error"] or "")[:80] if s["last_run"] else "") for s in statuses])
+
+
+@app.command()
+def topics(home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
+    """The topic registry."""
+    ctx = _context(home, schemas)
+    entries = ctx.state.list_topics()
+    rows = [{"topic_name": e.topic_name, "is_active": e.is_active, "flow_control_flag": e.flow_control_flag.value,
+             "last_updated_at": e.last_updated_at.isoformat()} for e in entries]
+    if as_json:
+        output.emit_json(rows)
+    else:
+        output.emit_table("topics", ("topic", "active", "flag", "last updated"),
+                          [(r["topic_name"], r["is_active"], r["flow_control_flag"], r["last_updated_at"]) for r in rows])
+
+
+def _set_flag(topic: str, flag: str, home: Optional[Path], schemas: Optional[Path], as_json: bool) -> None:
+    from leanops.types import FlowControl
+    ctx = _context(home, schemas)
+    entry = ctx.state.set_flow_control(topic, FlowControl(flag))
+    result = {"topic_name": entry.topic_name, "flow_control_flag": entry.flow_control_flag.value,
+              "last_updated_at": entry.last_updated_at.isoformat()}
+    if as_json:
+        output.emit_json(result)
+    else:
+        output.console.print(f"{topic}: {entry.flow_control_flag.value}")
+
+
+@app.command()
+def pause(topic: str = typer.Argument(...), home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt,
+          as_json: bool = JsonOpt) -> None:
+    """Set a topic PAUSED: the orchestrator skips it (its data keeps landing in RAW)."""
+    _set_flag(topic, "PAUSED", home, schemas, as_json)
+
+
+@app.command()
+def resume(topic: str = typer.Argument(...), home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt,
+           as_json: bool = JsonOpt) -> None:
+    """Set a topic ENABLED again."""
+    _set_flag(topic, "ENABLED", home, schemas, as_json)
+
+
+@app.command()
+def check(curation_lag: int = typer.Option(100_000, "--curation-lag", help="alert above this many pending records"),
+          dlq_age_days: float = typer.Option(7.0, "--dlq-age-days", help="alert on DLQ rows older than this"),
+          home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
+    """Evaluate the alert thresholds; send alerts; exit 1 when any is crossed."""
+    from leanops.orchestrate.alerts import notifier_from_env
+    from leanops.orchestrate.health import Thresholds, check as check_thresholds
+    ctx = _context(home, schemas)
+    alerts = check_thresholds(ctx, Thresholds(curation_lag, dlq_age_days))
+    notifier = notifier_from_env()
+    for alert in alerts:
+        notifier.send(alert)
+    if as_json:
+        output.emit_json([a.as_dict() for a in alerts])
+    elif alerts:
+        output.emit_table("thresholds crossed", ("kind", "topic", "stage", "reason"),
+                          [(a.kind, a.topic, a.stage, a.reason) for a in alerts])
+    else:
+        output.console.print("all thresholds ok")
+    if alerts:
         raise typer.Exit(1)
 
 
@@ -159,6 +267,8 @@ def main() -> None:
     debug = "--debug" in sys.argv
     if debug:
         sys.argv.remove("--debug")
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         app()  # standalone: click prints usage errors and exits 2 itself
     except LeanOpsError as exc:

@@ -1,0 +1,65 @@
+"""Status of every topic and the threshold checks behind `leanops status` and `leanops check`.
+
+Thresholds (seed 004 section 5): curation lag > 100,000 records pending (RAW not yet in
+Standardized plus Standardized not yet in Curated); DLQ rows older than 7 days.
+"""
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta, timezone
+
+from pyiceberg.expressions import EqualTo
+
+from leanops.context import Context
+from leanops.orchestrate.alerts import Alert
+from leanops.stages.accountability import topic_accounts
+
+
+@dataclasses.dataclass(frozen=True)
+class Thresholds:
+    curation_lag_records: int = 100_000
+    dlq_age_days: float = 7.0
+
+
+def topic_status(ctx: Context, topic: str) -> dict:
+    entry = ctx.state.get_topic(topic)
+    accounts = {a.layer: a for a in topic_accounts(ctx.lake, topic)}
+    runs = ctx.state.list_runs(topic, limit=1)
+    last = runs[0] if runs else None
+    checkpoints = {}
+    for layer in ("standardized", "curated"):
+        mirror = ctx.state.get_checkpoint(topic, layer)
+        checkpoints[layer] = mirror.last_snapshot_id if mirror else None
+    return {
+        "topic": topic,
+        "flow_control_flag": entry.flow_control_flag.value if entry else None,
+        "is_active": entry.is_active if entry else None,
+        "last_updated_at": entry.last_updated_at.isoformat() if entry else None,
+        "checkpoints": checkpoints,
+        "pending": {layer: a.pending for layer, a in accounts.items() if layer != "ingestion"},
+        "accountable": all(a.ok for a in accounts.values()),
+        "last_run": None if last is None else {
+            "stage": last.stage, "status": last.status, "started_at": last.started_at.isoformat(),
+            "ended_at": last.ended_at.isoformat() if last.ended_at else None,
+            "records_in": last.records_in, "records_written": last.records_written,
+            "error": last.error_message},
+        "lease_holder": ctx.state.lease_holder(topic),
+    }
+
+
+def check(ctx: Context, thresholds: Thresholds = Thresholds()) -> list[Alert]:
+    alerts = []
+    cutoff = datetime.now(timezone.utc) - timedelta(days=thresholds.dlq_age_days)
+    dlq = ctx.lake.dlq_table()
+    for topic in ctx.topics():
+        accounts = {a.layer: a for a in topic_accounts(ctx.lake, topic)}
+        lag = sum(a.pending for layer, a in accounts.items() if layer in ("standardized", "curated"))
+        if lag > thresholds.curation_lag_records:
+            alerts.append(Alert("CurationLag", topic, "curated", f"{lag} records pending (threshold "
+                                f"{thresholds.curation_lag_records})", {"pending_records": lag}))
+        times = dlq.scan(row_filter=EqualTo("topic_name", topic), selected_fields=("ingestion_ts",)).to_arrow()
+        old = sum(1 for t in times.column("ingestion_ts").to_pylist() if t < cutoff) if times.num_rows else 0
+        if old:
+            alerts.append(Alert("DlqAge", topic, "ingestion", f"{old} DLQ rows older than "
+                                f"{thresholds.dlq_age_days:g} days", {"old_dlq_rows": old}))
+    return alerts
