@@ -248,6 +248,31 @@ def sql(query: str = typer.Argument(..., help='one read-only query, e.g. "SELECT
 
 
 @app.command()
+def rebuild(topic: str = typer.Argument(..., help="topic to replay from RAW"),
+            home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
+    """Historical rebuild: archive the topic's tables, replay all of RAW under the current schema, re-enable."""
+    from leanops.schema.rebuild import rebuild as run_rebuild
+    ctx = _context(home, schemas)
+
+    def progress(result) -> None:
+        if not as_json:
+            output.err_console.print(f"  {result.stage}: {result.records_in} in, {result.records_written} written, "
+                                     f"{result.records_errors} errors", highlight=False)
+
+    report = run_rebuild(ctx, topic, on_batch=progress)
+    if as_json:
+        output.emit_json(report.as_dict())
+    else:
+        output.console.print(f"{topic}: rebuild {report.status}; old tables archived as *_{report.archive_suffix}; "
+                             f"{report.standardized_rows} Standardized and {report.curated_rows} Curated rows "
+                             f"written up to RAW snapshot {report.target_raw_snapshot}"
+                             + (f"; error: {report.error} (topic stays PAUSED, run again to resume)"
+                                if report.error else ""), highlight=False)
+    if report.status != "SUCCEEDED":
+        raise typer.Exit(1)
+
+
+@app.command()
 def demo(seed: int = typer.Option(7, "--seed"), events: int = typer.Option(2000, "--events", help="events per topic"),
          home: Optional[Path] = typer.Option(None, "--home",
                                              help="demo home to (re)build (default ./.leanops-demo); "

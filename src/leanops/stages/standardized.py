@@ -41,9 +41,10 @@ STAGE = "standardized"
 
 
 def run_standardized(lake: Lakehouse, settings: Settings, topic: str,
-                     section: StandardizedSection) -> StageResult:
+                     section: StandardizedSection, up_to: int | None = None) -> StageResult:
+    """One batch: RAW snapshots after the checkpoint, up to `up_to` (the rebuilder pins it) or the head."""
     raw = lake.raw_table(topic)
-    head = current_snapshot_id(raw)
+    head = up_to if up_to is not None else current_snapshot_id(raw)
     if raw is None or head is None:
         return StageResult(topic, STAGE, RunStatus.NO_NEW_DATA, message="no RAW data")
     table = lake.standardized_table(topic, create=True)

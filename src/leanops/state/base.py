@@ -120,5 +120,19 @@ class StateStore(StateReader):
     def release_lease(self, topic: str, holder: str) -> None: ...
 
     @abc.abstractmethod
+    def put_rebuild(self, topic: str, archive_suffix: str, target: int | None, status: str,
+                    error: str | None = None) -> None: ...
+
+    @abc.abstractmethod
+    def get_rebuild(self, topic: str) -> dict | None: ...
+
+    @abc.abstractmethod
+    def record_deployment(self, topic: str, kind: str, schema_sha256: str, schema_json: str, deployed_by: str,
+                          actions: str) -> None: ...
+
+    @abc.abstractmethod
+    def last_deployment(self, topic: str) -> dict | None: ...
+
+    @abc.abstractmethod
     def should_alert(self, topic: str, kind: str, every_seconds: float = 86_400.0) -> bool:
         """True (and remembered) unless this alert kind was sent for the topic within `every_seconds`."""

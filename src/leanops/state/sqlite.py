@@ -75,6 +75,28 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (topic_name, kind)
     );
     """,
+    # v4: historical rebuilds (resumable) and schema deployments (who, when, what)
+    """
+    CREATE TABLE rebuilds (
+        topic_name TEXT PRIMARY KEY,
+        archive_suffix TEXT NOT NULL,
+        target_raw_snapshot INTEGER,
+        status TEXT NOT NULL,
+        error TEXT,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE deployments (
+        deployment_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        topic_name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        schema_sha256 TEXT NOT NULL,
+        schema_json TEXT NOT NULL,
+        deployed_by TEXT NOT NULL,
+        deployed_at TEXT NOT NULL,
+        actions TEXT NOT NULL
+    );
+    CREATE INDEX deployments_topic ON deployments (topic_name, deployment_id);
+    """,
 )
 
 
@@ -239,6 +261,32 @@ class SqliteStateStore(StateStore):
     def lease_holder(self, topic: str) -> str | None:
         rows = self._query("SELECT holder FROM leases WHERE topic_name = ? AND expires_at >= ?", (topic, time.time()))
         return rows[0]["holder"] if rows else None
+
+    # -- rebuilds and deployments -----------------------------------------------------------
+    def put_rebuild(self, topic: str, archive_suffix: str, target: int | None, status: str,
+                    error: str | None = None) -> None:
+        self._write("INSERT OR REPLACE INTO rebuilds VALUES (?, ?, ?, ?, ?, ?)",
+                    (topic, archive_suffix, target, status, error, _now().isoformat()))
+
+    def get_rebuild(self, topic: str) -> dict | None:
+        rows = self._query("SELECT * FROM rebuilds WHERE topic_name = ?", (topic,))
+        return {k: rows[0][k] for k in rows[0].keys()} if rows else None
+
+    def record_deployment(self, topic: str, kind: str, schema_sha256: str, schema_json: str, deployed_by: str,
+                          actions: str) -> None:
+        self._write("INSERT INTO deployments (topic_name, kind, schema_sha256, schema_json, deployed_by, deployed_at, "
+                    "actions) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (topic, kind, schema_sha256, schema_json, deployed_by, _now().isoformat(), actions))
+
+    def last_deployment(self, topic: str) -> dict | None:
+        rows = self._query("SELECT * FROM deployments WHERE topic_name = ? ORDER BY deployment_id DESC LIMIT 1",
+                           (topic,))
+        return {k: rows[0][k] for k in rows[0].keys()} if rows else None
+
+    def list_deployments(self, topic: str | None = None) -> list[dict]:
+        where, params = ("WHERE topic_name = ?", (topic,)) if topic else ("", ())
+        rows = self._query(f"SELECT * FROM deployments {where} ORDER BY deployment_id", params)
+        return [{k: r[k] for k in r.keys()} for r in rows]
 
     # -- alert de-duplication -------------------------------------------------------------
     def should_alert(self, topic: str, kind: str, every_seconds: float = 86_400.0) -> bool:

@@ -1,0 +1,145 @@
+"""The historical rebuilder: replay a topic's whole RAW history into new Standardized/Curated tables.
+
+    leanops rebuild events
+
+1. PAUSE the topic (the orchestrator skips it; its data keeps landing in RAW).
+2. Archive: rename `standardized.<t>` and `curated.<t>` to `<t>_archive_<UTC timestamp>` and move the
+   topic's rows of the shared error tables into archive tables of the same suffix, so the new
+   tables' accountability starts from zero.
+3. Replay: run the normal stages from no checkpoint up to the RAW snapshot current at the start
+   (pinned), batch after batch (`max_batch_rows`, so memory stays bounded for a RAW larger than RAM),
+   against the current schema file. Checkpoints land in the new tables' commits as always.
+4. ENABLE the topic again. Data that arrived in RAW during the rebuild is after the pinned snapshot,
+   so the next normal run picks it up: no gap, no double.
+
+A failed rebuild leaves the topic PAUSED with the error in the state store; running it again resumes
+(the archive step is done once per rebuild, the replay is incremental).
+"""
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timezone
+from typing import Callable
+
+from pyiceberg.expressions import EqualTo
+
+from leanops.catalog.tables import SUMMARY_SOURCE_FROM, SUMMARY_TOPIC, Lakehouse
+from leanops.context import Context
+from leanops.errors import LeanOpsError, UnknownTopicError
+from leanops.orchestrate.cycle import acquire, holder_id
+from leanops.stages.checkpoint import checkpoint_from_table
+from leanops.stages.curated import run_curated
+from leanops.stages.incremental import current_snapshot_id
+from leanops.stages.result import StageResult
+from leanops.stages.standardized import run_standardized
+from leanops.types import FlowControl, RunStatus
+
+LEASE_TTL_SECONDS = 24 * 3600.0  # a rebuild holds the topic for as long as it takes
+REBUILD_MARK = "rebuild"  # SUMMARY_SOURCE_FROM of the commit that moves a topic's errors to the archive
+
+
+@dataclasses.dataclass
+class RebuildReport:
+    topic: str
+    archive_suffix: str
+    target_raw_snapshot: int | None
+    batches: int = 0
+    standardized_rows: int = 0
+    curated_rows: int = 0
+    status: str = "RUNNING"
+    error: str | None = None
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def rebuild(ctx: Context, topic: str, on_batch: Callable[[StageResult], None] = lambda r: None) -> RebuildReport:
+    if ctx.lake.raw_table(topic) is None and ctx.state.get_topic(topic) is None:
+        raise UnknownTopicError(topic)
+    schema = ctx.schema(topic)
+    if schema is None or schema.standardized is None:
+        raise LeanOpsError(f"{topic}: no schema with a standardized section to rebuild against")
+    ctx.state.register_topic(topic)
+    ctx.state.set_flow_control(topic, FlowControl.PAUSED)
+    holder = holder_id()
+    if not acquire(ctx, topic, holder, LEASE_TTL_SECONDS):
+        raise LeanOpsError(f"{topic}: an orchestrator is processing the topic right now; the topic is PAUSED, "
+                           "so run the rebuild again in a moment")
+    try:
+        return _rebuild_leased(ctx, topic, schema, on_batch)
+    finally:
+        ctx.state.release_lease(topic, holder)
+
+
+def _rebuild_leased(ctx: Context, topic: str, schema, on_batch: Callable[[StageResult], None]) -> RebuildReport:
+    pending = ctx.state.get_rebuild(topic)
+    if pending and pending["status"] != "SUCCEEDED":
+        suffix, target = pending["archive_suffix"], pending["target_raw_snapshot"]
+    else:
+        suffix = "archive_" + datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
+        target = current_snapshot_id(ctx.lake.raw_table(topic))
+        ctx.state.put_rebuild(topic, suffix, target, "RUNNING")
+        archive(ctx.lake, topic, suffix)
+    report = RebuildReport(topic, suffix, target)
+    try:
+        _replay(ctx, topic, schema, target, report, on_batch)
+    except Exception as exc:
+        report.status, report.error = "FAILED", f"{type(exc).__name__}: {exc}"
+        ctx.state.put_rebuild(topic, suffix, target, "FAILED", report.error)
+        return report  # the topic stays PAUSED
+    ctx.state.put_rebuild(topic, suffix, target, "SUCCEEDED")
+    ctx.state.set_flow_control(topic, FlowControl.ENABLED)
+    report.status = "SUCCEEDED"
+    return report
+
+
+def archive(lake: Lakehouse, topic: str, suffix: str) -> None:
+    """Rename the topic's derived tables and move its rows of the shared error tables aside."""
+    for ident in (lake.standardized_ident(topic), lake.curated_ident(topic)):
+        if lake.load(ident) is not None:
+            lake.catalog.rename_table(ident, f"{ident}_{suffix}")
+    for errors in (lake.parse_errors_table(), lake.curated_errors_table()):
+        rows = errors.scan(row_filter=EqualTo("topic_name", topic)).to_arrow()
+        if rows.num_rows == 0:
+            continue
+        namespace, name = errors.name()[-2:] if len(errors.name()) > 1 else ("", errors.name()[0])
+        target = lake.catalog.create_table(f"{namespace}.{name}_{topic}_{suffix}", schema=errors.schema())
+        target.append(rows.cast(target.schema().as_arrow()))
+        errors.delete(EqualTo("topic_name", topic),
+                      snapshot_properties={SUMMARY_TOPIC: topic, SUMMARY_SOURCE_FROM: REBUILD_MARK})
+
+
+def _replay(ctx: Context, topic: str, schema, target: int | None, report: RebuildReport,
+            on_batch: Callable[[StageResult], None]) -> None:
+    """Run the stages until Standardized (and Curated) have consumed RAW up to the pinned snapshot."""
+    if target is None:
+        return
+    settings = ctx.settings
+    while True:
+        table = ctx.lake.standardized_table(topic)
+        if table is not None and checkpoint_from_table(table, topic) == target:
+            break
+        result = run_standardized(ctx.lake, settings, topic, schema.standardized, up_to=target)
+        _check(result)
+        report.batches += 1
+        report.standardized_rows += result.records_written
+        on_batch(result)
+    while schema.curated is not None:
+        result = run_curated(ctx.lake, settings, topic, schema)
+        _check(result)
+        report.curated_rows += result.records_written
+        on_batch(result)
+        if result.status == RunStatus.NO_NEW_DATA:
+            break
+    for stage, table in (("standardized", ctx.lake.standardized_table(topic)),
+                         ("curated", ctx.lake.curated_table(topic))):
+        if table is not None:
+            ctx.state.put_checkpoint(topic, stage, checkpoint_from_table(table, topic))
+
+
+def _check(result: StageResult) -> None:
+    if result.status == RunStatus.FAILED:
+        raise LeanOpsError(f"{result.topic}/{result.stage}: {result.message}")
+
+
+__all__ = ["RebuildReport", "archive", "rebuild"]
