@@ -27,6 +27,7 @@ from leanops.catalog.tables import SUMMARY_SOURCE_FROM, SUMMARY_TOPIC, Lakehouse
 from leanops.context import Context
 from leanops.errors import LeanOpsError, UnknownTopicError
 from leanops.orchestrate.cycle import acquire, holder_id
+from leanops.schema_file import TopicSchema
 from leanops.stages.checkpoint import checkpoint_from_table
 from leanops.stages.curated import run_curated
 from leanops.stages.incremental import current_snapshot_id
@@ -53,10 +54,12 @@ class RebuildReport:
         return dataclasses.asdict(self)
 
 
-def rebuild(ctx: Context, topic: str, on_batch: Callable[[StageResult], None] = lambda r: None) -> RebuildReport:
+def rebuild(ctx: Context, topic: str, on_batch: Callable[[StageResult], None] = lambda r: None,
+            schema: TopicSchema | None = None) -> RebuildReport:
+    """Rebuild `topic` against `schema` (default: its file in the schema directory)."""
     if ctx.lake.raw_table(topic) is None and ctx.state.get_topic(topic) is None:
         raise UnknownTopicError(topic)
-    schema = ctx.schema(topic)
+    schema = schema or ctx.schema(topic)
     if schema is None or schema.standardized is None:
         raise LeanOpsError(f"{topic}: no schema with a standardized section to rebuild against")
     ctx.state.register_topic(topic)

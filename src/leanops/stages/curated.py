@@ -94,7 +94,7 @@ def _process(con, lake, topic, section, table, errors_table, files, from_id, orp
     error_rows = duck.arrow(con, _ERRORS_SQL.format(mk=_q(section.merge_key)))
     result.records_errors = error_rows.num_rows
 
-    table = table or _create_table(lake, topic, section, declared, undeclared)
+    table = table or create_table(lake, topic, section, declared, undeclared)
     staged = StagedAppend(table)
     result.columns_added = _evolve(staged, declared, undeclared)
     stored = _stored_keys(con, staged, section)
@@ -166,7 +166,7 @@ FROM typed WHERE len(__failures) > 0 ORDER BY ord
 """
 
 
-def _create_table(lake: Lakehouse, topic: str, section: CuratedSection, declared: dict,
+def create_table(lake: Lakehouse, topic: str, section: CuratedSection, declared: dict,
                   undeclared: list[str]) -> Table:
     fields = [NestedField(i, name, typ, required=req) for i, (name, typ, req) in enumerate(STANDARDIZED_META, 1)]
     for name, column in declared.items():

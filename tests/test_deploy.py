@@ -1,0 +1,73 @@
+"""The deployer: NEW_TABLE, SCHEMA_EVOLVE, NUCLEAR_RESET, refusals, idempotence, audit trail."""
+import json
+
+import pytest
+
+from conftest import envelope, ingest, run_cli, write_schema
+from leanops.schema.deploy import deploy
+from leanops.stages.accountability import topic_accounts
+from leanops.runner import run_once
+from leanops.types import FlowControl
+
+pytestmark = pytest.mark.slow
+
+BASE = {"topic": "events", "standardized": {"column_map": {"_metadata_idempotencykeyresource": "idempotency_key"}},
+        "curated": {"columns": {"idempotency_key": {"type": "string", "cde": True},
+                                "event_timestamp": {"type": "timestamp", "cde": True},
+                                "qty": {"type": "int"}}}}
+
+
+def event(mid, key, qty):
+    return envelope(mid, {"_metadata": {"idempotencyKeyResource": key},
+                          "event": {"timestamp": "2026-01-19T10:00:00Z"}, "qty": qty, "note": "n"})
+
+
+def test_new_table_then_idempotent(ctx, schemas):
+    write_schema(schemas, BASE)
+    [first] = deploy(ctx, schemas, deployed_by="ci")
+    assert first.kind == "NEW_TABLE" and first.ok
+    assert ctx.state.get_topic("events").flow_control_flag == FlowControl.ENABLED
+    assert ctx.lake.curated_table("events").schema().find_field("qty").field_type.__class__.__name__ == "IntegerType"
+    [again] = deploy(ctx, schemas)
+    assert again.kind is None and again.actions == ["unchanged: nothing to do"]
+    [record] = ctx.state.list_deployments("events")
+    assert (record["kind"], record["deployed_by"]) == ("NEW_TABLE", "ci")
+
+
+def test_schema_evolve_in_place(ctx, schemas, tmp_path):
+    write_schema(schemas, BASE)
+    deploy(ctx, schemas)
+    ingest(ctx, "events", [event("m1", "k1", 1)], tmp_path)
+    run_once(ctx)
+    evolved = json.loads(json.dumps(BASE))
+    evolved["curated"]["columns"]["qty"] = {"type": "long"}
+    evolved["curated"]["columns"]["score"] = {"type": "double"}
+    write_schema(schemas, evolved)
+    [done] = deploy(ctx, schemas)
+    assert done.kind == "SCHEMA_EVOLVE" and "widened qty to long" in done.actions and any("score" in a for a in done.actions)
+    table = ctx.lake.curated_table("events")
+    assert table.schema().find_field("qty").field_type.__class__.__name__ == "LongType"
+    assert table.scan().to_arrow().to_pylist()[0]["qty"] == 1  # data kept, no rebuild
+    assert deploy(ctx, schemas)[0].actions == ["unchanged: nothing to do"]
+
+
+def test_nuclear_reset_must_be_declared_and_then_rebuilds(ctx, schemas, tmp_path):
+    write_schema(schemas, BASE)
+    deploy(ctx, schemas)
+    ingest(ctx, "events", [event(f"m{i}", f"k{i}", i) for i in range(20)], tmp_path)
+    run_once(ctx)
+    narrowed = json.loads(json.dumps(BASE))
+    narrowed["curated"]["columns"]["qty"] = {"type": "string"}
+    write_schema(schemas, narrowed)
+    refused = run_cli("deploy", "--json")
+    assert refused.returncode == 1
+    assert "NUCLEAR_RESET" in json.loads(refused.stdout)[0]["problem"]
+    narrowed["change"] = {"kind": "NUCLEAR_RESET", "reason": "qty is free text now"}
+    write_schema(schemas, narrowed)
+    [done] = deploy(ctx, schemas)
+    assert done.kind == "NUCLEAR_RESET" and any(a.startswith("archived") for a in done.actions)
+    assert ctx.state.get_topic("events").flow_control_flag == FlowControl.ENABLED
+    rows = ctx.lake.curated_table("events").scan().to_arrow().to_pylist()
+    assert len(rows) == 20 and all(isinstance(r["qty"], str) for r in rows)
+    assert all(a.ok for a in topic_accounts(ctx.lake, "events"))
+    assert deploy(ctx, schemas)[0].actions == ["unchanged: nothing to do"]
