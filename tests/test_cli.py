@@ -47,7 +47,7 @@ def test_run_and_accountability_end_to_end(tmp_path, schemas):
     assert run_cli("ingest", "--topic", "clicks", "-", input=envelope("c1", {"x": 1}) + "\n").returncode == 0
     ran = run_cli("run", "--once", "--json")
     assert ran.returncode == 0, ran.stderr
-    outcomes = {o["topic"]: o for o in json.loads(ran.stdout)}
+    outcomes = {o["topic"]: o for o in json.loads(ran.stdout)["topics"]}
     assert outcomes["events"]["status"] == "SUCCEEDED" and outcomes["clicks"]["status"] == "SKIPPED"
     acc = run_cli("accountability", "--json")
     assert acc.returncode == 0, acc.stdout

@@ -248,6 +248,23 @@ def sql(query: str = typer.Argument(..., help='one read-only query, e.g. "SELECT
 
 
 @app.command()
+def deploy(schema_dir: Optional[Path] = typer.Argument(None, help="schema directory (default $LEANOPS_SCHEMAS)"),
+           home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
+    """Apply schema changes: NEW_TABLE, SCHEMA_EVOLVE, PURE_REMAP, NUCLEAR_RESET (archive + rebuild)."""
+    from leanops.schema.deploy import deploy as run_deploy
+    ctx = _context(home, schemas)
+    results = run_deploy(ctx, schema_dir)
+    if as_json:
+        output.emit_json([r.as_dict() for r in results])
+    else:
+        output.emit_table("deploy", ("topic", "kind", "actions / problem"),
+                          [(r.topic, r.kind or "-", r.problem if not r.ok else "; ".join(r.actions))
+                           for r in results])
+    if not all(r.ok for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
 def rebuild(topic: str = typer.Argument(..., help="topic to replay from RAW"),
             home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
     """Historical rebuild: archive the topic's tables, replay all of RAW under the current schema, re-enable."""
@@ -270,6 +287,44 @@ def rebuild(topic: str = typer.Argument(..., help="topic to replay from RAW"),
                                 if report.error else ""), highlight=False)
     if report.status != "SUCCEEDED":
         raise typer.Exit(1)
+
+
+@app.command()
+def lint(schema_dir: Optional[Path] = typer.Argument(None, envvar="LEANOPS_SCHEMAS", metavar="SCHEMA_DIR",
+                                                     help="schema directory (default ./schemas)"),
+         base: Optional[str] = typer.Option(None, "--base", metavar="REF",
+                                            help="git ref to compare with, via its merge base with HEAD "
+                                                 "(default main, else origin/main)"),
+         allow_removed: Optional[list[str]] = typer.Option(None, "--allow-removed", metavar="TOPIC",
+                                                           help="this topic's schema file may be removed"),
+         as_json: bool = JsonOpt) -> None:
+    """Classify each changed schema file against git (NEW_TABLE, SCHEMA_EVOLVE, PURE_REMAP, NUCLEAR_RESET).
+
+    Exit 1 when a breaking change is not declared in the file's "change" block, 2 when a file is invalid.
+    """
+    from leanops.schema.lint import lint_schemas
+    report = lint_schemas(schema_dir, base, allow_removed or ())
+    if as_json:
+        output.emit_json(report.as_dict())
+    elif not report.topics:
+        output.console.print(f"no schema change since {report.base_ref} ({report.base_commit[:12]})",
+                             highlight=False, markup=False)
+    else:
+        output.emit_table(f"schema changes since {report.base_ref} ({report.base_commit[:12]})",
+                          ("topic", "kind", "declared", "ok", "changes"),
+                          [(t.topic, t.kind.value if t.kind else "no schema change",
+                            t.declared.value if t.declared else "", "yes" if t.ok else "NO", len(t.changes))
+                           for t in report.topics])
+        for t in report.topics:
+            for change in t.changes:
+                output.console.print(f"  {t.topic}  {change.kind.value:13}  {change.reason}", highlight=False,
+                                     markup=False)
+    for message in report.notes + [w for t in report.topics for w in t.warnings]:
+        output.note(f"warning: {message}")
+    for message in [t.problem for t in report.topics if t.problem] + [str(e) for e in report.errors]:
+        output.note(f"error: {message}")  # not output.fail: messages quote file contents, never markup
+    if report.exit_code:
+        raise typer.Exit(report.exit_code)
 
 
 @app.command()

@@ -24,9 +24,11 @@ from leanops.context import Context
 from leanops.errors import LeanOpsError
 from leanops.schema.changes import ChangeKind
 from leanops.schema.lint import classify
+from leanops.schema.rules.column_types import promotion
 from leanops.schema.rebuild import rebuild
 from leanops.schema_file import SCHEMA_SUFFIXES, TopicSchema, parse_topic_schema
 from leanops.stages import casting
+from leanops.stages.casting import type_name
 from leanops.stages.curated import META, create_table
 from leanops.types import FlowControl
 
@@ -119,6 +121,12 @@ def _curated_table(ctx: Context, new: TopicSchema) -> list[str]:
                 update.add_column(name, wanted)
                 actions.append(f"added column {name} {column.type}")
             elif current[name].field_type != wanted:
+                now = type_name(current[name].field_type)
+                if promotion(now, column.type) != "widen":
+                    raise LeanOpsError(
+                        f"{topic}: curated column {name} is {now} in the table (carried before it was declared) "
+                        f"and cannot become {column.type} in place; declare \"change\": {{\"kind\": "
+                        f"\"NUCLEAR_RESET\"}} to rebuild the topic")
                 update.update_column(name, field_type=wanted)
                 actions.append(f"widened {name} to {column.type}")
     return actions or ["curated table already matches"]

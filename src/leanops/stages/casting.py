@@ -260,3 +260,14 @@ def _default_failure(type_name: str, default: str) -> str | None:
     finally:
         con.close()
     return None if ok else failures[0]["reason"] if failures else "blank, which is missing"
+
+
+def type_name(iceberg: ice.IcebergType) -> str:
+    """The schema-file name of an Iceberg type (the inverse of `iceberg_type`)."""
+    from pyiceberg.types import DecimalType
+    if isinstance(iceberg, DecimalType):
+        return f"decimal({iceberg.precision},{iceberg.scale})"
+    for name in ("string", "int", "long", "double", "boolean", "date", "timestamp"):
+        if type(iceberg_type(name)) is type(iceberg):
+            return name
+    raise ValueError(f"no schema-file type for {iceberg}")
