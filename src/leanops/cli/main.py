@@ -268,15 +268,14 @@ def deploy(schema_dir: Optional[Path] = typer.Argument(None, help="schema direct
 def rebuild(topic: str = typer.Argument(..., help="topic to replay from RAW"),
             home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
     """Historical rebuild: archive the topic's tables, replay all of RAW under the current schema, re-enable."""
+    from leanops.cli.progress import row_progress
     from leanops.schema.rebuild import rebuild as run_rebuild
     ctx = _context(home, schemas)
-
-    def progress(result) -> None:
-        if not as_json:
-            output.err_console.print(f"  {result.stage}: {result.records_in} in, {result.records_written} written, "
-                                     f"{result.records_errors} errors", highlight=False)
-
-    report = run_rebuild(ctx, topic, on_batch=progress)
+    raw = ctx.lake.raw_table(topic)
+    total = int(raw.current_snapshot().summary.additional_properties.get("total-records", 0)) \
+        if raw is not None and raw.current_snapshot() else None
+    with row_progress(f"rebuild {topic}", total, enabled=not as_json) as advance:
+        report = run_rebuild(ctx, topic, on_batch=lambda r: advance(r.records_in) if r.stage == "standardized" else None)
     if as_json:
         output.emit_json(report.as_dict())
     else:

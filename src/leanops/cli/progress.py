@@ -25,3 +25,15 @@ def byte_progress(label: str, total: int | None, enabled: bool = True) -> Iterat
                 pending[0] = 0
 
         yield advance
+
+
+@contextlib.contextmanager
+def row_progress(label: str, total: int | None, enabled: bool = True) -> Iterator[Callable[[int], None]]:
+    """A bar of rows processed (rebuilds), shown only on a terminal."""
+    if not (enabled and sys.stderr.isatty()):
+        yield lambda n: None
+        return
+    with Progress(TextColumn(label), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} rows"),
+                  TimeRemainingColumn(), transient=True) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda n: progress.advance(task, n)

@@ -73,6 +73,8 @@ def _deploy_topic(ctx: Context, new: TopicSchema, who: str) -> TopicDeployment:
         return TopicDeployment(topic, verdict.kind.value if verdict.kind else None, [], ok=False,
                                problem=verdict.problem)
     kind = verdict.kind or ChangeKind.SCHEMA_EVOLVE
+    if verdict.declared is not None and verdict.declared.severity > kind.severity:
+        kind = verdict.declared  # e.g. a declared NUCLEAR_RESET to backfill a new column from RAW
     actions = _apply(ctx, old, new, kind)
     ctx.state.record_deployment(topic, kind.value, sha, text, who, json.dumps(actions))
     return TopicDeployment(topic, kind.value, actions)
