@@ -25,16 +25,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
-import resource
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/_harness.py, whatever the working directory
+from _harness import (clear, cpu_seconds, current_rss_mib, environment, measure_in_workdir,  # noqa: E402
+                      median_report, peak_rss_mib, run_child)
 
 TOPIC = "bench"
 STRING_COLUMNS = ("idempotency_key", "event_timestamp", "event_userid", "amount", "qty", "event_type",
@@ -66,7 +66,6 @@ SPEEDUP_TARGET = 50.0
 BIG_RATIO_TARGET = 1.5
 SCAN_VERIFY_MAX_ROWS = 1_000_000  # above this, the live row count comes from the snapshot summary
 APPEND_CHUNK_ROWS = 500_000  # rows per Standardized append while building (bounds memory)
-MARKER = ".leanops-bench"  # a workdir holding this file is ours to clean
 MIB = 1024 * 1024
 
 # Time layout: the table's rows are published over 30 days from START; the batch comes on day 31
@@ -143,25 +142,6 @@ def _generator():
 
 
 # -- measurement helpers ----------------------------------------------------------------------
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _current_rss_mib() -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
 def _load1() -> float | None:
     try:
         return os.getloadavg()[0]
@@ -174,14 +154,14 @@ class _Timed:
 
     def __enter__(self) -> "_Timed":
         self.load_before = _load1()
-        self.baseline_rss = _current_rss_mib()
-        self._wall, self._cpu = time.perf_counter(), _cpu_seconds()
+        self.baseline_rss = current_rss_mib()
+        self._wall, self._cpu = time.perf_counter(), cpu_seconds()
         return self
 
     def __exit__(self, *exc) -> None:
         self.seconds = time.perf_counter() - self._wall
-        self.cpu_seconds = _cpu_seconds() - self._cpu
-        self.peak_rss = _peak_rss_mib()  # before any checking, which would add its own memory
+        self.cpu_seconds = cpu_seconds() - self._cpu
+        self.peak_rss = peak_rss_mib()  # before any checking, which would add its own memory
         self.load_after = _load1()
 
     def report(self) -> dict:
@@ -375,44 +355,7 @@ PHASES = {"load": phase_load, "merge": phase_merge, "baseline_load": phase_basel
           "baseline_upsert": phase_baseline_upsert}
 
 
-def run_child(phase: str, work: dict) -> dict:
-    """Run one phase in a fresh interpreter; its stdout's last line is the phase's JSON report."""
-    env = {k: v for k, v in os.environ.items() if k != "LEANOPS_FAULT"}
-    proc = subprocess.run([sys.executable, __file__, "--child", phase, json.dumps(work)],
-                          capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stderr)
-        raise SystemExit(f"bench: the {phase} phase failed (exit code {proc.returncode})")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 # -- driver -----------------------------------------------------------------------------------
-def prepare_workdir(workdir: Path | None) -> tuple[Path, bool]:
-    """The directory to work in and whether it was created here (and so may be removed)."""
-    if workdir is None:
-        path = Path(tempfile.mkdtemp(prefix="leanops-bench-merge-"))
-        (path / MARKER).touch()
-        return path, True
-    workdir = workdir.absolute()
-    if workdir.exists() and any(workdir.iterdir()) and not (workdir / MARKER).exists():
-        print(f"bench: {workdir} is not empty and was not made by this benchmark; "
-              "pass an empty or new directory", file=sys.stderr)
-        raise SystemExit(2)
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / MARKER).touch()
-    for name in ("schemas", "home-table", "home-big", "baseline", "home-table.saved", "home-big.saved",
-                 "baseline.saved"):
-        _clear(workdir / name)
-    return workdir, False
-
-
-def _clear(target: Path) -> None:
-    if target.is_dir():
-        shutil.rmtree(target)
-    elif target.exists():
-        target.unlink()
-
-
 def _timed_runs(phase: str, work: dict, home_key: str, repeat: int) -> dict:
     """The timed phase `repeat` times, each on the same built home (restored from a copy between runs).
 
@@ -428,12 +371,10 @@ def _timed_runs(phase: str, work: dict, home_key: str, repeat: int) -> dict:
         if i:
             shutil.rmtree(home)
             shutil.copytree(saved, home)
-        reports.append(run_child(phase, work))
+        reports.append(run_child(__file__, phase, work))
     if repeat > 1:
         shutil.rmtree(saved)
-    report = dict(sorted(reports, key=lambda r: r["seconds"])[(len(reports) - 1) // 2])
-    report["peak_rss_mib"] = max(r["peak_rss_mib"] for r in reports)
-    report["samples_seconds"] = [r["seconds"] for r in reports]
+    report = median_report(reports)
     report["checks"] = {k: all(r["checks"][k] for r in reports) for k in report["checks"]}
     return report
 
@@ -452,7 +393,7 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
 
     def merge_pair(tag: str, rows: int) -> None:
         work = {**common, "home": str(workdir / f"home-{tag}"), "table_rows": rows}
-        load = run_child("load", work)
+        load = run_child(__file__, "load", work)
         load["checks"] = {"status": load["status"] == "SUCCEEDED",
                           "rows": load["rows"] == rows and load["records_written"] == rows}
         suffix = "" if tag == "table" else "_big"
@@ -460,10 +401,10 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
         phases["merge" + suffix] = {**_timed_runs("merge", work, "home", args.repeat), "table_rows": rows,
                                     "batch_rows": args.batch_rows}
         if not args.keep_homes:
-            _clear(Path(work["home"]))
+            clear(Path(work["home"]))
 
     merge_pair("table", args.table_rows)
-    baseline_load = run_child("baseline_load", common)
+    baseline_load = run_child(__file__, "baseline_load", common)
     phases["baseline_load"] = {**baseline_load, "table_rows": args.baseline_table_rows,
                                "batch_rows": args.baseline_table_rows}
     phases["baseline_upsert"] = {**_timed_runs("baseline_upsert", common, "baseline_home", args.repeat),
@@ -509,30 +450,6 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict:
         "checks_ok": not failed,
         "environment": {**environment(), "loadavg_start": list(load_before), "loadavg_end": list(os.getloadavg())},
     }
-
-
-def environment() -> dict:
-    import duckdb
-    import pyarrow
-    import pyiceberg
-    import leanops
-    return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
-            "duckdb": duckdb.__version__, "pyarrow": pyarrow.__version__, "pyiceberg": pyiceberg.__version__,
-            "leanops": _source_version(Path(leanops.__file__).parent)}
-
-
-def _source_version(package_dir: Path) -> str:
-    """The git commit of the measured leanops source (`+dirty` with uncommitted changes), or its path."""
-    try:
-        head = subprocess.run(["git", "-C", str(package_dir), "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "-C", str(package_dir), "status", "--porcelain", "."],
-                               capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return str(package_dir)
-    if head.returncode != 0:
-        return str(package_dir)
-    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def _short(n: int) -> str:
@@ -648,14 +565,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("half the batch updates stored keys: --batch-rows must be at most twice the table rows")
     if args.baseline_batch_rows // 2 > args.baseline_table_rows:
         parser.error("--baseline-batch-rows must be at most twice --baseline-table-rows")
-    workdir, temporary = prepare_workdir(args.workdir)
-    try:
-        result = measure(args, workdir)
-    finally:
-        if temporary and not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-    if temporary and args.keep:
-        result["workdir"] = str(workdir)
+    result = measure_in_workdir(args.workdir, args.keep, "leanops-bench-merge-", (
+        "schemas", "home-table", "home-big", "baseline", "home-table.saved", "home-big.saved", "baseline.saved"),
+        lambda workdir: measure(args, workdir))
     if args.json_file:
         args.json_file.write_text(json.dumps(result, indent=2) + "\n")
     if args.json:

@@ -18,23 +18,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
-import resource
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/_harness.py, whatever the working directory
+from _harness import (clear, cpu_seconds, current_rss_mib, environment, measure_in_workdir,  # noqa: E402
+                      median_report, peak_rss_mib, run_child)
 
 TOPIC = "bench"
 SCHEMA = {"topic": TOPIC, "standardized": {"column_map": {"_metadata_idempotencykeyresource": "idempotency_key"}}}
 RATIO_TARGET = 0.5
 RSS_TARGET_MIB = 2048
-MARKER = ".leanops-bench"  # a workdir holding this file is ours to clean
 SEED = 20260119
 START = datetime(2026, 1, 19, tzinfo=timezone.utc)
 SPAN_SECONDS = 3 * 24 * 3600  # publish_time spread over 3 days
@@ -98,38 +95,19 @@ def generate(path: Path, n: int) -> int:
 
 
 # -- phases (each runs in its own child process) --------------------------------------------
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _current_rss_mib() -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
 def phase_ingest(work: dict) -> dict:
     from leanops.context import Context
     from leanops.ingest import ingest_stream
 
     ctx = Context.open(work["home"], work["schemas"])
-    baseline = _current_rss_mib()
-    started, cpu = time.perf_counter(), _cpu_seconds()
+    baseline = current_rss_mib()
+    started, cpu = time.perf_counter(), cpu_seconds()
     with open(work["input"], "rb") as stream:
         report = ingest_stream(ctx.lake, ctx.state, ctx.settings, TOPIC, stream, work["input"])
-    seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
+    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     ctx.close()
     return {"seconds": seconds, "cpu_seconds": cpu, "rows": report.accepted, "rejected": report.rejected,
-            "baseline_rss_mib": baseline, "peak_rss_mib": _peak_rss_mib()}
+            "baseline_rss_mib": baseline, "peak_rss_mib": peak_rss_mib()}
 
 
 def phase_standardize(work: dict) -> dict:
@@ -138,33 +116,33 @@ def phase_standardize(work: dict) -> dict:
 
     ctx = Context.open(work["home"], work["schemas"])
     section = ctx.schema(TOPIC).standardized
-    baseline = _current_rss_mib()
-    started, cpu = time.perf_counter(), _cpu_seconds()
+    baseline = current_rss_mib()
+    started, cpu = time.perf_counter(), cpu_seconds()
     result = run_standardized(ctx.lake, ctx.settings, TOPIC, section)
-    seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
+    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     ctx.close()
     return {"seconds": seconds, "cpu_seconds": cpu, "rows": result.records_written,
             "status": getattr(result.status, "value", str(result.status)), "records_in": result.records_in,
             "errors": result.records_errors, "duplicates": result.records_duplicates,
-            "columns_added": len(result.columns_added), "baseline_rss_mib": baseline, "peak_rss_mib": _peak_rss_mib()}
+            "columns_added": len(result.columns_added), "baseline_rss_mib": baseline, "peak_rss_mib": peak_rss_mib()}
 
 
 def phase_reference(work: dict) -> dict:
     import duckdb
 
     con = duckdb.connect()
-    baseline = _current_rss_mib()
-    started, cpu = time.perf_counter(), _cpu_seconds()
+    baseline = current_rss_mib()
+    started, cpu = time.perf_counter(), cpu_seconds()
     con.execute(
         "COPY (SELECT message_id, publish_time, unnest(payload, recursive := true) "
         "FROM read_json($path, format = 'newline_delimited')) TO '"
         + work["parquet"].replace("'", "''") + "' (FORMAT parquet)", {"path": work["input"]}).fetchall()
-    seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu
+    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     rows = con.execute("SELECT count(*) FROM read_parquet($p)", {"p": work["parquet"]}).fetchall()[0][0]
     columns = len(con.execute("SELECT * FROM read_parquet($p) LIMIT 0", {"p": work["parquet"]}).description)
     con.close()
     return {"seconds": seconds, "cpu_seconds": cpu, "rows": rows, "columns": columns,
-            "threads": _duckdb_threads(), "baseline_rss_mib": baseline, "peak_rss_mib": _peak_rss_mib()}
+            "threads": _duckdb_threads(), "baseline_rss_mib": baseline, "peak_rss_mib": peak_rss_mib()}
 
 
 def _duckdb_threads() -> int:
@@ -175,43 +153,7 @@ def _duckdb_threads() -> int:
 PHASES = {"ingest": phase_ingest, "standardize": phase_standardize, "reference": phase_reference}
 
 
-def run_child(phase: str, work: dict) -> dict:
-    """Run one phase in a fresh interpreter; its stdout's last line is the phase's JSON report."""
-    env = {k: v for k, v in os.environ.items() if k != "LEANOPS_FAULT"}
-    proc = subprocess.run([sys.executable, __file__, "--child", phase, json.dumps(work)],
-                          capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stderr)
-        raise SystemExit(f"bench: the {phase} phase failed (exit code {proc.returncode})")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 # -- driver -----------------------------------------------------------------------------------
-def prepare_workdir(workdir: Path | None) -> tuple[Path, bool]:
-    """The directory to work in and whether it was created here (and so may be removed)."""
-    if workdir is None:
-        path = Path(tempfile.mkdtemp(prefix="leanops-bench-"))
-        (path / MARKER).touch()
-        return path, True
-    workdir = workdir.absolute()
-    if workdir.exists() and any(workdir.iterdir()) and not (workdir / MARKER).exists():
-        print(f"bench: {workdir} is not empty and was not made by this benchmark; "
-              "pass an empty or new directory", file=sys.stderr)
-        raise SystemExit(2)
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / MARKER).touch()
-    for name in ("home", "schemas", "reference.parquet"):
-        _clear(workdir / name)
-    return workdir, False
-
-
-def _clear(target: Path) -> None:
-    if target.is_dir():
-        shutil.rmtree(target)
-    elif target.exists():
-        target.unlink()
-
-
 def measure(n: int, workdir: Path, repeat: int = 1) -> dict:
     data = workdir / f"events-{n}.ndjson"
     schemas = workdir / "schemas"
@@ -226,15 +168,13 @@ def measure(n: int, workdir: Path, repeat: int = 1) -> dict:
 
     samples: dict[str, list[dict]] = {"reference": [], "ingest": [], "standardize": []}
     for _ in range(repeat):
-        _clear(workdir / "home")
-        _clear(workdir / "reference.parquet")
+        clear(workdir / "home")
+        clear(workdir / "reference.parquet")
         for phase in samples:
-            samples[phase].append(run_child(phase, work))
+            samples[phase].append(run_child(__file__, phase, work))
     phases = {}
     for phase, reports in samples.items():
-        report = dict(sorted(reports, key=lambda r: r["seconds"])[(len(reports) - 1) // 2])  # the median run
-        report["peak_rss_mib"] = max(r["peak_rss_mib"] for r in reports)
-        report["samples_seconds"] = [r["seconds"] for r in reports]
+        report = median_report(reports)
         report["events_per_s"] = n / report["seconds"] if report["seconds"] else None
         report["input_mib_per_s"] = size / MIB / report["seconds"] if report["seconds"] else None
         phases[phase] = report
@@ -266,30 +206,6 @@ def measure(n: int, workdir: Path, repeat: int = 1) -> dict:
         "rows_ok": rows_ok,
         "environment": environment(),
     }
-
-
-def environment() -> dict:
-    import duckdb
-    import pyarrow
-    import pyiceberg
-    import leanops
-    return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
-            "duckdb": duckdb.__version__, "pyarrow": pyarrow.__version__, "pyiceberg": pyiceberg.__version__,
-            "leanops": _source_version(Path(leanops.__file__).parent)}
-
-
-def _source_version(package_dir: Path) -> str:
-    """The git commit of the measured leanops source (`+dirty` with uncommitted changes), or its path."""
-    try:
-        head = subprocess.run(["git", "-C", str(package_dir), "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "-C", str(package_dir), "status", "--porcelain", "."],
-                               capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return str(package_dir)
-    if head.returncode != 0:
-        return str(package_dir)
-    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def print_table(r: dict) -> None:
@@ -342,14 +258,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.events < 1 or args.repeat < 1:
         parser.error("--events and --repeat must be at least 1")
-    workdir, temporary = prepare_workdir(args.workdir)
-    try:
-        result = measure(args.events, workdir, args.repeat)
-    finally:
-        if temporary and not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-    if temporary and args.keep:
-        result["workdir"] = str(workdir)
+    result = measure_in_workdir(args.workdir, args.keep, "leanops-bench-", ("home", "schemas", "reference.parquet"),
+                                lambda workdir: measure(args.events, workdir, args.repeat))
     if args.json:
         print(json.dumps(result, indent=2))
     else:
