@@ -41,15 +41,17 @@ def _checked(name: str) -> str:
     return name
 
 
-def copy_select(con: duckdb.DuckDBPyConnection, txn: Transaction, select_sql: str, provided: set[str],
-                partitioned: bool) -> list[DataFile]:
-    """Run `select_sql` (columns named as the table's, plus PARTITION_DAY when partitioned) into data files.
+def copy_select(con: duckdb.DuckDBPyConnection, txn: Transaction, select_sql: str, provided: set[str]
+                ) -> list[DataFile]:
+    """Run `select_sql` (columns named as the table's, plus PARTITION_DAY when the table is partitioned by
+    day) into data files: one directory per day, or one file per thread for an unpartitioned table.
 
     `provided` names the query's columns; the table's other columns are written as NULL. The query's
     column order does not matter.
     """
     metadata = txn.table_metadata
     schema = metadata.schema()
+    partitioned = not metadata.spec().is_unpartitioned()
     out_dir = os.path.join(local_path(metadata.location), "data", f"leanops-{uuid.uuid4().hex}")
     os.makedirs(out_dir, exist_ok=True)
     columns = [f'"{_checked(f.name)}"' if f.name in provided
@@ -61,8 +63,9 @@ def copy_select(con: duckdb.DuckDBPyConnection, txn: Transaction, select_sql: st
     if partitioned:
         options += [f'PARTITION_BY ("{PARTITION_DAY}")', "FILENAME_PATTERN 'part-{i}'"]
         target = out_dir
-    else:
-        target = os.path.join(out_dir, "part-0.parquet")
+    else:  # every thread writes its own file: COPY runs on all cores
+        options += ["PER_THREAD_OUTPUT true", "FILENAME_PATTERN 'part-{i}'"]
+        target = out_dir
     con.execute(f"COPY (SELECT {projection} FROM ({select_sql})) TO '{_literal(target)}' "
                 f"({', '.join(options)})").fetchall()
     paths = sorted(os.path.join(d, f) for d, _, names in os.walk(out_dir) for f in names if f.endswith(".parquet"))

@@ -109,8 +109,8 @@ class Lakehouse:
 
     def standardized_table(self, topic: str, create: bool = False) -> Table | None:
         ident = self.standardized_ident(topic)
-        if create:
-            return self._load_or_create(ident, STANDARDIZED_BASE_SCHEMA, "publish_time")
+        if create:  # unpartitioned: its files' publish_time bounds prune the dedup lookup (docs/standardized.md)
+            return self._load_or_create(ident, STANDARDIZED_BASE_SCHEMA, None)
         return self.load(ident)
 
     def curated_errors_table(self) -> Table:
@@ -156,8 +156,12 @@ def latest_summary_value(table: Table, key: str, topic: str | None = None) -> tu
 
 
 def local_path(uri: str) -> str:
-    """Data-file URI -> path DuckDB can open."""
-    return uri[len("file://"):] if uri.startswith("file://") else uri
+    """Data-file URI -> path DuckDB can open: `file:///p` (PyIceberg) and `file:/p` (Spark/Hadoop) -> `/p`."""
+    if uri.startswith("file://"):
+        return uri[len("file://"):]
+    if uri.startswith("file:/"):
+        return uri[len("file:"):]
+    return uri
 
 
 def warehouse_path(settings: Settings) -> Path:

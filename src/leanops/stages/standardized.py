@@ -148,9 +148,11 @@ def _process(con, lake, settings, topic, section, table, errors_table, files, fr
 
     reserved = set(META_COLUMNS) | set(section.column_map.values())
     plan = flatten.plan_columns(shape.leaf_paths, reserved)
-    extraction = flatten.select_sql(con, "objects", shape, plan, META_COLUMNS, section.column_map,
-                                    extra={duck_writer.PARTITION_DAY: duck_writer.day_expression("publish_time")})
     staged = StagedAppend(table)
+    by_day = not staged.txn.table_metadata.spec().is_unpartitioned()  # tables made before 0.1 were by day
+    extraction = flatten.select_sql(con, "objects", shape, plan, META_COLUMNS, section.column_map,
+                                    extra={duck_writer.PARTITION_DAY: duck_writer.day_expression("publish_time")}
+                                    if by_day else None)
     result.columns_added = tuple(staged.add_string_columns(extraction.names))
     result.check_accountability()
     _write(con, staged, extraction)
@@ -168,9 +170,11 @@ def _write(con: duckdb.DuckDBPyConnection, staged: StagedAppend, extraction: fla
     """Flattened rows into data files: DuckDB COPY for a local warehouse, the Arrow writer elsewhere."""
     if duck_writer.supports(staged.txn.table_metadata.location):
         provided = set(META_COLUMNS) | set(extraction.names)
-        staged.add_data_files(duck_writer.copy_select(con, staged.txn, extraction.sql, provided, partitioned=True))
+        staged.add_data_files(duck_writer.copy_select(con, staged.txn, extraction.sql, provided))
     else:
-        rows = duck.arrow(con, extraction.sql).drop([duck_writer.PARTITION_DAY])
+        rows = duck.arrow(con, extraction.sql)
+        if duck_writer.PARTITION_DAY in rows.column_names:
+            rows = rows.drop([duck_writer.PARTITION_DAY])
         staged.write(conform(rows, staged.arrow_schema))
 
 
