@@ -1,7 +1,6 @@
 """Flattening rules: nesting, arrays, empty objects, nulls, unicode, collisions, hostile keys."""
 import json
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -15,7 +15,6 @@ Contract (docs/curated.md, design.md section 4):
 from __future__ import annotations
 
 import duckdb
-import pyarrow as pa
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 from pyiceberg.types import NestedField
