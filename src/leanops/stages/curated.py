@@ -220,8 +220,7 @@ def _stored_keys(con: duckdb.DuckDBPyConnection, staged: StagedAppend, section: 
                     "d.ingestion_ts, d.message_id "
                     "FROM read_parquet($1::VARCHAR[], filename = true, file_row_number = true, union_by_name = true, hive_partitioning = false) d "
                     f"WHERE d.{mk} IN (SELECT {mk} FROM typed WHERE len(__failures) = 0) "
-                    "AND NOT EXISTS (SELECT 1 FROM dels WHERE (CASE WHEN starts_with(dels.file_path, 'file://') "
-                    "THEN substr(dels.file_path, 8) ELSE dels.file_path END) = d.filename "
+                    "AND NOT EXISTS (SELECT 1 FROM dels WHERE regexp_replace(dels.file_path, '^file:(//)?', '') = d.filename "
                     "AND dels.pos = d.file_row_number)",
                     [sorted(by_path)] + ([delete_paths] if delete_paths else [])).fetchall()
     return by_path
