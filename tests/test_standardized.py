@@ -183,3 +183,19 @@ def test_repeated_key_in_an_otherwise_clean_batch(ctx, schemas, tmp_path):
     assert (outcome.stages[0].records_written, outcome.stages[0].records_errors) == (1, 1)
     assert [r["message_id"] for r in standardized_rows(ctx, "events")] == ["m2"]
     assert_accountable(ctx)
+
+
+def test_a_scalar_key_that_turns_into_an_object_after_the_sample(ctx, schemas, tmp_path):
+    """Discovery's sample sees `a` as a string; row 30,000 holds an object there: it must be walked."""
+    write_schema(schemas, EVENTS_SCHEMA)
+    lines = [envelope(f"m{i}", {"a": "{not json, just text}" if i == 5 else "x"}) for i in range(30_000)]
+    lines.append(envelope("deep", {"a": {"b": {"c": 1}}}))
+    ingest(ctx, "events", lines, tmp_path)
+    [outcome] = run_once(ctx)
+    assert outcome.stages[0].records_written == 30_001
+    rows = by_id(standardized_rows(ctx, "events"))
+    assert rows["deep"]["a_b_c"] == "1" and rows["deep"]["a"] is None
+    assert rows["m5"]["a"] == "{not json, just text}" and rows["m1"]["a"] == "x"
+    data_files = list(ctx.lake.standardized_table("events").scan().plan_files())
+    assert sum(t.file.record_count for t in data_files) == 30_001  # the first attempt's files are not committed
+    assert_accountable(ctx)

@@ -99,8 +99,13 @@ def _scan(con: duckdb.DuckDBPyConnection, relation: str, paths: list[Path]) -> t
     return [ks for ks, ok in rows if ok and ks is not None], all(ok and ks is not None for ks, ok in rows)
 
 
-def discover(con: duckdb.DuckDBPyConnection, relation: str) -> Shape:
-    """Every key path of the JSON objects in `relation.json_payload`; other rows are ignored (see `clean`)."""
+def discover(con: duckdb.DuckDBPyConnection, relation: str, verify_leaves: bool = True) -> Shape:
+    """Every key path of the JSON objects in `relation.json_payload`; other rows are ignored (see `clean`).
+
+    With `verify_leaves=False` the exact pass asks only the object paths (half the work): a path the
+    sample saw only as a scalar is not checked for being an object elsewhere, so the caller must
+    check the extracted values (`hidden_objects`) and rediscover with `verify_leaves=True` if needed.
+    """
     walk = _Walk()
     # the first objects make the sample: cheap to read, and the exact pass below fixes what they miss
     con.execute("CREATE OR REPLACE TEMP TABLE __leanops_sample AS SELECT json_payload FROM "
@@ -112,7 +117,8 @@ def discover(con: duckdb.DuckDBPyConnection, relation: str) -> Shape:
             new += walk.absorb(level, key_lists)
         level = new
     con.execute("DROP TABLE __leanops_sample").fetchall()
-    level, clean = sorted(walk.seen, key=_pointer), True
+    level = sorted(walk.seen if verify_leaves else walk.objects | {()}, key=_pointer)
+    clean = True
     while level:  # exact: every known path over every row; repeat only for what the sample missed
         new = []
         key_lists_seen, all_objects = _scan(con, relation, level)
@@ -122,6 +128,27 @@ def discover(con: duckdb.DuckDBPyConnection, relation: str) -> Shape:
         level = new
     leaf_paths = sorted(walk.leaves, key=json_pointer)  # paths holding a non-object (or {}) in some row
     return Shape(leaf_paths, {p for p in leaf_paths if p in walk.objects}, walk.duplicate_pointers, clean)
+
+
+def hidden_objects(con: duckdb.DuckDBPyConnection, relation: str, shape: Shape, files: list[str],
+                   columns: list[str]) -> bool:
+    """Whether a path discovery took for a scalar holds a JSON object in some row of the batch.
+
+    Such a value was extracted as JSON text starting with `{`: scan the written files for those
+    (cheap, columnar), then ask only the candidate rows' payloads.
+    """
+    if not files or not columns:
+        return False
+    braces = " OR ".join(f"(starts_with({_ident(c)}, '{{') AND {_ident(c)} <> '{{}}')" for c in columns)
+    candidates = con.execute(f"SELECT message_id FROM read_parquet($1::VARCHAR[], hive_partitioning = false) "
+                             f"WHERE {braces}", [files]).fetchall()
+    if not candidates:
+        return False
+    pointers = [json_pointer(p) for p in shape.leaf_paths if p not in shape.mixed_paths]
+    found = con.execute(f"SELECT count(*) FROM {relation} WHERE message_id IN (SELECT unnest($1::VARCHAR[])) "
+                        "AND list_contains(json_type(json_payload, $2::VARCHAR[]), 'OBJECT')",
+                        [[m for (m,) in candidates], pointers]).fetchall()[0][0]
+    return found > 0
 
 
 def duplicate_key_rows(con: duckdb.DuckDBPyConnection, relation: str, pointers: list[str]) -> dict[int, str]:

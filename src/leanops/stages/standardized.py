@@ -14,6 +14,7 @@ after a crash between the two commits redoes exactly that range and does not wri
 """
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 
 import duckdb
@@ -25,7 +26,7 @@ from leanops import duck
 from leanops.catalog import duck_writer
 from leanops.catalog.commit import StagedAppend, append_with_retry, conform
 from leanops.catalog.schemas import META_COLUMNS
-from leanops.catalog.tables import Lakehouse
+from leanops.catalog.tables import Lakehouse, local_path
 from leanops.config import Settings
 from leanops.duck import json_kind_sql
 from leanops.schema_file import StandardizedSection
@@ -130,7 +131,8 @@ def _process(con, lake, settings, topic, section, table, errors_table, files, fr
         kept = 0
     result.records_duplicates = result.records_in - kept
 
-    shape = flatten.discover(con, "fresh")  # also tells whether any payload is not a JSON object
+    local = duck_writer.supports(table.metadata.location)  # written files can be checked before the commit
+    shape = flatten.discover(con, "fresh", verify_leaves=not local)  # also screens for non-objects
     _find_parse_errors(con, screen=not shape.clean)
     if shape.duplicate_key_pointers:
         repeated = flatten.duplicate_key_rows(con, "objects", shape.duplicate_key_pointers)
@@ -138,7 +140,7 @@ def _process(con, lake, settings, topic, section, table, errors_table, files, fr
                     [list(repeated), list(repeated.values())]).fetchall()
         con.execute("CREATE OR REPLACE TEMP VIEW objects AS SELECT * FROM fresh "
                     "WHERE ord NOT IN (SELECT ord FROM errs)").fetchall()
-        shape = flatten.discover(con, "objects")
+        shape = flatten.discover(con, "objects", verify_leaves=not local)
     error_rows = duck.arrow(
         con,
         "SELECT f.topic_name, f.message_id, e.reason, coalesce(f.json_payload, '') AS raw_text, f.publish_time, "
@@ -146,16 +148,14 @@ def _process(con, lake, settings, topic, section, table, errors_table, files, fr
     result.records_errors = error_rows.num_rows
     result.records_written = kept - result.records_errors
 
-    reserved = set(META_COLUMNS) | set(section.column_map.values())
-    plan = flatten.plan_columns(shape.leaf_paths, reserved)
-    staged = StagedAppend(table)
-    by_day = not staged.txn.table_metadata.spec().is_unpartitioned()  # tables made before 0.1 were by day
-    extraction = flatten.select_sql(con, "objects", shape, plan, META_COLUMNS, section.column_map,
-                                    extra={duck_writer.PARTITION_DAY: duck_writer.day_expression("publish_time")}
-                                    if by_day else None)
-    result.columns_added = tuple(staged.add_string_columns(extraction.names))
     result.check_accountability()
-    _write(con, staged, extraction)
+    staged = StagedAppend(table)
+    extraction = _flatten_and_write(con, staged, shape, section)
+    if local and flatten.hidden_objects(con, "objects", shape, [local_path(f.file_path) for f in staged.files],
+                                        extraction.names):
+        _discard(staged)  # nothing is committed yet: rediscover every path exactly and write again
+        extraction = _flatten_and_write(con, staged, flatten.discover(con, "objects"), section)
+    result.columns_added = tuple(n for n in extraction.names if n not in {f.name for f in table.schema().fields})
 
     summary = commit_summary(result, from_id)
     if orphan is None and error_rows.num_rows:
@@ -164,6 +164,25 @@ def _process(con, lake, settings, topic, section, table, errors_table, files, fr
     result.target_snapshot_id = staged.commit(summary)
     fault_point("after-standardized-commit")
     return result
+
+
+def _flatten_and_write(con: duckdb.DuckDBPyConnection, staged: StagedAppend, shape: flatten.Shape,
+                       section: StandardizedSection) -> flatten.Extraction:
+    """Plan the columns, add the new ones to the (uncommitted) schema, write the data files."""
+    plan = flatten.plan_columns(shape.leaf_paths, set(META_COLUMNS) | set(section.column_map.values()))
+    by_day = not staged.txn.table_metadata.spec().is_unpartitioned()  # tables made before 0.1 were by day
+    extraction = flatten.select_sql(con, "objects", shape, plan, META_COLUMNS, section.column_map,
+                                    extra={duck_writer.PARTITION_DAY: duck_writer.day_expression("publish_time")}
+                                    if by_day else None)
+    staged.add_string_columns(extraction.names)
+    _write(con, staged, extraction)
+    return extraction
+
+
+def _discard(staged: StagedAppend) -> None:
+    for data_file in staged.files:
+        os.remove(local_path(data_file.file_path))
+    staged.files, staged.rows = [], 0
 
 
 def _write(con: duckdb.DuckDBPyConnection, staged: StagedAppend, extraction: flatten.Extraction) -> None:
