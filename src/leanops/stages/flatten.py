@@ -2,8 +2,10 @@
 
 Two steps over a relation of JSON-object texts (`ord`, `json_payload`, ...):
   1. `discover`: find every key path. Levels are walked on a sample first, then ONE verification
-     scan over all rows asks `json_keys` of every known path at once (grouped by the answer, so a
-     million rows with a handful of shapes cost one scan); only keys the sample missed cost more.
+     scan over all rows asks `json_keys` of every known object path at once (grouped by the answer,
+     so a million rows with a handful of shapes cost one scan); only keys the sample missed cost
+     more. A path the sample saw only as a scalar is checked in the extracted values instead
+     (`hidden_objects`): the Standardized stage rediscovers exactly before committing if needed.
   2. `select_sql`: one SELECT that extracts every leaf with `json_extract_string(payload, [paths])`
      and names the columns. The stage streams it into Parquet with COPY; tests read it as Arrow.
 
