@@ -402,7 +402,19 @@ def test_two_files_for_one_topic_are_invalid():
     assert error.field == "<file>" and "events.json, events.yml" in error.problem and report.exit_code == 2
 
 
-@pytest.mark.xfail(strict=True, reason="schema_file does not validate semantic column names or `from` yet")
 def test_semantic_column_names_are_validated():
     doc = {"topic": "events", "semantic": {"columns": {'a"b': {"type": "string", "from": 'Q"'}}}}
     assert lint_files({}, {"events.json": json.dumps(doc).encode()}).exit_code == 2
+
+
+def test_schema_file_with_a_repeated_key_or_deep_nesting_is_invalid(tmp_path):
+    from leanops.errors import SchemaFileError
+    from leanops.schema_file import parse_topic_schema
+    repeated = tmp_path / "events.json"
+    repeated.write_text('{"topic": "events", "topic": "events"}')
+    with pytest.raises(SchemaFileError, match="appears twice"):
+        parse_topic_schema(repeated)
+    deep = tmp_path / "events.json"
+    deep.write_text('{"topic": "events", "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(SchemaFileError):
+        parse_topic_schema(deep)

@@ -104,11 +104,28 @@ class SemanticColumn(_Section):
 
     _type = field_validator("type")(CuratedColumn._type.__func__)  # type: ignore[attr-defined]
 
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: str | None) -> str | None:
+        return None if value is None else _check_column(value)
+
 
 class SemanticSection(_Section):
     merge_key: str = "idempotency_key"
     order_by: str = "event_timestamp"
     columns: dict[str, SemanticColumn] = Field(default_factory=dict)
+
+    @field_validator("columns")
+    @classmethod
+    def _names(cls, value: dict[str, SemanticColumn]) -> dict[str, SemanticColumn]:
+        for name in value:
+            _check_column(name)
+        return value
+
+    @field_validator("merge_key", "order_by")
+    @classmethod
+    def _keys(cls, value: str) -> str:
+        return _check_column(value)
 
 
 class ChangeDeclaration(_Section):
@@ -125,6 +142,15 @@ class TopicSchema(_Section):
     description: str | None = None
 
 
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object with the same key twice is ambiguous: refuse it rather than keep the last."""
+    keys = [k for k, _ in pairs]
+    for key in keys:
+        if keys.count(key) > 1:
+            raise ValueError(f"key {key!r} appears twice in one object")
+    return dict(pairs)
+
+
 def schema_path(schemas_dir: Path, topic: str) -> Path | None:
     """The topic's schema file, or None when there is none (the gate is closed)."""
     for suffix in SCHEMA_SUFFIXES:
@@ -138,9 +164,11 @@ def parse_topic_schema(path: Path, text: str | None = None) -> TopicSchema:
     """Parse and validate one schema file; errors name the path and the field at fault."""
     text = path.read_text(encoding="utf-8") if text is None else text
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        data = json.loads(text, object_pairs_hook=_unique_keys) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError, ValueError) as exc:
         raise SchemaFileError(str(path), "<file>", f"not valid {path.suffix[1:].upper()}: {exc}") from exc
+    except RecursionError as exc:
+        raise SchemaFileError(str(path), "<file>", "nested too deeply") from exc
     if not isinstance(data, dict):
         raise SchemaFileError(str(path), "<file>", "must hold an object")
     try:
