@@ -68,3 +68,17 @@ def test_rejections_carry_a_reason(line, reason):
 def test_non_object_payloads_are_accepted_for_parse_errors_downstream():
     rows = check('{"message_id": "a", "payload": [1]}', '{"message_id": "b", "payload": 3}')
     assert [r["json_payload"] for r in rows] == ["[1]", "3"] and all(r["reason"] is None for r in rows)
+
+
+def test_reading_lines_in_chunks_keeps_every_line_and_its_number(monkeypatch):
+    import io
+
+    from leanops.ingest import raw
+    monkeypatch.setattr(raw, "CHUNK_BYTES", 7)  # chunk edges fall inside lines
+    data = "first line\r\n\nthird ünïcode\nfourth".encode() + b"\n\xff\xfe broken\nlast no newline"
+    tables = list(raw._read_batches(io.BytesIO(data), size=2, on_bytes=lambda n: None))
+    rows = [r for t in tables for r in t.to_pylist()]
+    assert [r["line_number"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert [r["line"] for r in rows][:4] == ["first line", "", "third ünïcode", "fourth"]
+    assert rows[4]["line"].endswith("<not UTF-8>") and rows[5]["line"] == "last no newline"
+    assert all(t.num_rows <= 2 for t in tables)

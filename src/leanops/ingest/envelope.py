@@ -25,12 +25,13 @@ ENVELOPE_KEYS = ("message_id", "payload", "publish_time")
 _VALIDATE_SQL = """
 WITH parsed AS (
     SELECT line_number, line, json_valid(line) AS valid FROM lines
-), typed AS (
-    SELECT *, CASE WHEN valid THEN json_type(line) END AS kind FROM parsed
+), typed AS (  -- valid JSON whose first character is '{' is an object: no second parse needed
+    SELECT *, CASE WHEN valid THEN left(ltrim(line, chr(32) || chr(9) || chr(10) || chr(13)), 1) = '{' END AS is_object
+    FROM parsed
 ), fields AS (
     SELECT *,
-        CASE WHEN kind = 'OBJECT' THEN json_extract(line, ['$.message_id', '$.payload', '$.publish_time']) END AS f,
-        CASE WHEN kind = 'OBJECT' THEN list_filter(json_keys(line), lambda k: k NOT IN ('message_id', 'payload', 'publish_time')) END AS extra
+        CASE WHEN is_object THEN json_extract(line, ['$.message_id', '$.payload', '$.publish_time']) END AS f,
+        CASE WHEN is_object THEN list_filter(json_keys(line), lambda k: k NOT IN ('message_id', 'payload', 'publish_time')) END AS extra
     FROM typed
 ), values AS (
     SELECT *,
@@ -50,7 +51,7 @@ SELECT line_number, line, message_id, json_payload,
     CASE
         WHEN trim(line) = '' THEN 'empty line'
         WHEN NOT valid THEN 'not valid JSON'
-        WHEN kind <> 'OBJECT' THEN 'envelope must be a JSON object, got ' || {kind}
+        WHEN NOT is_object THEN 'envelope must be a JSON object, got ' || {kind}
         WHEN len(extra) > 0 THEN 'unexpected envelope field(s) ' || array_to_string(extra, ', ')
              || '; allowed: message_id, payload, publish_time'
         WHEN id_kind IS NULL OR id_kind = 'NULL' THEN 'missing message_id'
@@ -61,7 +62,7 @@ SELECT line_number, line, message_id, json_payload,
     END AS reason
 FROM values
 ORDER BY line_number
-""".replace("{kind}", json_kind_sql("kind"))
+""".replace("{kind}", json_kind_sql("json_type(line)"))
 
 
 def validate_lines(con: duckdb.DuckDBPyConnection, lines: pa.Table, ingested: object) -> pa.Table:

@@ -49,25 +49,48 @@ class IngestReport:
         return dataclasses.asdict(self)
 
 
+CHUNK_BYTES = 16 << 20
+
+
 def _read_batches(stream: BinaryIO, size: int, on_bytes: Callable[[int], None]) -> Iterator[pa.Table]:
-    """(line_number, line) tables of at most `size` lines; undecodable bytes are kept, marked invalid."""
-    number = 0
-    numbers: list[int] = []
-    lines: list[str] = []
-    for raw_line in stream:
-        number += 1
-        on_bytes(len(raw_line))
-        text = raw_line.rstrip(b"\r\n")
-        try:
-            lines.append(text.decode("utf-8"))
-        except UnicodeDecodeError:
-            lines.append(text.decode("utf-8", errors="replace") + "\x00<not UTF-8>")
-        numbers.append(number)
-        if len(lines) >= size:
-            yield pa.table({"line_number": pa.array(numbers, pa.int64()), "line": pa.array(lines, pa.string())})
-            numbers, lines = [], []
-    if lines:
-        yield pa.table({"line_number": pa.array(numbers, pa.int64()), "line": pa.array(lines, pa.string())})
+    """(line_number, line) tables of at most `size` lines, read in 16 MiB chunks.
+
+    Undecodable bytes are kept (replaced) and the line marked, so it is rejected, never dropped.
+    """
+    number, tail = 0, b""
+    while chunk := stream.read(CHUNK_BYTES):
+        on_bytes(len(chunk))
+        data = tail + chunk
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            tail = data
+            continue
+        body, tail = data[:cut], data[cut + 1:]
+        lines = _decode(body)
+        for start in range(0, len(lines), size):
+            part = lines[start:start + size]
+            yield _table(number + start + 1, part)
+        number += len(lines)
+    if tail:  # a last line without a newline
+        yield _table(number + 1, _decode(tail))
+
+
+def _decode(body: bytes) -> list[str]:
+    try:
+        lines = body.decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        lines = []
+        for raw in body.split(b"\n"):
+            try:
+                lines.append(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                lines.append(raw.decode("utf-8", errors="replace") + "\x00<not UTF-8>")
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def _table(first_number: int, lines: list[str]) -> pa.Table:
+    numbers = pa.array(range(first_number, first_number + len(lines)), pa.int64())
+    return pa.table({"line_number": numbers, "line": pa.array(lines, pa.string())})
 
 
 def ingest_stream(lake: Lakehouse, state: StateStore, settings: Settings, topic: str, stream: BinaryIO,
