@@ -6,6 +6,7 @@ is the embedded engine's write path for local warehouses; remote warehouses use 
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import uuid
@@ -42,7 +43,7 @@ def _checked(name: str) -> str:
 
 
 def copy_select(con: duckdb.DuckDBPyConnection, txn: Transaction, select_sql: str, provided: set[str]
-                ) -> list[DataFile]:
+                ) -> "Written":
     """Run `select_sql` (columns named as the table's, plus PARTITION_DAY when the table is partitioned by
     day) into data files: one directory per day, or one file per thread for an unpartitioned table.
 
@@ -66,10 +67,29 @@ def copy_select(con: duckdb.DuckDBPyConnection, txn: Transaction, select_sql: st
     else:  # every thread writes its own file: COPY runs on all cores
         options += ["PER_THREAD_OUTPUT true", "FILENAME_PATTERN 'part-{i}'"]
         target = out_dir
-    con.execute(f"COPY (SELECT {projection} FROM ({select_sql})) TO '{_literal(target)}' "
-                f"({', '.join(options)})").fetchall()
+    options.append("RETURN_STATS true")
+    stats = con.execute(f"COPY (SELECT {projection} FROM ({select_sql})) TO '{_literal(target)}' "
+                        f"({', '.join(options)})").fetchall()
     paths = sorted(os.path.join(d, f) for d, _, names in os.walk(out_dir) for f in names if f.endswith(".parquet"))
-    return [parquet_file_to_data_file(txn._table.io, metadata, "file://" + p) for p in paths]
+    files = [parquet_file_to_data_file(txn._table.io, metadata, "file://" + p) for p in paths]
+    return Written(files, _column_maxima(stats))
+
+
+@dataclasses.dataclass(frozen=True)
+class Written:
+    files: list[DataFile]
+    column_max: dict[str, str]  # per column, the greatest value DuckDB saw (first characters exact)
+
+
+def _column_maxima(stats: list[tuple]) -> dict[str, str]:
+    """Per column, the max over the files COPY wrote (its RETURN_STATS rows)."""
+    maxima: dict[str, str] = {}
+    for row in stats:
+        for quoted, column in (row[4] or {}).items():
+            name, value = quoted.strip('"'), column.get("max")
+            if value is not None and (name not in maxima or value > maxima[name]):
+                maxima[name] = value
+    return maxima
 
 
 def duck_type(iceberg_type: IcebergType) -> str:

@@ -150,11 +150,13 @@ def _process(con, lake, settings, topic, section, table, errors_table, files, fr
 
     result.check_accountability()
     staged = StagedAppend(table)
-    extraction = _flatten_and_write(con, staged, shape, section)
+    extraction, column_max = _flatten_and_write(con, staged, shape, section)
+    # only a column whose greatest value starts with '{' or later can hold an object's JSON text
+    suspects = [n for n in extraction.names if column_max.get(n) is None or column_max[n][:1] >= "{"]
     if local and flatten.hidden_objects(con, "objects", shape, [local_path(f.file_path) for f in staged.files],
-                                        extraction.names):
+                                        suspects):
         _discard(staged)  # nothing is committed yet: rediscover every path exactly and write again
-        extraction = _flatten_and_write(con, staged, flatten.discover(con, "objects"), section)
+        extraction, _ = _flatten_and_write(con, staged, flatten.discover(con, "objects"), section)
     result.columns_added = tuple(n for n in extraction.names if n not in {f.name for f in table.schema().fields})
 
     summary = commit_summary(result, from_id)
@@ -167,7 +169,7 @@ def _process(con, lake, settings, topic, section, table, errors_table, files, fr
 
 
 def _flatten_and_write(con: duckdb.DuckDBPyConnection, staged: StagedAppend, shape: flatten.Shape,
-                       section: StandardizedSection) -> flatten.Extraction:
+                       section: StandardizedSection) -> tuple[flatten.Extraction, dict[str, str]]:
     """Plan the columns, add the new ones to the (uncommitted) schema, write the data files."""
     plan = flatten.plan_columns(shape.leaf_paths, set(META_COLUMNS) | set(section.column_map.values()))
     by_day = not staged.txn.table_metadata.spec().is_unpartitioned()  # tables made before 0.1 were by day
@@ -175,8 +177,7 @@ def _flatten_and_write(con: duckdb.DuckDBPyConnection, staged: StagedAppend, sha
                                     extra={duck_writer.PARTITION_DAY: duck_writer.day_expression("publish_time")}
                                     if by_day else None)
     staged.add_string_columns(extraction.names)
-    _write(con, staged, extraction)
-    return extraction
+    return extraction, _write(con, staged, extraction)
 
 
 def _discard(staged: StagedAppend) -> None:
@@ -185,16 +186,22 @@ def _discard(staged: StagedAppend) -> None:
     staged.files, staged.rows = [], 0
 
 
-def _write(con: duckdb.DuckDBPyConnection, staged: StagedAppend, extraction: flatten.Extraction) -> None:
-    """Flattened rows into data files: DuckDB COPY for a local warehouse, the Arrow writer elsewhere."""
+def _write(con: duckdb.DuckDBPyConnection, staged: StagedAppend, extraction: flatten.Extraction) -> dict[str, str]:
+    """Flattened rows into data files: DuckDB COPY for a local warehouse, the Arrow writer elsewhere.
+
+    Returns the per-column maxima COPY reported (empty for the Arrow writer).
+    """
     if duck_writer.supports(staged.txn.table_metadata.location):
         provided = set(META_COLUMNS) | set(extraction.names)
-        staged.add_data_files(duck_writer.copy_select(con, staged.txn, extraction.sql, provided))
+        written = duck_writer.copy_select(con, staged.txn, extraction.sql, provided)
+        staged.add_data_files(written.files)
+        return written.column_max
     else:
         rows = duck.arrow(con, extraction.sql)
         if duck_writer.PARTITION_DAY in rows.column_names:
             rows = rows.drop([duck_writer.PARTITION_DAY])
         staged.write(conform(rows, staged.arrow_schema))
+        return {}
 
 
 def _find_parse_errors(con: duckdb.DuckDBPyConnection, screen: bool) -> None:
