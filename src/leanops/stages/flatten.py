@@ -95,10 +95,17 @@ def _scan(con: duckdb.DuckDBPyConnection, relation: str, paths: list[Path]) -> t
     Returns them and whether every row was a valid JSON object; other rows (invalid JSON, arrays,
     scalars, NULL) contribute nothing, so one scan both discovers and screens.
     """
-    rows = con.execute(
-        f"SELECT ks, ok FROM (SELECT try(json_keys(json_payload, $1::VARCHAR[])) AS ks, {IS_OBJECT} AS ok "
-        f"FROM {relation}) GROUP BY ks, ok", [[_pointer(p) for p in paths]]).fetchall()
-    return [ks for ks, ok in rows if ok and ks is not None], all(ok and ks is not None for ks, ok in rows)
+    pointers = [_pointer(p) for p in paths]
+    rows = [ks for (ks,) in con.execute(
+        f"SELECT ks FROM (SELECT try(json_keys(json_payload, $1::VARCHAR[])) AS ks FROM {relation}) GROUP BY ks",
+        [pointers]).fetchall()]
+    # invalid JSON gives NULL; arrays and scalars give no root keys, like {} does: only then is the
+    # (rare) first-character test needed to tell an empty object from a non-object
+    # (non-objects answer NULL for every key path, so they add nothing to discovery)
+    clean = all(ks is not None for ks in rows)
+    if clean and "$" in pointers and any(not ks[pointers.index("$")] for ks in rows):
+        clean = not con.execute(f"SELECT count(*) FROM {relation} WHERE NOT ({IS_OBJECT})").fetchall()[0][0]
+    return [ks for ks in rows if ks is not None], clean
 
 
 def discover(con: duckdb.DuckDBPyConnection, relation: str, verify_leaves: bool = True) -> Shape:
