@@ -30,6 +30,12 @@ def _check_column(name: str) -> str:
     return name
 
 
+def _check_columns(columns: dict) -> dict:
+    for name in columns:
+        _check_column(name)
+    return columns
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -74,12 +80,7 @@ class CuratedSection(_Section):
     partition_by: list[str] = Field(default_factory=lambda: ["day(publish_time)", "bucket(16, idempotency_key)"])
     columns: dict[str, CuratedColumn] = Field(default_factory=dict)
 
-    @field_validator("columns")
-    @classmethod
-    def _names(cls, value: dict[str, CuratedColumn]) -> dict[str, CuratedColumn]:
-        for name in value:
-            _check_column(name)
-        return value
+    _names = field_validator("columns")(lambda cls, value: _check_columns(value))
 
     @model_validator(mode="after")
     def _keys_declared(self) -> "CuratedSection":
@@ -115,12 +116,7 @@ class SemanticSection(_Section):
     order_by: str = "event_timestamp"
     columns: dict[str, SemanticColumn] = Field(default_factory=dict)
 
-    @field_validator("columns")
-    @classmethod
-    def _names(cls, value: dict[str, SemanticColumn]) -> dict[str, SemanticColumn]:
-        for name in value:
-            _check_column(name)
-        return value
+    _names = field_validator("columns")(lambda cls, value: _check_columns(value))
 
     @field_validator("merge_key", "order_by")
     @classmethod
