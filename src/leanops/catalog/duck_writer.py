@@ -22,18 +22,12 @@ from pyiceberg.types import (
 
 from leanops.catalog.tables import local_path
 
-PARTITION_DAY = "__leanops_day"  # helper column: days since epoch of the day-partition source
 _SAFE_NAME = re.compile(r"^\w+$")
 
 
 def supports(location: str) -> bool:
     """DuckDB writes the files itself only where it can: a local warehouse."""
     return location.startswith("file://") or location.startswith("/")
-
-
-def day_expression(column: str) -> str:
-    """SQL of Iceberg's day() transform: whole days since 1970-01-01 UTC (floor)."""
-    return f'CAST(floor(epoch_us("{_checked(column)}") / 86400000000) AS BIGINT)'
 
 
 def _checked(name: str) -> str:
@@ -44,31 +38,26 @@ def _checked(name: str) -> str:
 
 def copy_select(con: duckdb.DuckDBPyConnection, txn: Transaction, select_sql: str, provided: set[str]
                 ) -> "Written":
-    """Run `select_sql` (columns named as the table's, plus PARTITION_DAY when the table is partitioned by
-    day) into data files: one directory per day, or one file per thread for an unpartitioned table.
+    """Run `select_sql` (columns named as the table's) into data files of an unpartitioned table, one per
+    thread so COPY runs on every core.
 
     `provided` names the query's columns; the table's other columns are written as NULL. The query's
     column order does not matter.
     """
     metadata = txn.table_metadata
     schema = metadata.schema()
-    partitioned = not metadata.spec().is_unpartitioned()
+    if not metadata.spec().is_unpartitioned():
+        raise ValueError("the DuckDB writer writes unpartitioned tables only; use the Arrow writer")
     out_dir = os.path.join(local_path(metadata.location), "data", f"leanops-{uuid.uuid4().hex}")
     os.makedirs(out_dir, exist_ok=True)
     columns = [f'"{_checked(f.name)}"' if f.name in provided
                else f'CAST(NULL AS {duck_type(f.field_type)}) AS "{_checked(f.name)}"' for f in schema.fields]
     field_ids = ", ".join(f"'{_checked(f.name)}': {f.field_id}" for f in schema.fields)
-    projection = ", ".join(columns + ([f'"{PARTITION_DAY}"'] if partitioned else []))
-    # snappy: on one day's partition DuckDB writes zstd at half the speed (see docs/standardized.md)
-    options = ["FORMAT parquet", f"FIELD_IDS {{{field_ids}}}", "COMPRESSION snappy"]
-    if partitioned:
-        options += [f'PARTITION_BY ("{PARTITION_DAY}")', "FILENAME_PATTERN 'part-{i}'"]
-        target = out_dir
-    else:  # every thread writes its own file: COPY runs on all cores
-        options += ["PER_THREAD_OUTPUT true", "FILENAME_PATTERN 'part-{i}'"]
-        target = out_dir
-    options.append("RETURN_STATS true")
-    stats = con.execute(f"COPY (SELECT {projection} FROM ({select_sql})) TO '{_literal(target)}' "
+    projection = ", ".join(columns)
+    # snappy: DuckDB writes zstd at about half the speed
+    options = ["FORMAT parquet", f"FIELD_IDS {{{field_ids}}}", "COMPRESSION snappy", "PER_THREAD_OUTPUT true",
+               "FILENAME_PATTERN 'part-{i}'", "RETURN_STATS true"]
+    stats = con.execute(f"COPY (SELECT {projection} FROM ({select_sql})) TO '{_literal(out_dir)}' "
                         f"({', '.join(options)})").fetchall()
     paths = sorted(os.path.join(d, f) for d, _, names in os.walk(out_dir) for f in names if f.endswith(".parquet"))
     files = [parquet_file_to_data_file(txn._table.io, metadata, "file://" + p) for p in paths]

@@ -224,8 +224,8 @@ class Extraction:
 
 
 def select_sql(con: duckdb.DuckDBPyConnection, relation: str, shape: Shape, plan: ColumnPlan,
-               keep: tuple[str, ...], renames: dict[str, str], extra: dict[str, str] | None = None) -> Extraction:
-    """Build the SELECT: `keep` columns, one column per output name, then `extra` (name -> SQL).
+               keep: tuple[str, ...], renames: dict[str, str]) -> Extraction:
+    """Build the SELECT: `keep` columns, then one column per output name.
 
     Sets session variables `leanops_s`/`leanops_j` to the pointer lists (parameters, not SQL text).
     """
@@ -252,20 +252,19 @@ def select_sql(con: duckdb.DuckDBPyConnection, relation: str, shape: Shape, plan
             columns.append((label, f"({present})[{slot - first + 1}]"))
     columns = [(renames.get(name, name), expr) for name, expr in columns]
     select = [_ident(k) for k in keep] + [f"{expr} AS {_ident(name)}" for name, expr in columns]
-    select += [f"{expr} AS {_ident(name)}" for name, expr in (extra or {}).items()]
-    sql = (f"SELECT {', '.join(select)} FROM (SELECT *, "
-           "json_extract_string(json_payload, getvariable('leanops_s')) AS __s, "
-           "json_extract(json_payload, getvariable('leanops_j'))::VARCHAR[] AS __j "
-           f"FROM {relation})")
+    sql = f"SELECT {', '.join(select)} FROM {_extracted(relation)}"
     return Extraction(sql, [name for name, _ in columns])
+
+
+def _extracted(relation: str) -> str:
+    """The relation with its leaf values extracted in one parse per row: `__s` strings, `__j` JSON texts."""
+    return ("(SELECT *, json_extract_string(json_payload, getvariable('leanops_s')) AS __s, "
+            f"json_extract(json_payload, getvariable('leanops_j'))::VARCHAR[] AS __j FROM {relation})")
 
 
 def _max_slots(con: duckdb.DuckDBPyConnection, relation: str, present: str) -> int:
     """Most values one row holds among colliding paths (how many numbered columns are needed)."""
-    sql = (f"SELECT coalesce(max(len({present})), 0) FROM (SELECT *, "
-           "json_extract_string(json_payload, getvariable('leanops_s')) AS __s, "
-           "json_extract(json_payload, getvariable('leanops_j'))::VARCHAR[] AS __j "
-           f"FROM {relation})")
+    sql = f"SELECT coalesce(max(len({present})), 0) FROM {_extracted(relation)}"
     return int(con.execute(sql).fetchall()[0][0])
 
 

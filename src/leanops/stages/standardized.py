@@ -172,10 +172,7 @@ def _flatten_and_write(con: duckdb.DuckDBPyConnection, staged: StagedAppend, sha
                        section: StandardizedSection) -> tuple[flatten.Extraction, dict[str, str]]:
     """Plan the columns, add the new ones to the (uncommitted) schema, write the data files."""
     plan = flatten.plan_columns(shape.leaf_paths, set(META_COLUMNS) | set(section.column_map.values()))
-    by_day = not staged.txn.table_metadata.spec().is_unpartitioned()  # tables made before 0.1 were by day
-    extraction = flatten.select_sql(con, "objects", shape, plan, META_COLUMNS, section.column_map,
-                                    extra={duck_writer.PARTITION_DAY: duck_writer.day_expression("publish_time")}
-                                    if by_day else None)
+    extraction = flatten.select_sql(con, "objects", shape, plan, META_COLUMNS, section.column_map)
     staged.add_string_columns(extraction.names)
     return extraction, _write(con, staged, extraction)
 
@@ -198,8 +195,6 @@ def _write(con: duckdb.DuckDBPyConnection, staged: StagedAppend, extraction: fla
         return written.column_max
     else:
         rows = duck.arrow(con, extraction.sql)
-        if duck_writer.PARTITION_DAY in rows.column_names:
-            rows = rows.drop([duck_writer.PARTITION_DAY])
         staged.write(conform(rows, staged.arrow_schema))
         return {}
 
