@@ -17,6 +17,7 @@ from leanops.catalog.tables import (
     SUMMARY_DUPLICATES, SUMMARY_ERRORS, SUMMARY_RECORDS_IN, SUMMARY_SOURCE_FROM, SUMMARY_SOURCE_SNAPSHOT,
     SUMMARY_TOPIC, ancestors, latest_summary_value,
 )
+from leanops.stages.incremental import added_files, next_range, snapshots_after
 from leanops.stages.result import StageResult
 
 FAULT_ENV = "LEANOPS_FAULT"  # crash-test hook: the named point kills the process (exit 75)
@@ -46,6 +47,32 @@ def orphan_errors(errors: Table, topic: str, from_id: int | None) -> OrphanError
             return OrphanErrors(int(props[SUMMARY_SOURCE_SNAPSHOT]), snapshot.parent_snapshot_id)
         return None  # the newest error commit of this topic belongs to an earlier, completed range
     return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Batch:
+    """The upstream range a stage run consumes: snapshots in (from_id, to_id], their files in commit order."""
+
+    from_id: int | None
+    to_id: int | None
+    files: list[str]
+    orphan: OrphanErrors | None  # set when this run redoes the range of an interrupted one
+
+    @property
+    def empty(self) -> bool:
+        return self.to_id == self.from_id
+
+
+def plan_batch(source: Table, target: Table | None, errors: Table, topic: str, head: int,
+               max_rows: int | None) -> Batch:
+    """The next batch of a stage, from the target's own checkpoint; every engine plans the same way."""
+    from_id = checkpoint_from_table(target, topic) if target is not None else None
+    orphan = orphan_errors(errors, topic, from_id)
+    if orphan:  # redo exactly the orphaned range
+        files = added_files(source, snapshots_after(source, topic, from_id, orphan.source_to))
+        return Batch(from_id, orphan.source_to, files, orphan)
+    to_id, files = next_range(source, topic, from_id, head, max_rows)
+    return Batch(from_id, to_id, files, None)
 
 
 def commit_summary(result: StageResult, from_id: int | None, **extra: int) -> dict[str, str]:

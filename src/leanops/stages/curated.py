@@ -29,17 +29,16 @@ from leanops.config import Settings
 from leanops.errors import ConfigError
 from leanops.schema_file import CuratedSection, TopicSchema
 from leanops.stages import casting
-from leanops.stages.checkpoint import (
-    OrphanErrors, checkpoint_from_table, commit_summary, fault_point, orphan_errors,
-)
-from leanops.stages.incremental import added_files, current_snapshot_id, next_range, snapshots_after
+from leanops.stages.checkpoint import OrphanErrors, commit_summary, fault_point, plan_batch
+from leanops.stages.incremental import current_snapshot_id
 from leanops.stages.result import StageResult
 from leanops.types import RunStatus
 
 STAGE = "curated"
 META = tuple(name for name, _, _ in STANDARDIZED_META)
 TIE_BREAKERS = ("ingestion_ts", "message_id")  # after order_by: the later ingestion, then the greater id
-RANK_ORDER = "{ob} DESC NULLS LAST, " + ", ".join(f"{c} DESC" for c in TIE_BREAKERS)
+# a complete tie keeps the stored row (ord NULL), then the first ingested batch row: never a coin toss
+RANK_ORDER = "{ob} DESC NULLS LAST, " + ", ".join(f"{c} DESC" for c in TIE_BREAKERS) + ", ord ASC NULLS FIRST"
 
 
 def _q(name: str) -> str:
@@ -69,28 +68,35 @@ def run_curated(lake: Lakehouse, settings: Settings, topic: str, schema: TopicSc
         return StageResult(topic, STAGE, RunStatus.NO_NEW_DATA, message="no Standardized data")
     table = lake.curated_table(topic)
     errors_table = lake.curated_errors_table()
-    from_id = checkpoint_from_table(table, topic) if table is not None else None
-    orphan = orphan_errors(errors_table, topic, from_id)
-    if orphan:  # redo exactly the orphaned range
-        to_id = orphan.source_to
-        files = added_files(source, snapshots_after(source, topic, from_id, to_id))
-    else:
-        to_id, files = next_range(source, topic, from_id, head, settings.max_batch_rows)
-    if to_id == from_id:
-        return StageResult(topic, STAGE, RunStatus.NO_NEW_DATA, source_snapshot_id=from_id)
-    result = StageResult(topic, STAGE, RunStatus.SUCCEEDED, source_snapshot_id=to_id)
+    batch = plan_batch(source, table, errors_table, topic, head, settings.max_batch_rows)
+    if batch.empty:
+        return StageResult(topic, STAGE, RunStatus.NO_NEW_DATA, source_snapshot_id=batch.from_id)
+    result = StageResult(topic, STAGE, RunStatus.SUCCEEDED, source_snapshot_id=batch.to_id)
     with duck.connect(settings.home / "tmp") as con:
-        return _process(con, lake, topic, section, table, errors_table, files, from_id, orphan, result)
+        return _process(con, lake, topic, section, table, errors_table, batch.files,
+                        source_columns(source, batch.to_id), batch.from_id, batch.orphan, result)
 
 
-def _process(con, lake, topic, section, table, errors_table, files, from_id, orphan: OrphanErrors | None,
-             result: StageResult) -> StageResult:
-    available = _load_batch(con, files)
+def source_columns(source: Table, snapshot_id: int) -> list[str]:
+    """The Standardized columns a batch offers: the table's schema as of the batch's last snapshot.
+
+    Not the columns of the batch's files: which columns a file carries is a writer's detail (DuckDB
+    writes the batch's own, Spark every column), and the Curated result must not depend on it.
+    """
+    snapshot = source.snapshot_by_id(snapshot_id)
+    schemas = source.schemas()
+    schema = schemas.get(snapshot.schema_id) if snapshot and snapshot.schema_id is not None else None
+    return [f.name for f in (schema or source.schema()).fields]
+
+
+def _process(con, lake, topic, section, table, errors_table, files, columns: list[str], from_id,
+             orphan: OrphanErrors | None, result: StageResult) -> StageResult:
+    available = _load_batch(con, files, columns)
     declared = {n: c for n, c in section.columns.items() if n not in META}
     undeclared = sorted(available - set(declared) - set(META))
     _cast_batch(con, section, declared, available, undeclared)
     result.records_in = _count(con, "typed")
-    error_rows = duck.arrow(con, _ERRORS_SQL.format(mk=_q(section.merge_key)))
+    error_rows = duck.arrow(con, _ERRORS_SQL)
     result.records_errors = error_rows.num_rows
 
     table = table or create_table(lake, topic, section, declared, undeclared)
@@ -122,8 +128,9 @@ def _count(con: duckdb.DuckDBPyConnection, relation: str) -> int:
     return con.execute(f"SELECT count(*) FROM {relation}").fetchall()[0][0]
 
 
-def _load_batch(con: duckdb.DuckDBPyConnection, files: list[str]) -> set[str]:
-    """New Standardized rows -> temp table `batch` with `ord` (file order, row order); returns its columns."""
+def _load_batch(con: duckdb.DuckDBPyConnection, files: list[str], columns: list[str]) -> set[str]:
+    """New Standardized rows -> temp table `batch` with `ord` (file order, row order) and exactly
+    `columns` (those no file of the batch carries are NULL); returns them."""
     if files:
         con.execute("CREATE TEMP TABLE files AS SELECT * FROM unnest($1::VARCHAR[]) WITH ORDINALITY t(path, idx)",
                     [files]).fetchall()
@@ -134,7 +141,11 @@ def _load_batch(con: duckdb.DuckDBPyConnection, files: list[str]) -> set[str]:
     else:
         con.execute("CREATE TEMP TABLE batch (ord BIGINT, message_id VARCHAR, topic_name VARCHAR, "
                     "publish_time TIMESTAMPTZ, ingestion_ts TIMESTAMPTZ)").fetchall()
-    return {row[0] for row in con.execute("DESCRIBE batch").fetchall()} - {"ord"}
+    present = {row[0] for row in con.execute("DESCRIBE batch").fetchall()}
+    for name in columns:
+        if name not in present:
+            con.execute(f"ALTER TABLE batch ADD COLUMN {_q(name)} VARCHAR").fetchall()
+    return set(columns)
 
 
 def _cast_batch(con, section: CuratedSection, declared: dict, available: set[str], undeclared: list[str]) -> None:
@@ -156,13 +167,17 @@ def _cast_batch(con, section: CuratedSection, declared: dict, available: set[str
     con.execute("DROP TABLE typed_raw").fetchall()
 
 
-_ERRORS_SQL = """
-SELECT topic_name, message_id, coalesce(__key_text, '') AS idempotency_key,
-       __failures[1].column AS column_name, coalesce(__failures[1].value, '') AS value,
-       __failures[1].reason AS reason, to_json(__failures)::VARCHAR AS failures,
-       publish_time, ingestion_ts, now() AS error_ts
-FROM typed WHERE len(__failures) > 0 ORDER BY ord
-"""
+# curated.errors columns computed from a row of `typed` whose __failures is not empty (every engine)
+ERROR_FIELDS = {
+    "idempotency_key": "coalesce(__key_text, '')",
+    "column_name": "__failures[1].column",
+    "value": "coalesce(__failures[1].value, '')",
+    "reason": "__failures[1].reason",
+    "failures": "to_json(__failures)::VARCHAR",
+}
+_ERRORS_SQL = ("SELECT topic_name, message_id, "
+               + ", ".join(f"{expr} AS {name}" for name, expr in ERROR_FIELDS.items())
+               + ", publish_time, ingestion_ts, now() AS error_ts FROM typed WHERE len(__failures) > 0 ORDER BY ord")
 
 
 def create_table(lake: Lakehouse, topic: str, section: CuratedSection, declared: dict,

@@ -48,6 +48,25 @@ class Shape:
     mixed_paths: set[Path]
     duplicate_key_pointers: list[str]
     clean: bool = True  # every row of the relation is a valid JSON object (no parse-error screening needed)
+    object_paths: set[Path] = dataclasses.field(default_factory=set)  # paths holding a non-empty object
+
+    @classmethod
+    def union(cls, parts: Iterable["Shape"]) -> "Shape":
+        """The shape of a relation from the shapes of its parts (a Spark job's partitions).
+
+        Every fact is about single rows, so the whole is the union: a path is mixed when some row
+        holds a scalar there and another an object, whichever parts those rows are in.
+        """
+        leaves: set[Path] = set()
+        objects: set[Path] = set()
+        pointers: list[str] = []
+        clean = True
+        for part in parts:
+            leaves |= set(part.leaf_paths)
+            objects |= part.object_paths
+            pointers += [p for p in part.duplicate_key_pointers if p not in pointers]
+            clean = clean and part.clean
+        return cls(sorted(leaves, key=json_pointer), leaves & objects, pointers, clean, objects)
 
 
 class _Walk:
@@ -136,7 +155,8 @@ def discover(con: duckdb.DuckDBPyConnection, relation: str, verify_leaves: bool 
             new += walk.absorb(level, key_lists)
         level = new
     leaf_paths = sorted(walk.leaves, key=json_pointer)  # paths holding a non-object (or {}) in some row
-    return Shape(leaf_paths, {p for p in leaf_paths if p in walk.objects}, walk.duplicate_pointers, clean)
+    return Shape(leaf_paths, {p for p in leaf_paths if p in walk.objects}, walk.duplicate_pointers, clean,
+                 set(walk.objects))
 
 
 def hidden_objects(con: duckdb.DuckDBPyConnection, relation: str, shape: Shape, files: list[str],
@@ -223,9 +243,8 @@ class Extraction:
     names: list[str]
 
 
-def select_sql(con: duckdb.DuckDBPyConnection, relation: str, shape: Shape, plan: ColumnPlan,
-               keep: tuple[str, ...], renames: dict[str, str]) -> Extraction:
-    """Build the SELECT: `keep` columns, then one column per output name.
+def _values(con: duckdb.DuckDBPyConnection, shape: Shape) -> dict[Path, str]:
+    """SQL for each leaf path's string value over `_extracted(...)`.
 
     Sets session variables `leanops_s`/`leanops_j` to the pointer lists (parameters, not SQL text).
     """
@@ -235,14 +254,38 @@ def select_sql(con: duckdb.DuckDBPyConnection, relation: str, shape: Shape, plan
     con.execute("SET VARIABLE leanops_j = $1::VARCHAR[]", [[json_pointer(p) for p in json_paths]]).fetchall()
     value: dict[Path, str] = {p: f"__s[{i + 1}]" for i, p in enumerate(string_paths)}
     value.update({p: _mixed_value(f"__j[{i + 1}]") for i, p in enumerate(json_paths)})
+    return value
+
+
+def _present(value: dict[Path, str], members: list[Path]) -> str:
+    """SQL: the non-null values of colliding paths, in path order."""
+    return f"list_filter([{', '.join(value[p] for p in members)}], lambda x: x IS NOT NULL)"
+
+
+def group_slots(con: duckdb.DuckDBPyConnection, relation: str, shape: Shape, plan: ColumnPlan) -> dict[str, int]:
+    """For each collision group, the most values one row of `relation` holds (numbered columns needed)."""
+    value = _values(con, shape)
+    return {name: _max_slots(con, relation, _present(value, members))
+            for name, (_, members) in plan.groups.items()}
+
+
+def select_sql(con: duckdb.DuckDBPyConnection, relation: str, shape: Shape, plan: ColumnPlan,
+               keep: tuple[str, ...], renames: dict[str, str], slots: dict[str, int] | None = None) -> Extraction:
+    """Build the SELECT: `keep` columns, then one column per output name.
+
+    `slots` (from `group_slots`) is measured on `relation` when not given; an engine that flattens a
+    relation in parts measures the whole first, so every part gets the same columns.
+    """
+    if slots is None:
+        slots = group_slots(con, relation, shape, plan)
+    value = _values(con, shape)
 
     columns: list[tuple[str, str]] = [(plan.plain[p], value[p]) for p in plan.plain]
     for name, (reserved, members) in plan.groups.items():
-        present = f"list_filter([{', '.join(value[p] for p in members)}], lambda x: x IS NOT NULL)"
-        slots = _max_slots(con, relation, present)
+        present = _present(value, members)
         first = 1 if reserved else 0
         rank = 2
-        for slot in range(first, first + slots):
+        for slot in range(first, first + slots[name]):
             if slot == 0:
                 label = name
             else:

@@ -31,10 +31,8 @@ from leanops.config import Settings
 from leanops.duck import json_kind_sql
 from leanops.schema_file import StandardizedSection
 from leanops.stages import flatten
-from leanops.stages.checkpoint import (
-    OrphanErrors, checkpoint_from_table, commit_summary, fault_point, orphan_errors,
-)
-from leanops.stages.incremental import added_files, current_snapshot_id, next_range, snapshots_after
+from leanops.stages.checkpoint import OrphanErrors, commit_summary, fault_point, plan_batch
+from leanops.stages.incremental import current_snapshot_id
 from leanops.stages.result import StageResult
 from leanops.types import RunStatus
 
@@ -50,17 +48,12 @@ def run_standardized(lake: Lakehouse, settings: Settings, topic: str,
         return StageResult(topic, STAGE, RunStatus.NO_NEW_DATA, message="no RAW data")
     table = lake.standardized_table(topic, create=True)
     errors_table = lake.parse_errors_table()
-    from_id = checkpoint_from_table(table, topic)
-    orphan = orphan_errors(errors_table, topic, from_id)
-    if orphan:  # redo exactly the orphaned range
-        to_id, files = orphan.source_to, added_files(raw, snapshots_after(raw, topic, from_id, orphan.source_to))
-    else:
-        to_id, files = next_range(raw, topic, from_id, head, settings.max_batch_rows)
-    if to_id == from_id:
-        return StageResult(topic, STAGE, RunStatus.NO_NEW_DATA, source_snapshot_id=from_id)
+    batch = plan_batch(raw, table, errors_table, topic, head, settings.max_batch_rows)
+    if batch.empty:
+        return StageResult(topic, STAGE, RunStatus.NO_NEW_DATA, source_snapshot_id=batch.from_id)
     with duck.connect(settings.home / "tmp") as con:
-        result = _process(con, lake, settings, topic, section, table, errors_table, files,
-                          from_id, to_id, orphan)
+        result = _process(con, lake, settings, topic, section, table, errors_table, batch.files,
+                          batch.from_id, batch.to_id, batch.orphan)
     return result
 
 
@@ -132,15 +125,7 @@ def _process(con, lake, settings, topic, section, table, errors_table, files, fr
     result.records_duplicates = result.records_in - kept
 
     local = duck_writer.supports(table.metadata.location)  # written files can be checked before the commit
-    shape = flatten.discover(con, "fresh", verify_leaves=not local)  # also screens for non-objects
-    _find_parse_errors(con, screen=not shape.clean)
-    if shape.duplicate_key_pointers:
-        repeated = flatten.duplicate_key_rows(con, "objects", shape.duplicate_key_pointers)
-        con.execute("INSERT INTO errs SELECT unnest($1::BIGINT[]), unnest($2::VARCHAR[])",
-                    [list(repeated), list(repeated.values())]).fetchall()
-        con.execute("CREATE OR REPLACE TEMP VIEW objects AS SELECT * FROM fresh "
-                    "WHERE ord NOT IN (SELECT ord FROM errs)").fetchall()
-        shape = flatten.discover(con, "objects", verify_leaves=not local)
+    shape = screen(con, verify_leaves=not local)
     error_rows = duck.arrow(
         con,
         "SELECT f.topic_name, f.message_id, e.reason, coalesce(f.json_payload, '') AS raw_text, f.publish_time, "
@@ -197,6 +182,24 @@ def _write(con: duckdb.DuckDBPyConnection, staged: StagedAppend, extraction: fla
         rows = duck.arrow(con, extraction.sql)
         staged.write(conform(rows, staged.arrow_schema))
         return {}
+
+
+def screen(con: duckdb.DuckDBPyConnection, verify_leaves: bool = True) -> flatten.Shape:
+    """Over temp table `fresh` (ord, json_payload, ...): temp table `errs` (ord, reason) of the rows that
+    are not flattenable JSON objects, view `objects` of the rest, and the shape of `objects`.
+
+    Rule set of parse_errors, shared by every engine (Spark runs it on each partition).
+    """
+    shape = flatten.discover(con, "fresh", verify_leaves=verify_leaves)  # also screens for non-objects
+    _find_parse_errors(con, screen=not shape.clean)
+    if shape.duplicate_key_pointers:
+        repeated = flatten.duplicate_key_rows(con, "objects", shape.duplicate_key_pointers)
+        con.execute("INSERT INTO errs SELECT unnest($1::BIGINT[]), unnest($2::VARCHAR[])",
+                    [list(repeated), list(repeated.values())]).fetchall()
+        con.execute("CREATE OR REPLACE TEMP VIEW objects AS SELECT * FROM fresh "
+                    "WHERE ord NOT IN (SELECT ord FROM errs)").fetchall()
+        shape = flatten.discover(con, "objects", verify_leaves=verify_leaves)
+    return shape
 
 
 def _find_parse_errors(con: duckdb.DuckDBPyConnection, screen: bool) -> None:
