@@ -26,6 +26,14 @@ def arrow(con: duckdb.DuckDBPyConnection, sql: str, params: list | dict | None =
     return relation.fetch_arrow_table()  # pragma: no cover - DuckDB 1.x
 
 
+def arrow_batches(con: duckdb.DuckDBPyConnection, sql: str, rows_per_batch: int):
+    """Stream a query's result as Arrow record batches (bounded memory)."""
+    relation = con.sql(sql)
+    if hasattr(relation, "to_arrow_reader"):
+        return relation.to_arrow_reader(rows_per_batch)
+    return relation.fetch_record_batch(rows_per_batch)  # pragma: no cover - DuckDB 1.x
+
+
 def _checked_size(size: str) -> str:
     if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", size):
         raise ValueError(f"memory limit {size!r} is not a size like 1GB")

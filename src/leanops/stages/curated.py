@@ -41,7 +41,7 @@ TIE_BREAKERS = ("ingestion_ts", "message_id")  # after order_by: the later inges
 RANK_ORDER = "{ob} DESC NULLS LAST, " + ", ".join(f"{c} DESC" for c in TIE_BREAKERS) + ", ord ASC NULLS FIRST"
 
 
-def _q(name: str) -> str:
+def quote(name: str) -> str:
     """Quote a validated identifier (schema-file names and table columns are `\\w+`)."""
     if not name.replace("_", "a").isalnum():
         raise ConfigError(f"unsafe column name {name!r}")
@@ -94,14 +94,14 @@ def _process(con, lake, topic, section, table, errors_table, files, columns: lis
     available = _load_batch(con, files, columns)
     declared = {n: c for n, c in section.columns.items() if n not in META}
     undeclared = sorted(available - set(declared) - set(META))
-    _cast_batch(con, section, declared, available, undeclared)
+    cast_typed(con, section, declared, available, undeclared)
     result.records_in = _count(con, "typed")
     error_rows = duck.arrow(con, _ERRORS_SQL)
     result.records_errors = error_rows.num_rows
 
     table = table or create_table(lake, topic, section, declared, undeclared)
     staged = StagedAppend(table)
-    result.columns_added = _evolve(staged, declared, undeclared)
+    result.columns_added = evolve(staged, declared, undeclared)
     stored = _stored_keys(con, staged, section)
     inserts, deletes = _latest_wins(con, section, stored)
     result.records_written = inserts
@@ -109,7 +109,7 @@ def _process(con, lake, topic, section, table, errors_table, files, columns: lis
     result.check_accountability()
 
     columns = [f.name for f in staged.txn.table_metadata.schema().fields]
-    rows = duck.arrow(con, f"SELECT {', '.join(_q(c) for c in columns)} FROM typed "
+    rows = duck.arrow(con, f"SELECT {', '.join(quote(c) for c in columns)} FROM typed "
                            "WHERE __rank = 1 AND __wins ORDER BY ord")
     staged.write(conform(rows, staged.arrow_schema))
     delete_files = write_position_deletes(table, deletes)
@@ -144,21 +144,21 @@ def _load_batch(con: duckdb.DuckDBPyConnection, files: list[str], columns: list[
     present = {row[0] for row in con.execute("DESCRIBE batch").fetchall()}
     for name in columns:
         if name not in present:
-            con.execute(f"ALTER TABLE batch ADD COLUMN {_q(name)} VARCHAR").fetchall()
+            con.execute(f"ALTER TABLE batch ADD COLUMN {quote(name)} VARCHAR").fetchall()
     return set(columns)
 
 
-def _cast_batch(con, section: CuratedSection, declared: dict, available: set[str], undeclared: list[str]) -> None:
+def cast_typed(con, section: CuratedSection, declared: dict, available: set[str], undeclared: list[str]) -> None:
     """Temp table `typed`: metadata, declared columns cast, undeclared strings, `__failures`."""
     projection = casting.projection(con, declared, available)
     mk = section.merge_key
-    key_text = _q(mk) if mk in available else "NULL::VARCHAR"
-    missing_key = (f"CASE WHEN len(__f) = 0 AND {_q(mk) if mk in declared else key_text} IS NULL "
+    key_text = quote(mk) if mk in available else "NULL::VARCHAR"
+    missing_key = (f"CASE WHEN len(__f) = 0 AND {quote(mk) if mk in declared else key_text} IS NULL "
                    f"THEN [{{'column': '{mk}', 'value': NULL::VARCHAR, 'reason': 'missing merge key'}}] "
                    "ELSE [] END")
-    select = ["ord"] + [_q(m) for m in META]
-    select += [f"{expr} AS {_q(name)}" for name, expr in projection.typed]
-    select += [_q(name) for name in undeclared]
+    select = ["ord"] + [quote(m) for m in META]
+    select += [f"{expr} AS {quote(name)}" for name, expr in projection.typed]
+    select += [quote(name) for name in undeclared]
     select += [f"{key_text}::VARCHAR AS __key_text"]
     con.execute(f"CREATE TEMP TABLE typed_raw AS SELECT {', '.join(select)}, {projection.errors} AS __f "
                 "FROM batch").fetchall()
@@ -167,6 +167,7 @@ def _cast_batch(con, section: CuratedSection, declared: dict, available: set[str
     con.execute("DROP TABLE typed_raw").fetchall()
 
 
+ERROR_PREFIX = "__error_"  # the Spark engine carries ERROR_FIELDS through its partitions under this prefix
 # curated.errors columns computed from a row of `typed` whose __failures is not empty (every engine)
 ERROR_FIELDS = {
     "idempotency_key": "coalesce(__key_text, '')",
@@ -196,7 +197,7 @@ def create_table(lake: Lakehouse, topic: str, section: CuratedSection, declared:
     return lake.create_curated_table(topic, schema, spec, table_properties(section))
 
 
-def _evolve(staged: StagedAppend, declared: dict, undeclared: list[str]) -> tuple[str, ...]:
+def evolve(staged: StagedAppend, declared: dict, undeclared: list[str]) -> tuple[str, ...]:
     """New declared columns (typed) and new undeclared columns (strings); a changed type is refused."""
     current = {f.name: f for f in staged.txn.table_metadata.schema().fields}
     for name, column in declared.items():
@@ -224,7 +225,7 @@ def _stored_keys(con: duckdb.DuckDBPyConnection, staged: StagedAppend, section: 
     tasks = list(table.scan().plan_files()) if snapshot else []
     by_path = {local_path(t.file.file_path): t.file for t in tasks}
     delete_paths = sorted({local_path(d.file_path) for t in tasks for d in t.delete_files})
-    mk, ob = _q(section.merge_key), _q(section.order_by)
+    mk, ob = quote(section.merge_key), quote(section.order_by)
     con.execute("CREATE TEMP TABLE stored (__file VARCHAR, __pos BIGINT, k VARCHAR, ob_text VARCHAR)").fetchall()
     if by_path:
         deleted = ("SELECT file_path, pos FROM read_parquet($2::VARCHAR[], hive_partitioning = false)" if delete_paths
@@ -248,7 +249,7 @@ def _latest_wins(con: duckdb.DuckDBPyConnection, section: CuratedSection,
     Marks `typed.__wins` for batch rows that win; returns (rows to insert, stored rows to delete as
     {data-file URI: (DataFile, positions)}).
     """
-    mk, ob = _q(section.merge_key), _q(section.order_by)
+    mk, ob = quote(section.merge_key), quote(section.order_by)
     has_stored = _count(con, "stored") > 0 if by_path else False
     stored_part = ("UNION ALL SELECT NULL::BIGINT, __k, __ob, ingestion_ts, message_id, __file, __pos FROM stored"
                    if has_stored else "")

@@ -122,6 +122,9 @@ def _base_session(master: str) -> "SparkSession":
         raise ConfigError(f"pyspark is not installed; run: {INSTALL_HINT}") from exc
     active = SparkSession.getActiveSession()
     if active is None:
+        # Python workers run this interpreter (and so find lean-ops and DuckDB): a SparkContext
+        # started from Python takes its worker executable from the environment, not from the conf
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = SparkSession.builder
         for key, value in _jvm_conf(master).items():
             builder = builder.config(key, value)

@@ -1,0 +1,146 @@
+"""Curated stage on Spark: the contract of `leanops.stages.curated`, with Iceberg's `MERGE INTO`.
+
+    Standardized range (Batch) --Iceberg incremental scan--> rows with `ord`
+      -> partitions: CDE checks and casts (partitions.cast_rows, the DuckDB rules of stages.casting)
+      -> failures -> curated.errors (committed first, marked with the range)
+      -> latest wins in the batch: row_number() over the merge key by
+         (order_by DESC NULLS LAST, ingestion_ts DESC, message_id DESC, ord)
+      -> against the table: a batch winner replaces the stored row only when it ranks higher
+      -> MERGE INTO curated.<topic> (merge-on-read: position deletes) with the checkpoint in the summary
+
+Table creation and schema evolution go through the same catalog code as the embedded engine, so the
+table's columns, types, order and partitioning do not depend on which engine ran first.
+"""
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+from leanops.catalog.commit import StagedAppend
+from leanops.catalog.tables import Lakehouse
+from leanops.config import Settings
+from leanops.engines.spark import partitions
+from leanops.engines.spark.io import append, materialize, read_batch, spark_name, spark_type, with_summary
+from leanops.schema_file import TopicSchema
+from leanops.stages import casting, curated
+from leanops.stages.checkpoint import commit_summary, fault_point, plan_batch
+from leanops.stages.curated import META, STAGE
+from leanops.stages.incremental import current_snapshot_id
+from leanops.stages.result import StageResult
+from leanops.types import RunStatus
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+
+def run_curated(spark: "SparkSession", lake: Lakehouse, settings: Settings, topic: str,
+                schema: TopicSchema) -> StageResult:
+    from pyspark.sql import functions as F
+    section = schema.curated
+    source = lake.standardized_table(topic)
+    head = current_snapshot_id(source)
+    if source is None or head is None:
+        return StageResult(topic, STAGE, RunStatus.NO_NEW_DATA, message="no Standardized data")
+    table = lake.curated_table(topic)
+    errors_table = lake.curated_errors_table()
+    batch = plan_batch(source, table, errors_table, topic, head, settings.max_batch_rows)
+    if batch.empty:
+        return StageResult(topic, STAGE, RunStatus.NO_NEW_DATA, source_snapshot_id=batch.from_id)
+    result = StageResult(topic, STAGE, RunStatus.SUCCEEDED, source_snapshot_id=batch.to_id)
+
+    columns = curated.source_columns(source, batch.to_id)
+    declared = {n: c for n, c in section.columns.items() if n not in META}
+    undeclared = sorted(set(columns) - set(declared) - set(META))
+    rows = read_batch(spark, lake.standardized_ident(topic), batch).select("ord", *[f"`{c}`" for c in columns])
+    typed = materialize(_cast(rows, section, declared, columns, undeclared))
+    result.records_in = typed.count()
+    failed = typed.where(F.col(f"{curated.ERROR_PREFIX}failures").isNotNull())
+    result.records_errors = failed.count()
+
+    table = table or curated.create_table(lake, topic, section, declared, undeclared)
+    staged = StagedAppend(table)  # schema changes commit alone; the MERGE then writes against them
+    result.columns_added = curated.evolve(staged, declared, undeclared)
+    staged.txn.commit_transaction()
+
+    valid = typed.where(F.col(f"{curated.ERROR_PREFIX}failures").isNull())
+    winners = materialize(_beat_stored(spark, lake.curated_ident(topic), _batch_winners(valid, section), section))
+    result.records_written = winners.count()
+    replaced = winners.where(F.col("__replaces")).count()
+    result.records_superseded = result.records_in - result.records_errors - result.records_written
+    result.check_accountability()
+
+    summary = commit_summary(result, batch.from_id, superseded=result.records_superseded, replaced=replaced)
+    if batch.orphan is None and result.records_errors:
+        append(_error_rows(failed), lake.CURATED_ERRORS, summary)
+        fault_point("after-curated-errors-commit")
+    _merge(spark, lake.curated_ident(topic), winners, section.merge_key, summary)
+    result.target_snapshot_id = current_snapshot_id(lake.curated_table(topic))
+    fault_point("after-curated-commit")
+    result.message = f"{replaced} stored rows replaced by newer versions" if replaced else ""
+    return result
+
+
+def _cast(rows: "DataFrame", section, declared: dict, columns: list[str], undeclared: list[str]) -> "DataFrame":
+    """Rows -> ord, metadata, declared columns typed, undeclared strings, __key_text, __error_* fields."""
+    from leanops.catalog.schemas import STANDARDIZED_META
+    fields = [("ord", "bigint")] + [(n, spark_type(t)) for n, t, _ in STANDARDIZED_META]
+    fields += [(n, spark_type(casting.iceberg_type(c.type))) for n, c in declared.items()]
+    fields += [(n, "string") for n in undeclared] + [("__key_text", "string")]
+    fields += [(f"{curated.ERROR_PREFIX}{name}", "string") for name in curated.ERROR_FIELDS]
+    task = functools.partial(partitions.cast_rows, section.model_dump_json(by_alias=True), list(declared),
+                             columns, undeclared, [n for n, _ in fields])
+    return rows.mapInArrow(task, ", ".join(f"`{n}` {t}" for n, t in fields))
+
+
+def _batch_winners(valid: "DataFrame", section) -> "DataFrame":
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+    mk, ob = F.col(f"`{section.merge_key}`"), F.col(f"`{section.order_by}`")
+    # the embedded engine's RANK_ORDER: order_by, then the later ingestion, the greater id, the first ord
+    window = Window.partitionBy(mk).orderBy(ob.desc_nulls_last(), F.col("ingestion_ts").desc(),
+                                            F.col("message_id").desc(), F.col("ord").asc())
+    return valid.withColumn("__rank", F.row_number().over(window)).where("__rank = 1").drop("__rank")
+
+
+def _ranks_higher(batch_ob: "Column", stored_ob: "Column", batch_ing: "Column", stored_ing: "Column",
+                  batch_id: "Column", stored_id: "Column") -> "Column":
+    """Whether the batch row ranks strictly above the stored row (a complete tie keeps the stored row)."""
+    ob_greater = batch_ob.isNotNull() & (stored_ob.isNull() | (batch_ob > stored_ob))
+    tied = batch_ob.eqNullSafe(stored_ob)
+    later = (batch_ing > stored_ing) | ((batch_ing == stored_ing) & (batch_id > stored_id))
+    return ob_greater | (tied & later)
+
+
+def _beat_stored(spark: "SparkSession", ident: str, winners: "DataFrame", section) -> "DataFrame":
+    """Batch winners that are new keys or rank above the stored row of their key (`__replaces`)."""
+    from pyspark.sql import functions as F
+    mk, ob = section.merge_key, section.order_by
+    stored = spark.table(spark_name(ident)).select(
+        F.col(f"`{mk}`").alias("__s_key"), F.col(f"`{ob}`").alias("__s_ob"),
+        F.col("ingestion_ts").alias("__s_ing"), F.col("message_id").alias("__s_id"))
+    joined = winners.join(stored, F.col(f"`{mk}`") == F.col("__s_key"), "left")
+    higher = _ranks_higher(F.col(f"`{ob}`"), F.col("__s_ob"), F.col("ingestion_ts"), F.col("__s_ing"),
+                           F.col("message_id"), F.col("__s_id"))
+    return (joined.where(F.col("__s_key").isNull() | higher)
+            .withColumn("__replaces", F.col("__s_key").isNotNull())
+            .drop("__s_key", "__s_ob", "__s_ing", "__s_id"))
+
+
+def _error_rows(failed: "DataFrame") -> "DataFrame":
+    from pyspark.sql import functions as F
+    fields = [F.col(f"{curated.ERROR_PREFIX}{name}").alias(name) for name in curated.ERROR_FIELDS]
+    return failed.select("topic_name", "message_id", *fields, "publish_time", "ingestion_ts",
+                         F.current_timestamp().alias("error_ts"))
+
+
+def _merge(spark: "SparkSession", ident: str, winners: "DataFrame", merge_key: str, summary: dict[str, str]) -> None:
+    """MERGE the winners (one row per key) into the table in one snapshot carrying `summary`."""
+    target = spark.table(spark_name(ident)).columns
+    view = f"__leanops_merge_{ident.replace('.', '_')}"  # per topic: concurrent topics share the session
+    winners.select(*[f"`{c}`" for c in target]).createOrReplaceTempView(view)
+    try:
+        with_summary(spark, summary, lambda: spark.sql(
+            f"MERGE INTO {spark_name(ident)} t USING {view} s ON t.`{merge_key}` = s.`{merge_key}` "
+            "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *").collect())
+    finally:
+        spark.catalog.dropTempView(view)

@@ -1,0 +1,133 @@
+"""Standardized stage on Spark: the contract of `leanops.stages.standardized`, distributed.
+
+    RAW range (Batch) --Iceberg incremental scan--> rows with `ord`
+      -> anti-join with message_ids already landed (7-day publish_time window), first `ord` wins
+      -> partitions: parse-error screen + shape facts        (partitions.screen, DuckDB rules)
+      -> driver: union of shapes -> column plan -> collision slots (partitions.slots)
+      -> add new string columns (catalog schema update, same order as the embedded engine)
+      -> partitions: flatten (partitions.flatten_rows) -> append with the checkpoint in the summary
+
+The batch planning (checkpoint, orphaned error commits, `max_batch_rows`) is the embedded engine's
+own (`stages.checkpoint.plan_batch`), so both engines consume the same ranges and can take turns on
+one table.
+"""
+from __future__ import annotations
+
+import functools
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from leanops.catalog.commit import StagedAppend
+from leanops.catalog.schemas import META_COLUMNS, STANDARDIZED_META
+from leanops.catalog.tables import Lakehouse
+from leanops.config import Settings
+from leanops.engines.spark import partitions
+from leanops.engines.spark.io import append, materialize, read_batch, spark_name, spark_type
+from leanops.schema_file import StandardizedSection
+from leanops.stages import flatten
+from leanops.stages.checkpoint import Batch, commit_summary, fault_point, plan_batch
+from leanops.stages.incremental import current_snapshot_id
+from leanops.stages.result import StageResult
+from leanops.stages.standardized import STAGE
+from leanops.types import RunStatus
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+FRESH_COLUMNS = ("ord", "message_id", "topic_name", "json_payload", "publish_time", "ingestion_ts")
+
+
+def run_standardized(spark: "SparkSession", lake: Lakehouse, settings: Settings, topic: str,
+                     section: StandardizedSection, up_to: int | None = None) -> StageResult:
+    raw = lake.raw_table(topic)
+    head = up_to if up_to is not None else current_snapshot_id(raw)
+    if raw is None or head is None:
+        return StageResult(topic, STAGE, RunStatus.NO_NEW_DATA, message="no RAW data")
+    table = lake.standardized_table(topic, create=True)
+    errors_table = lake.parse_errors_table()
+    batch = plan_batch(raw, table, errors_table, topic, head, settings.max_batch_rows)
+    if batch.empty:
+        return StageResult(topic, STAGE, RunStatus.NO_NEW_DATA, source_snapshot_id=batch.from_id)
+    result = StageResult(topic, STAGE, RunStatus.SUCCEEDED, source_snapshot_id=batch.to_id)
+
+    rows = read_batch(spark, lake.raw_ident(topic), batch).select(*FRESH_COLUMNS)
+    fresh = materialize(_first_arrivals(spark, lake, settings, topic, rows, batch))
+    result.records_in = rows.count()
+    kept = fresh.count()
+    result.records_duplicates = result.records_in - kept
+
+    facts = fresh.select("ord", "json_payload").mapInArrow(partitions.screen, partitions.SCREEN_SCHEMA).collect()
+    errors = [(r.ord, r.text) for r in facts if r.kind == "error"]
+    shape = partitions.shape_from_facts(facts)
+    result.records_errors = len(errors)
+    result.records_written = kept - result.records_errors
+    result.check_accountability()
+
+    error_ords = spark.createDataFrame(errors, "ord bigint, reason string")
+    objects = fresh.join(error_ords.select("ord"), "ord", "left_anti")
+    plan = flatten.plan_columns(shape.leaf_paths, set(META_COLUMNS) | set(section.column_map.values()))
+    slots = _group_slots(objects, shape, plan)
+    names = partitions.output_names(shape, plan, section.column_map, slots)
+
+    staged = StagedAppend(table)  # the schema change commits alone; Spark then writes against it
+    result.columns_added = tuple(staged.add_string_columns(names))
+    staged.txn.commit_transaction()
+
+    summary = commit_summary(result, batch.from_id)
+    if batch.orphan is None and errors:
+        error_rows = (fresh.join(error_ords, "ord")
+                      .selectExpr("topic_name", "message_id", "reason", "coalesce(json_payload, '') AS raw_text",
+                                  "publish_time", "ingestion_ts", "current_timestamp() AS error_ts"))
+        append(error_rows, lake.PARSE_ERRORS, summary)
+        fault_point("after-parse-errors-commit")
+    schema = ", ".join([f"`{n}` {spark_type(t)}" for n, t, _ in STANDARDIZED_META]
+                       + [f"`{n}` string" for n in names])
+    flat = objects.mapInArrow(functools.partial(partitions.flatten_rows, shape, plan,
+                                                dict(section.column_map), slots), schema)
+    append(_table_columns(spark, flat, lake.standardized_ident(topic)), lake.standardized_ident(topic), summary)
+    result.target_snapshot_id = current_snapshot_id(lake.standardized_table(topic))
+    fault_point("after-standardized-commit")
+    return result
+
+
+def _first_arrivals(spark: "SparkSession", lake: Lakehouse, settings: Settings, topic: str,
+                    rows: "DataFrame", batch: Batch) -> "DataFrame":
+    """The batch without network duplicates: ids already landed within the window, then all but the
+    first (smallest `ord`) of each message_id."""
+    from pyspark.sql import functions as F
+    oldest = rows.agg(F.min("publish_time")).first()[0]
+    if oldest is None:
+        return rows
+    since = oldest - timedelta(days=settings.dedup_window_days)
+    landed = (spark.table(spark_name(lake.standardized_ident(topic)))
+              .where(F.col("publish_time") >= F.lit(since)).select("message_id"))
+    if batch.orphan is None or batch.orphan.before is not None:
+        errors = spark.read
+        if batch.orphan is not None:  # redoing an orphaned range: its own errors are not "landed"
+            errors = errors.option("snapshot-id", str(batch.orphan.before))
+        landed = landed.unionByName(
+            errors.table(spark_name(lake.PARSE_ERRORS))
+            .where((F.col("topic_name") == F.lit(topic)) & (F.col("publish_time") >= F.lit(since)))
+            .select("message_id"))
+    new = rows.join(landed.distinct(), "message_id", "left_anti")
+    first = new.groupBy("message_id").agg(F.min("ord").alias("ord"))
+    return new.join(first, ["message_id", "ord"], "left_semi").select(*FRESH_COLUMNS)
+
+
+def _group_slots(objects: "DataFrame", shape: flatten.Shape, plan: flatten.ColumnPlan) -> dict[str, int]:
+    """Numbered columns each collision group needs: the largest count in any partition."""
+    slots = {name: 0 for name in plan.groups}
+    if slots:
+        task = functools.partial(partitions.slots, shape, plan)
+        for row in objects.select("json_payload").mapInArrow(task, partitions.SCREEN_SCHEMA).collect():
+            slots[row.text] = max(slots[row.text], row.ord)
+    return slots
+
+
+def _table_columns(spark: "SparkSession", flat: "DataFrame", ident: str) -> "DataFrame":
+    """`flat` with every column of the table (those this batch lacks are NULL), in table order."""
+    from pyspark.sql import functions as F
+    target = spark.table(spark_name(ident)).schema
+    have = set(flat.columns)
+    return flat.select([F.col(f"`{f.name}`") if f.name in have else F.lit(None).cast(f.dataType).alias(f.name)
+                        for f in target.fields])
