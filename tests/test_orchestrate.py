@@ -57,12 +57,12 @@ def test_failing_topic_is_isolated_and_alerted(ctx, schemas, tmp_path, monkeypat
     setup_topics(ctx, schemas, tmp_path, ["alpha", "beta", "gamma"])
     real = standardized.run_standardized
 
-    def flaky(lake, settings, topic, section):
+    def flaky(lake, settings, topic, section, **kwargs):
         if topic == "beta":
             raise RuntimeError("injected bug in beta")
         return real(lake, settings, topic, section)
 
-    monkeypatch.setattr("leanops.orchestrate.flow.run_standardized", flaky)
+    monkeypatch.setattr("leanops.stages.standardized.run_standardized", flaky)
     report = run_cycle(ctx, CycleOptions(flow=FlowOptions(retry=FAST_RETRY)),
                        Fanout([LogNotifier(), WebhookNotifier(url)]))
     status = {o.topic: o.status for o in report.outcomes}
@@ -91,13 +91,13 @@ def test_transient_errors_are_retried_with_backoff(ctx, schemas, tmp_path, monke
     setup_topics(ctx, schemas, tmp_path, ["alpha"])
     real, calls = standardized.run_standardized, []
 
-    def conflicting(lake, settings, topic, section):
+    def conflicting(lake, settings, topic, section, **kwargs):
         calls.append(time.monotonic())
         if len(calls) < 3:
             raise CommitConflictError("standardized.alpha", "another writer committed first")
         return real(lake, settings, topic, section)
 
-    monkeypatch.setattr("leanops.orchestrate.flow.run_standardized", conflicting)
+    monkeypatch.setattr("leanops.stages.standardized.run_standardized", conflicting)
     report = run_cycle(ctx, CycleOptions(flow=FlowOptions(retry=RetryPolicy(2, base_seconds=0.05))))
     assert report.outcomes[0].status == RunStatus.SUCCEEDED and len(calls) == 3
     assert calls[2] - calls[1] > calls[1] - calls[0] >= 0.04  # exponential backoff
@@ -107,10 +107,10 @@ def test_transient_errors_are_retried_with_backoff(ctx, schemas, tmp_path, monke
 def test_retries_give_up_after_the_limit(ctx, schemas, tmp_path, monkeypatch):
     setup_topics(ctx, schemas, tmp_path, ["alpha"])
 
-    def always(*args):
+    def always(*args, **kwargs):
         raise OSError("disk unplugged")
 
-    monkeypatch.setattr("leanops.orchestrate.flow.run_standardized", always)
+    monkeypatch.setattr("leanops.stages.standardized.run_standardized", always)
     report = run_cycle(ctx, CycleOptions(flow=FlowOptions(retry=FAST_RETRY)))
     assert report.outcomes[0].status == RunStatus.FAILED
     assert len(ctx.state.list_runs("alpha")) == 3  # first attempt + 2 retries

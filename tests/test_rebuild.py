@@ -66,7 +66,7 @@ def test_failed_rebuild_leaves_topic_paused_and_resumes(ctx, schemas, tmp_path, 
     def boom(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("leanops.schema.rebuild.run_curated", boom)
+    monkeypatch.setattr("leanops.stages.curated.run_curated", boom)
     report = rebuild(ctx, "events")
     assert report.status == "FAILED" and "disk full" in report.error
     assert ctx.state.get_topic("events").flow_control_flag == FlowControl.PAUSED

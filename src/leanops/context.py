@@ -10,6 +10,7 @@ from pathlib import Path
 
 from leanops.catalog.tables import Lakehouse
 from leanops.config import Settings
+from leanops.engines import DEFAULT_ENGINE, EmbeddedEngine, Engine, engine_for
 from leanops.schema_file import TopicSchema, load_topic_schema
 from leanops.state.sqlite import SqliteStateStore
 
@@ -19,14 +20,20 @@ class Context:
     settings: Settings
     lake: Lakehouse
     state: SqliteStateStore
+    engine: Engine = dataclasses.field(default_factory=EmbeddedEngine)
 
     @classmethod
-    def open(cls, home: str | Path | None = None, schemas_dir: str | Path | None = None) -> "Context":
-        """Open (creating when missing) the deployment; safe to call again on an existing home."""
+    def open(cls, home: str | Path | None = None, schemas_dir: str | Path | None = None,
+             engine: str = DEFAULT_ENGINE) -> "Context":
+        """Open (creating when missing) the deployment; safe to call again on an existing home.
+
+        `engine` runs the stages: "embedded" (in-process) or "spark" (leanops.engines).
+        """
         settings = Settings.from_env(home, schemas_dir)
         settings.home.mkdir(parents=True, exist_ok=True)
         (settings.home / "tmp").mkdir(exist_ok=True)
-        return cls(settings, Lakehouse.open(settings), SqliteStateStore(settings.state_path))
+        return cls(settings, Lakehouse.open(settings), SqliteStateStore(settings.state_path),
+                   engine_for(engine, settings))
 
     def schema(self, topic: str) -> TopicSchema | None:
         return load_topic_schema(self.settings.schemas_dir, topic)

@@ -21,11 +21,14 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 HomeOpt = typer.Option(None, "--home", envvar="LEANOPS_HOME", help="deployment home (default ./.leanops)")
 SchemasOpt = typer.Option(None, "--schemas", envvar="LEANOPS_SCHEMAS", help="schema directory (default ./schemas)")
 JsonOpt = typer.Option(False, "--json", help="machine-readable output")
+EngineOpt = typer.Option("embedded", "--engine", envvar="LEANOPS_ENGINE",
+                         help="who runs the stages: embedded (in-process DuckDB + PyIceberg) or spark "
+                              "(PySpark + Iceberg, needs lean-ops[spark])")
 
 
-def _context(home: Optional[Path], schemas: Optional[Path]):
+def _context(home: Optional[Path], schemas: Optional[Path], engine: str = "embedded"):
     from leanops.context import Context
-    return Context.open(home, schemas)
+    return Context.open(home, schemas, engine=engine)
 
 
 @app.command()
@@ -77,6 +80,7 @@ def run(once: bool = typer.Option(False, "--once", help="run one cycle and exit 
         concurrency: int = typer.Option(4, "--concurrency", min=1, help="topics processed at once"),
         backlog_threshold: int = typer.Option(10_000, "--backlog-threshold", min=0,
                                               help="loop a topic straight back when a stage took more records"),
+        engine: str = EngineOpt,
         home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
     """Run the pipeline for every ENABLED topic: Standardized, then Curated where configured."""
     from leanops.orchestrate.cycle import CycleOptions, run_cycle
@@ -84,7 +88,7 @@ def run(once: bool = typer.Option(False, "--once", help="run one cycle and exit 
     from leanops.orchestrate.schedule import parse_interval, run_every
     if once and every:
         raise LeanOpsError("use either --once or --every, not both")
-    ctx = _context(home, schemas)
+    ctx = _context(home, schemas, engine)
     options = CycleOptions(concurrency=concurrency, topics=topic or None,
                            flow=FlowOptions(backlog_threshold=backlog_threshold))
     failed = []
@@ -265,12 +269,12 @@ def deploy(schema_dir: Optional[Path] = typer.Argument(None, help="schema direct
 
 
 @app.command()
-def rebuild(topic: str = typer.Argument(..., help="topic to replay from RAW"),
+def rebuild(topic: str = typer.Argument(..., help="topic to replay from RAW"), engine: str = EngineOpt,
             home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
     """Historical rebuild: archive the topic's tables, replay all of RAW under the current schema, re-enable."""
     from leanops.cli.progress import row_progress
     from leanops.schema.rebuild import rebuild as run_rebuild
-    ctx = _context(home, schemas)
+    ctx = _context(home, schemas, engine)
     raw = ctx.lake.raw_table(topic)
     total = int(raw.current_snapshot().summary.additional_properties.get("total-records", 0)) \
         if raw is not None and raw.current_snapshot() else None

@@ -1,5 +1,83 @@
-"""Compute engines that implement the stage semantics (design section 4) on other runtimes.
+"""Compute engines: who executes the stage contract (design.md section 4) on a deployment's tables.
 
-The embedded engine lives in `leanops.stages`; `leanops.engines.spark` runs on PySpark 3.5.
-Engines are optional: importing this package needs nothing beyond the base install.
+    engine = engine_for("spark", settings)     # or "embedded" (the default)
+    engine.standardized(lake, settings, "events", schema.standardized)
+
+Both engines plan batches from the same checkpoints and write the same tables through the same
+catalog, so a deployment can switch engines between runs (`leanops run --engine spark`).
 """
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Protocol
+
+from leanops.errors import ConfigError
+
+if TYPE_CHECKING:
+    from leanops.catalog.tables import Lakehouse
+    from leanops.config import Settings
+    from leanops.schema_file import StandardizedSection, TopicSchema
+    from leanops.stages.result import StageResult
+
+ENGINES = ("embedded", "spark")
+DEFAULT_ENGINE = "embedded"
+
+
+class Engine(Protocol):
+    name: str
+
+    def standardized(self, lake: "Lakehouse", settings: "Settings", topic: str, section: "StandardizedSection",
+                     up_to: int | None = None) -> "StageResult": ...
+
+    def curated(self, lake: "Lakehouse", settings: "Settings", topic: str, schema: "TopicSchema") -> "StageResult": ...
+
+
+class EmbeddedEngine:
+    """In-process: DuckDB + PyIceberg (leanops.stages)."""
+
+    name = "embedded"
+
+    def standardized(self, lake, settings, topic, section, up_to=None):
+        from leanops.stages.standardized import run_standardized
+        return run_standardized(lake, settings, topic, section, up_to=up_to)
+
+    def curated(self, lake, settings, topic, schema):
+        from leanops.stages.curated import run_curated
+        return run_curated(lake, settings, topic, schema)
+
+
+class SparkEngine:
+    """PySpark 3.5 + Iceberg (leanops.engines.spark); the session starts on first use."""
+
+    name = "spark"
+
+    def __init__(self, settings: "Settings") -> None:
+        self.settings = settings
+        self._session = None
+        self._lock = threading.Lock()
+
+    @property
+    def session(self):
+        with self._lock:
+            if self._session is None:
+                from leanops.engines.spark.session import spark_session
+                self._session = spark_session(self.settings)
+            return self._session
+
+    def standardized(self, lake, settings, topic, section, up_to=None):
+        from leanops.engines.spark.standardized import run_standardized
+        return run_standardized(self.session, lake, settings, topic, section, up_to=up_to)
+
+    def curated(self, lake, settings, topic, schema):
+        from leanops.engines.spark.curated import run_curated
+        return run_curated(self.session, lake, settings, topic, schema)
+
+
+def engine_for(name: str, settings: "Settings") -> Engine:
+    if name == "embedded":
+        return EmbeddedEngine()
+    if name == "spark":
+        from leanops.engines.spark.session import find_iceberg_jar, find_sqlite_jdbc_jar
+        find_iceberg_jar(), find_sqlite_jdbc_jar()  # say what is missing now, not in the middle of a run
+        return SparkEngine(settings)
+    raise ConfigError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}")

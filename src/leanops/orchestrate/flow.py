@@ -19,10 +19,10 @@ from leanops.errors import LeanOpsError
 from leanops.orchestrate.retry import RetryPolicy, call_with_retries
 from leanops.schema_file import TopicSchema
 from leanops.stages.checkpoint import checkpoint_from_table
-from leanops.stages.curated import STAGE as CURATED, run_curated
+from leanops.stages.curated import STAGE as CURATED
 from leanops.stages.incremental import current_snapshot_id
 from leanops.stages.result import StageResult
-from leanops.stages.standardized import STAGE as STANDARDIZED, run_standardized
+from leanops.stages.standardized import STAGE as STANDARDIZED
 from leanops.state.base import RunRecord
 from leanops.types import RunStatus
 
@@ -97,7 +97,7 @@ def check_for_new_raw_data(ctx: Context, s: FlowState) -> str:
 
 def run_standardized_step(ctx: Context, s: FlowState) -> str:
     result = run_stage(ctx, s, STANDARDIZED,
-                       lambda: run_standardized(ctx.lake, ctx.settings, s.topic, s.schema.standardized))
+                       lambda: ctx.engine.standardized(ctx.lake, ctx.settings, s.topic, s.schema.standardized))
     return "Failed" if result.status == RunStatus.FAILED else "CheckCuratedReady"
 
 
@@ -106,7 +106,7 @@ def check_curated_ready(ctx: Context, s: FlowState) -> str:
 
 
 def run_curated_step(ctx: Context, s: FlowState) -> str:
-    result = run_stage(ctx, s, CURATED, lambda: run_curated(ctx.lake, ctx.settings, s.topic, s.schema))
+    result = run_stage(ctx, s, CURATED, lambda: ctx.engine.curated(ctx.lake, ctx.settings, s.topic, s.schema))
     return "Failed" if result.status == RunStatus.FAILED else "CheckBacklogThreshold"
 
 

@@ -29,10 +29,8 @@ from leanops.errors import LeanOpsError, UnknownTopicError
 from leanops.orchestrate.cycle import acquire, holder_id
 from leanops.schema_file import TopicSchema
 from leanops.stages.checkpoint import checkpoint_from_table
-from leanops.stages.curated import run_curated
 from leanops.stages.incremental import current_snapshot_id
 from leanops.stages.result import StageResult
-from leanops.stages.standardized import run_standardized
 from leanops.types import FlowControl, RunStatus
 
 LEASE_TTL_SECONDS = 24 * 3600.0  # a rebuild holds the topic for as long as it takes
@@ -122,13 +120,13 @@ def _replay(ctx: Context, topic: str, schema, target: int | None, report: Rebuil
         table = ctx.lake.standardized_table(topic)
         if table is not None and checkpoint_from_table(table, topic) == target:
             break
-        result = run_standardized(ctx.lake, settings, topic, schema.standardized, up_to=target)
+        result = ctx.engine.standardized(ctx.lake, settings, topic, schema.standardized, up_to=target)
         _check(result)
         report.batches += 1
         report.standardized_rows += result.records_written
         on_batch(result)
     while schema.curated is not None:
-        result = run_curated(ctx.lake, settings, topic, schema)
+        result = ctx.engine.curated(ctx.lake, settings, topic, schema)
         _check(result)
         report.curated_rows += result.records_written
         on_batch(result)

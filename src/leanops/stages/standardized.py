@@ -142,7 +142,7 @@ def _process(con, lake, settings, topic, section, table, errors_table, files, fr
                                         suspects):
         _discard(staged)  # nothing is committed yet: rediscover every path exactly and write again
         extraction, _ = _flatten_and_write(con, staged, flatten.discover(con, "objects"), section)
-    result.columns_added = tuple(n for n in extraction.names if n not in {f.name for f in table.schema().fields})
+    result.columns_added = tuple(sorted(n for n in extraction.names if n not in {f.name for f in table.schema().fields}))
 
     summary = commit_summary(result, from_id)
     if orphan is None and error_rows.num_rows:
