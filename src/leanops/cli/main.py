@@ -292,6 +292,15 @@ def rebuild(topic: str = typer.Argument(..., help="topic to replay from RAW"), e
         raise typer.Exit(1)
 
 
+@app.command("spark-submit-args")
+def spark_submit_args() -> None:
+    """Print the spark-submit options for lean-ops jobs: spark-submit $(leanops spark-submit-args) glue/....py"""
+    import shlex
+
+    from leanops.engines.spark.session import submit_args
+    print(" ".join(shlex.quote(a) for a in submit_args()))
+
+
 @app.command()
 def lint(schema_dir: Optional[Path] = typer.Argument(None, envvar="LEANOPS_SCHEMAS", metavar="SCHEMA_DIR",
                                                      help="schema directory (default ./schemas)"),

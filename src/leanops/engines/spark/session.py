@@ -78,6 +78,16 @@ def find_sqlite_jdbc_jar() -> Path:
                       + f"); run: apt-get install libxerial-sqlite-jdbc-java, or set {SQLITE_JDBC_ENV}")
 
 
+def submit_args() -> list[str]:
+    """spark-submit options that put the jars where a JVM started by spark-submit needs them.
+
+    Under spark-submit the driver JVM is running before lean-ops builds its session, so the jars
+    (and the JDBC driver on the driver's own class path) must come on the command line.
+    """
+    jars = [str(find_iceberg_jar()), str(find_sqlite_jdbc_jar())]
+    return ["--jars", ",".join(jars), "--driver-class-path", os.pathsep.join(jars)]
+
+
 def catalog_conf(settings: Settings) -> dict[str, str]:
     """Session settings that make Spark's catalog `leanops` the deployment's catalog and warehouse."""
     prefix = f"spark.sql.catalog.{CATALOG_NAME}"

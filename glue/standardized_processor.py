@@ -1,0 +1,9 @@
+"""AWS Glue job `standardized_processor`: RAW -> Standardized for one topic on the Spark engine of lean-ops.
+
+Job arguments: --topic_name (required), --home / --schemas (local deployment), --max_batch_rows.
+Glue 5.0 settings and the local spark-submit command: docs/spark.md.
+"""
+from leanops.engines.spark.jobs import main, run_stage_job
+
+if __name__ == "__main__":
+    main("standardized_processor", lambda: run_stage_job("standardized_processor", "standardized"))

@@ -1,0 +1,106 @@
+"""Entry points of the Glue job scripts (`glue/*.py`): read the job arguments, run one stage on the
+Spark engine, print and return the output the orchestrator needs.
+
+    spark-submit $(leanops spark-submit-args) glue/standardized_processor.py --topic_name events --home ./.leanops
+
+Arguments: `--topic_name` (required), `--home` and `--schemas` (the deployment; default
+$LEANOPS_HOME / $LEANOPS_SCHEMAS), `--max_batch_rows`. In AWS Glue they are read with
+`awsglue.utils.getResolvedOptions` (Glue passes them as `--name value`); elsewhere with argparse.
+
+Output, one JSON line on stdout (the last line), e.g.
+    {"job": "standardized_processor", "topic": "events", "status": "SUCCEEDED", "records_written": 19,
+     "snapshot_id": 5886569603929403513, "source_snapshot_id": ..., "records_in": ..., ...}
+`snapshot_id` is the snapshot the run committed (null when there was nothing new). Exit code 0 on
+SUCCEEDED / NO_NEW_DATA, 1 when the stage failed, 2 on bad arguments or configuration.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from leanops.errors import LeanOpsError
+
+REQUIRED = ("topic_name",)
+OPTIONAL = ("home", "schemas", "max_batch_rows")
+
+
+def resolve_args(argv: Sequence[str]) -> dict[str, str | None]:
+    """The job arguments: Glue's resolver when running in Glue, argparse elsewhere."""
+    try:
+        from awsglue.utils import getResolvedOptions
+    except ImportError:
+        getResolvedOptions = None
+    if getResolvedOptions is not None:
+        present = [name for name in OPTIONAL if f"--{name}" in argv]  # Glue's resolver has no optional args
+        resolved = getResolvedOptions(list(argv), [*REQUIRED, *present])
+        return {name: resolved.get(name) for name in (*REQUIRED, *OPTIONAL)}
+    parser = argparse.ArgumentParser(prog=argv[0] if argv else "job", allow_abbrev=False)
+    for name in REQUIRED:
+        parser.add_argument(f"--{name}", required=True)
+    for name in OPTIONAL:
+        parser.add_argument(f"--{name}", default=None)
+    known, _ = parser.parse_known_args(list(argv[1:]))  # Glue and spark-submit add arguments of their own
+    return vars(known)
+
+
+def _context(args: dict):
+    from leanops.context import Context
+    ctx = Context.open(args.get("home"), args.get("schemas"), engine="spark")
+    if args.get("max_batch_rows"):
+        ctx.settings = ctx.settings.model_copy(update={"max_batch_rows": int(args["max_batch_rows"])})
+    return ctx
+
+
+def _emit(job: str, output: dict) -> dict:
+    output = {"job": job, **output}
+    print(json.dumps(output, default=str), flush=True)
+    return output
+
+
+def run_stage_job(job: str, stage: str, argv: Sequence[str] | None = None) -> dict:
+    """`stage` ("standardized" or "curated") for one topic; returns the printed output."""
+    args = resolve_args(sys.argv if argv is None else argv)
+    topic = args["topic_name"]
+    ctx = _context(args)
+    try:
+        schema = ctx.schema(topic)
+        section = getattr(schema, stage, None) if schema else None
+        if section is None:
+            raise LeanOpsError(f"{topic}: the schema file has no {stage} section (schema gate: data waits upstream)")
+        if stage == "standardized":
+            result = ctx.engine.standardized(ctx.lake, ctx.settings, topic, section)
+        else:
+            result = ctx.engine.curated(ctx.lake, ctx.settings, topic, schema)
+        if result.status.value == "SUCCEEDED":  # mirror the checkpoint, as the orchestrator does
+            ctx.state.put_checkpoint(topic, stage, result.source_snapshot_id)
+        return _emit(job, {**result.as_dict(), "snapshot_id": result.target_snapshot_id})
+    finally:
+        ctx.close()
+
+
+def run_rebuild_job(job: str, argv: Sequence[str] | None = None) -> dict:
+    """The historical rebuild of one topic on the Spark engine (leanops.schema.rebuild)."""
+    from leanops.schema.rebuild import rebuild
+    args = resolve_args(sys.argv if argv is None else argv)
+    ctx = _context(args)
+    try:
+        report = rebuild(ctx, args["topic_name"])
+        table = ctx.lake.curated_table(args["topic_name"]) or ctx.lake.standardized_table(args["topic_name"])
+        snapshot = table.current_snapshot() if table is not None else None
+        return _emit(job, {**report.as_dict(), "topic": args["topic_name"],
+                           "records_written": report.standardized_rows + report.curated_rows,
+                           "snapshot_id": snapshot.snapshot_id if snapshot else None})
+    finally:
+        ctx.close()
+
+
+def main(job: str, run) -> None:
+    """Run a job function with the exit codes of the module doc."""
+    try:
+        output = run()
+    except LeanOpsError as exc:
+        print(json.dumps({"job": job, "status": "FAILED", "error": str(exc)}), flush=True)
+        sys.exit(2)
+    sys.exit(0 if output.get("status") in ("SUCCEEDED", "NO_NEW_DATA") else 1)

@@ -1,0 +1,98 @@
+"""The Glue job scripts (glue/*.py) run locally with spark-submit against a local home, and read their
+arguments with Glue's resolver inside Glue and argparse elsewhere."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from conftest import LEANOPS, run_cli, write_lines, write_schema
+from leanops.engines.spark import jobs
+
+ROOT = Path(__file__).resolve().parent.parent
+SPARK_SUBMIT = Path(sys.executable).parent / "spark-submit"
+SCHEMA = {"topic": "events",
+          "standardized": {"column_map": {"_metadata_idempotencykeyresource": "idempotency_key"}},
+          "curated": {"columns": {"idempotency_key": {"type": "string", "cde": True},
+                                  "event_timestamp": {"type": "timestamp", "cde": True},
+                                  "qty": {"type": "int"}}}}
+
+
+def test_argparse_fallback_ignores_arguments_of_glue_and_spark():
+    args = jobs.resolve_args(["job.py", "--JOB_NAME", "x", "--topic_name", "events", "--max_batch_rows", "5"])
+    assert args == {"topic_name": "events", "home": None, "schemas": None, "max_batch_rows": "5"}
+    with pytest.raises(SystemExit):
+        jobs.resolve_args(["job.py", "--home", "/tmp/h"])  # --topic_name is required
+
+
+def test_inside_glue_the_glue_resolver_reads_the_arguments(monkeypatch):
+    """Dispatch only: a stand-in for awsglue.utils records what it is asked (the real one is Glue's)."""
+    asked = []
+
+    def get_resolved_options(argv, names):
+        asked.append(names)
+        return {n: argv[argv.index(f"--{n}") + 1] for n in names}
+
+    awsglue = types.ModuleType("awsglue")
+    utils = types.ModuleType("awsglue.utils")
+    utils.getResolvedOptions = get_resolved_options
+    monkeypatch.setitem(sys.modules, "awsglue", awsglue)
+    monkeypatch.setitem(sys.modules, "awsglue.utils", utils)
+    args = jobs.resolve_args(["job.py", "--JOB_NAME", "j", "--topic_name", "events", "--home", "/h"])
+    assert asked == [["topic_name", "home"]]  # optional arguments are asked for only when passed
+    assert args == {"topic_name": "events", "home": "/h", "schemas": None, "max_batch_rows": None}
+
+
+def test_a_topic_without_the_section_exits_2_with_the_reason(tmp_path, capsys):
+    pytest.importorskip("pyspark")
+    (tmp_path / "schemas").mkdir(exist_ok=True)
+    argv = ["job.py", "--topic_name", "events", "--home", str(tmp_path / "home"), "--schemas", str(tmp_path / "schemas")]
+    with pytest.raises(SystemExit) as stop:
+        jobs.main("curated_processor", lambda: jobs.run_stage_job("curated_processor", "curated", argv))
+    assert stop.value.code == 2
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["status"] == "FAILED" and "no curated section" in out["error"]
+
+
+def _submit(script: str, env: dict, *args: str) -> dict:
+    submit_args = run_cli("spark-submit-args").stdout.split()
+    done = subprocess.run([str(SPARK_SUBMIT), *submit_args, str(ROOT / "glue" / script), *args],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_glue_scripts_run_with_spark_submit_on_a_local_home(tmp_path):
+    pytest.importorskip("pyspark")
+    env = {**os.environ, "LEANOPS_HOME": str(tmp_path / "home"), "LEANOPS_SCHEMAS": str(tmp_path / "schemas"),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    write_schema(tmp_path / "schemas", SCHEMA)
+    lines = [json.dumps({"message_id": f"m{i}", "publish_time": "2026-01-19T10:00:00Z",
+                         "payload": {"_metadata": {"idempotencyKeyResource": f"k{i % 3}"},
+                                     "event": {"timestamp": f"2026-01-19T10:0{i}:00Z"}, "qty": str(i)}})
+             for i in range(6)] + [json.dumps({"message_id": "bad", "payload": "{oops"})]
+    source = write_lines(tmp_path / "in.ndjson", lines)
+    assert subprocess.run([LEANOPS, "ingest", "--topic", "events", str(source)], env=env).returncode == 0
+
+    std = _submit("standardized_processor.py", env, "--topic_name", "events")
+    assert (std["job"], std["status"], std["records_in"], std["records_written"], std["records_errors"]) == \
+        ("standardized_processor", "SUCCEEDED", 7, 6, 1)
+    cur = _submit("curated_processor.py", env, "--topic_name", "events")
+    assert (cur["status"], cur["records_written"], cur["records_superseded"]) == ("SUCCEEDED", 3, 3)
+    assert cur["source_snapshot_id"] == std["snapshot_id"]
+
+    status = json.loads(run_cli("status", "--json", env=env).stdout)  # checkpoints mirrored for the orchestrator
+    [topic] = [t for t in status if t["topic"] == "events"]
+    assert topic["checkpoints"]["curated"] == std["snapshot_id"]
+
+    rebuilt = _submit("historical_rebuilder.py", env, "--topic_name", "events", "--max_batch_rows", "3")
+    assert rebuilt["status"] == "SUCCEEDED" and rebuilt["records_written"] == 6 + 3
+    again = _submit("curated_processor.py", env, "--topic_name", "events")
+    assert again["status"] == "NO_NEW_DATA" and again["snapshot_id"] is None
