@@ -75,6 +75,28 @@ def plan_batch(source: Table, target: Table | None, errors: Table, topic: str, h
     return Batch(from_id, to_id, files, None)
 
 
+@dataclasses.dataclass
+class StageRun:
+    """What one stage run works on: its upstream table, its target, its error table and the batch."""
+
+    source: Table
+    target: Table | None
+    errors: Table
+    batch: Batch
+
+
+def plan_stage(stage: str, topic: str, source: Table | None, target: Table | None, errors: Table,
+               head: int | None, max_rows: int | None) -> StageRun | StageResult:
+    """The run's batch, or the NO_NEW_DATA result when there is none (every engine starts here)."""
+    from leanops.types import RunStatus
+    if source is None or head is None:
+        return StageResult(topic, stage, RunStatus.NO_NEW_DATA, message="no upstream data")
+    batch = plan_batch(source, target, errors, topic, head, max_rows)
+    if batch.empty:
+        return StageResult(topic, stage, RunStatus.NO_NEW_DATA, source_snapshot_id=batch.from_id)
+    return StageRun(source, target, errors, batch)
+
+
 def commit_summary(result: StageResult, from_id: int | None, **extra: int) -> dict[str, str]:
     """Snapshot-summary properties of a stage commit: the checkpoint and the run's counts."""
     summary = {

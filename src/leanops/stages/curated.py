@@ -29,7 +29,7 @@ from leanops.config import Settings
 from leanops.errors import ConfigError
 from leanops.schema_file import CuratedSection, TopicSchema
 from leanops.stages import casting
-from leanops.stages.checkpoint import OrphanErrors, commit_summary, fault_point, plan_batch
+from leanops.stages.checkpoint import OrphanErrors, StageRun, commit_summary, fault_point, plan_stage
 from leanops.stages.incremental import current_snapshot_id
 from leanops.stages.result import StageResult
 from leanops.types import RunStatus
@@ -61,20 +61,21 @@ def table_properties(section: CuratedSection) -> dict[str, str]:
 
 
 def run_curated(lake: Lakehouse, settings: Settings, topic: str, schema: TopicSchema) -> StageResult:
-    section = schema.curated
-    source = lake.standardized_table(topic)
-    head = current_snapshot_id(source)
-    if source is None or head is None:
-        return StageResult(topic, STAGE, RunStatus.NO_NEW_DATA, message="no Standardized data")
-    table = lake.curated_table(topic)
-    errors_table = lake.curated_errors_table()
-    batch = plan_batch(source, table, errors_table, topic, head, settings.max_batch_rows)
-    if batch.empty:
-        return StageResult(topic, STAGE, RunStatus.NO_NEW_DATA, source_snapshot_id=batch.from_id)
+    run = plan_run(lake, settings, topic)
+    if isinstance(run, StageResult):
+        return run
+    section, batch = schema.curated, run.batch
     result = StageResult(topic, STAGE, RunStatus.SUCCEEDED, source_snapshot_id=batch.to_id)
     with duck.connect(settings.home / "tmp") as con:
-        return _process(con, lake, topic, section, table, errors_table, batch.files,
-                        source_columns(source, batch.to_id), batch.from_id, batch.orphan, result)
+        return _process(con, lake, topic, section, run.target, run.errors, batch.files,
+                        source_columns(run.source, batch.to_id), batch.from_id, batch.orphan, result)
+
+
+def plan_run(lake: Lakehouse, settings: Settings, topic: str) -> StageRun | StageResult:
+    """The Standardized batch after the Curated checkpoint."""
+    source = lake.standardized_table(topic)
+    return plan_stage(STAGE, topic, source, lake.curated_table(topic), lake.curated_errors_table(),
+                      current_snapshot_id(source), settings.max_batch_rows)
 
 
 def source_columns(source: Table, snapshot_id: int) -> list[str]:

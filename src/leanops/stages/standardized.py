@@ -31,7 +31,7 @@ from leanops.config import Settings
 from leanops.duck import json_kind_sql
 from leanops.schema_file import StandardizedSection
 from leanops.stages import flatten
-from leanops.stages.checkpoint import OrphanErrors, commit_summary, fault_point, plan_batch
+from leanops.stages.checkpoint import OrphanErrors, StageRun, commit_summary, fault_point, plan_stage
 from leanops.stages.incremental import current_snapshot_id
 from leanops.stages.result import StageResult
 from leanops.types import RunStatus
@@ -42,19 +42,22 @@ STAGE = "standardized"
 def run_standardized(lake: Lakehouse, settings: Settings, topic: str,
                      section: StandardizedSection, up_to: int | None = None) -> StageResult:
     """One batch: RAW snapshots after the checkpoint, up to `up_to` (the rebuilder pins it) or the head."""
-    raw = lake.raw_table(topic)
-    head = up_to if up_to is not None else current_snapshot_id(raw)
-    if raw is None or head is None:
-        return StageResult(topic, STAGE, RunStatus.NO_NEW_DATA, message="no RAW data")
-    table = lake.standardized_table(topic, create=True)
-    errors_table = lake.parse_errors_table()
-    batch = plan_batch(raw, table, errors_table, topic, head, settings.max_batch_rows)
-    if batch.empty:
-        return StageResult(topic, STAGE, RunStatus.NO_NEW_DATA, source_snapshot_id=batch.from_id)
+    run = plan_run(lake, settings, topic, up_to)
+    if isinstance(run, StageResult):
+        return run
+    batch = run.batch
     with duck.connect(settings.home / "tmp") as con:
-        result = _process(con, lake, settings, topic, section, table, errors_table, batch.files,
+        result = _process(con, lake, settings, topic, section, run.target, run.errors, batch.files,
                           batch.from_id, batch.to_id, batch.orphan)
     return result
+
+
+def plan_run(lake: Lakehouse, settings: Settings, topic: str, up_to: int | None = None) -> StageRun | StageResult:
+    """The RAW batch after the checkpoint, up to `up_to` (the rebuilder pins it) or the head."""
+    raw = lake.raw_table(topic)
+    head = up_to if up_to is not None else current_snapshot_id(raw)
+    table = lake.standardized_table(topic, create=raw is not None)
+    return plan_stage(STAGE, topic, raw, table, lake.parse_errors_table(), head, settings.max_batch_rows)
 
 
 def _load_fresh(con: duckdb.DuckDBPyConnection, files: list[str], known: pa.Table) -> tuple[int, int]:

@@ -23,8 +23,8 @@ from leanops.engines.spark import partitions
 from leanops.engines.spark.io import append, materialize, read_batch, spark_name, spark_type, with_summary
 from leanops.schema_file import TopicSchema
 from leanops.stages import casting, curated
-from leanops.stages.checkpoint import commit_summary, fault_point, plan_batch
-from leanops.stages.curated import META, STAGE
+from leanops.stages.checkpoint import commit_summary, fault_point
+from leanops.stages.curated import META, STAGE, plan_run
 from leanops.stages.incremental import current_snapshot_id
 from leanops.stages.result import StageResult
 from leanops.types import RunStatus
@@ -36,16 +36,10 @@ if TYPE_CHECKING:
 def run_curated(spark: "SparkSession", lake: Lakehouse, settings: Settings, topic: str,
                 schema: TopicSchema) -> StageResult:
     from pyspark.sql import functions as F
-    section = schema.curated
-    source = lake.standardized_table(topic)
-    head = current_snapshot_id(source)
-    if source is None or head is None:
-        return StageResult(topic, STAGE, RunStatus.NO_NEW_DATA, message="no Standardized data")
-    table = lake.curated_table(topic)
-    errors_table = lake.curated_errors_table()
-    batch = plan_batch(source, table, errors_table, topic, head, settings.max_batch_rows)
-    if batch.empty:
-        return StageResult(topic, STAGE, RunStatus.NO_NEW_DATA, source_snapshot_id=batch.from_id)
+    run = plan_run(lake, settings, topic)
+    if isinstance(run, StageResult):
+        return run
+    section, batch, source, table = schema.curated, run.batch, run.source, run.target
     result = StageResult(topic, STAGE, RunStatus.SUCCEEDED, source_snapshot_id=batch.to_id)
 
     columns = curated.source_columns(source, batch.to_id)

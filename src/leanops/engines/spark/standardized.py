@@ -25,10 +25,10 @@ from leanops.engines.spark import partitions
 from leanops.engines.spark.io import append, materialize, read_batch, spark_name, spark_type
 from leanops.schema_file import StandardizedSection
 from leanops.stages import flatten
-from leanops.stages.checkpoint import Batch, commit_summary, fault_point, plan_batch
+from leanops.stages.checkpoint import Batch, commit_summary, fault_point
 from leanops.stages.incremental import current_snapshot_id
 from leanops.stages.result import StageResult
-from leanops.stages.standardized import STAGE
+from leanops.stages.standardized import STAGE, plan_run
 from leanops.types import RunStatus
 
 if TYPE_CHECKING:
@@ -39,15 +39,10 @@ FRESH_COLUMNS = ("ord", "message_id", "topic_name", "json_payload", "publish_tim
 
 def run_standardized(spark: "SparkSession", lake: Lakehouse, settings: Settings, topic: str,
                      section: StandardizedSection, up_to: int | None = None) -> StageResult:
-    raw = lake.raw_table(topic)
-    head = up_to if up_to is not None else current_snapshot_id(raw)
-    if raw is None or head is None:
-        return StageResult(topic, STAGE, RunStatus.NO_NEW_DATA, message="no RAW data")
-    table = lake.standardized_table(topic, create=True)
-    errors_table = lake.parse_errors_table()
-    batch = plan_batch(raw, table, errors_table, topic, head, settings.max_batch_rows)
-    if batch.empty:
-        return StageResult(topic, STAGE, RunStatus.NO_NEW_DATA, source_snapshot_id=batch.from_id)
+    run = plan_run(lake, settings, topic, up_to)
+    if isinstance(run, StageResult):
+        return run
+    batch, table = run.batch, run.target
     result = StageResult(topic, STAGE, RunStatus.SUCCEEDED, source_snapshot_id=batch.to_id)
 
     rows = read_batch(spark, lake.raw_ident(topic), batch).select(*FRESH_COLUMNS)
