@@ -113,8 +113,8 @@ def test_curated_gate_and_checkpoint(ctx, schemas, tmp_path):
     write_schema(schemas, SCHEMA)
     [outcome] = run_once(ctx)  # RAW has nothing new; curated drains what waited in Standardized
     assert [(s.stage, s.status) for s in outcome.stages] == [("curated", RunStatus.SUCCEEDED)]
-    assert outcome.trace == ["GetAllCheckpoints", "CheckForNewRawData", "RunCurated", "CheckBacklogThreshold",
-                             "Success"]
+    assert outcome.trace == ["GetAllCheckpoints", "CheckForNewRawData", "RunCurated", "CheckSchemaExists",
+                             "NotifyMissingSchema", "CheckBacklogThreshold", "Success"]
     assert ctx.state.get_checkpoint("events", "curated").last_snapshot_id == \
         ctx.lake.standardized_table("events").current_snapshot().snapshot_id
     [again] = run_once(ctx)

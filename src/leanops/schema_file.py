@@ -100,8 +100,15 @@ class CuratedSection(_Section):
 
 
 class SemanticColumn(_Section):
+    """A governed column: its type, the curated column it comes `from`, and optional rules
+    (`allowed` values, `min` / `max` bounds, a regex `pattern`) a row must meet to land."""
+
     type: str
     source: str | None = Field(default=None, alias="from")
+    allowed: list[str] | None = None
+    min: str | float | int | None = None
+    max: str | float | int | None = None
+    pattern: str | None = None
 
     _type = field_validator("type")(CuratedColumn._type.__func__)  # type: ignore[attr-defined]
 
@@ -110,10 +117,32 @@ class SemanticColumn(_Section):
     def _source(cls, value: str | None) -> str | None:
         return None if value is None else _check_column(value)
 
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"pattern {value!r} is not a regular expression: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _rules_fit_type(self) -> "SemanticColumn":
+        from leanops.stages.casting import check_default
+        if (self.min is not None or self.max is not None) and self.type in ("string", "boolean"):
+            raise ValueError(f"min/max need an ordered type (number, date, timestamp), not {self.type}")
+        for bound in ("min", "max"):
+            value = getattr(self, bound)
+            if value is not None:
+                check_default(bound, CuratedColumn(type=self.type, default=str(value)))
+        return self
+
 
 class SemanticSection(_Section):
     merge_key: str = "idempotency_key"
     order_by: str = "event_timestamp"
+    partition_by: list[str] | None = None  # default: day(publish_time), bucket(16, merge_key)
     columns: dict[str, SemanticColumn] = Field(default_factory=dict)
 
     _names = field_validator("columns")(lambda cls, value: _check_columns(value))
@@ -122,6 +151,25 @@ class SemanticSection(_Section):
     @classmethod
     def _keys(cls, value: str) -> str:
         return _check_column(value)
+
+    @model_validator(mode="after")
+    def _partitions_parse(self) -> "SemanticSection":
+        from leanops.catalog.partitioning import parse_partition
+        for entry in self.partitions:
+            parse_partition(entry)
+        return self
+
+    @property
+    def all_columns(self) -> dict[str, SemanticColumn]:
+        """The declared columns; the merge key comes first as a string when it is not declared."""
+        if self.merge_key in self.columns:
+            return dict(self.columns)
+        return {self.merge_key: SemanticColumn(type="string"), **self.columns}
+
+    @property
+    def partitions(self) -> list[str]:
+        return self.partition_by if self.partition_by is not None else [
+            "day(publish_time)", f"bucket(16, {self.merge_key})"]
 
 
 class ChangeDeclaration(_Section):

@@ -75,9 +75,14 @@ class Lakehouse:
     def curated_ident(topic: str) -> str:
         return f"{Zone.CURATED.value}.{validate_topic(topic)}"
 
+    @staticmethod
+    def semantic_ident(topic: str) -> str:
+        return f"{Zone.SEMANTIC.value}.{validate_topic(topic)}"
+
     DLQ = f"{Zone.RAW.value}.dlq_errors"
     PARSE_ERRORS = f"{Zone.STANDARDIZED.value}.parse_errors"
     CURATED_ERRORS = f"{Zone.CURATED.value}.errors"
+    SEMANTIC_ERRORS = f"{Zone.SEMANTIC.value}.errors"
 
     # -- tables ---------------------------------------------------------------------------
     def load(self, ident: str) -> Table | None:
@@ -126,6 +131,21 @@ class Lakehouse:
                                              properties=properties)
         except TableAlreadyExistsError:
             return self.catalog.load_table(self.curated_ident(topic))
+
+    def semantic_table(self, topic: str) -> Table | None:
+        return self.load(self.semantic_ident(topic))
+
+    def semantic_errors_table(self) -> Table:
+        """Rows that broke a semantic governance rule or type; same columns as curated.errors."""
+        return self._load_or_create(self.SEMANTIC_ERRORS, CURATED_ERRORS_SCHEMA, "publish_time")
+
+    def create_semantic_table(self, topic: str, schema: Schema, spec: PartitionSpec,
+                              properties: dict[str, str]) -> Table:
+        try:
+            return self.catalog.create_table(self.semantic_ident(topic), schema=schema, partition_spec=spec,
+                                             properties=properties)
+        except TableAlreadyExistsError:
+            return self.catalog.load_table(self.semantic_ident(topic))
 
     def raw_topics(self) -> list[str]:
         """Topics that have a RAW table, found from the catalog itself."""

@@ -132,13 +132,19 @@ def status(home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt,
     if as_json:
         output.emit_json(statuses)
         return
-    output.emit_table("status", ("topic", "flag", "active", "pending std", "pending cur", "last run", "outcome",
-                                 "error"),
+    output.emit_table("status", ("topic", "flag", "active", "pending std", "pending cur", "semantic lag",
+                                 "last run", "outcome", "error"),
                       [(s["topic"], s["flow_control_flag"], s["is_active"], s["pending"].get("standardized"),
-                        s["pending"].get("curated", ""),
+                        s["pending"].get("curated", ""), _age(s["semantic_lag_seconds"]),
                         s["last_run"]["ended_at"] if s["last_run"] else "",
                         f"{s['last_run']['stage']} {s['last_run']['status']}" if s["last_run"] else "",
                         (s["last_run"]["error"] or "")[:80] if s["last_run"] else "") for s in statuses])
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
 
 
 @app.command()
@@ -153,6 +159,22 @@ def topics(home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt,
     else:
         output.emit_table("topics", ("topic", "active", "flag", "last updated"),
                           [(r["topic_name"], r["is_active"], r["flow_control_flag"], r["last_updated_at"]) for r in rows])
+
+
+@app.command()
+def drift(topic: Optional[str] = typer.Option(None, "--topic", "-t", help="only this topic"),
+          home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
+    """The drift log: columns seen in data that the schema does not declare (or conflicts with), first sighting."""
+    ctx = _context(home, schemas)
+    entries = ctx.state.list_drift(topic)
+    if as_json:
+        output.emit_json([e.as_dict() for e in entries])
+    elif not entries:
+        output.console.print("no drift recorded")
+    else:
+        output.emit_table("drift", ("topic", "column", "kind", "first seen", "snapshot", "sample"),
+                          [(e.topic, e.column_name, e.kind, e.first_seen.isoformat(), e.snapshot_id, e.sample_value)
+                           for e in entries])
 
 
 def _set_flag(topic: str, flag: str, home: Optional[Path], schemas: Optional[Path], as_json: bool) -> None:
@@ -184,12 +206,14 @@ def resume(topic: str = typer.Argument(...), home: Optional[Path] = HomeOpt, sch
 @app.command()
 def check(curation_lag: int = typer.Option(100_000, "--curation-lag", help="alert above this many pending records"),
           dlq_age_days: float = typer.Option(7.0, "--dlq-age-days", help="alert on DLQ rows older than this"),
+          semantic_lag_hours: float = typer.Option(2.0, "--semantic-lag-hours", min=0,
+                                                   help="alert when a Curated change waits longer for Semantic"),
           home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
     """Evaluate the alert thresholds; send alerts; exit 1 when any is crossed."""
     from leanops.orchestrate.alerts import notifier_from_env
     from leanops.orchestrate.health import Thresholds, check as check_thresholds
     ctx = _context(home, schemas)
-    alerts = check_thresholds(ctx, Thresholds(curation_lag, dlq_age_days))
+    alerts = check_thresholds(ctx, Thresholds(curation_lag, dlq_age_days, semantic_lag_hours))
     notifier = notifier_from_env()
     for alert in alerts:
         notifier.send(alert)
@@ -290,6 +314,26 @@ def rebuild(topic: str = typer.Argument(..., help="topic to replay from RAW"), e
                                 if report.error else ""), highlight=False)
     if report.status != "SUCCEEDED":
         raise typer.Exit(1)
+
+
+@app.command("export-ddl")
+def export_ddl(target: str = typer.Option("snowflake", "--target", help="snowflake or athena"),
+               topic: Optional[list[str]] = typer.Option(None, "--topic", "-t", help="only these topics"),
+               database: str = typer.Option("LAKEHOUSE", "--database", help="Snowflake database"),
+               schema: str = typer.Option("SEMANTIC", "--schema", help="Snowflake schema"),
+               external_volume: str = typer.Option("LEANOPS_VOLUME", "--external-volume"),
+               catalog_integration: str = typer.Option("LEANOPS_OBJECT_STORE", "--catalog-integration"),
+               home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt) -> None:
+    """Print the SQL that exposes the semantic tables downstream (Snowflake create + REFRESH, Athena)."""
+    from leanops.ddl import export_ddl as generate
+    ctx = _context(home, schemas)
+    options = {} if target == "athena" else {"database": database, "schema": schema,
+                                             "external_volume": external_volume,
+                                             "catalog_integration": catalog_integration}
+    try:
+        print(generate(ctx.lake, topic or None, target, **options))
+    except ValueError as exc:
+        raise LeanOpsError(str(exc)) from exc
 
 
 @app.command("spark-submit-args")

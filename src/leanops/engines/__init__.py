@@ -31,6 +31,9 @@ class Engine(Protocol):
 
     def curated(self, lake: "Lakehouse", settings: "Settings", topic: str, schema: "TopicSchema") -> "StageResult": ...
 
+    def semantic(self, lake: "Lakehouse", settings: "Settings", topic: str, schema: "TopicSchema",
+                 up_to: int | None = None, on_drift=None) -> "StageResult": ...
+
 
 class EmbeddedEngine:
     """In-process: DuckDB + PyIceberg (leanops.stages)."""
@@ -44,6 +47,10 @@ class EmbeddedEngine:
     def curated(self, lake, settings, topic, schema):
         from leanops.stages.curated import run_curated
         return run_curated(lake, settings, topic, schema)
+
+    def semantic(self, lake, settings, topic, schema, up_to=None, on_drift=None):
+        from leanops.stages.semantic import run_semantic
+        return run_semantic(lake, settings, topic, schema, up_to=up_to, on_drift=on_drift or (lambda d: None))
 
 
 class SparkEngine:
@@ -71,6 +78,10 @@ class SparkEngine:
     def curated(self, lake, settings, topic, schema):
         from leanops.engines.spark.curated import run_curated
         return run_curated(self.session, lake, settings, topic, schema)
+
+    def semantic(self, lake, settings, topic, schema, up_to=None, on_drift=None):
+        """Semantic has no Spark implementation yet: it runs in-process on the tables Spark wrote."""
+        return EmbeddedEngine().semantic(lake, settings, topic, schema, up_to=up_to, on_drift=on_drift)
 
 
 def engine_for(name: str, settings: "Settings") -> Engine:

@@ -125,6 +125,8 @@ def _branch(ctx: Context, topic: str, options: CycleOptions, holder: str, notifi
         state = run_flow(ctx, topic, options.flow,
                          before_step=lambda step: ctx.state.acquire_lease(topic, holder, options.lease_ttl_seconds))
         outcome = _outcome(state)
+        for alert in state.alerts:
+            notifier.send(alert)
     except Exception as exc:  # a bug in the flow itself: still only this topic fails
         outcome = TopicOutcome(topic, RunStatus.FAILED, message=f"{type(exc).__name__}: {exc}")
     finally:

@@ -1,7 +1,12 @@
 """The per-topic flow: an explicit, named sequence of steps (mirrored state for state by Step Functions).
 
     GetAllCheckpoints -> CheckForNewRawData -> RunStandardized -> CheckCuratedReady -> RunCurated
-      -> CheckBacklogThreshold -> (GetAllCheckpoints again | Success)
+      -> CheckSchemaExists -> (NotifyMissingSchema | CheckForNewCuratedData -> RunSemantic
+      -> UpdateSemanticCheckpoint) -> CheckBacklogThreshold -> (GetAllCheckpoints again | Success)
+
+Token passing (seed 004): the Curated step hands the snapshot it committed to RunSemantic, which
+reads Curated up to exactly that snapshot; a Curated commit landing in between waits for the next
+run instead of racing this one.
 
 Terminal states: Success, NoNewData, MissingSchema, Failed. Each step is a function of the flow's
 state returning the name of the next step; `FLOW` is the table the runner walks and the ASL
@@ -19,7 +24,9 @@ from leanops.errors import LeanOpsError
 from leanops.orchestrate.retry import RetryPolicy, call_with_retries
 from leanops.schema_file import TopicSchema
 from leanops.stages.checkpoint import checkpoint_from_table
+from leanops.orchestrate.alerts import Alert
 from leanops.stages.curated import STAGE as CURATED
+from leanops.stages.semantic import STAGE as SEMANTIC, Drift
 from leanops.stages.incremental import current_snapshot_id
 from leanops.stages.result import StageResult
 from leanops.stages.standardized import STAGE as STANDARDIZED
@@ -47,6 +54,9 @@ class FlowState:
     standardized_snapshot: int | None = None
     standardized_checkpoint: int | None = None
     curated_checkpoint: int | None = None
+    curated_snapshot: int | None = None  # the token RunSemantic reads up to
+    semantic_checkpoint: int | None = None
+    alerts: list[Alert] = dataclasses.field(default_factory=list)  # sent by the cycle after the flow
     loop_records: int = 0  # records the stages of this loop took in
     loops: int = 0
     trace: list[str] = dataclasses.field(default_factory=list)
@@ -70,8 +80,12 @@ def get_all_checkpoints(ctx: Context, s: FlowState) -> str:
     s.standardized_checkpoint = checkpoint_from_table(standardized, s.topic) if standardized else None
     curated = ctx.lake.curated_table(s.topic)
     s.curated_checkpoint = checkpoint_from_table(curated, s.topic) if curated else None
+    s.curated_snapshot = current_snapshot_id(curated)
+    semantic = ctx.lake.semantic_table(s.topic)
+    s.semantic_checkpoint = checkpoint_from_table(semantic, s.topic) if semantic else None
     _repair_mirror(ctx, s.topic, STANDARDIZED, s.standardized_checkpoint)
     _repair_mirror(ctx, s.topic, CURATED, s.curated_checkpoint)
+    _repair_mirror(ctx, s.topic, SEMANTIC, s.semantic_checkpoint)
     if s.schema is None or s.schema.standardized is None:
         s.message = "no schema with a standardized section: data waits in RAW"
         return "MissingSchema"
@@ -92,6 +106,8 @@ def check_for_new_raw_data(ctx: Context, s: FlowState) -> str:
     if s.schema.curated is not None and s.standardized_snapshot is not None \
             and s.standardized_snapshot != s.curated_checkpoint:
         return "RunCurated"  # nothing new in RAW, but Standardized rows wait for Curated
+    if s.schema.semantic is not None and s.curated_snapshot not in (None, s.semantic_checkpoint):
+        return "CheckSchemaExists"  # nothing new upstream, but Curated changes wait for Semantic
     return "NoNewData" if not s.results else "Success"
 
 
@@ -107,7 +123,64 @@ def check_curated_ready(ctx: Context, s: FlowState) -> str:
 
 def run_curated_step(ctx: Context, s: FlowState) -> str:
     result = run_stage(ctx, s, CURATED, lambda: ctx.engine.curated(ctx.lake, ctx.settings, s.topic, s.schema))
-    return "Failed" if result.status == RunStatus.FAILED else "CheckBacklogThreshold"
+    if result.status == RunStatus.FAILED:
+        return "Failed"
+    if result.target_snapshot_id is not None:
+        s.curated_snapshot = result.target_snapshot_id  # the token handed to RunSemantic
+    return "CheckSchemaExists"
+
+
+def check_schema_exists(ctx: Context, s: FlowState) -> str:
+    if s.curated_snapshot is None:
+        return "CheckBacklogThreshold"  # no Curated data yet
+    return "CheckForNewCuratedData" if s.schema.semantic is not None else "NotifyMissingSchema"
+
+
+def notify_missing_schema(ctx: Context, s: FlowState) -> str:
+    """Curated data but no semantic section: a drift-log entry and an alert, once per topic."""
+    if ctx.state.record_drift(s.topic, "*", "missing_schema", None, s.curated_snapshot,
+                              "curated data exists but the schema file has no semantic section"):
+        s.alerts.append(Alert("MissingSemanticSchema", s.topic, SEMANTIC,
+                              f"Topic {s.topic} missing Semantic Schema: curated data is not published to "
+                              "semantic until schemas/<topic>.json has a semantic section",
+                              {"curated_snapshot_id": s.curated_snapshot}))
+    return "CheckBacklogThreshold"
+
+
+def check_for_new_curated_data(ctx: Context, s: FlowState) -> str:
+    return "RunSemantic" if s.curated_snapshot != s.semantic_checkpoint else "CheckBacklogThreshold"
+
+
+def run_semantic_step(ctx: Context, s: FlowState) -> str:
+    def on_drift(d: Drift) -> None:
+        ctx.state.record_drift(s.topic, d.column, d.kind, d.sample_value, d.snapshot_id, d.detail)
+
+    result = run_stage(ctx, s, SEMANTIC, lambda: ctx.engine.semantic(ctx.lake, ctx.settings, s.topic, s.schema,
+                                                                     up_to=s.curated_snapshot, on_drift=on_drift))
+    if result.status == RunStatus.FAILED:
+        return "Failed"
+    if result.status == RunStatus.SUCCEEDED:
+        _refresh(ctx, s.topic, result)
+    return "UpdateSemanticCheckpoint"
+
+
+def update_semantic_checkpoint(ctx: Context, s: FlowState) -> str:
+    """The state store mirrors the checkpoint the semantic commit carries (run_stage wrote it)."""
+    semantic = ctx.lake.semantic_table(s.topic)
+    s.semantic_checkpoint = checkpoint_from_table(semantic, s.topic) if semantic else None
+    _repair_mirror(ctx, s.topic, SEMANTIC, s.semantic_checkpoint)
+    return "CheckBacklogThreshold"
+
+
+def _refresh(ctx: Context, topic: str, result: StageResult) -> None:
+    """Tell downstream readers (Snowflake, Athena) that semantic.<topic> changed (leanops.refresh)."""
+    from leanops.refresh import RefreshEvent, hook_from_env
+    table = ctx.lake.semantic_table(topic)
+    if table is None or (not result.records_written and not result.columns_added):
+        return
+    hook_from_env().refreshed(RefreshEvent(topic, ctx.lake.semantic_ident(topic), result.target_snapshot_id,
+                                           table.metadata_location, bool(result.columns_added),
+                                           result.records_written))
 
 
 def check_backlog_threshold(ctx: Context, s: FlowState) -> str:
@@ -123,6 +196,11 @@ FLOW: dict[str, Callable[[Context, FlowState], str]] = {
     "RunStandardized": run_standardized_step,
     "CheckCuratedReady": check_curated_ready,
     "RunCurated": run_curated_step,
+    "CheckSchemaExists": check_schema_exists,
+    "NotifyMissingSchema": notify_missing_schema,
+    "CheckForNewCuratedData": check_for_new_curated_data,
+    "RunSemantic": run_semantic_step,
+    "UpdateSemanticCheckpoint": update_semantic_checkpoint,
     "CheckBacklogThreshold": check_backlog_threshold,
 }
 

@@ -1,7 +1,9 @@
 """Status of every topic and the threshold checks behind `leanops status` and `leanops check`.
 
 Thresholds (seed 004 section 5): curation lag > 100,000 records pending (RAW not yet in
-Standardized plus Standardized not yet in Curated); DLQ rows older than 7 days.
+Standardized plus Standardized not yet in Curated); DLQ rows older than 7 days; semantic lag > 2
+hours: the age of the oldest Curated commit that Semantic has not read yet (how long a change has
+been waiting; the newest one's age would hide a stuck stage behind a fresh commit).
 """
 from __future__ import annotations
 
@@ -19,6 +21,29 @@ from leanops.stages.accountability import topic_accounts
 class Thresholds:
     curation_lag_records: int = 100_000
     dlq_age_days: float = 7.0
+    semantic_lag_hours: float = 2.0
+
+
+def semantic_lag_seconds(ctx: Context, topic: str, now: datetime | None = None) -> float | None:
+    """Seconds since the oldest Curated commit not yet in Semantic; 0 when caught up; None without
+    a semantic section or Curated data."""
+    from leanops.catalog.tables import ancestors
+    from leanops.stages.checkpoint import checkpoint_from_table
+    schema = ctx.schema(topic)
+    curated = ctx.lake.curated_table(topic)
+    if schema is None or schema.semantic is None or curated is None or curated.current_snapshot() is None:
+        return None
+    semantic = ctx.lake.semantic_table(topic)
+    consumed = checkpoint_from_table(semantic, topic) if semantic is not None else None
+    oldest = None
+    for snapshot in ancestors(curated):
+        if snapshot.snapshot_id == consumed:
+            break
+        oldest = snapshot
+    if oldest is None:
+        return 0.0
+    now = now or datetime.now(timezone.utc)
+    return max(0.0, now.timestamp() - oldest.timestamp_ms / 1000)
 
 
 def topic_status(ctx: Context, topic: str) -> dict:
@@ -27,7 +52,7 @@ def topic_status(ctx: Context, topic: str) -> dict:
     runs = ctx.state.list_runs(topic, limit=1)
     last = runs[0] if runs else None
     checkpoints = {}
-    for layer in ("standardized", "curated"):
+    for layer in ("standardized", "curated", "semantic"):
         mirror = ctx.state.get_checkpoint(topic, layer)
         checkpoints[layer] = mirror.last_snapshot_id if mirror else None
     return {
@@ -38,6 +63,7 @@ def topic_status(ctx: Context, topic: str) -> dict:
         "checkpoints": checkpoints,
         "pending": {layer: a.pending for layer, a in accounts.items() if layer != "ingestion"},
         "accountable": all(a.ok for a in accounts.values()),
+        "semantic_lag_seconds": _schema_safe(lambda: semantic_lag_seconds(ctx, topic)),
         "last_run": None if last is None else {
             "stage": last.stage, "status": last.status, "started_at": last.started_at.isoformat(),
             "ended_at": last.ended_at.isoformat() if last.ended_at else None,
@@ -62,4 +88,18 @@ def check(ctx: Context, thresholds: Thresholds = Thresholds()) -> list[Alert]:
         if old:
             alerts.append(Alert("DlqAge", topic, "ingestion", f"{old} DLQ rows older than "
                                 f"{thresholds.dlq_age_days:g} days", {"old_dlq_rows": old}))
+        lag_seconds = _schema_safe(lambda: semantic_lag_seconds(ctx, topic))
+        if lag_seconds is not None and lag_seconds > thresholds.semantic_lag_hours * 3600:
+            alerts.append(Alert("SemanticLag", topic, "semantic", f"the oldest Curated change not in Semantic is "
+                                f"{lag_seconds / 3600:.1f} h old (threshold {thresholds.semantic_lag_hours:g} h)",
+                                {"semantic_lag_seconds": round(lag_seconds)}))
     return alerts
+
+
+def _schema_safe(compute):
+    """A broken schema file must not break status or check (the run reports it): no figure then."""
+    from leanops.errors import LeanOpsError
+    try:
+        return compute()
+    except LeanOpsError:
+        return None

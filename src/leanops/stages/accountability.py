@@ -4,6 +4,8 @@
     standardized:  RAW rows up to checkpoint  = standardized rows + parse errors + duplicates dropped
     curated:       Standardized rows up to checkpoint
                                               = live curated rows + CDE/cast errors + superseded
+    semantic:      changed Curated rows read  = live semantic rows + governance/cast errors
+                                                + stored rows a newer version replaced
 
 Duplicates dropped and versions superseded are not rows anywhere, so each commit records its counts
 in its snapshot summary (`leanops.duplicates`, `leanops.superseded`, `leanops.replaced`); the sums
@@ -24,8 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from leanops.catalog.tables import (
-    SUMMARY_DUPLICATES, SUMMARY_INGEST_ID, SUMMARY_LINES_READ, SUMMARY_REPLACED, SUMMARY_SUPERSEDED, SUMMARY_TOPIC,
-    Lakehouse, ancestors,
+    SUMMARY_DUPLICATES, SUMMARY_INGEST_ID, SUMMARY_LINES_READ, SUMMARY_RECORDS_IN, SUMMARY_REPLACED,
+    SUMMARY_SUPERSEDED, SUMMARY_TOPIC, Lakehouse, ancestors,
 )
 from leanops.stages.incremental import records_up_to
 from leanops.stages.checkpoint import checkpoint_from_table
@@ -126,7 +128,33 @@ def curated_account(lake: Lakehouse, topic: str) -> LayerAccount | None:
                         pending=_total_records(source) - consumed)
 
 
+def semantic_account(lake: Lakehouse, topic: str) -> LayerAccount | None:
+    """Curated rows changed and consumed = live semantic rows + errors + stored rows they replaced."""
+    table = lake.semantic_table(topic)
+    source = lake.curated_table(topic)
+    if table is None or source is None:
+        return None
+    consumed = _summed(table, SUMMARY_RECORDS_IN, topic)
+    props = table.current_snapshot().summary.additional_properties if table.current_snapshot() else {}
+    live = int(props.get("total-records", 0)) - int(props.get("total-position-deletes", 0))
+    return LayerAccount(topic, "semantic", records_in=consumed, written=live,
+                        errors=_rows_for_topic(lake.semantic_errors_table(), topic),
+                        superseded=_summed(table, SUMMARY_REPLACED, topic),
+                        pending=_added_after(source, checkpoint_from_table(table, topic)))
+
+
+def _added_after(table: Table, snapshot_id: int | None) -> int:
+    """Rows a table's snapshots added after `snapshot_id` (its changes a downstream has not read)."""
+    total = 0
+    for snapshot in ancestors(table):
+        if snapshot.snapshot_id == snapshot_id:
+            break
+        total += int(snapshot.summary.additional_properties.get("added-records", 0)) if snapshot.summary else 0
+    return total
+
+
 def topic_accounts(lake: Lakehouse, topic: str) -> list[LayerAccount]:
     accounts = [ingestion_account(lake, topic), standardized_account(lake, topic)]
     curated = curated_account(lake, topic)
-    return accounts + ([curated] if curated else [])
+    semantic = semantic_account(lake, topic)
+    return accounts + ([curated] if curated else []) + ([semantic] if semantic else [])

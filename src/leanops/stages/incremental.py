@@ -1,7 +1,7 @@
 """Snapshot-incremental reads of an append-only table (RAW, Standardized): the files added after a checkpoint."""
 from __future__ import annotations
 
-from pyiceberg.manifest import ManifestEntryStatus
+from pyiceberg.manifest import ManifestContent, ManifestEntryStatus
 from pyiceberg.table import Table
 
 from leanops.catalog.tables import ancestors, local_path
@@ -29,8 +29,8 @@ def added_files(table: Table, snapshot_ids: list[int]) -> list[str]:
     head = table.snapshot_by_id(snapshot_ids[-1])
     found: list[tuple[int, int, str]] = []
     for manifest in head.manifests(table.io):
-        if manifest.added_snapshot_id not in wanted:
-            continue
+        if manifest.added_snapshot_id not in wanted or manifest.content != ManifestContent.DATA:
+            continue  # delete files (Curated's row deltas) are not rows
         for position, entry in enumerate(manifest.fetch_manifest_entry(table.io, discard_deleted=True)):
             if entry.status == ManifestEntryStatus.ADDED and entry.snapshot_id in wanted:
                 found.append((order[entry.snapshot_id], position, local_path(entry.data_file.file_path)))

@@ -64,6 +64,22 @@ class IngestRecord:
     finished_at: datetime
 
 
+@dataclasses.dataclass(frozen=True)
+class DriftEntry:
+    """A column seen in data but not in (or conflicting with) the declared schema, recorded once."""
+
+    topic: str
+    column_name: str
+    kind: str  # undeclared_column | type_conflict | missing_schema
+    first_seen: datetime
+    sample_value: str | None
+    snapshot_id: int | None  # upstream Curated snapshot where it was seen
+    detail: str
+
+    def as_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "first_seen": self.first_seen.isoformat()}
+
+
 class StateReader(abc.ABC):
     @abc.abstractmethod
     def get_topic(self, topic: str) -> TopicEntry | None: ...
@@ -82,6 +98,9 @@ class StateReader(abc.ABC):
 
     @abc.abstractmethod
     def lease_holder(self, topic: str) -> str | None: ...
+
+    @abc.abstractmethod
+    def list_drift(self, topic: str | None = None) -> list[DriftEntry]: ...
 
 
 class StateStore(StateReader):
@@ -136,3 +155,8 @@ class StateStore(StateReader):
     @abc.abstractmethod
     def should_alert(self, topic: str, kind: str, every_seconds: float = 86_400.0) -> bool:
         """True (and remembered) unless this alert kind was sent for the topic within `every_seconds`."""
+
+    @abc.abstractmethod
+    def record_drift(self, topic: str, column: str, kind: str, sample_value: str | None, snapshot_id: int | None,
+                     detail: str = "") -> bool:
+        """Record (topic, column, kind) once; True when new. Never updates an existing entry."""

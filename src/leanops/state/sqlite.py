@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from leanops.errors import UnknownTopicError
-from leanops.state.base import Checkpoint, IngestRecord, RunRecord, StateStore, TopicEntry
+from leanops.state.base import Checkpoint, DriftEntry, IngestRecord, RunRecord, StateStore, TopicEntry
 from leanops.types import FlowControl
 
 MIGRATIONS: tuple[str, ...] = (
@@ -96,6 +96,19 @@ MIGRATIONS: tuple[str, ...] = (
         actions TEXT NOT NULL
     );
     CREATE INDEX deployments_topic ON deployments (topic_name, deployment_id);
+    """,
+    # v5: schema drift seen in data (undeclared column, type conflict, missing schema), each recorded once
+    """
+    CREATE TABLE drift_log (
+        topic TEXT NOT NULL,
+        column_name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        sample_value TEXT,
+        snapshot_id INTEGER,
+        detail TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (topic, column_name, kind)
+    );
     """,
 )
 
@@ -297,6 +310,26 @@ class SqliteStateStore(StateStore):
             "ON CONFLICT (topic_name, kind) DO UPDATE SET last_sent_at = excluded.last_sent_at "
             "WHERE alert_log.last_sent_at < ?", (topic, kind, now, now - every_seconds))
         return cur.rowcount == 1
+
+    # -- drift log ------------------------------------------------------------------------
+    _SAMPLE_CHARS = 200
+
+    def record_drift(self, topic: str, column: str, kind: str, sample_value: str | None, snapshot_id: int | None,
+                     detail: str = "") -> bool:
+        """Record the drift once (first sighting wins, so repeated cycles do not rewrite history); True when new."""
+        sample = None if sample_value is None else str(sample_value)[:self._SAMPLE_CHARS]
+        cur = self._write(
+            "INSERT INTO drift_log (topic, column_name, kind, first_seen, sample_value, snapshot_id, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (topic, column_name, kind) DO NOTHING",
+            (topic, column, kind, _now().isoformat(), sample, snapshot_id, detail))
+        return cur.rowcount == 1
+
+    def list_drift(self, topic: str | None = None) -> list[DriftEntry]:
+        """Drift entries, oldest first, so operators read them in the order they appeared."""
+        where, params = ("WHERE topic = ?", (topic,)) if topic else ("", ())
+        rows = self._query(f"SELECT * FROM drift_log {where} ORDER BY first_seen, topic, column_name", params)
+        return [DriftEntry(r["topic"], r["column_name"], r["kind"], _ts(r["first_seen"]), r["sample_value"],
+                           r["snapshot_id"], r["detail"]) for r in rows]
 
     # -- ingest log -----------------------------------------------------------------------
     def record_ingest(self, record: IngestRecord) -> None:

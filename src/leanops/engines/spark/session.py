@@ -42,6 +42,8 @@ SQLITE_JDBC_CANDIDATES = (  # where Debian's libxerial-sqlite-jdbc-java puts the
 )
 DEFAULT_MASTER = "local[*]"
 MASTER_ENV = "LEANOPS_SPARK_MASTER"
+DRIVER_MEMORY_ENV = "LEANOPS_SPARK_DRIVER_MEMORY"
+DEFAULT_DRIVER_MEMORY = "4g"  # local[*] runs the executors inside the driver: Spark's 1g default is too small
 SHUFFLE_PARTITIONS = 4
 INSTALL_HINT = "pip install 'lean-ops[spark]' (or scripts/setup-spark.sh)"
 
@@ -110,6 +112,7 @@ def _jvm_conf(master: str) -> dict[str, str]:
     return {
         "spark.master": master,
         "spark.app.name": "lean-ops",
+        "spark.driver.memory": os.environ.get(DRIVER_MEMORY_ENV) or DEFAULT_DRIVER_MEMORY,
         "spark.jars": ",".join(jars),
         # also on the driver's own class path: java.sql.DriverManager only sees drivers there
         "spark.driver.extraClassPath": os.pathsep.join(jars),

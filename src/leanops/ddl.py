@@ -1,0 +1,177 @@
+"""DDL that registers semantic.<topic> tables in engines reading the Iceberg metadata directly.
+
+    print(export_ddl(lake, ["events"], "snowflake", database="LAKEHOUSE"))
+    print(export_ddl(lake, None, "athena"))            # every semantic table
+
+Topic and column names come from data, so every identifier is checked against ^[a-z0-9_]+$ and quoted,
+and every string literal is escaped.
+"""
+from __future__ import annotations
+
+import re
+
+from pyiceberg.table import Table
+from pyiceberg.transforms import (
+    BucketTransform, DayTransform, HourTransform, IdentityTransform, MonthTransform, TruncateTransform, YearTransform,
+)
+from pyiceberg.types import (
+    BinaryType, BooleanType, DateType, DecimalType, DoubleType, FloatType, IcebergType, IntegerType, ListType,
+    LongType, MapType, StringType, StructType, TimestampType, TimestamptzType,
+)
+
+from leanops.catalog.tables import Lakehouse
+from leanops.types import Zone
+
+NAME_RE = re.compile(r"^[a-z0-9_]+$")
+SNOWFLAKE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")  # database / schema given by the operator
+NOT_TOPICS = ("errors",)  # semantic.errors is a pipeline table, not a topic
+TARGETS = ("snowflake", "athena")
+# Snowflake defaults: override them with the names of your database, schema, external volume and
+# catalog integration (CATALOG_SOURCE = OBJECT_STORE, TABLE_FORMAT = ICEBERG).
+SNOWFLAKE_DEFAULTS = {"database": "LAKEHOUSE", "schema": "SEMANTIC", "external_volume": "LEANOPS_VOLUME",
+                      "catalog_integration": "LEANOPS_OBJECT_STORE"}
+
+_ATHENA_TYPES = {StringType: "string", IntegerType: "int", LongType: "bigint", FloatType: "float",
+                 DoubleType: "double", BooleanType: "boolean", DateType: "date", BinaryType: "binary",
+                 TimestampType: "timestamp", TimestamptzType: "timestamp"}  # Athena DDL has no timestamptz
+_TIME = {YearTransform: "year", MonthTransform: "month", DayTransform: "day", HourTransform: "hour"}
+
+
+def checked(name: str, what: str = "name") -> str:
+    """Names from data reach SQL text only after this check."""
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise ValueError(f"{what} {name!r} cannot be exported: use only a-z, 0-9 and '_'")
+    return name
+
+
+def snowflake_literal(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def athena_literal(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _comment(text: str) -> str:
+    """A path echoed in a `--` comment cannot end the comment early."""
+    return " ".join(text.splitlines())
+
+
+def _snowflake_name(table: Table, database: str, schema: str) -> str:
+    for value, what in ((database, "database"), (schema, "schema")):
+        if not SNOWFLAKE_NAME_RE.match(value):
+            raise ValueError(f"Snowflake {what} {value!r}: use letters, digits, '_' or '$'")
+    return f'"{database}"."{schema}"."{checked(table.name()[-1], "table").upper()}"'
+
+
+def relative_metadata_path(table: Table, storage_base_url: str | None = None) -> str:
+    """Snowflake wants the metadata file relative to the external volume's storage location."""
+    base = (storage_base_url or table.location()).rstrip("/") + "/"
+    if not table.metadata_location.startswith(base):
+        raise ValueError(f"metadata file {table.metadata_location} is not under {base}")
+    return table.metadata_location[len(base):]
+
+
+def snowflake_refresh_sql(table: Table, *, database: str = SNOWFLAKE_DEFAULTS["database"],
+                          schema: str = SNOWFLAKE_DEFAULTS["schema"],
+                          external_volume: str = SNOWFLAKE_DEFAULTS["external_volume"],
+                          catalog_integration: str = SNOWFLAKE_DEFAULTS["catalog_integration"],
+                          storage_base_url: str | None = None) -> str:
+    """The statement that moves a Snowflake Iceberg table to this table's current metadata file.
+
+    Takes the same options as export_ddl's Snowflake target; the volume and integration are not part
+    of a REFRESH and are accepted only so one options dict serves both.
+    """
+    path = relative_metadata_path(table, storage_base_url)
+    return f"ALTER ICEBERG TABLE {_snowflake_name(table, database, schema)} REFRESH {snowflake_literal(path)};"
+
+
+def snowflake_ddl(table: Table, *, database: str = SNOWFLAKE_DEFAULTS["database"],
+                  schema: str = SNOWFLAKE_DEFAULTS["schema"],
+                  external_volume: str = SNOWFLAKE_DEFAULTS["external_volume"],
+                  catalog_integration: str = SNOWFLAKE_DEFAULTS["catalog_integration"],
+                  storage_base_url: str | None = None) -> str:
+    """CREATE once, then REFRESH after every commit (the refresh hook's job)."""
+    name, path = _snowflake_name(table, database, schema), relative_metadata_path(table, storage_base_url)
+    base = storage_base_url or table.location()
+    return "\n".join([
+        f"-- {'.'.join(table.name()[-2:])}: Snowflake Iceberg table over files in object storage",
+        f"-- the external volume's STORAGE_BASE_URL must be {_comment(base)} (paths below are relative to it)",
+        f"CREATE ICEBERG TABLE IF NOT EXISTS {name}",
+        f"  EXTERNAL_VOLUME = {snowflake_literal(external_volume)}",
+        f"  CATALOG = {snowflake_literal(catalog_integration)}",
+        f"  METADATA_FILE_PATH = {snowflake_literal(path)};",
+        "-- after each lean-ops commit, point Snowflake at the new metadata file:",
+        snowflake_refresh_sql(table, database=database, schema=schema, storage_base_url=storage_base_url),
+    ])
+
+
+def athena_type(kind: IcebergType) -> str:
+    """Iceberg type -> Athena DDL type; types Athena cannot declare are refused, not guessed."""
+    if isinstance(kind, DecimalType):
+        return f"decimal({kind.precision},{kind.scale})"
+    if isinstance(kind, ListType):
+        return f"array<{athena_type(kind.element_type)}>"
+    if isinstance(kind, MapType):
+        return f"map<{athena_type(kind.key_type)},{athena_type(kind.value_type)}>"
+    if isinstance(kind, StructType):
+        return "struct<" + ",".join(f"`{checked(f.name, 'field')}`:{athena_type(f.field_type)}"
+                                    for f in kind.fields) + ">"
+    if type(kind) in _ATHENA_TYPES:
+        return _ATHENA_TYPES[type(kind)]
+    raise ValueError(f"Iceberg type {kind} has no Athena DDL equivalent")
+
+
+def athena_partition(transform, column: str) -> str:
+    col = f"`{checked(column, 'column')}`"
+    if isinstance(transform, IdentityTransform):
+        return col
+    if type(transform) in _TIME:
+        return f"{_TIME[type(transform)]}({col})"
+    if isinstance(transform, BucketTransform):
+        return f"bucket({transform.num_buckets}, {col})"
+    if isinstance(transform, TruncateTransform):
+        return f"truncate({transform.width}, {col})"
+    raise ValueError(f"partition transform {transform} has no Athena equivalent")
+
+
+def athena_ddl(table: Table) -> str:
+    """CREATE TABLE for Athena; with the Glue Data Catalog it reads the current snapshot, no refresh step."""
+    topic = checked(table.name()[-1], "table")
+    schema = table.schema()
+    columns = ",\n".join(f"  `{checked(f.name, 'column')}` {athena_type(f.field_type)}" for f in schema.fields)
+    parts = [athena_partition(f.transform, schema.find_column_name(f.source_id)) for f in table.spec().fields]
+    return "\n".join([
+        f"-- semantic.{topic}: Athena (Iceberg table in the Glue Data Catalog)",
+        "-- with the Glue Data Catalog Athena reads the current snapshot at query time: no refresh step,",
+        "-- as long as lean-ops commits through that Glue catalog. CREATE TABLE starts an empty table at",
+        "-- LOCATION; to expose existing data register the current metadata file in Glue instead:",
+        f"--   {_comment(table.metadata_location)}",
+        f"CREATE TABLE IF NOT EXISTS `{Zone.SEMANTIC.value}`.`{topic}` (",
+        columns,
+        ")",
+        *([f"PARTITIONED BY ({', '.join(parts)})"] if parts else []),
+        f"LOCATION {athena_literal(table.location())}",
+        "TBLPROPERTIES ('table_type' = 'ICEBERG');",
+    ])
+
+
+def export_ddl(lake: Lakehouse, topics: list[str] | None, target: str, **options: str) -> str:
+    """DDL for the given topics (default: every semantic topic table) in one target's dialect.
+
+    Snowflake options (defaults in SNOWFLAKE_DEFAULTS): database, schema, external_volume,
+    catalog_integration, storage_base_url (default: each table's location).
+    """
+    if target not in TARGETS:
+        raise ValueError(f"unknown DDL target {target!r}: use one of {', '.join(TARGETS)}")
+    if options and target != "snowflake":
+        raise ValueError(f"options {sorted(options)} apply to the snowflake target only")
+    if topics is None:
+        topics = sorted(name for _, name in lake.catalog.list_tables(Zone.SEMANTIC.value) if name not in NOT_TOPICS)
+    blocks = []
+    for topic in topics:
+        table = lake.load(f"{Zone.SEMANTIC.value}.{checked(topic, 'topic')}")
+        if table is None:
+            raise ValueError(f"no table semantic.{topic}: run the semantic stage for it first")
+        blocks.append(snowflake_ddl(table, **options) if target == "snowflake" else athena_ddl(table))
+    return "\n\n".join(blocks) + "\n" if blocks else "-- no semantic tables\n"
