@@ -1,7 +1,8 @@
 """`leanops demo`: a fresh deployment, realistic events with injected faults, one pipeline run.
 
 What it shows, end to end on a laptop:
-  - three topics with schema files (`events`, `orders`, `payments`) flow RAW -> Standardized -> Curated;
+  - three topics with schema files (`events`, `orders`, `payments`) flow RAW -> Standardized -> Curated
+    (and `events` on to Semantic);
   - a fourth topic, `clicks`, has data but no schema file: its data lands in RAW and waits there;
   - every injected fault ends up where the design says it must: network duplicates are dropped by
     Standardized, broken JSON and non-object payloads go to `standardized.parse_errors`, lines that
