@@ -43,6 +43,24 @@ def current_rss_mib() -> float | None:
 
 
 # -- driver ------------------------------------------------------------------------------------
+def child_main(args, phases: dict) -> bool:
+    """In a phase's child process (`--child PHASE WORK`): run the phase, print its JSON report."""
+    if not args.child:
+        return False
+    phase, work = args.child
+    print(json.dumps(phases[phase](json.loads(work))))
+    return True
+
+
+def emit(result: dict, as_json: bool, print_table: Callable[[dict], None], ok: bool) -> int:
+    """Print the result (JSON or the script's table); the exit code: 0, or 1 when its checks failed."""
+    if as_json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_table(result)
+    return 0 if ok else 1
+
+
 def run_child(script: str, phase: str, work: dict) -> dict:
     """Run one phase of `script` in a fresh interpreter; its stdout's last line is the phase's JSON report.
 

@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import (clear, cpu_seconds, environment, measure_in_workdir, peak_rss_mib,  # noqa: E402
-                      run_child)
+from _harness import (child_main, clear, cpu_seconds, emit, environment, measure_in_workdir,  # noqa: E402
+                      peak_rss_mib, run_child)
 from bench_standardize import generate  # noqa: E402
 
 TOPIC = "bench"
@@ -122,20 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--child", nargs=2, metavar=("PHASE", "WORK"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.child:
-        phase, work = args.child
-        print(json.dumps(PHASES[phase](json.loads(work))))
+    if child_main(args, PHASES):
         return 0
     if args.events < 1:
         parser.error("--events must be at least 1")
     names = ("schemas", "home-embedded", "home-spark", f"events-{args.events}.ndjson")
     result = measure_in_workdir(args.workdir, args.keep, "leanops-bench-engines-", names,
                                 lambda w: measure(args.events, w))
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print_table(result)
-    return 0 if result["rows_ok"] else 1
+    return emit(result, args.json, print_table, result["rows_ok"])
 
 
 if __name__ == "__main__":

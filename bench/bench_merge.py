@@ -33,8 +33,8 @@ from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/_harness.py, whatever the working directory
-from _harness import (clear, cpu_seconds, current_rss_mib, environment, measure_in_workdir,  # noqa: E402
-                      median_report, peak_rss_mib, run_child)
+from _harness import (child_main, clear, cpu_seconds, current_rss_mib, emit, environment,  # noqa: E402
+                      measure_in_workdir, median_report, peak_rss_mib, run_child)
 
 TOPIC = "bench"
 STRING_COLUMNS = ("idempotency_key", "event_timestamp", "event_userid", "amount", "qty", "event_type",
@@ -552,9 +552,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json-file", type=Path, help="also write the figures as JSON to this file")
     parser.add_argument("--child", nargs=2, metavar=("PHASE", "WORK"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.child:
-        phase, work = args.child
-        print(json.dumps(PHASES[phase](json.loads(work))))
+    if child_main(args, PHASES):
         return 0
     if min(args.table_rows, args.batch_rows, args.baseline_table_rows, args.baseline_batch_rows, args.repeat) < 1:
         parser.error("--table-rows, --batch-rows, --baseline-table-rows, --baseline-batch-rows and --repeat "
@@ -570,11 +568,7 @@ def main(argv: list[str] | None = None) -> int:
         lambda workdir: measure(args, workdir))
     if args.json_file:
         args.json_file.write_text(json.dumps(result, indent=2) + "\n")
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print_table(result)
-    return 0 if result["checks_ok"] else 1
+    return emit(result, args.json, print_table, result["checks_ok"])
 
 
 if __name__ == "__main__":

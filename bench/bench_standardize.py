@@ -25,8 +25,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/_harness.py, whatever the working directory
-from _harness import (clear, cpu_seconds, current_rss_mib, environment, measure_in_workdir,  # noqa: E402
-                      median_report, peak_rss_mib, run_child)
+from _harness import (child_main, clear, cpu_seconds, current_rss_mib, emit, environment,  # noqa: E402
+                      measure_in_workdir, median_report, peak_rss_mib, run_child)
 
 TOPIC = "bench"
 SCHEMA = {"topic": TOPIC, "standardized": {"column_map": {"_metadata_idempotencykeyresource": "idempotency_key"}}}
@@ -252,19 +252,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--child", nargs=2, metavar=("PHASE", "WORK"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.child:
-        phase, work = args.child
-        print(json.dumps(PHASES[phase](json.loads(work))))
+    if child_main(args, PHASES):
         return 0
     if args.events < 1 or args.repeat < 1:
         parser.error("--events and --repeat must be at least 1")
     result = measure_in_workdir(args.workdir, args.keep, "leanops-bench-", ("home", "schemas", "reference.parquet"),
                                 lambda workdir: measure(args.events, workdir, args.repeat))
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print_table(result)
-    return 0 if result["rows_ok"] else 1
+    return emit(result, args.json, print_table, result["rows_ok"])
 
 
 if __name__ == "__main__":

@@ -9,8 +9,11 @@ What each step holds, and what the contract says must happen to it:
   step 2  network duplicates of step-1 messages (dropped), a late older version (superseded), a
           correction on a later publish day (replaces), a new payload field (new Standardized
           column, carried into Curated as a string), epoch-millisecond timestamps
-  step 3  the schema file declares a new typed column (schema evolution), delivered in two ingests
-          while the batch limit allows one ingest per batch (the backlog loop takes two batches)
+  step 3  the schema file declares a new typed column (schema evolution) in Curated and Semantic,
+          delivered in two ingests while the batch limit allows one ingest per batch (the backlog
+          loop takes two batches)
+Every step also runs Semantic: renames, a type change (decimal -> double), governance rules
+(pattern, min/max, allowed values) and drift (the curated columns it does not declare).
 """
 from __future__ import annotations
 
@@ -33,8 +36,19 @@ SCHEMA_V1 = {
     "curated": {"merge_key": "idempotency_key", "order_by": "event_timestamp",
                 "partition_by": ["day(publish_time)", "bucket(4, idempotency_key)"], "columns": COLUMNS_V1},
 }
+SEMANTIC = {  # governed: renames, a type change, rules; the curated columns it leaves out are drift
+    "merge_key": "idempotency_key",
+    "columns": {"idempotency_key": {"type": "string", "pattern": "k[0-9]+"},
+                "event_time": {"type": "timestamp", "from": "event_timestamp"},
+                "amount": {"type": "double", "min": 0, "max": 5},
+                "qty": {"type": "long", "allowed": ["1", "2", "3", "9", "16"]},
+                "day": {"type": "date"},
+                "extra": {"type": "string"}},
+}
+SCHEMA_V1["semantic"] = SEMANTIC
 SCHEMA_V2 = {**SCHEMA_V1, "curated": {**SCHEMA_V1["curated"],
-                                      "columns": {**COLUMNS_V1, "score": {"type": "double"}}}}
+                                      "columns": {**COLUMNS_V1, "score": {"type": "double"}}},
+             "semantic": {**SEMANTIC, "columns": {**SEMANTIC["columns"], "score": {"type": "double", "min": 0}}}}
 
 
 def envelope(message_id: str, payload, publish_time: str = "2026-01-19T10:00:00Z") -> str:

@@ -27,6 +27,28 @@ def _isolate(monkeypatch, tmp_path):
 
 
 @pytest.fixture
+def webhook():
+    """A local HTTP endpoint: (its URL, the JSON bodies POSTed to it so far)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+    received: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/hook", received
+    server.shutdown()
+
+
+@pytest.fixture
 def schemas(tmp_path) -> Path:
     return tmp_path / "schemas"
 

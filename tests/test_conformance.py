@@ -35,7 +35,8 @@ pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 CLOCKS = {"ingestion_ts", "error_ts"}  # differ between homes by construction
 CURATED_ERRORS_STEP_1 = ["empty", "no-key", "no-ts", "bad-qty", "bad-amount", "bad-flag", "bad-day", "bad-ts", "bad-big"]
-TABLES = ("standardized.events", "standardized.parse_errors", "curated.events", "curated.errors")
+TABLES = ("standardized.events", "standardized.parse_errors", "curated.events", "curated.errors",
+          "semantic.events", "semantic.errors")
 
 
 class Home:
@@ -82,7 +83,8 @@ def _position(table, snapshot_id: int | None) -> int | None:
 
 
 def _run_facts(ctx: Context, r) -> tuple:
-    upstream = ctx.lake.raw_table(fx.TOPIC) if r.stage == "standardized" else ctx.lake.standardized_table(fx.TOPIC)
+    upstream = {"standardized": ctx.lake.raw_table, "curated": ctx.lake.standardized_table,
+                "semantic": ctx.lake.curated_table}[r.stage](fx.TOPIC)
     return (r.stage, r.status.value, r.records_in, r.records_written, r.records_errors, r.records_duplicates,
             r.records_superseded, tuple(r.columns_added), _position(upstream, r.source_snapshot_id))
 
@@ -104,6 +106,9 @@ def state_of(ctx: Context) -> dict:
                                                  default=str, sort_keys=True) for row in rows)
         out[f"{ident} spec"] = str(table.spec())
     out["accountability"] = [{**dataclasses.asdict(a), "ok": a.ok} for a in topic_accounts(ctx.lake, fx.TOPIC)]
+    out["drift"] = sorted((d.column_name, d.kind, d.sample_value, _position(ctx.lake.curated_table(fx.TOPIC),
+                                                                              d.snapshot_id), d.detail)
+                          for d in ctx.state.list_drift(fx.TOPIC))
     return out
 
 
@@ -138,6 +143,9 @@ def test_engines_agree_step_by_step_and_in_turns(tmp_path):
     assert set(errors) == set(CURATED_ERRORS_STEP_1) | {"m11"}
     parse = {json.loads(r)["message_id"] for r in final["standardized.parse_errors rows"]}
     assert parse == {"bad-json", "array", "scalar", "repeated"}
+    governed = {json.loads(r)["message_id"]: json.loads(r)["reason"] for r in final["semantic.errors rows"]}
+    assert governed and {"above the maximum 5", "not one of the allowed values"} <= set(governed.values())
+    assert {d[1] for d in final["drift"]} >= {"undeclared_column", "type_conflict"}
     assert all(a["ok"] for a in final["accountability"])
 
 

@@ -2,9 +2,7 @@
 import json
 import signal
 import subprocess
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
@@ -30,26 +28,6 @@ def setup_topics(ctx, schemas, tmp_path, names, rows=20):
     for name in names:
         write_schema(schemas, schema_for(name))
         ingest(ctx, name, [envelope(f"{name}-{i}", {"i": i}) for i in range(rows)], tmp_path, f"{name}.ndjson")
-
-
-@pytest.fixture
-def webhook():
-    received = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/alerts", received
-    server.shutdown()
 
 
 def test_failing_topic_is_isolated_and_alerted(ctx, schemas, tmp_path, monkeypatch, webhook):

@@ -1,13 +1,10 @@
 """Refresh hooks and DDL export against real PyIceberg tables on a temporary home."""
 from __future__ import annotations
 
-import json
 import logging
 import socket
-import threading
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pyarrow as pa
 import pytest
@@ -56,26 +53,6 @@ def events(ctx):
     table = semantic_events(ctx)
     append_row(table, "k1")
     return ctx.lake.load("semantic.events")
-
-
-@pytest.fixture
-def webhook():
-    received = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/refresh", received
-    server.shutdown()
 
 
 def test_snowflake_ddl_names_the_current_metadata_file(ctx, events):

@@ -5,10 +5,9 @@ import json
 import re
 from datetime import datetime, timedelta, timezone
 
-import pytest
 
 from conftest import envelope, ingest
-from leanops.orchestrate.cycle import CycleOptions, run_cycle
+from leanops.orchestrate.cycle import run_cycle
 from leanops.orchestrate.health import Thresholds, check, semantic_lag_seconds, topic_status
 from leanops.runner import run_once
 from leanops.stages.accountability import topic_accounts
@@ -190,23 +189,28 @@ def test_refresh_hook_is_told_about_each_change(ctx, schemas, tmp_path, monkeypa
     assert event["metadata_location"] == table.metadata_location and event["schema_changed"] is True
 
 
-@pytest.fixture
-def webhook():
-    import http.server
-    import threading
-    received: list[dict] = []
+def test_undeclared_merge_key_and_missing_source(ctx, schemas, tmp_path):
+    write(schemas, semantic={"columns": {"status": {"type": "string"},
+                                         "region": {"type": "string", "from": "shipping_region"}}})
+    ingest(ctx, "orders", [order("m1", "k1", "2026-01-19T10:00:00Z", amount="1", status="new")], tmp_path)
+    run_once(ctx)
+    table = ctx.lake.semantic_table("orders")
+    names = [f.name for f in table.schema().fields]
+    assert names[4:] == ["idempotency_key", "status", "region"]  # the merge key comes first, as a string
+    assert [(r["idempotency_key"], r["status"], r["region"]) for r in rows(table)] == [("k1", "new", None)]
+    kinds = {(d.column_name, d.kind) for d in ctx.state.list_drift("orders")}
+    assert ("region", "missing_source") in kinds and ("amount", "undeclared_column") in kinds
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(200)
-            self.end_headers()
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/refresh", received
-    server.shutdown()
+def test_lag_threshold_and_status_from_the_command_line(ctx, schemas, tmp_path):
+    from conftest import run_cli
+    write(schemas)
+    schema = ctx.schema("orders")
+    ingest(ctx, "orders", [order("m1", "k1", "2026-01-19T10:00:00Z", amount="1", status="new")], tmp_path)
+    run_standardized(ctx.lake, ctx.settings, "orders", schema.standardized)
+    run_curated(ctx.lake, ctx.settings, "orders", schema)
+    [status] = json.loads(run_cli("status", "--json").stdout)
+    assert status["semantic_lag_seconds"] >= 0 and status["checkpoints"]["semantic"] is None
+    crossed = run_cli("check", "--semantic-lag-hours", "0", "--json")
+    assert crossed.returncode == 1 and [a["kind"] for a in json.loads(crossed.stdout)] == ["SemanticLag"]
+    assert run_cli("check", "--json").returncode == 0

@@ -126,11 +126,7 @@ class Lakehouse:
 
     def create_curated_table(self, topic: str, schema: Schema, spec: PartitionSpec,
                              properties: dict[str, str]) -> Table:
-        try:
-            return self.catalog.create_table(self.curated_ident(topic), schema=schema, partition_spec=spec,
-                                             properties=properties)
-        except TableAlreadyExistsError:
-            return self.catalog.load_table(self.curated_ident(topic))
+        return self._create(self.curated_ident(topic), schema, spec, properties)
 
     def semantic_table(self, topic: str) -> Table | None:
         return self.load(self.semantic_ident(topic))
@@ -141,11 +137,13 @@ class Lakehouse:
 
     def create_semantic_table(self, topic: str, schema: Schema, spec: PartitionSpec,
                               properties: dict[str, str]) -> Table:
+        return self._create(self.semantic_ident(topic), schema, spec, properties)
+
+    def _create(self, ident: str, schema: Schema, spec: PartitionSpec, properties: dict[str, str]) -> Table:
         try:
-            return self.catalog.create_table(self.semantic_ident(topic), schema=schema, partition_spec=spec,
-                                             properties=properties)
-        except TableAlreadyExistsError:
-            return self.catalog.load_table(self.semantic_ident(topic))
+            return self.catalog.create_table(ident, schema=schema, partition_spec=spec, properties=properties)
+        except TableAlreadyExistsError:  # another process created it first
+            return self.catalog.load_table(ident)
 
     def raw_topics(self) -> list[str]:
         """Topics that have a RAW table, found from the catalog itself."""

@@ -80,8 +80,9 @@ class SparkEngine:
         return run_curated(self.session, lake, settings, topic, schema)
 
     def semantic(self, lake, settings, topic, schema, up_to=None, on_drift=None):
-        """Semantic has no Spark implementation yet: it runs in-process on the tables Spark wrote."""
-        return EmbeddedEngine().semantic(lake, settings, topic, schema, up_to=up_to, on_drift=on_drift)
+        from leanops.engines.spark.semantic import run_semantic
+        return run_semantic(self.session, lake, settings, topic, schema, up_to=up_to,
+                            on_drift=on_drift or (lambda d: None))
 
 
 def engine_for(name: str, settings: "Settings") -> Engine:

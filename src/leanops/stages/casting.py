@@ -179,15 +179,6 @@ def iceberg_type(type_name: str) -> ice.IcebergType:
     return _lookup(type_name)[2]()
 
 
-def type_name(iceberg: ice.IcebergType) -> str:
-    """The schema-file type name of an Iceberg type (inverse of `iceberg_type`)."""
-    if isinstance(iceberg, ice.DecimalType):
-        return f"decimal({iceberg.precision},{iceberg.scale})"
-    for name in ("string", "int", "long", "double", "boolean", "date", "timestamp"):
-        if iceberg == iceberg_type(name):
-            return name
-    return str(iceberg)
-
 
 @dataclasses.dataclass(frozen=True)
 class Projection:

@@ -79,10 +79,10 @@ def run_semantic(lake: Lakehouse, settings: Settings, topic: str, schema: TopicS
         con.register("changed_arrow", rows)
         con.execute("CREATE TEMP TABLE changed AS SELECT row_number() OVER () AS ord, * FROM changed_arrow").fetchall()
         con.unregister("changed_arrow")
-        upstream = _upstream_types(run.source, batch.to_id)
-        for drift in _drift(con, section, upstream, batch.to_id):
+        upstream = upstream_types(run.source, batch.to_id)
+        for drift in drift_of(section, upstream, batch.to_id, lambda column: _sample(con, column)):
             on_drift(drift)
-        _govern(con, section, upstream)
+        govern(con, section, upstream)
         result.records_in = rows.num_rows
         error_rows = duck.arrow(con, _errors_sql(section))
         result.records_errors = error_rows.num_rows
@@ -91,7 +91,7 @@ def run_semantic(lake: Lakehouse, settings: Settings, topic: str, schema: TopicS
 
         table = run.target or create_table(lake, topic, section)
         staged = StagedAppend(table)
-        added = _declared_additions(staged, section)
+        added = declared_additions(staged, section)
         result.columns_added = tuple(section.all_columns) if run.target is None else added  # a new table: all
         deletes = _stored_positions(con, table, section.merge_key)
         columns = [f.name for f in staged.txn.table_metadata.schema().fields]
@@ -120,7 +120,7 @@ def _changed_rows(source: Table, snapshot_id: int, files: set[str]) -> pa.Table:
     return ArrowScan(source.metadata, source.io, schema, AlwaysTrue()).to_table(tasks)
 
 
-def _upstream_types(source: Table, snapshot_id: int) -> dict[str, str]:
+def upstream_types(source: Table, snapshot_id: int) -> dict[str, str]:
     """Curated column -> its type as a schema-file type name (as of the batch's snapshot)."""
     names = source_columns(source, snapshot_id)
     fields = {f.name: f for f in source.schema().fields}
@@ -131,13 +131,21 @@ def _source(section: SemanticSection, name: str) -> str:
     return section.all_columns[name].source or name
 
 
-def _drift(con: duckdb.DuckDBPyConnection, section: SemanticSection, upstream: dict[str, str],
-           snapshot_id: int) -> list[Drift]:
+def sampled_columns(section: SemanticSection, upstream: dict[str, str]) -> list[str]:
+    """Upstream columns whose drift entry carries a sample value."""
+    used = {_source(section, n) for n in section.all_columns}
+    conflicts = [_source(section, n) for n, c in section.all_columns.items()
+                 if _source(section, n) in upstream and upstream[_source(section, n)] != c.type]
+    return sorted((set(upstream) - used - set(META)) | set(conflicts))
+
+
+def drift_of(section: SemanticSection, upstream: dict[str, str], snapshot_id: int,
+             sample: Callable[[str], str | None]) -> list[Drift]:
     """Undeclared upstream columns, type conflicts and missing sources of this batch."""
     used = {_source(section, n) for n in section.all_columns}
     found = []
     for column in sorted(set(upstream) - used - set(META)):
-        found.append(Drift(column, "undeclared_column", _sample(con, column), snapshot_id,
+        found.append(Drift(column, "undeclared_column", sample(column), snapshot_id,
                            f"curated column of type {upstream[column]}, not declared in semantic.columns"))
     for name, spec in section.all_columns.items():
         source = _source(section, name)
@@ -145,19 +153,19 @@ def _drift(con: duckdb.DuckDBPyConnection, section: SemanticSection, upstream: d
             found.append(Drift(name, "missing_source", None, snapshot_id,
                                f"semantic column {name!r} comes from curated column {source!r}, which does not exist"))
         elif upstream[source] != spec.type:
-            found.append(Drift(name, "type_conflict", _sample(con, source), snapshot_id,
+            found.append(Drift(name, "type_conflict", sample(source), snapshot_id,
                                f"curated {source!r} is {upstream[source]}, semantic {name!r} is {spec.type}: "
                                "values are cast, failures go to semantic.errors"))
     return found
 
 
 def _sample(con: duckdb.DuckDBPyConnection, column: str) -> str | None:
-    rows = con.execute(f"SELECT {quote(column)}::VARCHAR FROM changed WHERE {quote(column)} IS NOT NULL "
-                       "ORDER BY ord LIMIT 1").fetchall()
-    return rows[0][0][:SAMPLE_CHARS] if rows else None
+    """The smallest value as text: a sample every engine picks alike, whatever the row order."""
+    rows = con.execute(f"SELECT min({quote(column)}::VARCHAR) FROM changed").fetchall()
+    return rows[0][0][:SAMPLE_CHARS] if rows and rows[0][0] is not None else None
 
 
-def _govern(con: duckdb.DuckDBPyConnection, section: SemanticSection, upstream: dict[str, str]) -> None:
+def govern(con: duckdb.DuckDBPyConnection, section: SemanticSection, upstream: dict[str, str]) -> None:
     """Temp table `governed`: metadata, the declared columns typed, `__key_text`, `__failures`."""
     same = {n for n, c in section.all_columns.items() if upstream.get(_source(section, n)) == c.type}
     cast = {n: CuratedColumn(type=c.type, cde=(n == section.merge_key))
@@ -246,7 +254,7 @@ def create_table(lake: Lakehouse, topic: str, section: SemanticSection) -> Table
     return lake.create_semantic_table(topic, schema, spec, properties)
 
 
-def _declared_additions(staged: StagedAppend, section: SemanticSection) -> tuple[str, ...]:
+def declared_additions(staged: StagedAppend, section: SemanticSection) -> tuple[str, ...]:
     """Columns the schema file declares and the table lacks (the file is the approved DDL); a changed
     type is refused: that is a NUCLEAR_RESET (leanops deploy)."""
     current = {f.name: f for f in staged.txn.table_metadata.schema().fields}

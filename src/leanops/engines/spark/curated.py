@@ -20,7 +20,7 @@ from leanops.catalog.commit import StagedAppend
 from leanops.catalog.tables import Lakehouse
 from leanops.config import Settings
 from leanops.engines.spark import partitions
-from leanops.engines.spark.io import append, materialize, read_batch, spark_name, spark_type, with_summary
+from leanops.engines.spark.io import append, materialize, merge_into, read_batch, spark_name, spark_type
 from leanops.schema_file import TopicSchema
 from leanops.stages import casting, curated
 from leanops.stages.checkpoint import commit_summary, fault_point
@@ -67,7 +67,7 @@ def run_curated(spark: "SparkSession", lake: Lakehouse, settings: Settings, topi
     if batch.orphan is None and result.records_errors:
         append(_error_rows(failed), lake.CURATED_ERRORS, summary)
         fault_point("after-curated-errors-commit")
-    _merge(spark, lake.curated_ident(topic), winners, section.merge_key, summary)
+    merge_into(spark, lake.curated_ident(topic), winners, section.merge_key, summary)
     result.target_snapshot_id = current_snapshot_id(lake.curated_table(topic))
     fault_point("after-curated-commit")
     result.message = f"{replaced} stored rows replaced by newer versions" if replaced else ""
@@ -126,15 +126,3 @@ def _error_rows(failed: "DataFrame") -> "DataFrame":
     return failed.select("topic_name", "message_id", *fields, "publish_time", "ingestion_ts",
                          F.current_timestamp().alias("error_ts"))
 
-
-def _merge(spark: "SparkSession", ident: str, winners: "DataFrame", merge_key: str, summary: dict[str, str]) -> None:
-    """MERGE the winners (one row per key) into the table in one snapshot carrying `summary`."""
-    target = spark.table(spark_name(ident)).columns
-    view = f"__leanops_merge_{ident.replace('.', '_')}"  # per topic: concurrent topics share the session
-    winners.select(*[f"`{c}`" for c in target]).createOrReplaceTempView(view)
-    try:
-        with_summary(spark, summary, lambda: spark.sql(
-            f"MERGE INTO {spark_name(ident)} t USING {view} s ON t.`{merge_key}` = s.`{merge_key}` "
-            "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *").collect())
-    finally:
-        spark.catalog.dropTempView(view)

@@ -110,3 +110,17 @@ def with_summary(spark: "SparkSession", summary: dict[str, str], action: Callabl
         properties, callable_, jvm.java.lang.RuntimeException().getClass())
     if callable_.error is not None:
         raise callable_.error
+
+
+def merge_into(spark: "SparkSession", ident: str, rows: "DataFrame", key: str, summary: dict[str, str]) -> None:
+    """MERGE `rows` (one per key) into `ident` by `key`, in one snapshot carrying `summary`: a matched
+    row is replaced (merge-on-read: a position delete), a new key inserted."""
+    target = spark.table(spark_name(ident)).columns
+    view = f"__leanops_merge_{ident.replace('.', '_')}"  # per table: concurrent topics share the session
+    rows.select(*[f"`{c}`" for c in target]).createOrReplaceTempView(view)
+    try:
+        with_summary(spark, summary, lambda: spark.sql(
+            f"MERGE INTO {spark_name(ident)} t USING {view} s ON t.`{key}` = s.`{key}` "
+            "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *").collect())
+    finally:
+        spark.catalog.dropTempView(view)
