@@ -308,7 +308,8 @@ def rebuild(topic: str = typer.Argument(..., help="topic to replay from RAW"), e
         output.emit_json(report.as_dict())
     else:
         output.console.print(f"{topic}: rebuild {report.status}; old tables archived as *_{report.archive_suffix}; "
-                             f"{report.standardized_rows} Standardized and {report.curated_rows} Curated rows "
+                             f"{report.standardized_rows} Standardized, {report.curated_rows} Curated and "
+                             f"{report.semantic_rows} Semantic rows "
                              f"written up to RAW snapshot {report.target_raw_snapshot}"
                              + (f"; error: {report.error} (topic stays PAUSED, run again to resume)"
                                 if report.error else ""), highlight=False)
@@ -323,6 +324,9 @@ def export_ddl(target: str = typer.Option("snowflake", "--target", help="snowfla
                schema: str = typer.Option("SEMANTIC", "--schema", help="Snowflake schema"),
                external_volume: str = typer.Option("LEANOPS_VOLUME", "--external-volume"),
                catalog_integration: str = typer.Option("LEANOPS_OBJECT_STORE", "--catalog-integration"),
+               storage_base_url: Optional[str] = typer.Option(
+                   None, "--storage-base-url", help="the external volume's STORAGE_BASE_URL (Snowflake metadata "
+                                                    "paths are relative to it; default: each table's location)"),
                home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt) -> None:
     """Print the SQL that exposes the semantic tables downstream (Snowflake create + REFRESH, Athena)."""
     from leanops.ddl import export_ddl as generate
@@ -330,6 +334,8 @@ def export_ddl(target: str = typer.Option("snowflake", "--target", help="snowfla
     options = {} if target == "athena" else {"database": database, "schema": schema,
                                              "external_volume": external_volume,
                                              "catalog_integration": catalog_integration}
+    if storage_base_url and target != "athena":
+        options["storage_base_url"] = storage_base_url
     try:
         print(generate(ctx.lake, topic or None, target, **options))
     except ValueError as exc:

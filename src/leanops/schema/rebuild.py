@@ -3,10 +3,10 @@
     leanops rebuild events
 
 1. PAUSE the topic (the orchestrator skips it; its data keeps landing in RAW).
-2. Archive: rename `standardized.<t>` and `curated.<t>` to `<t>_archive_<UTC timestamp>` and move the
-   topic's rows of the shared error tables into archive tables of the same suffix, so the new
-   tables' accountability starts from zero.
-3. Replay: run the normal stages from no checkpoint up to the RAW snapshot current at the start
+2. Archive: rename `standardized.<t>`, `curated.<t>` and `semantic.<t>` to `<t>_archive_<UTC timestamp>`
+   and move the topic's rows of the shared error tables into archive tables of the same suffix, so
+   the new tables' accountability starts from zero.
+3. Replay: run the normal stages (Semantic too, when the schema has it) from no checkpoint up to the RAW snapshot current at the start
    (pinned), batch after batch (`max_batch_rows`, so memory stays bounded for a RAW larger than RAM),
    against the current schema file. Checkpoints land in the new tables' commits as always.
 4. ENABLE the topic again. Data that arrived in RAW during the rebuild is after the pinned snapshot,
@@ -45,6 +45,7 @@ class RebuildReport:
     batches: int = 0
     standardized_rows: int = 0
     curated_rows: int = 0
+    semantic_rows: int = 0
     status: str = "RUNNING"
     error: str | None = None
 
@@ -96,10 +97,10 @@ def _rebuild_leased(ctx: Context, topic: str, schema, on_batch: Callable[[StageR
 
 def archive(lake: Lakehouse, topic: str, suffix: str) -> None:
     """Rename the topic's derived tables and move its rows of the shared error tables aside."""
-    for ident in (lake.standardized_ident(topic), lake.curated_ident(topic)):
+    for ident in (lake.standardized_ident(topic), lake.curated_ident(topic), lake.semantic_ident(topic)):
         if lake.load(ident) is not None:
             lake.catalog.rename_table(ident, f"{ident}_{suffix}")
-    for errors in (lake.parse_errors_table(), lake.curated_errors_table()):
+    for errors in (lake.parse_errors_table(), lake.curated_errors_table(), lake.semantic_errors_table()):
         rows = errors.scan(row_filter=EqualTo("topic_name", topic)).to_arrow()
         if rows.num_rows == 0:
             continue
@@ -132,8 +133,16 @@ def _replay(ctx: Context, topic: str, schema, target: int | None, report: Rebuil
         on_batch(result)
         if result.status == RunStatus.NO_NEW_DATA:
             break
+    while schema.curated is not None and schema.semantic is not None:
+        result = ctx.engine.semantic(ctx.lake, settings, topic, schema, on_drift=lambda d: ctx.state.record_drift(
+            topic, d.column, d.kind, d.sample_value, d.snapshot_id, d.detail))
+        _check(result)
+        report.semantic_rows += result.records_written
+        on_batch(result)
+        if result.status == RunStatus.NO_NEW_DATA:
+            break
     for stage, table in (("standardized", ctx.lake.standardized_table(topic)),
-                         ("curated", ctx.lake.curated_table(topic))):
+                         ("curated", ctx.lake.curated_table(topic)), ("semantic", ctx.lake.semantic_table(topic))):
         if table is not None:
             ctx.state.put_checkpoint(topic, stage, checkpoint_from_table(table, topic))
 

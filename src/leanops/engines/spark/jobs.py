@@ -87,10 +87,11 @@ def run_rebuild_job(job: str, argv: Sequence[str] | None = None) -> dict:
     ctx = _context(args)
     try:
         report = rebuild(ctx, args["topic_name"])
-        table = ctx.lake.curated_table(args["topic_name"]) or ctx.lake.standardized_table(args["topic_name"])
+        topic = args["topic_name"]
+        table = ctx.lake.semantic_table(topic) or ctx.lake.curated_table(topic) or ctx.lake.standardized_table(topic)
         snapshot = table.current_snapshot() if table is not None else None
         return _emit(job, {**report.as_dict(), "topic": args["topic_name"],
-                           "records_written": report.standardized_rows + report.curated_rows,
+                           "records_written": report.standardized_rows + report.curated_rows + report.semantic_rows,
                            "snapshot_id": snapshot.snapshot_id if snapshot else None})
     finally:
         ctx.close()
