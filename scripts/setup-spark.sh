@@ -15,6 +15,6 @@ fi
 bash scripts/setup.sh
 stamp=.venv/.leanops-spark-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/python -m pip install --quiet -e '.[dev,spark]'
+  .venv/bin/python -m pip install --quiet -e '.[dev,spark,aws]'
   touch "$stamp"
 fi
