@@ -23,6 +23,8 @@ def _isolate(monkeypatch, tmp_path):
     monkeypatch.setenv("LEANOPS_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("LEANOPS_SCHEMAS", str(tmp_path / "schemas"))
     monkeypatch.delenv("LEANOPS_FAULT", raising=False)
+    for name in ("LEANOPS_STATE", "LEANOPS_CATALOG", "LEANOPS_WAREHOUSE", "LEANOPS_AWS_ENDPOINT", "LEANOPS_ENGINE"):
+        monkeypatch.delenv(name, raising=False)  # a developer's shell never points the tests elsewhere
     (tmp_path / "schemas").mkdir(exist_ok=True)
 
 

@@ -12,14 +12,15 @@ from leanops.catalog.tables import Lakehouse
 from leanops.config import Settings
 from leanops.engines import DEFAULT_ENGINE, EmbeddedEngine, Engine, engine_for
 from leanops.schema_file import TopicSchema, load_topic_schema
-from leanops.state.sqlite import SqliteStateStore
+from leanops.state.base import StateStore
+from leanops.state.factory import open_state_store
 
 
 @dataclasses.dataclass
 class Context:
     settings: Settings
     lake: Lakehouse
-    state: SqliteStateStore
+    state: StateStore
     engine: Engine = dataclasses.field(default_factory=EmbeddedEngine)
 
     @classmethod
@@ -32,7 +33,7 @@ class Context:
         settings = Settings.from_env(home, schemas_dir)
         settings.home.mkdir(parents=True, exist_ok=True)
         (settings.home / "tmp").mkdir(exist_ok=True)
-        return cls(settings, Lakehouse.open(settings), SqliteStateStore(settings.state_path),
+        return cls(settings, Lakehouse.open(settings), open_state_store(settings),
                    engine_for(engine, settings))
 
     def schema(self, topic: str) -> TopicSchema | None:

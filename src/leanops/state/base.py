@@ -81,6 +81,11 @@ class DriftEntry:
 
 
 class StateReader(abc.ABC):
+    @property
+    @abc.abstractmethod
+    def schema_version(self) -> int:
+        """The store's layout version (SQLite: the last migration applied)."""
+
     @abc.abstractmethod
     def get_topic(self, topic: str) -> TopicEntry | None: ...
 

@@ -1,0 +1,360 @@
+"""DynamoDB adapter of the state store, so AWS deployments keep state without a shared file.
+
+Same semantics as the SQLite adapter (the contract suite runs both); every "only if" is a
+ConditionExpression, so races are settled by DynamoDB's per-item atomic conditional writes.
+Layout and IAM actions: docs/aws-state.md.
+"""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from leanops.errors import UnknownTopicError
+from leanops.state.base import Checkpoint, DriftEntry, IngestRecord, RunRecord, StateStore, TopicEntry
+from leanops.types import FlowControl
+
+DEFAULT_PREFIX = "leanops_"
+LAYOUT_VERSION = 1  # bump when the table layout below changes; reported like SQLite's schema_version
+# suffix -> (hash key, range key or None); every key attribute is a string except the numeric ranges
+TABLES: dict[str, tuple[tuple[str, str], tuple[str, str] | None]] = {
+    "PipelineRegistry": (("topic_name", "S"), None),
+    "Checkpoints": (("pipeline_id", "S"), ("checkpoint_type", "S")),
+    "RunLog": (("topic", "S"), ("run_key", "S")),
+    "IngestLog": (("topic", "S"), ("ingest_id", "S")),
+    "Leases": (("topic", "S"), None),
+    "Rebuilds": (("topic_name", "S"), None),
+    "Deployments": (("topic_name", "S"), ("deployment_id", "N")),
+    "AlertLog": (("topic", "S"), ("kind", "S")),
+    "DriftLog": (("topic", "S"), ("column_kind", "S")),
+    "Counters": (("counter_name", "S"), None),
+}
+_SER, _DE = TypeSerializer(), TypeDeserializer()
+_RUN_FIELDS = ("topic", "stage", "started_at", "ended_at", "status", "records_in", "records_written",
+               "records_errors", "records_duplicates", "records_superseded", "source_snapshot_id",
+               "target_snapshot_id", "error_message")
+_REBUILD_FIELDS = ("topic_name", "archive_suffix", "target_raw_snapshot", "status", "error", "updated_at")
+_DEPLOY_FIELDS = ("deployment_id", "topic_name", "kind", "schema_sha256", "schema_json", "deployed_by",
+                  "deployed_at", "actions")
+_SAMPLE_CHARS = 200
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def _ts(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _enc(value: Any) -> Any:
+    """Python -> DynamoDB value: datetimes as ISO-8601 strings, floats as exact Decimals."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    return value
+
+
+def _dec(value: Any) -> Any:
+    """DynamoDB value -> Python: whole Decimals back to int (64-bit snapshot ids stay exact)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def _item(values: dict) -> dict:
+    return {k: _SER.serialize(_enc(v)) for k, v in values.items()}
+
+
+def _values(values: dict) -> dict:
+    return {f":{k}": _SER.serialize(_enc(v)) for k, v in values.items()}
+
+
+def _plain(item: dict | None) -> dict | None:
+    return None if item is None else {k: _dec(_DE.deserialize(v)) for k, v in item.items()}
+
+
+def _conditional_failed(err: ClientError) -> bool:
+    return err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class DynamoStateStore(StateStore):
+    """State store in DynamoDB tables named prefix + suffix. One client: safe to share between threads."""
+
+    def __init__(self, prefix: str = DEFAULT_PREFIX, region: str | None = None, endpoint_url: str | None = None,
+                 create: bool = True) -> None:
+        self.prefix = prefix
+        self._client = boto3.session.Session(region_name=region).client("dynamodb", endpoint_url=endpoint_url)
+        if create:
+            self.create_tables()
+
+    # -- plumbing -------------------------------------------------------------------------
+    @property
+    def schema_version(self) -> int:
+        return LAYOUT_VERSION
+
+    def table(self, suffix: str) -> str:
+        return f"{self.prefix}{suffix}"
+
+    def create_tables(self) -> None:
+        """Create every missing table (on-demand billing) and wait until all are ACTIVE.
+
+        Existing tables are only described, so a role without dynamodb:CreateTable works once they exist.
+        """
+        pending = []
+        for suffix, (hash_key, range_key) in TABLES.items():
+            try:
+                if self._client.describe_table(TableName=self.table(suffix))["Table"]["TableStatus"] != "ACTIVE":
+                    pending.append(suffix)
+                continue
+            except ClientError as err:
+                if err.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                    raise
+            keys = [hash_key] + ([range_key] if range_key else [])
+            try:
+                self._client.create_table(
+                    TableName=self.table(suffix), BillingMode="PAY_PER_REQUEST",
+                    AttributeDefinitions=[{"AttributeName": n, "AttributeType": t} for n, t in keys],
+                    KeySchema=[{"AttributeName": n, "KeyType": kt} for (n, _), kt in zip(keys, ("HASH", "RANGE"))])
+            except ClientError as err:
+                if err.response.get("Error", {}).get("Code") != "ResourceInUseException":
+                    raise  # in use: another process created it first
+            pending.append(suffix)
+        waiter = self._client.get_waiter("table_exists")
+        for suffix in pending:
+            waiter.wait(TableName=self.table(suffix), WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+
+    def close(self) -> None:
+        """Nothing to release: the client holds no open state."""
+
+    def _get(self, suffix: str, key: dict) -> dict | None:
+        return _plain(self._client.get_item(TableName=self.table(suffix), Key=_item(key),
+                                            ConsistentRead=True).get("Item"))
+
+    def _put(self, suffix: str, values: dict, condition: str | None = None, names: dict | None = None,
+             bound: dict | None = None) -> bool:
+        """PutItem; False (nothing written) when the condition does not hold."""
+        extra: dict[str, Any] = {}
+        if condition:
+            extra["ConditionExpression"] = condition
+        if names:
+            extra["ExpressionAttributeNames"] = names
+        if bound:
+            extra["ExpressionAttributeValues"] = _values(bound)
+        try:
+            self._client.put_item(TableName=self.table(suffix), Item=_item(values), **extra)
+            return True
+        except ClientError as err:
+            if _conditional_failed(err):
+                return False
+            raise
+
+    def _update(self, suffix: str, key: dict, expression: str, names: dict, bound: dict,
+                condition: str | None = None) -> dict | None:
+        """UpdateItem returning the new item; None when the condition does not hold."""
+        extra = {"ConditionExpression": condition} if condition else {}
+        try:
+            out = self._client.update_item(TableName=self.table(suffix), Key=_item(key), UpdateExpression=expression,
+                                           ExpressionAttributeNames=names, ExpressionAttributeValues=_values(bound),
+                                           ReturnValues="ALL_NEW", **extra)
+            return _plain(out["Attributes"])
+        except ClientError as err:
+            if _conditional_failed(err):
+                return None
+            raise
+
+    def _items(self, suffix: str, hash_name: str | None = None, hash_value: str | None = None,
+               newest_first: bool = False, limit: int | None = None) -> list[dict]:
+        """Query one partition (in range-key order, at most `limit` items) or, without a hash value, scan all."""
+        args: dict[str, Any] = {"TableName": self.table(suffix), "ConsistentRead": True}
+        if hash_value is not None:
+            args.update(KeyConditionExpression="#h = :h", ExpressionAttributeNames={"#h": hash_name},
+                        ExpressionAttributeValues=_values({"h": hash_value}), ScanIndexForward=not newest_first)
+        call = self._client.query if hash_value is not None else self._client.scan
+        out: list[dict] = []
+        while limit is None or len(out) < limit:
+            page = call(**args, **({"Limit": limit - len(out)} if limit is not None else {}))
+            out.extend(_plain(i) for i in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return out
+
+    def _next_id(self, counter: str) -> int:
+        """Atomic ADD on a counter item: monotonically increasing ints, like SQLite AUTOINCREMENT."""
+        new = self._update("Counters", {"counter_name": counter}, "ADD #v :one", {"#v": "value"}, {"one": 1})
+        return int(new["value"])  # type: ignore[index]
+
+    # -- registry -------------------------------------------------------------------------
+    @staticmethod
+    def _topic(item: dict) -> TopicEntry:
+        return TopicEntry(item["topic_name"], bool(item["is_active"]), FlowControl(item["flow_control_flag"]),
+                          _ts(item["last_updated_at"]))
+
+    def get_topic(self, topic: str) -> TopicEntry | None:
+        item = self._get("PipelineRegistry", {"topic_name": topic})
+        return self._topic(item) if item else None
+
+    def list_topics(self) -> list[TopicEntry]:
+        return sorted(map(self._topic, self._items("PipelineRegistry")), key=lambda t: t.topic_name)
+
+    def register_topic(self, topic: str, flag: FlowControl = FlowControl.ENABLED) -> TopicEntry:
+        self._put("PipelineRegistry", {"topic_name": topic, "is_active": True, "flow_control_flag": flag.value,
+                                       "last_updated_at": _now()},
+                  "attribute_not_exists(#t)", {"#t": "topic_name"})
+        return self.get_topic(topic)  # type: ignore[return-value]
+
+    def _set(self, topic: str, attribute: str, value: Any) -> TopicEntry:
+        new = self._update("PipelineRegistry", {"topic_name": topic}, "SET #a = :v, #u = :now",
+                           {"#a": attribute, "#u": "last_updated_at", "#t": "topic_name"},
+                           {"v": value, "now": _now()}, condition="attribute_exists(#t)")
+        if new is None:
+            raise UnknownTopicError(topic)
+        return self._topic(new)
+
+    def set_flow_control(self, topic: str, flag: FlowControl) -> TopicEntry:
+        return self._set(topic, "flow_control_flag", flag.value)
+
+    def set_active(self, topic: str, active: bool) -> TopicEntry:
+        return self._set(topic, "is_active", bool(active))
+
+    # -- checkpoints ----------------------------------------------------------------------
+    def get_checkpoint(self, topic: str, layer: str) -> Checkpoint | None:
+        item = self._get("Checkpoints", {"pipeline_id": topic, "checkpoint_type": layer})
+        if item is None:
+            return None
+        return Checkpoint(item["pipeline_id"], item["checkpoint_type"], item.get("last_snapshot_id"),
+                          _ts(item.get("last_ingestion_ts")), _ts(item["updated_at"]))
+
+    def put_checkpoint(self, topic: str, layer: str, snapshot_id: int | None,
+                       ingestion_ts: datetime | None = None) -> None:
+        self._put("Checkpoints", {"pipeline_id": topic, "checkpoint_type": layer, "last_snapshot_id": snapshot_id,
+                                  "last_ingestion_ts": ingestion_ts, "updated_at": _now()})
+
+    # -- run log --------------------------------------------------------------------------
+    @staticmethod
+    def _run_key(run_id: int) -> str:
+        return f"{run_id:020d}"  # zero-padded counter: string order == numeric order == SQLite's run_id order
+
+    def start_run(self, record: RunRecord) -> RunRecord:
+        record.run_id = self._next_id("run_id")
+        self._put("RunLog", {"run_key": self._run_key(record.run_id), "run_id": record.run_id,
+                             **{f: getattr(record, f) for f in _RUN_FIELDS}})
+        return record
+
+    def finish_run(self, record: RunRecord) -> None:
+        """Overwrite the run's row; like SQLite's UPDATE, a run never started is silently ignored."""
+        if record.run_id is None:
+            return
+        self._put("RunLog", {"run_key": self._run_key(record.run_id), "run_id": record.run_id,
+                             **{f: getattr(record, f) for f in _RUN_FIELDS}},
+                  "attribute_exists(#k)", {"#k": "run_key"})
+
+    def list_runs(self, topic: str | None = None, limit: int = 100) -> list[RunRecord]:
+        """Newest first; like SQLite's LIMIT, a negative limit means no limit."""
+        if limit == 0:
+            return []
+        cap = limit if limit > 0 else None
+        if topic:
+            items = self._items("RunLog", "topic", topic, newest_first=True, limit=cap)
+        else:
+            items = sorted(self._items("RunLog"), key=lambda i: i["run_id"], reverse=True)[:cap]
+        return [RunRecord(**{**{f: i.get(f) for f in _RUN_FIELDS}, "run_id": i["run_id"],
+                             "started_at": _ts(i["started_at"]), "ended_at": _ts(i.get("ended_at"))})
+                for i in items]
+
+    # -- ingest log -----------------------------------------------------------------------
+    def record_ingest(self, record: IngestRecord) -> None:
+        self._put("IngestLog", {"topic": record.topic, "ingest_id": record.ingest_id, "source": record.source,
+                                "lines_read": record.lines_read, "accepted": record.accepted,
+                                "rejected": record.rejected, "raw_snapshot_id": record.raw_snapshot_id,
+                                "finished_at": record.finished_at})
+
+    def list_ingests(self, topic: str | None = None) -> list[IngestRecord]:
+        items = self._items("IngestLog", "topic", topic) if topic else self._items("IngestLog")
+        return [IngestRecord(i["ingest_id"], i["topic"], i["source"], i["lines_read"], i["accepted"], i["rejected"],
+                             i.get("raw_snapshot_id"), _ts(i["finished_at"]))
+                for i in sorted(items, key=lambda i: i["finished_at"])]
+
+    # -- leases ---------------------------------------------------------------------------
+    def acquire_lease(self, topic: str, holder: str, ttl_seconds: float) -> bool:
+        """Take (or renew) the lease unless another holder's is unexpired: one conditional PutItem."""
+        now = time.time()
+        return self._put("Leases", {"topic": topic, "holder": holder, "acquired_at": now,
+                                    "expires_at": now + ttl_seconds},
+                         "attribute_not_exists(#t) OR #e < :now OR #h = :me",
+                         {"#t": "topic", "#e": "expires_at", "#h": "holder"}, {"now": now, "me": holder})
+
+    def steal_lease(self, topic: str, stale_holder: str, holder: str, ttl_seconds: float) -> bool:
+        """Take the lease from a dead holder only if it still holds it: PutItem conditional on the holder."""
+        now = time.time()
+        return self._put("Leases", {"topic": topic, "holder": holder, "acquired_at": now,
+                                    "expires_at": now + ttl_seconds},
+                         "#h = :stale", {"#h": "holder"}, {"stale": stale_holder})
+
+    def release_lease(self, topic: str, holder: str) -> None:
+        try:
+            self._client.delete_item(TableName=self.table("Leases"), Key=_item({"topic": topic}),
+                                     ConditionExpression="#h = :me", ExpressionAttributeNames={"#h": "holder"},
+                                     ExpressionAttributeValues=_values({"me": holder}))
+        except ClientError as err:
+            if not _conditional_failed(err):
+                raise
+
+    def lease_holder(self, topic: str) -> str | None:
+        item = self._get("Leases", {"topic": topic})
+        return item["holder"] if item and item["expires_at"] >= time.time() else None
+
+    # -- rebuilds and deployments -----------------------------------------------------------
+    def put_rebuild(self, topic: str, archive_suffix: str, target: int | None, status: str,
+                    error: str | None = None) -> None:
+        self._put("Rebuilds", dict(zip(_REBUILD_FIELDS, (topic, archive_suffix, target, status, error, _now()))))
+
+    def get_rebuild(self, topic: str) -> dict | None:
+        item = self._get("Rebuilds", {"topic_name": topic})
+        return {f: item.get(f) for f in _REBUILD_FIELDS} if item else None
+
+    def record_deployment(self, topic: str, kind: str, schema_sha256: str, schema_json: str, deployed_by: str,
+                          actions: str) -> None:
+        number = self._next_id("deployment_id")
+        self._put("Deployments", dict(zip(_DEPLOY_FIELDS, (number, topic, kind, schema_sha256, schema_json,
+                                                           deployed_by, _now(), actions))))
+
+    def last_deployment(self, topic: str) -> dict | None:
+        items = self._items("Deployments", "topic_name", topic, newest_first=True, limit=1)
+        return {f: items[0].get(f) for f in _DEPLOY_FIELDS} if items else None
+
+    def list_deployments(self, topic: str | None = None) -> list[dict]:
+        items = self._items("Deployments", "topic_name", topic) if topic else self._items("Deployments")
+        return [{f: i.get(f) for f in _DEPLOY_FIELDS} for i in sorted(items, key=lambda i: i["deployment_id"])]
+
+    # -- alert de-duplication -------------------------------------------------------------
+    def should_alert(self, topic: str, kind: str, every_seconds: float = 86_400.0) -> bool:
+        """True (and remembered) unless sent within `every_seconds`: UpdateItem conditional on the last send."""
+        now = time.time()
+        return self._update("AlertLog", {"topic": topic, "kind": kind}, "SET #s = :now", {"#s": "last_sent_at"},
+                            {"now": now, "cutoff": now - every_seconds},
+                            condition="attribute_not_exists(#s) OR #s < :cutoff") is not None
+
+    # -- drift log ------------------------------------------------------------------------
+    def record_drift(self, topic: str, column: str, kind: str, sample_value: str | None, snapshot_id: int | None,
+                     detail: str = "") -> bool:
+        """Record the drift once (first sighting wins); True when new. Kinds never contain '#'."""
+        sample = None if sample_value is None else str(sample_value)[:_SAMPLE_CHARS]
+        return self._put("DriftLog", {"topic": topic, "column_kind": f"{column}#{kind}", "column_name": column,
+                                      "kind": kind, "first_seen": _now(), "sample_value": sample,
+                                      "snapshot_id": snapshot_id, "detail": detail},
+                         "attribute_not_exists(#k)", {"#k": "column_kind"})
+
+    def list_drift(self, topic: str | None = None) -> list[DriftEntry]:
+        """Drift entries, oldest first (then topic, column), the order SQLite lists them in."""
+        items = self._items("DriftLog", "topic", topic) if topic else self._items("DriftLog")
+        items.sort(key=lambda i: (i["first_seen"], i["topic"], i["column_name"]))
+        return [DriftEntry(i["topic"], i["column_name"], i["kind"], _ts(i["first_seen"]), i.get("sample_value"),
+                           i.get("snapshot_id"), i.get("detail", "")) for i in items]
