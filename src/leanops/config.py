@@ -2,17 +2,28 @@
 
     LEANOPS_HOME     home of the local deployment (default ./.leanops)
     LEANOPS_SCHEMAS  directory of topic schema files (default ./schemas)
+
+The Iceberg catalog (docs/aws-catalog.md):
+
+    LEANOPS_CATALOG       sql (default: SQLite SQL catalog + warehouse in the home) | glue (AWS Glue + S3)
+    LEANOPS_WAREHOUSE     glue: the warehouse URI, s3://bucket/prefix (required)
+    LEANOPS_AWS_ENDPOINT  glue: endpoint URL for both Glue and S3 (moto, LocalStack); unset on AWS
+    AWS_REGION / AWS_DEFAULT_REGION  glue: the region of Glue and S3 (else the AWS default chain)
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
+
+from leanops.errors import ConfigError
 
 DEFAULT_HOME = ".leanops"
 DEFAULT_SCHEMAS = "schemas"
 CATALOG_NAME = "leanops"
+CATALOG_KINDS = ("sql", "glue")
 
 
 class Settings(BaseModel):
@@ -25,12 +36,54 @@ class Settings(BaseModel):
                                        description="upstream rows one stage run takes (whole snapshots); "
                                                    "the rest is backlog for the next run")
     ingest_batch_lines: int = Field(default=100_000, ge=1)
+    catalog: Literal["sql", "glue"] = Field(default="sql", description="sql: SQLite catalog in the home; "
+                                                                       "glue: AWS Glue catalog, S3 warehouse")
+    warehouse: str | None = Field(default=None, description="glue: s3://bucket/prefix of the table data")
+    aws_endpoint: str | None = Field(default=None, description="glue: Glue and S3 endpoint URL (moto, LocalStack)")
+    aws_region: str | None = Field(default=None, description="glue: region of Glue and S3")
 
     @classmethod
     def from_env(cls, home: str | Path | None = None, schemas_dir: str | Path | None = None) -> "Settings":
         home = Path(home or os.environ.get("LEANOPS_HOME") or DEFAULT_HOME)
         schemas = Path(schemas_dir or os.environ.get("LEANOPS_SCHEMAS") or DEFAULT_SCHEMAS)
-        return cls(home=home.absolute(), schemas_dir=schemas.absolute())
+        kind = (os.environ.get("LEANOPS_CATALOG") or "sql").strip().lower()
+        if kind not in CATALOG_KINDS:
+            raise ConfigError(f"LEANOPS_CATALOG={kind!r}: use one of {', '.join(CATALOG_KINDS)}")
+        settings = cls(home=home.absolute(), schemas_dir=schemas.absolute(), catalog=kind,
+                       warehouse=os.environ.get("LEANOPS_WAREHOUSE") or None,
+                       aws_endpoint=os.environ.get("LEANOPS_AWS_ENDPOINT") or None,
+                       aws_region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None)
+        if settings.catalog == "glue":
+            settings.catalog_properties()  # a Glue deployment without a usable warehouse fails here, clearly
+        return settings
+
+    def catalog_properties(self) -> dict[str, str]:
+        """PyIceberg `load_catalog` properties of the Glue catalog (`catalog == "glue"` only).
+
+        Credentials are not settings: PyIceberg's Glue client (boto3) and S3 FileIO (pyarrow) take them
+        from the AWS default chain (environment, profile, instance or task role).
+        """
+        if self.catalog != "glue":
+            raise ConfigError(f"catalog {self.catalog!r} is not configured by properties")
+        if not self.warehouse:
+            raise ConfigError("LEANOPS_CATALOG=glue needs LEANOPS_WAREHOUSE, the S3 location of the tables "
+                              "(s3://bucket/prefix)")
+        if not self.warehouse.startswith("s3://") or len(self.warehouse) <= len("s3://"):
+            raise ConfigError(f"LEANOPS_WAREHOUSE={self.warehouse!r}: the Glue catalog needs an s3://bucket/prefix "
+                              "warehouse")
+        props = {"type": "glue", "warehouse": self.warehouse.rstrip("/")}
+        if self.aws_endpoint:
+            props["glue.endpoint"] = props["s3.endpoint"] = self.aws_endpoint
+        if self.aws_region:
+            props["glue.region"] = props["s3.region"] = self.aws_region
+        return props
+
+    @property
+    def warehouse_uri(self) -> str:
+        """Where the tables' data lives: the local warehouse directory, or the S3 warehouse of Glue."""
+        if self.catalog == "glue":
+            return self.catalog_properties()["warehouse"]
+        return self.warehouse_dir.as_uri()
 
     @property
     def catalog_uri(self) -> str:

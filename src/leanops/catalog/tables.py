@@ -1,7 +1,11 @@
-"""The lakehouse: one Iceberg catalog (SQL catalog in SQLite locally) and the table layout.
+"""The lakehouse: one Iceberg catalog (SQL catalog in SQLite locally, or AWS Glue) and the table layout.
 
     lake = Lakehouse.open(settings)
     raw = lake.raw_table("events", create=True)
+
+`settings.catalog` chooses the catalog (LEANOPS_CATALOG, docs/aws-catalog.md): "sql" keeps the catalog
+and the warehouse in the home; "glue" uses PyIceberg's Glue catalog with an S3 warehouse, one Glue
+database per zone.
 """
 from __future__ import annotations
 
@@ -46,9 +50,13 @@ class Lakehouse:
 
     @classmethod
     def open(cls, settings: Settings) -> "Lakehouse":
-        settings.warehouse_dir.mkdir(parents=True, exist_ok=True)
-        catalog = SqlCatalog(CATALOG_NAME, uri=settings.catalog_uri,
-                             warehouse=settings.warehouse_dir.as_uri())
+        if settings.catalog == "glue":
+            from pyiceberg.catalog import load_catalog  # boto3 is imported only by Glue deployments
+            catalog = load_catalog(CATALOG_NAME, **settings.catalog_properties())
+        else:
+            settings.warehouse_dir.mkdir(parents=True, exist_ok=True)
+            catalog = SqlCatalog(CATALOG_NAME, uri=settings.catalog_uri,
+                                 warehouse=settings.warehouse_dir.as_uri())
         lake = cls(catalog)
         lake.ensure_namespaces()
         return lake
@@ -174,7 +182,10 @@ def latest_summary_value(table: Table, key: str, topic: str | None = None) -> tu
 
 
 def local_path(uri: str) -> str:
-    """Data-file URI -> path DuckDB can open: `file:///p` (PyIceberg) and `file:/p` (Spark/Hadoop) -> `/p`."""
+    """Data-file URI -> path DuckDB can open: `file:///p` (PyIceberg) and `file:/p` (Spark/Hadoop) -> `/p`.
+
+    Other URIs (s3://...) come back unchanged: leanops.catalog.files reads those through the table's FileIO.
+    """
     if uri.startswith("file://"):
         return uri[len("file://"):]
     if uri.startswith("file:/"):

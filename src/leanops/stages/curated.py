@@ -15,12 +15,14 @@ Contract (docs/curated.md, design.md section 4):
 from __future__ import annotations
 
 import duckdb
+from pyiceberg.io import FileIO
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 from pyiceberg.types import NestedField
 
 from leanops import duck
 from leanops.catalog.commit import StagedAppend, append_with_retry, conform
+from leanops.catalog.files import register_parquet
 from leanops.catalog.partitioning import partition_spec
 from leanops.catalog.row_delta import write_position_deletes
 from leanops.catalog.schemas import STANDARDIZED_META
@@ -68,7 +70,8 @@ def run_curated(lake: Lakehouse, settings: Settings, topic: str, schema: TopicSc
     result = StageResult(topic, STAGE, RunStatus.SUCCEEDED, source_snapshot_id=batch.to_id)
     with duck.connect(settings.home / "tmp") as con:
         return _process(con, lake, topic, section, run.target, run.errors, batch.files,
-                        source_columns(run.source, batch.to_id), batch.from_id, batch.orphan, result)
+                        source_columns(run.source, batch.to_id), batch.from_id, batch.orphan, result,
+                        run.source.io)
 
 
 def plan_run(lake: Lakehouse, settings: Settings, topic: str) -> StageRun | StageResult:
@@ -91,8 +94,8 @@ def source_columns(source: Table, snapshot_id: int) -> list[str]:
 
 
 def _process(con, lake, topic, section, table, errors_table, files, columns: list[str], from_id,
-             orphan: OrphanErrors | None, result: StageResult) -> StageResult:
-    available = _load_batch(con, files, columns)
+             orphan: OrphanErrors | None, result: StageResult, io: FileIO | None = None) -> StageResult:
+    available = _load_batch(con, files, columns, io)
     declared = {n: c for n, c in section.columns.items() if n not in META}
     undeclared = sorted(available - set(declared) - set(META))
     cast_typed(con, section, declared, available, undeclared)
@@ -129,16 +132,18 @@ def _count(con: duckdb.DuckDBPyConnection, relation: str) -> int:
     return con.execute(f"SELECT count(*) FROM {relation}").fetchall()[0][0]
 
 
-def _load_batch(con: duckdb.DuckDBPyConnection, files: list[str], columns: list[str]) -> set[str]:
+def _load_batch(con: duckdb.DuckDBPyConnection, files: list[str], columns: list[str],
+                io: FileIO | None = None) -> set[str]:
     """New Standardized rows -> temp table `batch` with `ord` (file order, row order) and exactly
-    `columns` (those no file of the batch carries are NULL); returns them."""
+    `columns` (those no file of the batch carries are NULL); returns them. `io` reads remote files."""
     if files:
         con.execute("CREATE TEMP TABLE files AS SELECT * FROM unnest($1::VARCHAR[]) WITH ORDINALITY t(path, idx)",
                     [files]).fetchall()
+        register_parquet(con, "standardized_batch", files, io)
         con.execute("CREATE TEMP TABLE batch AS SELECT (f.idx::BIGINT << 32) + s.file_row_number AS ord, "
                     "s.* EXCLUDE (filename, file_row_number) "
-                    "FROM read_parquet($1::VARCHAR[], union_by_name = true, filename = true, hive_partitioning = false, "
-                    "file_row_number = true) s JOIN files f ON f.path = s.filename", [files]).fetchall()
+                    "FROM standardized_batch s JOIN files f ON f.path = s.filename").fetchall()
+        con.execute("DROP VIEW standardized_batch").fetchall()
     else:
         con.execute("CREATE TEMP TABLE batch (ord BIGINT, message_id VARCHAR, topic_name VARCHAR, "
                     "publish_time TIMESTAMPTZ, ingestion_ts TIMESTAMPTZ)").fetchall()
@@ -229,17 +234,20 @@ def _stored_keys(con: duckdb.DuckDBPyConnection, staged: StagedAppend, section: 
     mk, ob = quote(section.merge_key), quote(section.order_by)
     con.execute("CREATE TEMP TABLE stored (__file VARCHAR, __pos BIGINT, k VARCHAR, ob_text VARCHAR)").fetchall()
     if by_path:
-        deleted = ("SELECT file_path, pos FROM read_parquet($2::VARCHAR[], hive_partitioning = false)" if delete_paths
+        register_parquet(con, "stored_files", sorted(by_path), table.io,
+                         [section.merge_key, section.order_by, "ingestion_ts", "message_id"])
+        if delete_paths:
+            register_parquet(con, "stored_deletes", delete_paths, table.io, ["file_path", "pos"])
+        deleted = ("SELECT file_path, pos FROM stored_deletes" if delete_paths
                    else "SELECT NULL::VARCHAR AS file_path, NULL::BIGINT AS pos WHERE false")
         con.execute("CREATE OR REPLACE TEMP TABLE stored AS "
                     f"WITH dels AS ({deleted}) "
                     f"SELECT d.filename AS __file, d.file_row_number AS __pos, d.{mk} AS __k, d.{ob} AS __ob, "
                     "d.ingestion_ts, d.message_id "
-                    "FROM read_parquet($1::VARCHAR[], filename = true, file_row_number = true, union_by_name = true, hive_partitioning = false) d "
+                    "FROM stored_files d "
                     f"WHERE d.{mk} IN (SELECT {mk} FROM typed WHERE len(__failures) = 0) "
                     "AND NOT EXISTS (SELECT 1 FROM dels WHERE regexp_replace(dels.file_path, '^file:(//)?', '') = d.filename "
-                    "AND dels.pos = d.file_row_number)",
-                    [sorted(by_path)] + ([delete_paths] if delete_paths else [])).fetchall()
+                    "AND dels.pos = d.file_row_number)").fetchall()
     return by_path
 
 

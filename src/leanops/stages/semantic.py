@@ -29,6 +29,7 @@ from pyiceberg.types import NestedField
 
 from leanops import duck
 from leanops.catalog.commit import StagedAppend, append_with_retry, conform
+from leanops.catalog.files import register_parquet
 from leanops.catalog.partitioning import partition_spec
 from leanops.catalog.row_delta import write_position_deletes
 from leanops.catalog.schemas import STANDARDIZED_META
@@ -280,13 +281,14 @@ def _stored_positions(con: duckdb.DuckDBPyConnection, table: Table, key: str) ->
     delete_paths = sorted({local_path(d.file_path) for t in tasks for d in t.delete_files})
     if not by_path:
         return {}
-    deleted = ("SELECT regexp_replace(file_path, '^file:(//)?', '') AS f, pos FROM read_parquet($2::VARCHAR[], "
-               "hive_partitioning = false)" if delete_paths else "SELECT NULL::VARCHAR AS f, NULL::BIGINT AS pos WHERE false")
+    register_parquet(con, "stored_files", sorted(by_path), table.io, [key])
+    if delete_paths:
+        register_parquet(con, "stored_deletes", delete_paths, table.io, ["file_path", "pos"])
+    deleted = ("SELECT regexp_replace(file_path, '^file:(//)?', '') AS f, pos FROM stored_deletes"
+               if delete_paths else "SELECT NULL::VARCHAR AS f, NULL::BIGINT AS pos WHERE false")
     rows = con.execute(
         f"WITH dels AS ({deleted}) SELECT d.filename, list(d.file_row_number ORDER BY d.file_row_number) "
-        "FROM read_parquet($1::VARCHAR[], filename = true, file_row_number = true, union_by_name = true, "
-        f"hive_partitioning = false) d WHERE d.{quote(key)} IN (SELECT {quote(key)} FROM governed "
+        f"FROM stored_files d WHERE d.{quote(key)} IN (SELECT {quote(key)} FROM governed "
         "WHERE len(__failures) = 0) AND NOT EXISTS (SELECT 1 FROM dels WHERE dels.f = d.filename "
-        "AND dels.pos = d.file_row_number) GROUP BY d.filename",
-        [sorted(by_path)] + ([delete_paths] if delete_paths else [])).fetchall()
+        "AND dels.pos = d.file_row_number) GROUP BY d.filename").fetchall()
     return {by_path[path].file_path: (by_path[path], positions) for path, positions in rows}

@@ -20,11 +20,13 @@ from datetime import datetime, timedelta
 import duckdb
 import pyarrow as pa
 from pyiceberg.expressions import And, EqualTo, GreaterThanOrEqual
+from pyiceberg.io import FileIO
 from pyiceberg.table import Table
 
 from leanops import duck
 from leanops.catalog import duck_writer
 from leanops.catalog.commit import StagedAppend, append_with_retry, conform
+from leanops.catalog.files import register_parquet
 from leanops.catalog.schemas import META_COLUMNS
 from leanops.catalog.tables import Lakehouse, local_path
 from leanops.config import Settings
@@ -37,6 +39,7 @@ from leanops.stages.result import StageResult
 from leanops.types import RunStatus
 
 STAGE = "standardized"
+RAW_COLUMNS = ("message_id", "topic_name", "json_payload", "publish_time", "ingestion_ts")
 
 
 def run_standardized(lake: Lakehouse, settings: Settings, topic: str,
@@ -61,7 +64,8 @@ def plan_run(lake: Lakehouse, settings: Settings, topic: str, up_to: int | None 
 
 
 def _load_fresh(con: duckdb.DuckDBPyConnection, files: list[str], known: pa.Table) -> tuple[int, int]:
-    """New RAW rows -> temp table `fresh`, deduplicated FIFO. Returns (rows read, rows kept).
+    """New RAW rows (view `raw_batch`, `_register_batch`) -> temp table `fresh`, deduplicated FIFO.
+    Returns (rows read, rows kept).
 
     `ord` is the ingestion order: file order (commit order), then row order within the file.
     """
@@ -75,14 +79,13 @@ def _load_fresh(con: duckdb.DuckDBPyConnection, files: list[str], known: pa.Tabl
             "CREATE TEMP TABLE fresh AS WITH batch AS ("
             "  SELECT (f.idx::BIGINT << 32) + r.file_row_number AS ord, r.message_id, r.topic_name, "
             "         r.json_payload, r.publish_time, r.ingestion_ts "
-            "  FROM read_parquet($1::VARCHAR[], filename = true, file_row_number = true, hive_partitioning = false) r "
+            "  FROM raw_batch r "
             "  JOIN files f ON f.path = r.filename) "
             "SELECT * FROM batch WHERE ord IN (SELECT min(b.ord) FROM batch b "
-            "  ANTI JOIN known_ids k ON k.message_id = b.message_id GROUP BY b.message_id)",
-            [files]).fetchall()
+            "  ANTI JOIN known_ids k ON k.message_id = b.message_id GROUP BY b.message_id)").fetchall()
     finally:
         con.unregister("known_ids")
-    read = con.execute("SELECT count(*) FROM read_parquet($1::VARCHAR[])", [files]).fetchall()[0][0]
+    read = con.execute("SELECT count(*) FROM raw_batch").fetchall()[0][0]
     kept = con.execute("SELECT count(*) FROM fresh").fetchall()[0][0]
     return read, kept
 
@@ -92,8 +95,13 @@ def _empty_fresh(con: duckdb.DuckDBPyConnection) -> None:
                 "json_payload VARCHAR, publish_time TIMESTAMPTZ, ingestion_ts TIMESTAMPTZ)").fetchall()
 
 
-def _batch_min_publish_time(con: duckdb.DuckDBPyConnection, files: list[str]):
-    return con.execute("SELECT min(publish_time) FROM read_parquet($1::VARCHAR[])", [files]).fetchall()[0][0]
+def _register_batch(con: duckdb.DuckDBPyConnection, files: list[str], io: FileIO) -> None:
+    """View `raw_batch`: the batch's RAW rows with `filename` and `file_row_number` (local or S3 files)."""
+    register_parquet(con, "raw_batch", files, io, RAW_COLUMNS)
+
+
+def _batch_min_publish_time(con: duckdb.DuckDBPyConnection):
+    return con.execute("SELECT min(publish_time) FROM raw_batch").fetchall()[0][0]
 
 
 def _known_ids(table: Table, errors_table: Table, topic: str, since: datetime,
@@ -119,7 +127,8 @@ def _process(con, lake, settings, topic, section, table, errors_table, files, fr
              orphan: OrphanErrors | None) -> StageResult:
     result = StageResult(topic, STAGE, RunStatus.SUCCEEDED, source_snapshot_id=to_id)
     if files:
-        since = _batch_min_publish_time(con, files) - timedelta(days=settings.dedup_window_days)
+        _register_batch(con, files, table.io)
+        since = _batch_min_publish_time(con) - timedelta(days=settings.dedup_window_days)
         known = _known_ids(table, errors_table, topic, since, orphan)
         result.records_in, kept = _load_fresh(con, files, known)
     else:
