@@ -404,6 +404,19 @@ def demo(seed: int = typer.Option(7, "--seed"), events: int = typer.Option(2000,
         raise typer.Exit(1)
 
 
+@app.command()
+def package(out: Path = typer.Option(..., "--out", help="directory for the artifacts (created when missing)"),
+            as_json: bool = JsonOpt) -> None:
+    """Build the AWS artifacts with reproducible bytes: Lambda zip, lean-ops wheel, Glue scripts."""
+    from leanops.aws.package import build_all, describe
+    artifacts = describe(build_all(out))
+    if as_json:
+        output.emit_json({"out": str(out.absolute()), "artifacts": artifacts})
+    else:
+        output.emit_table(f"AWS artifacts in {out}", ("path", "sha256", "bytes"),
+                          [(a["path"], a["sha256"], a["bytes"]) for a in artifacts])
+
+
 def main() -> None:
     """Entry point: usage errors exit 2 (click), lean-ops errors print one line and exit with their code."""
     debug = "--debug" in sys.argv

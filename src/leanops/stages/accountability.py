@@ -30,6 +30,8 @@ from leanops.catalog.tables import (
     SUMMARY_SUPERSEDED, SUMMARY_TOPIC, Lakehouse, ancestors,
 )
 from leanops.stages.incremental import records_up_to
+
+DLQ_SOURCE = "leanops.dlq-source"  # summary key of the DLQ drainer's commits (leanops.aws.lambdas.dlq_drainer)
 from leanops.stages.checkpoint import checkpoint_from_table
 
 
@@ -95,11 +97,23 @@ def ingestion_account(lake: Lakehouse, topic: str) -> LayerAccount:
             if SUMMARY_LINES_READ in props:
                 lines += int(props[SUMMARY_LINES_READ])
                 sealed.add(props.get(SUMMARY_INGEST_ID))
-    rejects = lake.dlq_table().scan(row_filter=EqualTo("topic_name", topic),
-                                    selected_fields=("ingest_id",)).to_arrow()
+    dlq = lake.dlq_table()
+    rejects = dlq.scan(row_filter=EqualTo("topic_name", topic), selected_fields=("ingest_id",)).to_arrow()
+    drained = sorted(_drain_runs(dlq))  # SQS DLQ messages: accounted before RAW (leanops.aws.accounting)
+    rejects = rejects.filter(pc.invert(pc.is_in(rejects["ingest_id"], pa.array(drained, pa.string()))))
     in_sealed = pc.sum(pc.is_in(rejects["ingest_id"], pa.array(sorted(sealed), pa.string()))).as_py() or 0
     return LayerAccount(topic, "ingestion", records_in=lines, written=_total_records(raw), errors=in_sealed,
                         orphaned=rejects.num_rows - in_sealed)
+
+
+def _drain_runs(dlq: Table) -> set[str]:
+    """Ids of the DLQ drainer's commits (marked `leanops.dlq-source`): messages that never reached RAW."""
+    runs = set()
+    for snapshot in ancestors(dlq):
+        props = snapshot.summary.additional_properties if snapshot.summary else {}
+        if DLQ_SOURCE in props and SUMMARY_INGEST_ID in props:
+            runs.add(props[SUMMARY_INGEST_ID])
+    return runs
 
 
 def standardized_account(lake: Lakehouse, topic: str) -> LayerAccount:

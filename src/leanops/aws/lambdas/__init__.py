@@ -1,0 +1,1 @@
+"""Lambda handlers; the handler strings are `leanops.aws.lambdas.<module>.handler` (docs/aws-lambdas.md)."""
