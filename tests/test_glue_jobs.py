@@ -20,12 +20,14 @@ SCHEMA = {"topic": "events",
           "standardized": {"column_map": {"_metadata_idempotencykeyresource": "idempotency_key"}},
           "curated": {"columns": {"idempotency_key": {"type": "string", "cde": True},
                                   "event_timestamp": {"type": "timestamp", "cde": True},
-                                  "qty": {"type": "int"}}}}
+                                  "qty": {"type": "int"}}},
+          "semantic": {"columns": {"idempotency_key": {"type": "string"}, "qty": {"type": "long", "max": 4}}}}
 
 
 def test_argparse_fallback_ignores_arguments_of_glue_and_spark():
     args = jobs.resolve_args(["job.py", "--JOB_NAME", "x", "--topic_name", "events", "--max_batch_rows", "5"])
-    assert args == {"topic_name": "events", "home": None, "schemas": None, "max_batch_rows": "5"}
+    assert args == {"topic_name": "events", "home": None, "schemas": None, "max_batch_rows": "5",
+                    "curated_snapshot_id": None}
     with pytest.raises(SystemExit):
         jobs.resolve_args(["job.py", "--home", "/tmp/h"])  # --topic_name is required
 
@@ -45,7 +47,8 @@ def test_inside_glue_the_glue_resolver_reads_the_arguments(monkeypatch):
     monkeypatch.setitem(sys.modules, "awsglue.utils", utils)
     args = jobs.resolve_args(["job.py", "--JOB_NAME", "j", "--topic_name", "events", "--home", "/h"])
     assert asked == [["topic_name", "home"]]  # optional arguments are asked for only when passed
-    assert args == {"topic_name": "events", "home": "/h", "schemas": None, "max_batch_rows": None}
+    assert args == {"topic_name": "events", "home": "/h", "schemas": None, "max_batch_rows": None,
+                    "curated_snapshot_id": None}
 
 
 def test_a_topic_without_the_section_exits_2_with_the_reason(tmp_path, capsys):
@@ -87,12 +90,15 @@ def test_glue_scripts_run_with_spark_submit_on_a_local_home(tmp_path):
     cur = _submit("curated_processor.py", env, "--topic_name", "events")
     assert (cur["status"], cur["records_written"], cur["records_superseded"]) == ("SUCCEEDED", 3, 3)
     assert cur["source_snapshot_id"] == std["snapshot_id"]
+    sem = _submit("semantic_processor.py", env, "--topic_name", "events", "--curated_snapshot_id", str(cur["snapshot_id"]))
+    assert (sem["status"], sem["records_in"], sem["records_written"], sem["records_errors"]) == ("SUCCEEDED", 3, 2, 1)
+    assert sem["source_snapshot_id"] == cur["snapshot_id"]  # read up to the handed-over token
 
     status = json.loads(run_cli("status", "--json", env=env).stdout)  # checkpoints mirrored for the orchestrator
     [topic] = [t for t in status if t["topic"] == "events"]
     assert topic["checkpoints"]["curated"] == std["snapshot_id"]
 
     rebuilt = _submit("historical_rebuilder.py", env, "--topic_name", "events", "--max_batch_rows", "3")
-    assert rebuilt["status"] == "SUCCEEDED" and rebuilt["records_written"] == 6 + 3
+    assert rebuilt["status"] == "SUCCEEDED" and rebuilt["records_written"] == 6 + 3 + 2
     again = _submit("curated_processor.py", env, "--topic_name", "events")
     assert again["status"] == "NO_NEW_DATA" and again["snapshot_id"] is None

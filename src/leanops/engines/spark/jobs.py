@@ -4,7 +4,8 @@ Spark engine, print and return the output the orchestrator needs.
     spark-submit $(leanops spark-submit-args) glue/standardized_processor.py --topic_name events --home ./.leanops
 
 Arguments: `--topic_name` (required), `--home` and `--schemas` (the deployment; default
-$LEANOPS_HOME / $LEANOPS_SCHEMAS), `--max_batch_rows`. In AWS Glue they are read with
+$LEANOPS_HOME / $LEANOPS_SCHEMAS), `--max_batch_rows`, and for the semantic job
+`--curated_snapshot_id` (the token the Curated step handed over; default Curated's current snapshot). In AWS Glue they are read with
 `awsglue.utils.getResolvedOptions` (Glue passes them as `--name value`); elsewhere with argparse.
 
 Output, one JSON line on stdout (the last line), e.g.
@@ -23,7 +24,7 @@ from collections.abc import Sequence
 from leanops.errors import LeanOpsError
 
 REQUIRED = ("topic_name",)
-OPTIONAL = ("home", "schemas", "max_batch_rows")
+OPTIONAL = ("home", "schemas", "max_batch_rows", "curated_snapshot_id")
 
 
 def resolve_args(argv: Sequence[str]) -> dict[str, str | None]:
@@ -60,7 +61,7 @@ def _emit(job: str, output: dict) -> dict:
 
 
 def run_stage_job(job: str, stage: str, argv: Sequence[str] | None = None) -> dict:
-    """`stage` ("standardized" or "curated") for one topic; returns the printed output."""
+    """`stage` ("standardized", "curated" or "semantic") for one topic; returns the printed output."""
     args = resolve_args(sys.argv if argv is None else argv)
     topic = args["topic_name"]
     ctx = _context(args)
@@ -71,8 +72,13 @@ def run_stage_job(job: str, stage: str, argv: Sequence[str] | None = None) -> di
             raise LeanOpsError(f"{topic}: the schema file has no {stage} section (schema gate: data waits upstream)")
         if stage == "standardized":
             result = ctx.engine.standardized(ctx.lake, ctx.settings, topic, section)
-        else:
+        elif stage == "curated":
             result = ctx.engine.curated(ctx.lake, ctx.settings, topic, schema)
+        else:
+            token = args.get("curated_snapshot_id")
+            result = ctx.engine.semantic(ctx.lake, ctx.settings, topic, schema, up_to=int(token) if token else None,
+                                         on_drift=lambda d: ctx.state.record_drift(
+                                             topic, d.column, d.kind, d.sample_value, d.snapshot_id, d.detail))
         if result.status.value == "SUCCEEDED":  # mirror the checkpoint, as the orchestrator does
             ctx.state.put_checkpoint(topic, stage, result.source_snapshot_id)
         return _emit(job, {**result.as_dict(), "snapshot_id": result.target_snapshot_id})
