@@ -27,7 +27,7 @@ SCHEMA = {"topic": "events",
 def test_argparse_fallback_ignores_arguments_of_glue_and_spark():
     args = jobs.resolve_args(["job.py", "--JOB_NAME", "x", "--topic_name", "events", "--max_batch_rows", "5"])
     assert args == {"topic_name": "events", "home": None, "schemas": None, "max_batch_rows": "5",
-                    "curated_snapshot_id": None}
+                    "curated_snapshot_id": None, "catalog": None, "warehouse": None, "state": None}
     with pytest.raises(SystemExit):
         jobs.resolve_args(["job.py", "--home", "/tmp/h"])  # --topic_name is required
 
@@ -48,7 +48,31 @@ def test_inside_glue_the_glue_resolver_reads_the_arguments(monkeypatch):
     args = jobs.resolve_args(["job.py", "--JOB_NAME", "j", "--topic_name", "events", "--home", "/h"])
     assert asked == [["topic_name", "home"]]  # optional arguments are asked for only when passed
     assert args == {"topic_name": "events", "home": "/h", "schemas": None, "max_batch_rows": None,
-                    "curated_snapshot_id": None}
+                    "curated_snapshot_id": None, "catalog": None, "warehouse": None, "state": None}
+
+
+def test_on_aws_spark_uses_the_glue_catalog_and_the_platforms_iceberg(monkeypatch, tmp_path):
+    """With LEANOPS_CATALOG=glue (the job's --catalog glue) Spark's catalog `leanops` is Iceberg's
+    GlueCatalog on the same S3 warehouse the driver's PyIceberg uses, and no local jar is required
+    (Glue's --datalake-formats iceberg brings Iceberg). Running it needs AWS: this checks the wiring."""
+    from leanops.config import Settings
+    from leanops.engines import SparkEngine, engine_for
+    from leanops.engines.spark.session import catalog_conf
+    from leanops.errors import ConfigError
+    monkeypatch.setenv("LEANOPS_SQLITE_JDBC_JAR", str(tmp_path / "missing.jar"))
+    with pytest.raises(ConfigError):
+        engine_for("spark", Settings.from_env(tmp_path / "home"))  # locally the JDBC jar is needed
+    monkeypatch.setenv("LEANOPS_CATALOG", "glue")
+    monkeypatch.setenv("LEANOPS_WAREHOUSE", "s3://lake/warehouse/")
+    monkeypatch.setenv("LEANOPS_AWS_ENDPOINT", "http://127.0.0.1:5000")
+    settings = Settings.from_env(tmp_path / "home")
+    assert isinstance(engine_for("spark", settings), SparkEngine)
+    conf = catalog_conf(settings)
+    assert conf["spark.sql.catalog.leanops.catalog-impl"] == "org.apache.iceberg.aws.glue.GlueCatalog"
+    assert conf["spark.sql.catalog.leanops.io-impl"] == "org.apache.iceberg.aws.s3.S3FileIO"
+    assert conf["spark.sql.catalog.leanops.warehouse"] == "s3://lake/warehouse"
+    assert conf["spark.sql.catalog.leanops.s3.endpoint"] == "http://127.0.0.1:5000"
+    assert not any(".uri" in key or "jdbc" in key for key in conf)
 
 
 def test_a_topic_without_the_section_exits_2_with_the_reason(tmp_path, capsys):

@@ -89,7 +89,8 @@ def engine_for(name: str, settings: "Settings") -> Engine:
     if name == "embedded":
         return EmbeddedEngine()
     if name == "spark":
-        from leanops.engines.spark.session import find_iceberg_jar, find_sqlite_jdbc_jar
-        find_iceberg_jar(), find_sqlite_jdbc_jar()  # say what is missing now, not in the middle of a run
+        if settings.catalog == "sql":  # the local catalog needs our jars; on AWS the platform brings Iceberg
+            from leanops.engines.spark.session import find_iceberg_jar, find_sqlite_jdbc_jar
+            find_iceberg_jar(), find_sqlite_jdbc_jar()  # say what is missing now, not in the middle of a run
         return SparkEngine(settings)
     raise ConfigError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}")

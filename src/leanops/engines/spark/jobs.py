@@ -5,7 +5,9 @@ Spark engine, print and return the output the orchestrator needs.
 
 Arguments: `--topic_name` (required), `--home` and `--schemas` (the deployment; default
 $LEANOPS_HOME / $LEANOPS_SCHEMAS), `--max_batch_rows`, and for the semantic job
-`--curated_snapshot_id` (the token the Curated step handed over; default Curated's current snapshot). In AWS Glue they are read with
+`--curated_snapshot_id` (the token the Curated step handed over; default Curated's current snapshot).
+On AWS: `--catalog glue --warehouse s3://bucket/prefix --state dynamodb://leanops_?region=...`
+(the same settings as LEANOPS_CATALOG / LEANOPS_WAREHOUSE / LEANOPS_STATE; docs/spark.md). In AWS Glue they are read with
 `awsglue.utils.getResolvedOptions` (Glue passes them as `--name value`); elsewhere with argparse.
 
 Output, one JSON line on stdout (the last line), e.g.
@@ -24,7 +26,7 @@ from collections.abc import Sequence
 from leanops.errors import LeanOpsError
 
 REQUIRED = ("topic_name",)
-OPTIONAL = ("home", "schemas", "max_batch_rows", "curated_snapshot_id")
+OPTIONAL = ("home", "schemas", "max_batch_rows", "curated_snapshot_id", "catalog", "warehouse", "state")
 
 
 def resolve_args(argv: Sequence[str]) -> dict[str, str | None]:
@@ -46,8 +48,17 @@ def resolve_args(argv: Sequence[str]) -> dict[str, str | None]:
     return vars(known)
 
 
+# job arguments that select the deployment's adapters (Glue jobs take no environment variables)
+ADAPTER_ENV = {"catalog": "LEANOPS_CATALOG", "warehouse": "LEANOPS_WAREHOUSE", "state": "LEANOPS_STATE"}
+
+
 def _context(args: dict):
+    import os
+
     from leanops.context import Context
+    for name, env in ADAPTER_ENV.items():
+        if args.get(name):
+            os.environ[env] = args[name]
     ctx = Context.open(args.get("home"), args.get("schemas"), engine="spark")
     if args.get("max_batch_rows"):
         ctx.settings = ctx.settings.model_copy(update={"max_batch_rows": int(args["max_batch_rows"])})

@@ -93,6 +93,18 @@ def submit_args() -> list[str]:
 def catalog_conf(settings: Settings) -> dict[str, str]:
     """Session settings that make Spark's catalog `leanops` the deployment's catalog and warehouse."""
     prefix = f"spark.sql.catalog.{CATALOG_NAME}"
+    if settings.catalog == "glue":  # AWS: the Glue Data Catalog and S3, as the driver's PyIceberg sees them
+        conf = {
+            prefix: "org.apache.iceberg.spark.SparkCatalog",
+            f"{prefix}.catalog-impl": "org.apache.iceberg.aws.glue.GlueCatalog",
+            f"{prefix}.io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
+            f"{prefix}.warehouse": settings.catalog_properties()["warehouse"],
+            "spark.sql.defaultCatalog": CATALOG_NAME,
+            "spark.sql.session.timeZone": "UTC",
+        }
+        if settings.aws_endpoint:
+            conf[f"{prefix}.glue.endpoint"] = conf[f"{prefix}.s3.endpoint"] = settings.aws_endpoint
+        return conf
     return {
         prefix: "org.apache.iceberg.spark.SparkCatalog",
         f"{prefix}.catalog-impl": "org.apache.iceberg.jdbc.JdbcCatalog",
@@ -128,12 +140,17 @@ def _jvm_conf(master: str) -> dict[str, str]:
     }
 
 
-def _base_session(master: str) -> "SparkSession":
+def _base_session(master: str, provided: bool = False) -> "SparkSession":
+    """The process's Spark session. `provided`: the platform (AWS Glue with `--datalake-formats
+    iceberg`, EMR) brings Iceberg, so no jars are added and its own configuration stands."""
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:
         raise ConfigError(f"pyspark is not installed; run: {INSTALL_HINT}") from exc
     active = SparkSession.getActiveSession()
+    if active is None and provided:
+        active = SparkSession.builder.config(
+            "spark.sql.extensions", "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions").getOrCreate()
     if active is None:
         # Python workers run this interpreter (and so find lean-ops and DuckDB): a SparkContext
         # started from Python takes its worker executable from the environment, not from the conf
@@ -157,7 +174,7 @@ def spark_session(settings: Settings, master: str | None = None) -> "SparkSessio
     """
     settings.warehouse_dir.mkdir(parents=True, exist_ok=True)
     with _lock:
-        base = _base_session(master or os.environ.get(MASTER_ENV) or DEFAULT_MASTER)
+        base = _base_session(master or os.environ.get(MASTER_ENV) or DEFAULT_MASTER, provided=settings.catalog == "glue")
         session = base.newSession()  # own SQL conf and catalog manager: the catalog binds to this home
     for key, value in catalog_conf(settings).items():
         session.conf.set(key, value)
