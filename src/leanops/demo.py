@@ -658,6 +658,7 @@ def _print(summary: dict) -> None:
         (f"leanops sql --home {home} \"SELECT topic_name, column_name, reason, count(*) AS n "
          "FROM curated.errors GROUP BY ALL ORDER BY ALL\"",
          "the CDE violations and bad casts by column and reason (drop GROUP BY for the values)"),
+        (f"leanops drift --home {home}", "the curated columns the semantic schema of events does not publish"),
         (f"leanops run --once --home {home} --schemas {home}/schemas", "a second run: nothing new, nothing lost"),
         (f"echo '{{\"topic\": \"{UNSCHEMED_TOPIC}\", \"standardized\": {{}}}}' > {home}/schemas/"
          f"{UNSCHEMED_TOPIC}.json", f"open the schema gate for {UNSCHEMED_TOPIC}, then run again"),
