@@ -82,7 +82,7 @@ def run(once: bool = typer.Option(False, "--once", help="run one cycle and exit 
                                               help="loop a topic straight back when a stage took more records"),
         engine: str = EngineOpt,
         home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
-    """Run the pipeline for every ENABLED topic: Standardized, then Curated where configured."""
+    """Run the pipeline for every ENABLED topic: Standardized, then Curated and Semantic where configured."""
     from leanops.orchestrate.cycle import CycleOptions, run_cycle
     from leanops.orchestrate.flow import FlowOptions
     from leanops.orchestrate.schedule import parse_interval, run_every
@@ -258,7 +258,7 @@ def sql(query: str = typer.Argument(..., help='one read-only query, e.g. "SELECT
                                             help="rows to print (default: 1000 in a table, all with --json/--csv)"),
         as_csv: bool = typer.Option(False, "--csv", help="CSV on stdout"),
         home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
-    """Read-only SQL (DuckDB) over the lakehouse: raw.*, standardized.*, curated.*, curated.<topic>_latest."""
+    """Read-only SQL (DuckDB) over the lakehouse: raw.*, standardized.*, curated.*, semantic.*, curated.<topic>_latest."""
     from leanops.sqlview import json_rows, run_sql, text_rows
     if as_json and as_csv:
         raise LeanOpsError("--json and --csv exclude each other")
