@@ -13,21 +13,11 @@ import pytest
 pytest.importorskip("pyspark", reason="pyspark not installed: pip install 'lean-ops[spark]' (scripts/setup-spark.sh)")
 
 from conftest import EVENTS_SCHEMA, envelope, ingest, write_schema  # noqa: E402
+from test_curated import SCHEMA as CURATED_SCHEMA  # noqa: E402
 from leanops.engines.spark import spark_session  # noqa: E402
 from leanops.runner import run_once  # noqa: E402
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
-
-CURATED_SCHEMA = {  # as tests/test_curated.py
-    "topic": "events",
-    "standardized": {"column_map": {"_metadata_idempotencykeyresource": "idempotency_key"}},
-    "curated": {"columns": {
-        "idempotency_key": {"type": "string", "cde": True},
-        "event_timestamp": {"type": "timestamp", "cde": True},
-        "amount": {"type": "decimal(10,2)", "default": "0"},
-        "qty": {"type": "int"},
-    }},
-}
 
 
 def event(mid: str, key: str, ts: str, **fields) -> str:
