@@ -43,12 +43,12 @@ def test_v4_database_is_migrated_to_v5(tmp_path, monkeypatch):
     old.close()
     monkeypatch.setattr(sqlite_state, "MIGRATIONS", MIGRATIONS)
     store = SqliteStateStore(path)
-    assert store.schema_version == 5 == len(MIGRATIONS)
+    assert store.schema_version == len(MIGRATIONS) >= 5
     assert store.get_topic("events") is not None and store.list_drift() == []
     assert store.record_drift("events", "c", "undeclared_column", "v", 1)
     store.close()
     again = SqliteStateStore(path)  # reopening a v5 store changes nothing
-    assert again.schema_version == 5 and len(again.list_drift()) == 1
+    assert again.schema_version == len(MIGRATIONS) and len(again.list_drift()) == 1
     again.close()
 
 

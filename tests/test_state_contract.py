@@ -265,6 +265,16 @@ def test_deployment_records(store):
     assert store.last_deployment("events")["deployment_id"] > store.last_deployment("orders")["deployment_id"]
 
 
+def test_job_output_round_trip(store):
+    """What a Glue job did, read back by its run id (big snapshot ids exact, unknown ids None)."""
+    output = {"status": "SUCCEEDED", "records_in": 5, "snapshot_id": BIG, "columns_added": ["a"], "message": ""}
+    assert store.get_job_output("jr_1") is None
+    store.put_job_output("jr_1", output)
+    assert store.get_job_output("jr_1") == output
+    store.put_job_output("jr_1", {**output, "records_in": 6})  # a retried run id overwrites
+    assert store.get_job_output("jr_1")["records_in"] == 6 and store.get_job_output("jr_2") is None
+
+
 def test_drift_recorded_once(store):
     assert store.record_drift("events", "color", "undeclared_column", "red", BIG, "not in schema") is True
     [first] = store.list_drift()

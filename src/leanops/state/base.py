@@ -165,3 +165,11 @@ class StateStore(StateReader):
     def record_drift(self, topic: str, column: str, kind: str, sample_value: str | None, snapshot_id: int | None,
                      detail: str = "") -> bool:
         """Record (topic, column, kind) once; True when new. Never updates an existing entry."""
+
+    @abc.abstractmethod
+    def put_job_output(self, job_run_id: str, output: dict) -> None:
+        """Keep a batch job's output (JSON-able) under its run id: Step Functions' Glue `.sync` returns
+        only the JobRun, so the next state reads what the job did from here."""
+
+    @abc.abstractmethod
+    def get_job_output(self, job_run_id: str) -> dict | None: ...

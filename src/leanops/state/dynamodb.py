@@ -6,6 +6,8 @@ Layout and IAM actions: docs/aws-state.md.
 """
 from __future__ import annotations
 
+import json
+
 import time
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -20,7 +22,7 @@ from leanops.state.base import Checkpoint, DriftEntry, IngestRecord, RunRecord, 
 from leanops.types import FlowControl
 
 DEFAULT_PREFIX = "leanops_"
-LAYOUT_VERSION = 1  # bump when the table layout below changes; reported like SQLite's schema_version
+LAYOUT_VERSION = 2  # bump when the table layout below changes; reported like SQLite's schema_version
 # suffix -> (hash key, range key or None); every key attribute is a string except the numeric ranges
 TABLES: dict[str, tuple[tuple[str, str], tuple[str, str] | None]] = {
     "PipelineRegistry": (("topic_name", "S"), None),
@@ -33,7 +35,10 @@ TABLES: dict[str, tuple[tuple[str, str], tuple[str, str] | None]] = {
     "AlertLog": (("topic", "S"), ("kind", "S")),
     "DriftLog": (("topic", "S"), ("column_kind", "S")),
     "Counters": (("counter_name", "S"), None),
+    "JobOutputs": (("job_run_id", "S"), None),  # items expire (TTL attribute expires_at) after JOB_OUTPUT_TTL
 }
+JOB_OUTPUT_TTL_SECONDS = 30 * 86_400
+TTL_ATTRIBUTES = {"JobOutputs": "expires_at"}  # tables whose items DynamoDB deletes when the attribute's epoch passes
 _SER, _DE = TypeSerializer(), TypeDeserializer()
 _RUN_FIELDS = ("topic", "stage", "started_at", "ended_at", "status", "records_in", "records_written",
                "records_errors", "records_duplicates", "records_superseded", "source_snapshot_id",
@@ -129,6 +134,9 @@ class DynamoStateStore(StateStore):
         waiter = self._client.get_waiter("table_exists")
         for suffix in pending:
             waiter.wait(TableName=self.table(suffix), WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+            if suffix in TTL_ATTRIBUTES:
+                self._client.update_time_to_live(TableName=self.table(suffix), TimeToLiveSpecification={
+                    "Enabled": True, "AttributeName": TTL_ATTRIBUTES[suffix]})
 
     def close(self) -> None:
         """Nothing to release: the client holds no open state."""
@@ -351,6 +359,15 @@ class DynamoStateStore(StateStore):
                                       "kind": kind, "first_seen": _now(), "sample_value": sample,
                                       "snapshot_id": snapshot_id, "detail": detail},
                          "attribute_not_exists(#k)", {"#k": "column_kind"})
+
+    def put_job_output(self, job_run_id: str, output: dict) -> None:
+        """The output as JSON text (snapshot ids stay exact); DynamoDB's TTL removes it after a month."""
+        self._put("JobOutputs", {"job_run_id": job_run_id, "output": json.dumps(output, default=str),
+                                 "written_at": _now(), "expires_at": int(time.time()) + JOB_OUTPUT_TTL_SECONDS})
+
+    def get_job_output(self, job_run_id: str) -> dict | None:
+        item = self._get("JobOutputs", {"job_run_id": job_run_id})
+        return json.loads(item["output"]) if item else None
 
     def list_drift(self, topic: str | None = None) -> list[DriftEntry]:
         """Drift entries, oldest first (then topic, column), the order SQLite lists them in."""

@@ -1,6 +1,8 @@
 """SQLite adapter of the state store: one file, WAL mode, numbered migrations."""
 from __future__ import annotations
 
+import json
+
 import sqlite3
 import threading
 import time
@@ -108,6 +110,14 @@ MIGRATIONS: tuple[str, ...] = (
         snapshot_id INTEGER,
         detail TEXT NOT NULL DEFAULT '',
         PRIMARY KEY (topic, column_name, kind)
+    );
+    """,
+    # v6: batch job outputs by job run id (the Step Functions runtime reads them after a Glue .sync run)
+    """
+    CREATE TABLE job_outputs (
+        job_run_id TEXT PRIMARY KEY,
+        output TEXT NOT NULL,
+        written_at TEXT NOT NULL
     );
     """,
 )
@@ -330,6 +340,15 @@ class SqliteStateStore(StateStore):
         rows = self._query(f"SELECT * FROM drift_log {where} ORDER BY first_seen, topic, column_name", params)
         return [DriftEntry(r["topic"], r["column_name"], r["kind"], _ts(r["first_seen"]), r["sample_value"],
                            r["snapshot_id"], r["detail"]) for r in rows]
+
+    # -- job outputs ----------------------------------------------------------------------
+    def put_job_output(self, job_run_id: str, output: dict) -> None:
+        self._write("INSERT OR REPLACE INTO job_outputs VALUES (?, ?, ?)",
+                    (job_run_id, json.dumps(output, default=str), _now().isoformat()))
+
+    def get_job_output(self, job_run_id: str) -> dict | None:
+        rows = self._query("SELECT output FROM job_outputs WHERE job_run_id = ?", (job_run_id,))
+        return json.loads(rows[0]["output"]) if rows else None
 
     # -- ingest log -----------------------------------------------------------------------
     def record_ingest(self, record: IngestRecord) -> None:
