@@ -3,7 +3,7 @@
 Job arguments: --topic_name (required), --home / --schemas (local deployment), --max_batch_rows.
 Glue 5.0 settings and the local spark-submit command: docs/spark.md.
 """
-from leanops.engines.spark.jobs import main, run_stage_job
+from leanops.engines.spark.jobs import main
 
 if __name__ == "__main__":
-    main("curated_processor", lambda: run_stage_job("curated_processor", "curated"))
+    main("curated_processor")

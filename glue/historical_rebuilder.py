@@ -4,7 +4,7 @@ tables on the Spark engine of lean-ops (the topic is PAUSED meanwhile; leanops.s
 Job arguments: --topic_name (required), --home / --schemas (local deployment), --max_batch_rows.
 Glue 5.0 settings and the local spark-submit command: docs/spark.md.
 """
-from leanops.engines.spark.jobs import main, run_rebuild_job
+from leanops.engines.spark.jobs import main
 
 if __name__ == "__main__":
-    main("historical_rebuilder", lambda: run_rebuild_job("historical_rebuilder"))
+    main("historical_rebuilder")

@@ -4,7 +4,7 @@ Job arguments: --topic_name (required), --curated_snapshot_id (the token the Cur
 over), --home / --schemas (local deployment), --max_batch_rows.
 Glue 5.0 settings and the local spark-submit command: docs/spark.md.
 """
-from leanops.engines.spark.jobs import main, run_stage_job
+from leanops.engines.spark.jobs import main
 
 if __name__ == "__main__":
-    main("semantic_processor", lambda: run_stage_job("semantic_processor", "semantic"))
+    main("semantic_processor")

@@ -336,9 +336,12 @@ def test_fetch_active_topics_uses_the_registry(ctx, schemas, tmp_path):
 
     result = orchestration.fetch_active_topics_handler({}, None)
 
-    assert result == {"topics": ["events"],
+    assert result == {"topics": ["events"], "max_concurrency": orchestration.DEFAULT_MAX_CONCURRENCY,
                       "skipped": [{"topic": "orders", "status": "SKIPPED", "message": "topic is PAUSED"}]}
     assert orchestration.fetch_active_topics_handler({"topics": ["orders"]})["topics"] == []
+    assert orchestration.fetch_active_topics_handler({"max_concurrency": 3})["max_concurrency"] == 3
+    with pytest.raises(TerminalError, match="max_concurrency"):
+        orchestration.fetch_active_topics_handler({"max_concurrency": "3"})
 
 
 def test_get_all_checkpoints_follows_the_flow(ctx, schemas, tmp_path):

@@ -25,9 +25,11 @@ SCHEMA = {"topic": "events",
 
 
 def test_argparse_fallback_ignores_arguments_of_glue_and_spark():
-    args = jobs.resolve_args(["job.py", "--JOB_NAME", "x", "--topic_name", "events", "--max_batch_rows", "5"])
+    args = jobs.resolve_args(["job.py", "--JOB_NAME", "x", "--topic_name", "events", "--max_batch_rows", "5",
+                              "--JOB_RUN_ID", "jr_1"])
     assert args == {"topic_name": "events", "home": None, "schemas": None, "max_batch_rows": "5",
-                    "curated_snapshot_id": None, "catalog": None, "warehouse": None, "state": None}
+                    "curated_snapshot_id": None, "catalog": None, "warehouse": None, "state": None,
+                    "engine": None, "JOB_RUN_ID": "jr_1", "resume": None}
     with pytest.raises(SystemExit):
         jobs.resolve_args(["job.py", "--home", "/tmp/h"])  # --topic_name is required
 
@@ -48,7 +50,8 @@ def test_inside_glue_the_glue_resolver_reads_the_arguments(monkeypatch):
     args = jobs.resolve_args(["job.py", "--JOB_NAME", "j", "--topic_name", "events", "--home", "/h"])
     assert asked == [["topic_name", "home"]]  # optional arguments are asked for only when passed
     assert args == {"topic_name": "events", "home": "/h", "schemas": None, "max_batch_rows": None,
-                    "curated_snapshot_id": None, "catalog": None, "warehouse": None, "state": None}
+                    "curated_snapshot_id": None, "catalog": None, "warehouse": None, "state": None,
+                    "engine": None, "JOB_RUN_ID": None, "resume": None}
 
 
 def test_on_aws_spark_uses_the_glue_catalog_and_the_platforms_iceberg(monkeypatch, tmp_path):
@@ -79,11 +82,32 @@ def test_a_topic_without_the_section_exits_2_with_the_reason(tmp_path, capsys):
     pytest.importorskip("pyspark")
     (tmp_path / "schemas").mkdir(exist_ok=True)
     argv = ["job.py", "--topic_name", "events", "--home", str(tmp_path / "home"), "--schemas", str(tmp_path / "schemas")]
-    with pytest.raises(SystemExit) as stop:
-        jobs.main("curated_processor", lambda: jobs.run_stage_job("curated_processor", "curated", argv))
-    assert stop.value.code == 2
+    assert jobs.execute("curated_processor", argv) == 2
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["status"] == "FAILED" and "no curated section" in out["error"]
+
+
+def test_a_named_run_keeps_its_output_and_its_run_log_row(tmp_path, capsys):
+    """Glue passes --JOB_RUN_ID: the output is kept under it for Step Functions, and the run is logged."""
+    from conftest import envelope, ingest
+    from leanops.context import Context
+    schemas = tmp_path / "schemas"
+    write_schema(schemas, SCHEMA)
+    ctx = Context.open(tmp_path / "home", schemas)
+    ingest(ctx, "events", [envelope(f"m{i}", {"_metadata": {"idempotencyKeyResource": f"k{i}"}}) for i in range(3)],
+           tmp_path)
+    argv = ["job.py", "--topic_name", "events", "--home", str(tmp_path / "home"), "--schemas", str(schemas),
+            "--engine", "embedded", "--JOB_RUN_ID", "jr_0001"]
+
+    assert jobs.execute("standardized_processor", argv) == 0
+
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    kept = ctx.state.get_job_output("jr_0001")
+    assert kept == {**printed, "job_run_id": "jr_0001"} and kept["records_written"] == 3
+    [run] = ctx.state.list_runs("events")
+    assert (run.stage, run.status, run.records_written) == ("standardized", "SUCCEEDED", 3)
+    assert ctx.state.get_checkpoint("events", "standardized").last_snapshot_id == kept["source_snapshot_id"]
+    ctx.close()
 
 
 def _submit(script: str, env: dict, *args: str) -> dict:

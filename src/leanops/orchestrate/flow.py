@@ -9,8 +9,9 @@ reads Curated up to exactly that snapshot; a Curated commit landing in between w
 run instead of racing this one.
 
 Terminal states: Success, NoNewData, MissingSchema, Failed. Each step is a function of the flow's
-state returning the name of the next step; `FLOW` is the table the runner walks and the ASL
-generator will read.
+state returning the name of the next step; `FLOW` is the table the runner walks, `TRANSITIONS` the
+steps each may hand over to (checked on every step), and `leanops.aws.stepfunctions` renders the
+same graph as Amazon States Language. On AWS the state travels between states as `FlowState.document()`.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from leanops.stages.incremental import current_snapshot_id
 from leanops.stages.result import StageResult
 from leanops.stages.standardized import STAGE as STANDARDIZED
 from leanops.state.base import RunRecord
-from leanops.types import RunStatus
+from leanops.types import RunStatus, validate_topic
 
 TERMINAL = ("Success", "NoNewData", "MissingSchema", "Failed")
 
@@ -63,6 +64,58 @@ class FlowState:
     results: list[StageResult] = dataclasses.field(default_factory=list)
     message: str = ""
     failed_stage: str | None = None
+
+    def document(self, next_step: str | None = None) -> dict:
+        """The state as Step Functions carries it ($): flat, JSON, snapshot ids as strings (63-bit ids
+        exceed the exact range of JSON numbers there). The Choice states read these very keys."""
+        schema = self.schema
+        return {
+            "topic": self.topic,
+            "raw_snapshot": _id(self.raw_snapshot),
+            "standardized_snapshot": _id(self.standardized_snapshot),
+            "standardized_checkpoint": _id(self.standardized_checkpoint),
+            "curated_snapshot": _id(self.curated_snapshot),
+            "curated_checkpoint": _id(self.curated_checkpoint),
+            "semantic_checkpoint": _id(self.semantic_checkpoint),
+            "standardized_schema_exists": bool(schema and schema.standardized is not None),
+            "curated_schema_exists": bool(schema and schema.curated is not None),
+            "schema_exists": bool(schema and schema.semantic is not None),  # seed 004: the semantic schema
+            "loops": self.loops,
+            "loop_records": self.loop_records,
+            "stages_run": len(self.results),
+            "stages": [{"stage": r.stage, "status": r.status.value, "records_in": r.records_in,
+                        "records_written": r.records_written, "snapshot_id": _id(r.target_snapshot_id)}
+                       for r in self.results],
+            "backlog_threshold": self.options.backlog_threshold,
+            "max_loops": self.options.max_loops,
+            "message": self.message,
+            "failed_stage": self.failed_stage,
+            "next": next_step,
+        }
+
+    @classmethod
+    def from_document(cls, doc: dict, ctx: Context | None = None) -> "FlowState":
+        """Back from `document()`; the schema is re-read from the schema source when `ctx` is given."""
+        options = FlowOptions(backlog_threshold=int(doc.get("backlog_threshold", FlowOptions.backlog_threshold)),
+                              max_loops=int(doc.get("max_loops", FlowOptions.max_loops)))
+        state = cls(topic=validate_topic(str(doc.get("topic", ""))), options=options)
+        for name in ("raw_snapshot", "standardized_snapshot", "standardized_checkpoint", "curated_snapshot",
+                     "curated_checkpoint", "semantic_checkpoint"):
+            value = doc.get(name)
+            setattr(state, name, None if value in (None, "") else int(value))
+        state.loops, state.loop_records = int(doc.get("loops", 0)), int(doc.get("loop_records", 0))
+        state.results = [StageResult(state.topic, r["stage"], RunStatus(r["status"]), records_in=r["records_in"],
+                                     records_written=r["records_written"],
+                                     target_snapshot_id=None if r.get("snapshot_id") is None else int(r["snapshot_id"]))
+                         for r in doc.get("stages") or []]
+        state.message, state.failed_stage = str(doc.get("message") or ""), doc.get("failed_stage")
+        if ctx is not None:
+            state.schema = ctx.schema(state.topic)
+        return state
+
+
+def _id(snapshot_id: int | None) -> str | None:
+    return None if snapshot_id is None else str(snapshot_id)
 
 
 def get_all_checkpoints(ctx: Context, s: FlowState) -> str:
@@ -114,6 +167,10 @@ def check_for_new_raw_data(ctx: Context, s: FlowState) -> str:
 def run_standardized_step(ctx: Context, s: FlowState) -> str:
     result = run_stage(ctx, s, STANDARDIZED,
                        lambda: ctx.engine.standardized(ctx.lake, ctx.settings, s.topic, s.schema.standardized))
+    return after_standardized(ctx, s, result)
+
+
+def after_standardized(ctx: Context, s: FlowState, result: StageResult) -> str:
     return "Failed" if result.status == RunStatus.FAILED else "CheckCuratedReady"
 
 
@@ -123,6 +180,10 @@ def check_curated_ready(ctx: Context, s: FlowState) -> str:
 
 def run_curated_step(ctx: Context, s: FlowState) -> str:
     result = run_stage(ctx, s, CURATED, lambda: ctx.engine.curated(ctx.lake, ctx.settings, s.topic, s.schema))
+    return after_curated(ctx, s, result)
+
+
+def after_curated(ctx: Context, s: FlowState, result: StageResult) -> str:
     if result.status == RunStatus.FAILED:
         return "Failed"
     if result.target_snapshot_id is not None:
@@ -157,6 +218,10 @@ def run_semantic_step(ctx: Context, s: FlowState) -> str:
 
     result = run_stage(ctx, s, SEMANTIC, lambda: ctx.engine.semantic(ctx.lake, ctx.settings, s.topic, s.schema,
                                                                      up_to=s.curated_snapshot, on_drift=on_drift))
+    return after_semantic(ctx, s, result)
+
+
+def after_semantic(ctx: Context, s: FlowState, result: StageResult) -> str:
     if result.status == RunStatus.FAILED:
         return "Failed"
     if result.status == RunStatus.SUCCEEDED:
@@ -190,6 +255,14 @@ def check_backlog_threshold(ctx: Context, s: FlowState) -> str:
     return "Success"
 
 
+# the stage each job step runs, and the bookkeeping that follows it (shared with the Step Functions runtime,
+# where the stage runs as a Glue job and a Lambda applies this to the job's output)
+JOB_STEPS: dict[str, tuple[str, Callable[[Context, FlowState, StageResult], str]]] = {
+    "RunStandardized": (STANDARDIZED, after_standardized),
+    "RunCurated": (CURATED, after_curated),
+    "RunSemantic": (SEMANTIC, after_semantic),
+}
+
 FLOW: dict[str, Callable[[Context, FlowState], str]] = {
     "GetAllCheckpoints": get_all_checkpoints,
     "CheckForNewRawData": check_for_new_raw_data,
@@ -205,40 +278,72 @@ FLOW: dict[str, Callable[[Context, FlowState], str]] = {
 }
 
 
+# every step's possible successors: the graph the ASL must reproduce (tests/test_stepfunctions.py)
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "GetAllCheckpoints": ("CheckForNewRawData", "MissingSchema", "Failed"),
+    "CheckForNewRawData": ("RunStandardized", "RunCurated", "CheckSchemaExists", "NoNewData", "Success"),
+    "RunStandardized": ("CheckCuratedReady", "Failed"),
+    "CheckCuratedReady": ("RunCurated", "CheckBacklogThreshold"),
+    "RunCurated": ("CheckSchemaExists", "Failed"),
+    "CheckSchemaExists": ("CheckForNewCuratedData", "NotifyMissingSchema", "CheckBacklogThreshold"),
+    "NotifyMissingSchema": ("CheckBacklogThreshold",),
+    "CheckForNewCuratedData": ("RunSemantic", "CheckBacklogThreshold"),
+    "RunSemantic": ("UpdateSemanticCheckpoint", "Failed"),
+    "UpdateSemanticCheckpoint": ("CheckBacklogThreshold",),
+    "CheckBacklogThreshold": ("GetAllCheckpoints", "Success"),
+}
+
+
+def step(ctx: Context, state: FlowState, name: str) -> str:
+    """Run one step and return its successor, which must be one TRANSITIONS allows."""
+    following = FLOW[name](ctx, state)
+    if following not in TRANSITIONS[name]:
+        raise AssertionError(f"flow step {name} returned {following!r}, not one of {TRANSITIONS[name]}")
+    return following
+
+
 def run_flow(ctx: Context, topic: str, options: FlowOptions, before_step: Callable[[str], None] = lambda n: None
              ) -> FlowState:
-    state, step = FlowState(topic, options), "GetAllCheckpoints"
-    while step not in TERMINAL:
-        before_step(step)
-        state.trace.append(step)
-        step = FLOW[step](ctx, state)
-    state.trace.append(step)
+    state, name = FlowState(topic, options), "GetAllCheckpoints"
+    while name not in TERMINAL:
+        before_step(name)
+        state.trace.append(name)
+        name = step(ctx, state, name)
+    state.trace.append(name)
     return state
 
 
 def run_stage(ctx: Context, s: FlowState, stage: str, run: Callable[[], StageResult]) -> StageResult:
     """A stage with retries for transient errors; every attempt gets its run-log row."""
-    def attempt() -> StageResult:
-        record = ctx.state.start_run(RunRecord(topic=s.topic, stage=stage, started_at=_now(),
-                                               status=RunStatus.RUNNING.value))
-        try:
-            result = run()
-        except Exception as exc:
-            record.status, record.ended_at = RunStatus.FAILED.value, _now()
-            record.error_message = f"{type(exc).__name__}: {exc}"
-            ctx.state.finish_run(record)
-            raise
-        _finish(ctx, record, result)
-        return result
-
     try:
-        result = call_with_retries(s.options.retry, f"{s.topic}/{stage}", attempt)
+        result = call_with_retries(s.options.retry, f"{s.topic}/{stage}", lambda: run_logged(ctx, s.topic, stage, run))
     except Exception as exc:  # isolate the topic: its branch ends FAILED with the reason
         detail = str(exc) if isinstance(exc, LeanOpsError) else traceback.format_exc(limit=4).strip()
         result = StageResult(s.topic, stage, RunStatus.FAILED, message=detail)
-        s.message, s.failed_stage = f"{stage}: {detail}", stage
+    record_result(s, result)
+    return result
+
+
+def record_result(s: FlowState, result: StageResult) -> None:
+    """A stage's result joins the flow: counted for the backlog check, a failure named."""
+    if result.status == RunStatus.FAILED:
+        s.message, s.failed_stage = f"{result.stage}: {result.message}", result.stage
     s.results.append(result)
     s.loop_records += result.records_in
+
+
+def run_logged(ctx: Context, topic: str, stage: str, run: Callable[[], StageResult]) -> StageResult:
+    """One attempt of a stage with its run-log row; a success mirrors the checkpoint in the state store."""
+    record = ctx.state.start_run(RunRecord(topic=topic, stage=stage, started_at=_now(),
+                                           status=RunStatus.RUNNING.value))
+    try:
+        result = run()
+    except Exception as exc:
+        record.status, record.ended_at = RunStatus.FAILED.value, _now()
+        record.error_message = f"{type(exc).__name__}: {exc}"
+        ctx.state.finish_run(record)
+        raise
+    _finish(ctx, record, result)
     return result
 
 

@@ -54,8 +54,11 @@ class RebuildReport:
 
 
 def rebuild(ctx: Context, topic: str, on_batch: Callable[[StageResult], None] = lambda r: None,
-            schema: TopicSchema | None = None) -> RebuildReport:
-    """Rebuild `topic` against `schema` (default: its file in the schema directory)."""
+            schema: TopicSchema | None = None, resume: bool = True) -> RebuildReport:
+    """Rebuild `topic` against `schema` (default: its file in the schema directory).
+
+    `resume=False` leaves the topic PAUSED after a successful rebuild, for a caller that resumes it
+    itself once its own last steps are done (the Step Functions rebuilder)."""
     if ctx.lake.raw_table(topic) is None and ctx.state.get_topic(topic) is None:
         raise UnknownTopicError(topic)
     schema = schema or ctx.schema(topic)
@@ -68,12 +71,13 @@ def rebuild(ctx: Context, topic: str, on_batch: Callable[[StageResult], None] = 
         raise LeanOpsError(f"{topic}: an orchestrator is processing the topic right now; the topic is PAUSED, "
                            "so run the rebuild again in a moment")
     try:
-        return _rebuild_leased(ctx, topic, schema, on_batch)
+        return _rebuild_leased(ctx, topic, schema, on_batch, resume)
     finally:
         ctx.state.release_lease(topic, holder)
 
 
-def _rebuild_leased(ctx: Context, topic: str, schema, on_batch: Callable[[StageResult], None]) -> RebuildReport:
+def _rebuild_leased(ctx: Context, topic: str, schema, on_batch: Callable[[StageResult], None],
+                    resume: bool) -> RebuildReport:
     pending = ctx.state.get_rebuild(topic)
     if pending and pending["status"] != "SUCCEEDED":
         suffix, target = pending["archive_suffix"], pending["target_raw_snapshot"]
@@ -90,7 +94,8 @@ def _rebuild_leased(ctx: Context, topic: str, schema, on_batch: Callable[[StageR
         ctx.state.put_rebuild(topic, suffix, target, "FAILED", report.error)
         return report  # the topic stays PAUSED
     ctx.state.put_rebuild(topic, suffix, target, "SUCCEEDED")
-    ctx.state.set_flow_control(topic, FlowControl.ENABLED)
+    if resume:
+        ctx.state.set_flow_control(topic, FlowControl.ENABLED)
     report.status = "SUCCEEDED"
     return report
 

@@ -36,3 +36,15 @@ class StageResult:
         data["status"] = self.status.value
         data["columns_added"] = list(self.columns_added)
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "StageResult":
+        """Back from `as_dict()` (e.g. a Glue job's output); unknown keys are ignored."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in fields}
+        values["status"] = RunStatus(values["status"])
+        values["columns_added"] = tuple(values.get("columns_added") or ())
+        for name in ("source_snapshot_id", "target_snapshot_id"):
+            if values.get(name) is not None:
+                values[name] = int(values[name])
+        return cls(**values)

@@ -10,6 +10,13 @@ On AWS: `--catalog glue --warehouse s3://bucket/prefix --state dynamodb://leanop
 (the same settings as LEANOPS_CATALOG / LEANOPS_WAREHOUSE / LEANOPS_STATE; docs/spark.md). In AWS Glue they are read with
 `awsglue.utils.getResolvedOptions` (Glue passes them as `--name value`); elsewhere with argparse.
 
+`--engine` picks the compute engine (default `spark`; `embedded` runs the same job without Spark,
+e.g. for the Step Functions tests). `--JOB_RUN_ID` (AWS Glue passes it to every run) names the run:
+the output is also kept in the state store under it (`put_job_output`), because Step Functions'
+`glue:startJobRun.sync` returns only the JobRun and the next state reads the job's result from there.
+The historical rebuilder takes `--resume false` when a state machine resumes the topic itself.
+Each stage run gets its run-log row, exactly as under the local orchestrator.
+
 Output, one JSON line on stdout (the last line), e.g.
     {"job": "standardized_processor", "topic": "events", "status": "SUCCEEDED", "records_written": 19,
      "snapshot_id": 5886569603929403513, "source_snapshot_id": ..., "records_in": ..., ...}
@@ -26,7 +33,8 @@ from collections.abc import Sequence
 from leanops.errors import LeanOpsError
 
 REQUIRED = ("topic_name",)
-OPTIONAL = ("home", "schemas", "max_batch_rows", "curated_snapshot_id", "catalog", "warehouse", "state")
+OPTIONAL = ("home", "schemas", "max_batch_rows", "curated_snapshot_id", "catalog", "warehouse", "state", "engine",
+            "JOB_RUN_ID", "resume")
 
 
 def resolve_args(argv: Sequence[str]) -> dict[str, str | None]:
@@ -59,20 +67,24 @@ def _context(args: dict):
     for name, env in ADAPTER_ENV.items():
         if args.get(name):
             os.environ[env] = args[name]
-    ctx = Context.open(args.get("home"), args.get("schemas"), engine="spark")
+    ctx = Context.open(args.get("home"), args.get("schemas"), engine=args.get("engine") or "spark")
     if args.get("max_batch_rows"):
         ctx.settings = ctx.settings.model_copy(update={"max_batch_rows": int(args["max_batch_rows"])})
     return ctx
 
 
-def _emit(job: str, output: dict) -> dict:
+def _emit(job: str, output: dict, ctx=None, job_run_id: str | None = None) -> dict:
+    """Print the output line and, for a named run, keep it in the state store for Step Functions."""
     output = {"job": job, **output}
+    if ctx is not None and job_run_id:
+        ctx.state.put_job_output(job_run_id, {**output, "job_run_id": job_run_id})
     print(json.dumps(output, default=str), flush=True)
     return output
 
 
 def run_stage_job(job: str, stage: str, argv: Sequence[str] | None = None) -> dict:
     """`stage` ("standardized", "curated" or "semantic") for one topic; returns the printed output."""
+    from leanops.orchestrate.flow import run_logged
     args = resolve_args(sys.argv if argv is None else argv)
     topic = args["topic_name"]
     ctx = _context(args)
@@ -82,17 +94,22 @@ def run_stage_job(job: str, stage: str, argv: Sequence[str] | None = None) -> di
         if section is None:
             raise LeanOpsError(f"{topic}: the schema file has no {stage} section (schema gate: data waits upstream)")
         if stage == "standardized":
-            result = ctx.engine.standardized(ctx.lake, ctx.settings, topic, section)
+            run = lambda: ctx.engine.standardized(ctx.lake, ctx.settings, topic, section)  # noqa: E731
         elif stage == "curated":
-            result = ctx.engine.curated(ctx.lake, ctx.settings, topic, schema)
+            run = lambda: ctx.engine.curated(ctx.lake, ctx.settings, topic, schema)  # noqa: E731
         else:
             token = args.get("curated_snapshot_id")
-            result = ctx.engine.semantic(ctx.lake, ctx.settings, topic, schema, up_to=int(token) if token else None,
-                                         on_drift=lambda d: ctx.state.record_drift(
-                                             topic, d.column, d.kind, d.sample_value, d.snapshot_id, d.detail))
-        if result.status.value == "SUCCEEDED":  # mirror the checkpoint, as the orchestrator does
-            ctx.state.put_checkpoint(topic, stage, result.source_snapshot_id)
-        return _emit(job, {**result.as_dict(), "snapshot_id": result.target_snapshot_id})
+            run = lambda: ctx.engine.semantic(  # noqa: E731
+                ctx.lake, ctx.settings, topic, schema, up_to=int(token) if token else None,
+                on_drift=lambda d: ctx.state.record_drift(topic, d.column, d.kind, d.sample_value, d.snapshot_id,
+                                                          d.detail))
+        try:
+            result = run_logged(ctx, topic, stage, run)  # the run log row; a success mirrors the checkpoint
+        except Exception as exc:
+            _emit(job, {"topic": topic, "stage": stage, "status": "FAILED", "error": f"{type(exc).__name__}: {exc}"},
+                  ctx, args.get("JOB_RUN_ID"))
+            raise
+        return _emit(job, {**result.as_dict(), "snapshot_id": result.target_snapshot_id}, ctx, args.get("JOB_RUN_ID"))
     finally:
         ctx.close()
 
@@ -103,22 +120,36 @@ def run_rebuild_job(job: str, argv: Sequence[str] | None = None) -> dict:
     args = resolve_args(sys.argv if argv is None else argv)
     ctx = _context(args)
     try:
-        report = rebuild(ctx, args["topic_name"])
+        resume = (args.get("resume") or "true").lower() not in ("false", "0", "no")
+        report = rebuild(ctx, args["topic_name"], resume=resume)
         topic = args["topic_name"]
         table = ctx.lake.semantic_table(topic) or ctx.lake.curated_table(topic) or ctx.lake.standardized_table(topic)
         snapshot = table.current_snapshot() if table is not None else None
         return _emit(job, {**report.as_dict(), "topic": args["topic_name"],
                            "records_written": report.standardized_rows + report.curated_rows + report.semantic_rows,
-                           "snapshot_id": snapshot.snapshot_id if snapshot else None})
+                           "snapshot_id": snapshot.snapshot_id if snapshot else None}, ctx, args.get("JOB_RUN_ID"))
     finally:
         ctx.close()
 
 
-def main(job: str, run) -> None:
-    """Run a job function with the exit codes of the module doc."""
+JOBS = {  # the Glue job scripts (glue/<name>.py) and what each runs
+    "standardized_processor": lambda argv: run_stage_job("standardized_processor", "standardized", argv),
+    "curated_processor": lambda argv: run_stage_job("curated_processor", "curated", argv),
+    "semantic_processor": lambda argv: run_stage_job("semantic_processor", "semantic", argv),
+    "historical_rebuilder": lambda argv: run_rebuild_job("historical_rebuilder", argv),
+}
+
+
+def execute(job: str, argv: Sequence[str]) -> int:
+    """Run job `job` with command line `argv`; the exit code of the module doc (0, 1 or 2)."""
     try:
-        output = run()
+        output = JOBS[job](argv)
     except LeanOpsError as exc:
         print(json.dumps({"job": job, "status": "FAILED", "error": str(exc)}), flush=True)
-        sys.exit(2)
-    sys.exit(0 if output.get("status") in ("SUCCEEDED", "NO_NEW_DATA") else 1)
+        return 2
+    return 0 if output.get("status") in ("SUCCEEDED", "NO_NEW_DATA") else 1
+
+
+def main(job: str) -> None:
+    """The body of a glue/<job>.py script."""
+    sys.exit(execute(job, sys.argv))
