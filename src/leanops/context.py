@@ -2,6 +2,12 @@
 
     ctx = Context.open()                       # $LEANOPS_HOME or ./.leanops
     report = ctx.ingest_file("events", "events.ndjson")
+
+Schema files on S3 (`LEANOPS_SCHEMAS=s3://bucket/prefix/`): `open` copies them into a private directory
+under `$LEANOPS_HOME/tmp` (a new one per Context, so every Lambda / Glue run starts from what is
+published now) and `settings.schemas_dir` points at it; `schema(topic)` re-reads that topic's file first,
+so a long-running process (`leanops run --every`) sees a newly published schema as it would a local edit.
+`close` removes the copy.
 """
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ from pathlib import Path
 from leanops.catalog.tables import Lakehouse
 from leanops.config import Settings
 from leanops.engines import DEFAULT_ENGINE, EmbeddedEngine, Engine, engine_for
-from leanops.schema_file import TopicSchema, load_topic_schema
+from leanops.schema_file import S3SchemaMirror, TopicSchema, load_topic_schema
 from leanops.state.base import StateStore
 from leanops.state.factory import open_state_store
 
@@ -22,6 +28,7 @@ class Context:
     lake: Lakehouse
     state: StateStore
     engine: Engine = dataclasses.field(default_factory=EmbeddedEngine)
+    schema_mirror: S3SchemaMirror | None = dataclasses.field(default=None, repr=False)
 
     @classmethod
     def open(cls, home: str | Path | None = None, schemas_dir: str | Path | None = None,
@@ -33,11 +40,27 @@ class Context:
         settings = Settings.from_env(home, schemas_dir)
         settings.home.mkdir(parents=True, exist_ok=True)
         (settings.home / "tmp").mkdir(exist_ok=True)
-        return cls(settings, Lakehouse.open(settings), open_state_store(settings),
-                   engine_for(engine, settings))
+        mirror = None
+        if settings.schemas_uri:
+            mirror = S3SchemaMirror.create(settings.schemas_uri, settings.home / "tmp", settings.aws_client("s3"))
+            settings = settings.model_copy(update={"schemas_dir": mirror.directory})
+        try:
+            return cls(settings, Lakehouse.open(settings), open_state_store(settings),
+                       engine_for(engine, settings), mirror)
+        except BaseException:
+            if mirror is not None:
+                mirror.close()
+            raise
 
     def schema(self, topic: str) -> TopicSchema | None:
-        return load_topic_schema(self.settings.schemas_dir, topic)
+        if self.schema_mirror is not None:
+            self.schema_mirror.sync(topic)  # what is published now, as a local directory would show it
+        return load_topic_schema(self.settings.schemas_dir, topic, origin=self.settings.schemas_uri)
+
+    def refresh_schemas(self) -> None:
+        """Bring the whole copy of S3 schema files up to date (before iterating `settings.schemas_dir`)."""
+        if self.schema_mirror is not None:
+            self.schema_mirror.sync()
 
     def topics(self) -> list[str]:
         """Every topic known to the registry or to the catalog."""
@@ -45,3 +68,5 @@ class Context:
 
     def close(self) -> None:
         self.state.close()
+        if self.schema_mirror is not None:
+            self.schema_mirror.close()
