@@ -37,7 +37,7 @@ def init(home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, a
     ctx = _context(home, schemas)
     info = {"home": str(ctx.settings.home), "catalog": ctx.settings.catalog_uri,
             "warehouse": str(ctx.settings.warehouse_dir), "state": str(ctx.settings.state_path),
-            "schemas": str(ctx.settings.schemas_dir), "state_schema_version": ctx.state.schema_version}
+            "schemas": ctx.settings.schemas_location, "state_schema_version": ctx.state.schema_version}
     if as_json:
         output.emit_json(info)
     else:
@@ -276,12 +276,25 @@ def sql(query: str = typer.Argument(..., help='one read-only query, e.g. "SELECT
 
 
 @app.command()
-def deploy(schema_dir: Optional[Path] = typer.Argument(None, help="schema directory (default $LEANOPS_SCHEMAS)"),
+def deploy(schema_dir: Optional[str] = typer.Argument(None, metavar="[SCHEMA_DIR]",
+                                                      help="schema directory or s3://bucket/prefix/ "
+                                                           "(default $LEANOPS_SCHEMAS)"),
+           publish: Optional[str] = typer.Option(
+               None, "--publish", envvar="LEANOPS_SCHEMA_PUBLISH", metavar="S3_PREFIX",
+               help="s3://bucket/prefix/ the Lambdas and Glue jobs read schemas from: upload each accepted "
+                    "schema file there (for a rebuild: after PAUSING the topic)"),
+           rebuilder_arn: Optional[str] = typer.Option(
+               None, "--rebuilder-arn", envvar="LEANOPS_REBUILDER_ARN", metavar="ARN",
+               help="PURE_REMAP / NUCLEAR_RESET: PAUSE the topic and start this historical-rebuilder state "
+                    "machine with {\"topic\": ...} instead of rebuilding in-process"),
            home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
     """Apply schema changes: NEW_TABLE, SCHEMA_EVOLVE, PURE_REMAP, NUCLEAR_RESET (archive + rebuild)."""
     from leanops.schema.deploy import deploy as run_deploy
     ctx = _context(home, schemas)
-    results = run_deploy(ctx, schema_dir)
+    try:
+        results = run_deploy(ctx, schema_dir, publish=publish, rebuilder_arn=rebuilder_arn)
+    finally:
+        ctx.close()
     if as_json:
         output.emit_json([r.as_dict() for r in results])
     else:
@@ -415,6 +428,11 @@ def package(out: Path = typer.Option(..., "--out", help="directory for the artif
     else:
         output.emit_table(f"AWS artifacts in {out}", ("path", "sha256", "bytes"),
                           [(a["path"], a["sha256"], a["bytes"]) for a in artifacts])
+
+
+from leanops.cli.aws import aws_app  # noqa: E402  (the `leanops aws ...` group)
+
+app.add_typer(aws_app, name="aws")
 
 
 def main() -> None:
