@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Quickstart 2: set up (including the Spark tier: PySpark, the Iceberg runtime jar, Debian's SQLite
-# JDBC driver), then run the whole test suite. Exit code is pytest's.
+# JDBC driver; the npm asl-validator; checkov), then run the whole test suite. Exit code is pytest's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-spark.sh
+bash scripts/setup-asl.sh     # npm asl-validator for the Step Functions definitions
+bash scripts/setup-checkov.sh # checkov, in its own venv, for infra/terraform
 exec .venv/bin/python -m pytest -n 2 -p no:cacheprovider "$@"

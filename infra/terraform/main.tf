@@ -1,0 +1,183 @@
+# lean-ops on AWS (design.md section 1, seeds 000/001/003): SQS -> Lambda -> Firehose -> RAW (Iceberg in
+# the Glue Data Catalog on S3), Glue 5.0 Spark jobs for Standardized/Curated/Semantic, Step Functions
+# Standard orchestration on an EventBridge schedule, state in DynamoDB, alerts on SNS.
+# Module map, variables and the deploy order: docs/terraform.md.
+
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+
+  tags = merge(var.tags, {
+    Project     = var.project
+    Environment = var.environment
+    ManagedBy   = "terraform"
+  })
+
+  # `leanops package --out DIR` writes leanops-lambda.zip, the wheel and glue/*.py (src/leanops/aws/package.py).
+  artifacts_dir    = coalesce(var.artifacts_dir, "${path.root}/../../dist/aws")
+  lambda_layer_zip = coalesce(var.lambda_layer_zip, "${local.artifacts_dir}/leanops-layer.zip")
+
+  # The DynamoDB adapter names its tables prefix + suffix (leanops.state.dynamodb, DEFAULT_PREFIX "leanops_"):
+  # the state module creates exactly those names, and every process gets the same prefix in LEANOPS_STATE / --state.
+  state_table_prefix = "${var.project}_"
+  state_url          = "dynamodb://${local.state_table_prefix}?region=${var.region}"
+
+  warehouse_prefix = "warehouse"
+  warehouse_uri    = "s3://${module.storage.lake_bucket_name}/${local.warehouse_prefix}"
+  schemas_prefix   = "schemas"
+  schemas_uri      = "s3://${module.storage.artifacts_bucket_name}/${local.schemas_prefix}/"
+  leanops_home     = "/tmp/leanops"
+
+  # Each topic branch of the Map runs the same Glue job at once: the jobs must accept max_concurrency runs.
+  glue_max_concurrent_runs = coalesce(var.glue_max_concurrent_runs, var.max_concurrency)
+  # The file workflow's Glue job (seed 003) comes with a later change: only its name is needed now, for the
+  # file-manifest state machine's definition and role, and for the job-failure alerts.
+  file_processor_job_name = coalesce(var.file_processor_job_name, "${var.project}-file-processor")
+}
+
+module "kms" {
+  source = "./modules/kms"
+
+  name       = var.project
+  account_id = local.account_id
+  region     = var.region
+  partition  = local.partition
+}
+
+module "storage" {
+  source = "./modules/storage"
+
+  name_prefix                        = "${var.project}-${var.environment}"
+  account_id                         = local.account_id
+  region                             = var.region
+  kms_key_arn                        = module.kms.key_arn
+  noncurrent_version_expiration_days = var.noncurrent_version_expiration_days
+}
+
+module "state" {
+  source = "./modules/state"
+
+  table_prefix        = local.state_table_prefix
+  kms_key_arn         = module.kms.key_arn
+  deletion_protection = var.deletion_protection
+}
+
+module "lambdas" {
+  source = "./modules/lambdas"
+
+  name                 = var.project
+  account_id           = local.account_id
+  region               = var.region
+  partition            = local.partition
+  runtime              = var.lambda_runtime
+  architecture         = var.lambda_architecture
+  lambda_zip_path      = "${local.artifacts_dir}/leanops-lambda.zip"
+  layer_zip_path       = local.lambda_layer_zip
+  artifacts_bucket     = module.storage.artifacts_bucket_name
+  kms_key_arn          = module.kms.key_arn
+  log_retention_days   = var.log_retention_days
+  enable_tracing       = var.enable_tracing
+  state_url            = local.state_url
+  state_table_arns     = module.state.state_table_arns
+  warehouse_uri        = local.warehouse_uri
+  lake_bucket          = module.storage.lake_bucket_name
+  warehouse_prefix     = local.warehouse_prefix
+  schemas_uri          = local.schemas_uri
+  schemas_prefix       = local.schemas_prefix
+  leanops_home         = local.leanops_home
+  glue_databases       = module.storage.glue_database_names
+  alerts_topic_arn     = module.monitoring.alerts_topic_arn
+  source_queue_arn     = module.ingestion.queue_arn
+  dlq_arn              = module.ingestion.dlq_arn
+  dlq_url              = module.ingestion.dlq_url
+  firehose_stream      = "${var.project}-{topic}"
+  firehose_stream_arns = module.ingestion.delivery_stream_arns
+}
+
+module "ingestion" {
+  source = "./modules/ingestion"
+
+  name                      = var.project
+  account_id                = local.account_id
+  region                    = var.region
+  partition                 = local.partition
+  topics                    = var.topics
+  kms_key_arn               = module.kms.key_arn
+  lake_bucket               = module.storage.lake_bucket_name
+  warehouse_prefix          = local.warehouse_prefix
+  raw_database              = module.storage.glue_database_names["raw"]
+  log_retention_days        = var.log_retention_days
+  forwarder_function_arn    = module.lambdas.function_arns["sqs_to_firehose"]
+  forwarder_timeout_seconds = module.lambdas.function_timeouts["sqs_to_firehose"]
+  dlq_drainer_function_arn  = module.lambdas.function_arns["dlq_drainer"]
+  dlq_drainer_function_name = module.lambdas.function_names["dlq_drainer"]
+  dlq_drain_schedule        = var.dlq_drain_schedule
+}
+
+module "glue" {
+  source = "./modules/glue"
+
+  name                = var.project
+  account_id          = local.account_id
+  region              = var.region
+  partition           = local.partition
+  artifacts_dir       = local.artifacts_dir
+  artifacts_bucket    = module.storage.artifacts_bucket_name
+  lake_bucket         = module.storage.lake_bucket_name
+  warehouse_prefix    = local.warehouse_prefix
+  warehouse_uri       = local.warehouse_uri
+  schemas_prefix      = local.schemas_prefix
+  schemas_uri         = local.schemas_uri
+  state_url           = local.state_url
+  state_table_arns    = module.state.state_table_arns
+  leanops_home        = local.leanops_home
+  glue_databases      = module.storage.glue_database_names
+  kms_key_arn         = module.kms.key_arn
+  worker_type         = var.glue_worker_type
+  number_of_workers   = var.glue_number_of_workers
+  timeout_minutes     = var.glue_timeout_minutes
+  max_concurrent_runs = local.glue_max_concurrent_runs
+  map_concurrency     = var.max_concurrency
+}
+
+module "orchestration" {
+  source = "./modules/orchestration"
+
+  name                      = var.project
+  account_id                = local.account_id
+  region                    = var.region
+  partition                 = local.partition
+  kms_key_arn               = module.kms.key_arn
+  log_retention_days        = var.log_retention_days
+  enable_tracing            = var.enable_tracing
+  map_mode                  = var.orchestrator_map_mode
+  max_concurrency           = var.max_concurrency
+  schedule_expression       = var.orchestrator_schedule
+  schedule_enabled          = var.orchestrator_schedule_enabled
+  fetch_active_topics_arn   = module.lambdas.function_arns["fetch_active_topics"]
+  flow_step_arn             = module.lambdas.function_arns["flow_step"]
+  glue_job_names            = module.glue.job_names
+  file_processor_job_name   = local.file_processor_job_name
+  file_manifests_table_name = module.state.file_manifests_table_name
+  file_manifests_table_arn  = module.state.file_manifests_table_arn
+  alerts_topic_arn          = module.monitoring.alerts_topic_arn
+}
+
+module "monitoring" {
+  source = "./modules/monitoring"
+
+  name                  = var.project
+  account_id            = local.account_id
+  region                = var.region
+  partition             = local.partition
+  kms_key_arn           = module.kms.key_arn
+  alert_emails          = var.alert_emails
+  dlq_name              = module.ingestion.dlq_name
+  state_machine_arns    = module.orchestration.state_machine_arns
+  glue_job_names        = concat(values(module.glue.job_names), [local.file_processor_job_name])
+  lambda_function_names = module.lambdas.function_names
+}

@@ -1,0 +1,246 @@
+# The Glue 5.0 Spark jobs (docs/spark.md, "AWS Glue 5.0 job settings"): thin entry points over lean-ops'
+# Spark engine, uploaded from `leanops package --out DIR` together with the lean-ops wheel.
+#
+# --topic_name is NOT a default argument: the state machines pass it on every run (`--topic_name.$ = $.topic`);
+# the semantic job also gets --curated_snapshot_id and the rebuilder --resume the same way.
+
+locals {
+  jobs = {
+    standardized_processor = "RAW -> Standardized for the topic in --topic_name"
+    curated_processor      = "Standardized -> Curated for the topic in --topic_name"
+    semantic_processor     = "Curated -> Semantic for the topic in --topic_name"
+    historical_rebuilder   = "Full rebuild of the topic in --topic_name from RAW (NUCLEAR_RESET)"
+  }
+
+  wheels     = fileset(var.artifacts_dir, "lean_ops-*-py3-none-any.whl")
+  wheel_file = length(local.wheels) == 1 ? tolist(local.wheels)[0] : "lean_ops-MISSING-py3-none-any.whl"
+
+  lake_arn         = "arn:${var.partition}:s3:::${var.lake_bucket}"
+  artifacts_arn    = "arn:${var.partition}:s3:::${var.artifacts_bucket}"
+  glue_catalog_arn = "arn:${var.partition}:glue:${var.region}:${var.account_id}:catalog"
+  glue_arn_prefix  = "arn:${var.partition}:glue:${var.region}:${var.account_id}"
+
+  # Glue takes a single --conf whose value chains the others (docs/spark.md). The catalog must be named leanops.
+  spark_conf = join(" --conf ", [
+    "spark.sql.extensions=org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
+    "spark.sql.catalog.leanops=org.apache.iceberg.spark.SparkCatalog",
+    "spark.sql.catalog.leanops.catalog-impl=org.apache.iceberg.aws.glue.GlueCatalog",
+    "spark.sql.catalog.leanops.io-impl=org.apache.iceberg.aws.s3.S3FileIO",
+    "spark.sql.catalog.leanops.warehouse=${var.warehouse_uri}",
+    "spark.sql.defaultCatalog=leanops",
+    "spark.sql.session.timeZone=UTC",
+  ])
+
+  default_arguments = {
+    "--job-language"                     = "python"
+    "--datalake-formats"                 = "iceberg"
+    "--catalog"                          = "glue"
+    "--warehouse"                        = var.warehouse_uri
+    "--state"                            = var.state_url
+    "--schemas"                          = var.schemas_uri
+    "--home"                             = var.leanops_home
+    "--additional-python-modules"        = "s3://${var.artifacts_bucket}/${aws_s3_object.wheel.key}"
+    "--python-modules-installer-option"  = "--no-cache-dir"
+    "--conf"                             = local.spark_conf
+    "--job-bookmark-option"              = "job-bookmark-disable"
+    "--enable-continuous-cloudwatch-log" = "true"
+    "--enable-metrics"                   = "true"
+  }
+}
+
+# --- artifacts ------------------------------------------------------------------------------------------
+
+resource "aws_s3_object" "wheel" {
+  bucket                 = var.artifacts_bucket
+  key                    = "wheels/${local.wheel_file}"
+  source                 = "${var.artifacts_dir}/${local.wheel_file}"
+  source_hash            = filemd5("${var.artifacts_dir}/${local.wheel_file}")
+  server_side_encryption = "aws:kms"
+  kms_key_id             = var.kms_key_arn
+
+  lifecycle {
+    precondition {
+      condition     = length(local.wheels) == 1
+      error_message = "Expected exactly one lean_ops-*-py3-none-any.whl in artifacts_dir: run `leanops package --out DIR` into an empty DIR."
+    }
+  }
+}
+
+resource "aws_s3_object" "script" {
+  for_each = local.jobs
+
+  bucket                 = var.artifacts_bucket
+  key                    = "glue/${each.key}.py"
+  source                 = "${var.artifacts_dir}/glue/${each.key}.py"
+  source_hash            = filemd5("${var.artifacts_dir}/glue/${each.key}.py")
+  server_side_encryption = "aws:kms"
+  kms_key_id             = var.kms_key_arn
+}
+
+# --- role -----------------------------------------------------------------------------------------------
+
+resource "aws_iam_role" "glue" {
+  name        = "${var.name}-glue-jobs"
+  description = "Runs the lean-ops Glue jobs"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "glue.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+      Condition = { StringEquals = { "aws:SourceAccount" = var.account_id } }
+    }]
+  })
+}
+
+resource "aws_iam_role_policy" "glue" {
+  name = "least-privilege"
+  role = aws_iam_role.glue.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        # PyIceberg and Iceberg's GlueCatalog list the databases; Glue checks that against every database it returns.
+        Sid      = "ListZones"
+        Effect   = "Allow"
+        Action   = ["glue:GetDatabases"]
+        Resource = [local.glue_catalog_arn, "${local.glue_arn_prefix}:database/*"]
+      },
+      {
+        # Create, commit (UpdateTable) and archive (rebuild: rename = CreateTable + DeleteTable) the zones' tables.
+        Sid    = "ZoneTables"
+        Effect = "Allow"
+        Action = [
+          "glue:GetDatabase", "glue:GetTable", "glue:GetTables",
+          "glue:CreateTable", "glue:UpdateTable", "glue:DeleteTable",
+        ]
+        Resource = concat(
+          [local.glue_catalog_arn],
+          [for db in values(var.glue_databases) : "${local.glue_arn_prefix}:database/${db}"],
+          [for db in values(var.glue_databases) : "${local.glue_arn_prefix}:table/${db}/*"],
+        )
+      },
+      {
+        Sid       = "ListWarehouse"
+        Effect    = "Allow"
+        Action    = ["s3:ListBucket"]
+        Resource  = [local.lake_arn]
+        Condition = { StringLike = { "s3:prefix" = ["${var.warehouse_prefix}/*"] } }
+      },
+      {
+        Sid      = "ReadWriteWarehouse"
+        Effect   = "Allow"
+        Action   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+        Resource = ["${local.lake_arn}/${var.warehouse_prefix}/*"]
+      },
+      {
+        Sid       = "ListSchemaFiles"
+        Effect    = "Allow"
+        Action    = ["s3:ListBucket"]
+        Resource  = [local.artifacts_arn]
+        Condition = { StringLike = { "s3:prefix" = ["${var.schemas_prefix}/*"] } }
+      },
+      {
+        Sid    = "ReadScriptsWheelAndSchemas"
+        Effect = "Allow"
+        Action = ["s3:GetObject"]
+        Resource = [
+          "${local.artifacts_arn}/glue/*",
+          "${local.artifacts_arn}/wheels/*",
+          "${local.artifacts_arn}/${var.schemas_prefix}/*",
+        ]
+      },
+      {
+        Sid    = "StateStoreTables"
+        Effect = "Allow"
+        Action = [
+          "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+          "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:Scan",
+        ]
+        Resource = var.state_table_arns
+      },
+      {
+        Sid      = "ProjectKey"
+        Effect   = "Allow"
+        Action   = ["kms:Decrypt", "kms:GenerateDataKey"]
+        Resource = [var.kms_key_arn]
+      },
+      {
+        # Glue creates its job log groups itself (their names depend on the security configuration).
+        Sid      = "JobLogs"
+        Effect   = "Allow"
+        Action   = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:AssociateKmsKey"]
+        Resource = ["arn:${var.partition}:logs:${var.region}:${var.account_id}:log-group:/aws-glue/*"]
+      },
+      {
+        # --enable-metrics: cloudwatch:PutMetricData has no resource-level permissions (AWS requires "*");
+        # the condition keeps it to Glue's namespace.
+        Sid       = "JobMetrics"
+        Effect    = "Allow"
+        Action    = ["cloudwatch:PutMetricData"]
+        Resource  = ["*"]
+        Condition = { StringEquals = { "cloudwatch:namespace" = "Glue" } }
+      },
+    ]
+  })
+}
+
+# --- jobs -----------------------------------------------------------------------------------------------
+
+resource "aws_glue_security_configuration" "this" {
+  name = "${var.name}-jobs"
+
+  encryption_configuration {
+    cloudwatch_encryption {
+      cloudwatch_encryption_mode = "SSE-KMS"
+      kms_key_arn                = var.kms_key_arn
+    }
+
+    job_bookmarks_encryption {
+      job_bookmarks_encryption_mode = "CSE-KMS"
+      kms_key_arn                   = var.kms_key_arn
+    }
+
+    s3_encryption {
+      s3_encryption_mode = "SSE-KMS"
+      kms_key_arn        = var.kms_key_arn
+    }
+  }
+}
+
+resource "aws_glue_job" "this" {
+  for_each = local.jobs
+
+  name                   = "${var.name}-${replace(each.key, "_", "-")}"
+  description            = each.value
+  role_arn               = aws_iam_role.glue.arn
+  glue_version           = var.glue_version
+  worker_type            = var.worker_type
+  number_of_workers      = var.number_of_workers
+  timeout                = var.timeout_minutes
+  max_retries            = 0 # the state machines retry (with backoff) and alert
+  security_configuration = aws_glue_security_configuration.this.name
+
+  command {
+    name            = "glueetl"
+    script_location = "s3://${var.artifacts_bucket}/${aws_s3_object.script[each.key].key}"
+    python_version  = "3"
+  }
+
+  default_arguments = local.default_arguments
+
+  # The orchestrator's Map runs one branch per topic at once, each starting the same job: Glue's default of 1
+  # concurrent run would fail every branch but one with ConcurrentRunsExceededException.
+  execution_property {
+    max_concurrent_runs = var.max_concurrent_runs
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.max_concurrent_runs >= var.map_concurrency
+      error_message = "max_concurrent_runs must be at least the orchestrator's Map concurrency (max_concurrency)."
+    }
+  }
+
+  depends_on = [aws_iam_role_policy.glue]
+}

@@ -1,0 +1,44 @@
+output "queue_url" {
+  description = "URL of the ingestion queue (producers send here, with the message attribute `topic`)."
+  value       = aws_sqs_queue.ingest.id
+}
+
+output "queue_arn" {
+  description = "ARN of the ingestion queue."
+  value       = aws_sqs_queue.ingest.arn
+}
+
+output "queue_name" {
+  description = "Name of the ingestion queue."
+  value       = aws_sqs_queue.ingest.name
+}
+
+output "dlq_url" {
+  description = "URL of the dead-letter queue."
+  value       = aws_sqs_queue.dlq.id
+}
+
+output "dlq_arn" {
+  description = "ARN of the dead-letter queue."
+  value       = aws_sqs_queue.dlq.arn
+}
+
+output "dlq_name" {
+  description = "Name of the dead-letter queue."
+  value       = aws_sqs_queue.dlq.name
+}
+
+output "delivery_stream_names" {
+  description = "Firehose delivery stream of each topic."
+  value       = { for topic, s in aws_kinesis_firehose_delivery_stream.raw : topic => s.name }
+}
+
+output "delivery_stream_arns" {
+  description = "ARNs of the delivery streams."
+  value       = [for s in aws_kinesis_firehose_delivery_stream.raw : s.arn]
+}
+
+output "firehose_role_arn" {
+  description = "Role Firehose delivers with (it needs Glue and S3 access to every RAW table it writes)."
+  value       = aws_iam_role.firehose.arn
+}

@@ -1,0 +1,330 @@
+# The lean-ops Lambda functions (docs/aws-lambdas.md): one code zip (leanops-lambda.zip), one layer with the
+# heavy dependencies, one IAM role per function with only what that function calls.
+
+locals {
+  lake_arn         = "arn:${var.partition}:s3:::${var.lake_bucket}"
+  artifacts_arn    = "arn:${var.partition}:s3:::${var.artifacts_bucket}"
+  glue_catalog_arn = "arn:${var.partition}:glue:${var.region}:${var.account_id}:catalog"
+  glue_arn_prefix  = "arn:${var.partition}:glue:${var.region}:${var.account_id}"
+
+  # What every function that opens the lakehouse (Context.open) reads: docs/aws-state.md, docs/aws-catalog.md.
+  deployment_env = {
+    LEANOPS_STATE           = var.state_url
+    LEANOPS_CATALOG         = "glue"
+    LEANOPS_WAREHOUSE       = var.warehouse_uri
+    LEANOPS_SCHEMAS         = var.schemas_uri
+    LEANOPS_HOME            = var.leanops_home
+    LEANOPS_ALERT_SNS_TOPIC = var.alerts_topic_arn
+  }
+
+  # reserved: reserved concurrency, -1 = none. Only the drainer needs one; the Step Functions tasks are bounded
+  # by the Map's max_concurrency, and reserving more would take from the account's pool (new accounts: 10).
+  functions = {
+    sqs_to_firehose = {
+      handler     = "leanops.aws.lambdas.sqs_to_firehose.handler"
+      description = "SQS -> Firehose: each message one RAW row on the topic's delivery stream"
+      memory_size = 256
+      timeout     = 60
+      layer       = false # boto3 (the runtime's) and tenacity (vendored in the zip) only
+      reserved    = -1    # unreserved: the event source mapping's maximum_concurrency bounds it
+      environment = {
+        LEANOPS_FIREHOSE_STREAM   = var.firehose_stream
+        LEANOPS_FIREHOSE_ATTEMPTS = tostring(var.firehose_attempts)
+      }
+    }
+    dlq_drainer = {
+      handler     = "leanops.aws.lambdas.dlq_drainer.handler"
+      description = "DLQ -> raw.dlq_errors, then deletes the written messages"
+      memory_size = 2048
+      timeout     = 300 # budget + 60 s kept for the commit and the deletes
+      layer       = true
+      reserved    = 1 # docs/aws-lambdas.md: two drainers racing on one message could write it twice
+      environment = merge(local.deployment_env, {
+        LEANOPS_DLQ_URL            = var.dlq_url
+        LEANOPS_DLQ_BUDGET_SECONDS = tostring(var.dlq_budget_seconds)
+        LEANOPS_DLQ_MAX_MESSAGES   = tostring(var.dlq_max_messages)
+      })
+    }
+    fetch_active_topics = {
+      handler     = "leanops.aws.lambdas.orchestration.fetch_active_topics_handler"
+      description = "Step Functions: the registry's active, ENABLED topics for the orchestrator's Map"
+      memory_size = 1024
+      timeout     = 120
+      layer       = true
+      reserved    = -1
+      environment = local.deployment_env
+    }
+    flow_step = {
+      handler     = "leanops.aws.lambdas.orchestration.flow_step_handler"
+      description = "Step Functions: one Python step of the orchestrator's flow"
+      memory_size = 2048
+      timeout     = 900
+      layer       = true
+      reserved    = -1
+      environment = local.deployment_env
+    }
+    notify = {
+      handler     = "leanops.aws.lambdas.orchestration.notify_handler"
+      description = "Step Functions: one alert through the configured channels (log, SNS)"
+      memory_size = 256
+      timeout     = 30
+      layer       = true # the handler itself needs only boto3; the layer keeps it working whatever orchestration.py imports
+      reserved    = -1
+      environment = local.deployment_env
+    }
+  }
+
+  # --- IAM statements, composed per function below ---------------------------------------------------
+
+  kms_statement = {
+    Sid      = "ProjectKey"
+    Effect   = "Allow"
+    Action   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    Resource = [var.kms_key_arn]
+  }
+
+  # X-Ray's PutTraceSegments/PutTelemetryRecords have no resource-level permissions: AWS requires "*".
+  xray_statements = var.enable_tracing ? [{
+    Sid      = "XRayTraces"
+    Effect   = "Allow"
+    Action   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    Resource = ["*"]
+  }] : []
+
+  state_statement = {
+    Sid    = "StateStoreTables"
+    Effect = "Allow"
+    Action = [
+      "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+      "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:Scan",
+    ]
+    Resource = var.state_table_arns
+  }
+
+  schemas_statements = [
+    {
+      Sid       = "ListSchemaFiles"
+      Effect    = "Allow"
+      Action    = ["s3:ListBucket"]
+      Resource  = [local.artifacts_arn]
+      Condition = { StringLike = { "s3:prefix" = ["${var.schemas_prefix}/*"] } }
+    },
+    {
+      Sid      = "ReadSchemaFiles"
+      Effect   = "Allow"
+      Action   = ["s3:GetObject"]
+      Resource = ["${local.artifacts_arn}/${var.schemas_prefix}/*"]
+    },
+  ]
+
+  # Lakehouse.open lists the databases (GetDatabases). Glue checks that call against the catalog and the
+  # databases it returns, so it gets database/* (names only); everything else is on the four zones.
+  catalog_list_statement = {
+    Sid      = "ListZones"
+    Effect   = "Allow"
+    Action   = ["glue:GetDatabases"]
+    Resource = [local.glue_catalog_arn, "${local.glue_arn_prefix}:database/*"]
+  }
+
+  lake_read_statements = [
+    local.catalog_list_statement,
+    {
+      Sid    = "ReadZoneTables"
+      Effect = "Allow"
+      Action = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables"]
+      Resource = concat(
+        [local.glue_catalog_arn],
+        [for db in values(var.glue_databases) : "${local.glue_arn_prefix}:database/${db}"],
+        [for db in values(var.glue_databases) : "${local.glue_arn_prefix}:table/${db}/*"],
+      )
+    },
+    {
+      Sid       = "ListWarehouse"
+      Effect    = "Allow"
+      Action    = ["s3:ListBucket"]
+      Resource  = [local.lake_arn]
+      Condition = { StringLike = { "s3:prefix" = ["${var.warehouse_prefix}/*"] } }
+    },
+    {
+      Sid      = "ReadWarehouse"
+      Effect   = "Allow"
+      Action   = ["s3:GetObject"]
+      Resource = ["${local.lake_arn}/${var.warehouse_prefix}/*"]
+    },
+  ]
+
+  # Only flow_step and notify send alerts (leanops.orchestrate.alerts); the others get the variable for uniformity.
+  publish_alerts_statement = {
+    Sid      = "PublishAlerts"
+    Effect   = "Allow"
+    Action   = ["sns:Publish"]
+    Resource = [var.alerts_topic_arn]
+  }
+
+  raw_db = var.glue_databases["raw"]
+
+  function_statements = {
+    sqs_to_firehose = [
+      {
+        Sid      = "ConsumeIngestionQueue"
+        Effect   = "Allow"
+        Action   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
+        Resource = [var.source_queue_arn]
+      },
+      {
+        Sid      = "PutToTopicStreams"
+        Effect   = "Allow"
+        Action   = ["firehose:PutRecordBatch", "firehose:PutRecord", "firehose:DescribeDeliveryStream"]
+        Resource = var.firehose_stream_arns
+      },
+    ]
+    dlq_drainer = concat([
+      local.state_statement,
+      local.catalog_list_statement,
+      {
+        Sid      = "DrainDeadLetterQueue"
+        Effect   = "Allow"
+        Action   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
+        Resource = [var.dlq_arn]
+      },
+      {
+        # raw.dlq_errors: created on the first drain, then appended to (PyIceberg: GetTable + UpdateTable).
+        Sid    = "WriteDlqErrorsTable"
+        Effect = "Allow"
+        Action = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable", "glue:UpdateTable"]
+        Resource = [
+          local.glue_catalog_arn,
+          "${local.glue_arn_prefix}:database/${local.raw_db}",
+          "${local.glue_arn_prefix}:table/${local.raw_db}/dlq_errors",
+        ]
+      },
+      {
+        Sid       = "ListDlqErrorsFiles"
+        Effect    = "Allow"
+        Action    = ["s3:ListBucket"]
+        Resource  = [local.lake_arn]
+        Condition = { StringLike = { "s3:prefix" = ["${var.warehouse_prefix}/${local.raw_db}.db/dlq_errors/*"] } }
+      },
+      {
+        Sid      = "ReadWriteDlqErrorsFiles"
+        Effect   = "Allow"
+        Action   = ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"]
+        Resource = ["${local.lake_arn}/${var.warehouse_prefix}/${local.raw_db}.db/dlq_errors/*"]
+      },
+    ], local.schemas_statements)
+    fetch_active_topics = concat([
+      local.state_statement,
+    ], local.lake_read_statements, local.schemas_statements)
+    flow_step = concat([
+      local.state_statement,
+      local.publish_alerts_statement,
+    ], local.lake_read_statements, local.schemas_statements)
+    notify = [
+      local.publish_alerts_statement,
+    ]
+  }
+}
+
+# --- code and layer ---------------------------------------------------------------------------------------
+
+resource "aws_s3_object" "layer" {
+  bucket                 = var.artifacts_bucket
+  key                    = "layers/${var.name}-layer.zip"
+  source                 = var.layer_zip_path
+  source_hash            = filemd5(var.layer_zip_path)
+  server_side_encryption = "aws:kms"
+  kms_key_id             = var.kms_key_arn
+}
+
+resource "aws_lambda_layer_version" "deps" {
+  layer_name               = "${var.name}-deps"
+  description              = "lean-ops runtime dependencies (pyiceberg, pyarrow, duckdb, pydantic, ...)"
+  s3_bucket                = aws_s3_object.layer.bucket
+  s3_key                   = aws_s3_object.layer.key
+  s3_object_version        = aws_s3_object.layer.version_id
+  source_code_hash         = filebase64sha256(var.layer_zip_path)
+  compatible_runtimes      = [var.runtime]
+  compatible_architectures = [var.architecture]
+}
+
+resource "aws_cloudwatch_log_group" "this" {
+  for_each = local.functions
+
+  name              = "/aws/lambda/${var.name}-${replace(each.key, "_", "-")}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+}
+
+resource "aws_iam_role" "this" {
+  for_each = local.functions
+
+  name        = "${var.name}-${replace(each.key, "_", "-")}-lambda"
+  description = "Runs the ${each.key} Lambda function"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "lambda.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+    }]
+  })
+}
+
+resource "aws_iam_role_policy" "this" {
+  for_each = local.functions
+
+  name = "least-privilege"
+  role = aws_iam_role.this[each.key].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = concat(
+      [
+        {
+          Sid      = "OwnLogGroup"
+          Effect   = "Allow"
+          Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+          Resource = ["${aws_cloudwatch_log_group.this[each.key].arn}:*"]
+        },
+        local.kms_statement,
+      ],
+      local.xray_statements,
+      local.function_statements[each.key],
+    )
+  })
+}
+
+resource "aws_lambda_function" "this" {
+  #checkov:skip=CKV_AWS_117:The functions call only AWS APIs (SQS, Firehose, DynamoDB, Glue, S3, SNS) over TLS with IAM; there is no private resource to reach, and a VPC would need NAT or seven VPC endpoints for nothing.
+  #checkov:skip=CKV_AWS_116:No function is invoked asynchronously with an event worth keeping: SQS (event source mapping, failures go back to the queue and on to its DLQ), Step Functions (synchronous invoke, its Retry/Catch handle errors) and the drainer's schedule (the next run retries).
+  #checkov:skip=CKV_AWS_272:The zip is built reproducibly by `leanops package` (same sources, same sha256) and deployed by Terraform with source_code_hash; AWS Signer code signing is not set up for this project.
+  for_each = local.functions
+
+  function_name                  = "${var.name}-${replace(each.key, "_", "-")}"
+  description                    = each.value.description
+  role                           = aws_iam_role.this[each.key].arn
+  handler                        = each.value.handler
+  runtime                        = var.runtime
+  architectures                  = [var.architecture]
+  filename                       = var.lambda_zip_path
+  source_code_hash               = filebase64sha256(var.lambda_zip_path)
+  memory_size                    = each.value.memory_size
+  timeout                        = each.value.timeout
+  reserved_concurrent_executions = each.value.reserved
+  layers                         = each.value.layer ? [aws_lambda_layer_version.deps.arn] : []
+  kms_key_arn                    = var.kms_key_arn
+
+  environment {
+    variables = each.value.environment
+  }
+
+  tracing_config {
+    mode = var.enable_tracing ? "Active" : "PassThrough"
+  }
+
+  logging_config {
+    log_format = "Text"
+    log_group  = aws_cloudwatch_log_group.this[each.key].name
+  }
+
+  depends_on = [aws_iam_role_policy.this]
+}

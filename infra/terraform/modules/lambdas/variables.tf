@@ -1,0 +1,157 @@
+variable "name" {
+  description = "Project name: functions are <name>-<function> (e.g. leanops-sqs-to-firehose)."
+  type        = string
+}
+
+variable "account_id" {
+  description = "AWS account id."
+  type        = string
+}
+
+variable "region" {
+  description = "AWS region."
+  type        = string
+}
+
+variable "partition" {
+  description = "AWS partition."
+  type        = string
+}
+
+variable "runtime" {
+  description = "Python runtime of the functions and the layer."
+  type        = string
+  default     = "python3.12"
+}
+
+variable "architecture" {
+  description = "Instruction set of the functions and the layer (x86_64 or arm64)."
+  type        = string
+  default     = "x86_64"
+}
+
+variable "lambda_zip_path" {
+  description = "leanops-lambda.zip from `leanops package --out DIR`: the leanops package plus vendored tenacity."
+  type        = string
+}
+
+variable "layer_zip_path" {
+  description = "Lambda layer zip (python/ with pyiceberg, pyarrow, duckdb, pydantic, ...): docs/terraform.md, 'The Lambda layer'."
+  type        = string
+}
+
+variable "artifacts_bucket" {
+  description = "Artifacts bucket: the layer zip is uploaded to layers/ (a layer over 50 MB must come from S3)."
+  type        = string
+}
+
+variable "kms_key_arn" {
+  description = "Project KMS key: log groups, environment variables, and the data the functions read and write."
+  type        = string
+}
+
+variable "log_retention_days" {
+  description = "Retention of the functions' log groups."
+  type        = number
+  default     = 365
+}
+
+variable "enable_tracing" {
+  description = "X-Ray active tracing."
+  type        = bool
+  default     = true
+}
+
+variable "state_url" {
+  description = "LEANOPS_STATE: dynamodb://<prefix>?region=<region>."
+  type        = string
+}
+
+variable "state_table_arns" {
+  description = "ARNs of the state store's DynamoDB tables."
+  type        = list(string)
+}
+
+variable "warehouse_uri" {
+  description = "LEANOPS_WAREHOUSE: s3://<lake bucket>/<warehouse prefix>."
+  type        = string
+}
+
+variable "lake_bucket" {
+  description = "Name of the lake bucket."
+  type        = string
+}
+
+variable "warehouse_prefix" {
+  description = "Key prefix of the Iceberg warehouse in the lake bucket."
+  type        = string
+}
+
+variable "schemas_uri" {
+  description = "LEANOPS_SCHEMAS: s3://<artifacts bucket>/<schemas prefix>/."
+  type        = string
+}
+
+variable "schemas_prefix" {
+  description = "Key prefix of the topic schema files in the artifacts bucket."
+  type        = string
+}
+
+variable "leanops_home" {
+  description = "LEANOPS_HOME inside the function (scratch space under /tmp)."
+  type        = string
+  default     = "/tmp/leanops"
+}
+
+variable "glue_databases" {
+  description = "Glue database of each zone (raw, standardized, curated, semantic)."
+  type        = map(string)
+}
+
+variable "alerts_topic_arn" {
+  description = "LEANOPS_ALERT_SNS_TOPIC: the alerts topic."
+  type        = string
+}
+
+variable "source_queue_arn" {
+  description = "The ingestion queue sqs_to_firehose consumes."
+  type        = string
+}
+
+variable "dlq_arn" {
+  description = "The dead-letter queue dlq_drainer drains."
+  type        = string
+}
+
+variable "dlq_url" {
+  description = "LEANOPS_DLQ_URL: URL of the dead-letter queue."
+  type        = string
+}
+
+variable "firehose_stream" {
+  description = "LEANOPS_FIREHOSE_STREAM: delivery stream name, {topic} replaced by the message's topic."
+  type        = string
+}
+
+variable "firehose_stream_arns" {
+  description = "ARNs of the delivery streams sqs_to_firehose may write to."
+  type        = list(string)
+}
+
+variable "firehose_attempts" {
+  description = "LEANOPS_FIREHOSE_ATTEMPTS: PutRecordBatch calls per chunk for records Firehose rejected."
+  type        = number
+  default     = 4
+}
+
+variable "dlq_budget_seconds" {
+  description = "LEANOPS_DLQ_BUDGET_SECONDS: time dlq_drainer spends receiving per run."
+  type        = number
+  default     = 60
+}
+
+variable "dlq_max_messages" {
+  description = "LEANOPS_DLQ_MAX_MESSAGES: messages per drain run, all in one Iceberg commit (held in memory: size the drainer's memory with it)."
+  type        = number
+  default     = 10000
+}

@@ -1,0 +1,67 @@
+# The DynamoDB state store (docs/aws-state.md). With Terraform owning the tables the adapter never calls
+# CreateTable: at start-up it only describes them, and the runtime roles have no dynamodb:CreateTable.
+
+locals {
+  # Exactly leanops.state.dynamodb.TABLES (suffix -> hash key, range key) plus its TTL_ATTRIBUTES;
+  # tests/test_terraform.py fails when the two drift apart.
+  state_tables = {
+    PipelineRegistry = { hash_key = "topic_name", hash_key_type = "S", range_key = null, range_key_type = null, ttl_attribute = null }
+    Checkpoints      = { hash_key = "pipeline_id", hash_key_type = "S", range_key = "checkpoint_type", range_key_type = "S", ttl_attribute = null }
+    RunLog           = { hash_key = "topic", hash_key_type = "S", range_key = "run_key", range_key_type = "S", ttl_attribute = null }
+    IngestLog        = { hash_key = "topic", hash_key_type = "S", range_key = "ingest_id", range_key_type = "S", ttl_attribute = null }
+    Leases           = { hash_key = "topic", hash_key_type = "S", range_key = null, range_key_type = null, ttl_attribute = null }
+    Rebuilds         = { hash_key = "topic_name", hash_key_type = "S", range_key = null, range_key_type = null, ttl_attribute = null }
+    Deployments      = { hash_key = "topic_name", hash_key_type = "S", range_key = "deployment_id", range_key_type = "N", ttl_attribute = null }
+    AlertLog         = { hash_key = "topic", hash_key_type = "S", range_key = "kind", range_key_type = "S", ttl_attribute = null }
+    DriftLog         = { hash_key = "topic", hash_key_type = "S", range_key = "column_kind", range_key_type = "S", ttl_attribute = null }
+    Counters         = { hash_key = "counter_name", hash_key_type = "S", range_key = null, range_key_type = null, ttl_attribute = null }
+    JobOutputs       = { hash_key = "job_run_id", hash_key_type = "S", range_key = null, range_key_type = null, ttl_attribute = "expires_at" }
+  }
+
+  # Not part of the state store: the file workflow's manifest tracking (seed 003), updated by its state machine.
+  workflow_tables = {
+    FileManifests = { hash_key = "manifest_id", hash_key_type = "S", range_key = null, range_key_type = null, ttl_attribute = null }
+  }
+
+  tables = merge(local.state_tables, local.workflow_tables)
+}
+
+resource "aws_dynamodb_table" "this" {
+  for_each = local.tables
+
+  name                        = "${var.table_prefix}${each.key}"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = each.value.hash_key
+  range_key                   = each.value.range_key
+  deletion_protection_enabled = var.deletion_protection
+
+  attribute {
+    name = each.value.hash_key
+    type = each.value.hash_key_type
+  }
+
+  dynamic "attribute" {
+    for_each = each.value.range_key == null ? [] : [each.value]
+    content {
+      name = attribute.value.range_key
+      type = attribute.value.range_key_type
+    }
+  }
+
+  dynamic "ttl" {
+    for_each = each.value.ttl_attribute == null ? [] : [each.value.ttl_attribute]
+    content {
+      enabled        = true
+      attribute_name = ttl.value
+    }
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = var.kms_key_arn
+  }
+}
