@@ -362,6 +362,31 @@ def test_get_all_checkpoints_follows_the_flow(ctx, schemas, tmp_path):
     assert after["standardized_checkpoint"] == raw and isinstance(after["standardized_snapshot"], str)
 
 
+def test_flow_step_refuses_bad_events_and_keeps_the_lease(ctx, schemas, tmp_path, monkeypatch):
+    write_schema(schemas, EVENTS_SCHEMA)
+    ingest(ctx, "events", [envelope("m1", {"a": 1})], tmp_path)
+    with pytest.raises(TerminalError, match="unknown step"):
+        orchestration.flow_step_handler({"step": "DropTables", "flow": {"topic": "events"}})
+    with pytest.raises(TerminalError, match="no flow document"):
+        orchestration.flow_step_handler({"step": "GetAllCheckpoints"})
+    with pytest.raises(TerminalError, match="holder"):
+        orchestration.flow_step_handler({"step": "GetAllCheckpoints", "flow": {"topic": "events"}, "holder": 7})
+
+    taken = orchestration.flow_step_handler({"step": "AcquireTopicLease", "flow": {"topic": "events"},
+                                             "holder": "exec-1"})
+    assert taken["next"] == "GetAllCheckpoints" and ctx.state.lease_holder("events") == "exec-1"
+    other = orchestration.flow_step_handler({"step": "AcquireTopicLease", "flow": {"topic": "events"},
+                                             "holder": "exec-2"})
+    assert other["next"] == "Skipped" and "exec-1" in other["message"]
+    step = orchestration.flow_step_handler({"step": "GetAllCheckpoints", "flow": taken, "holder": "exec-1"})
+    assert step["next"] == "CheckForNewRawData" and step["holder"] == "exec-1" and step["loops"] == 1
+    orchestration.flow_step_handler({"step": "ReleaseTopicLease", "flow": step, "holder": "exec-1"})
+    assert ctx.state.lease_holder("events") is None
+    monkeypatch.setenv("LEANOPS_LEASE_TTL_SECONDS", "soon")
+    with pytest.raises(TerminalError, match="LEANOPS_LEASE_TTL_SECONDS"):
+        orchestration.flow_step_handler({"step": "AcquireTopicLease", "flow": {"topic": "events"}, "holder": "x"})
+
+
 def test_get_all_checkpoints_without_schema_or_with_a_bad_name(ctx, tmp_path):
     ingest(ctx, "events", [envelope("m1", {"a": 1})], tmp_path)
     result = orchestration.get_all_checkpoints_handler({"topic": "events"})

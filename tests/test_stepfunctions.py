@@ -452,6 +452,7 @@ def test_happy_path_mirrors_the_local_flow(aws_runtime, tmp_path, monkeypatch):
         assert {r.stage for r in ctx.state.list_runs("events")} == {"standardized", "curated", "semantic"}
         assert ctx.state.get_checkpoint("events", "semantic").last_snapshot_id is not None
         assert [d.kind for d in ctx.state.list_drift("orders")] == ["missing_schema"]
+        assert ctx.state.lease_holder("events") is None and ctx.state.lease_holder("orders") is None
     finally:
         ctx.close()
     alerts = rt.alerts()  # NotifyMissingSchema's alert for orders, once; nothing failed
@@ -482,6 +483,32 @@ def test_missing_schema_waits_in_raw(aws_runtime):
     assert rt.glue.runs == []
 
 
+def test_a_paused_or_busy_topic_is_skipped(aws_runtime):
+    """The lease and the registry guard the topic as in the local cycle: nothing runs, nothing fails."""
+    rt = aws_runtime
+    rt.write_schema(schema("events"))
+    rt.ingest("events", events("events", 3))
+    ctx = rt.context()
+    try:
+        assert ctx.state.acquire_lease("events", "a-manual-run", 3600)
+        busy = rt.execute("topic_pipeline", {"topic": "events"})
+        ctx.state.release_lease("events", "a-manual-run")
+        ctx.state.set_flow_control("events", FlowControl.PAUSED)
+        paused = rt.execute("topic_pipeline", {"topic": "events"})
+        ctx.state.set_flow_control("events", FlowControl.ENABLED)
+        ran = rt.execute("topic_pipeline", {"topic": "events"})
+        holder_after = ctx.state.lease_holder("events")
+    finally:
+        ctx.close()
+    for run, why in ((busy, "a-manual-run"), (paused, "PAUSED")):
+        out = json.loads(run["output"])
+        assert run["status"] == "SUCCEEDED" and out["outcome"] == "Skipped" and why in out["message"]
+        assert rt.trace(run["executionArn"]) == []  # the flow never started
+    assert json.loads(ran["output"])["outcome"] == "Success" and holder_after is None
+    assert [job for job, _, _ in rt.glue.runs] == ["standardized_processor", "curated_processor",
+                                                   "semantic_processor"]
+
+
 def test_a_failing_topic_is_isolated(aws_runtime):
     """A topic with a broken schema file and one whose curated job keeps failing; the third one succeeds."""
     rt = aws_runtime
@@ -500,6 +527,11 @@ def test_a_failing_topic_is_isolated(aws_runtime):
     runs = rt.pipeline_runs()
     assert runs["broken"][0]["status"] == "FAILED" and rt.trace(runs["broken"][0]["executionArn"]) == [
         "GetAllCheckpoints", "Failed"]
+    ctx = rt.context()
+    try:  # a failed run lets go of its topic too
+        assert ctx.state.lease_holder("broken") is None and ctx.state.lease_holder("orders") is None
+    finally:
+        ctx.close()
     assert runs["orders"][0]["status"] == "FAILED"
     assert [s for _, t, s in rt.glue.runs if t == "orders" and _ == "curated_processor"] == ["FAILED"] * 3
     subjects = sorted(a["subject"] for a in rt.alerts())
@@ -528,7 +560,7 @@ def test_retries_then_alert_and_retries_then_success(aws_runtime):
                                                                                                  "SUCCEEDED"]
     assert failed["status"] == "FAILED" and failed["error"] == "leanops.TopicFailed"
     assert [s for j, t, s in rt.glue.runs if t == "orders"] == ["FAILED"] * 3
-    assert rt.entered(failed["executionArn"])[-2:] == ["NotifyFailure", "Failed"]
+    assert rt.entered(failed["executionArn"])[-3:] == ["NotifyFailure", "ReleaseTopicLeaseOnFailure", "Failed"]
     [alert] = [a for a in rt.alerts() if "failed" in (a["subject"] or "")]
     assert alert["subject"] == "lean-ops: topic orders failed" and "worker was lost" in alert["message"]
 

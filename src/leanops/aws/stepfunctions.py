@@ -15,6 +15,8 @@ Four Standard workflows:
   RunSemantic are Glue `startJobRun.sync` tasks, each followed by a `Record*` Lambda step that applies
   the job's output as the local flow applies a stage result; the Python steps run in the
   `flow_step` Lambda. Retry with exponential backoff (2 retries) on job failures, Catch -> SNS -> Fail.
+  Around the flow, as around a branch of the local cycle: AcquireTopicLease (a PAUSED topic, or one
+  another run holds, ends Skipped) and ReleaseTopicLease on every way out.
 - `historical_rebuilder` (seed 000): PauseTopic -> RunRebuild (Glue) -> UpdateRebuildCheckpoints ->
   ResumeTopic; any failure -> RebuildFailed (topic stays PAUSED) -> SNS -> Fail.
 - `file_manifest` (seed 003): the manifest's status processing -> Glue .sync -> completed / failed -> SNS.
@@ -77,10 +79,16 @@ def _catch(target: str) -> list[dict]:
     return [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": target}]
 
 
-def _flow_lambda(step: str, next_state: str | None, options: RenderOptions, on_error: str) -> dict:
-    """A Python step: the flow document in, the updated document (with `next`) out, as the whole state."""
+def _flow_lambda(step: str, next_state: str | None, options: RenderOptions, on_error: str,
+                 lease: bool = False) -> dict:
+    """A Python step: the flow document in, the updated document (with `next`) out, as the whole state.
+
+    With `lease`, the execution id goes along as the lease holder (the step renews the topic's lease)."""
+    payload: dict[str, Any] = {"step": step, "flow.$": "$"}
+    if lease:
+        payload["holder.$"] = "$$.Execution.Id"
     state = {"Type": "Task", "Resource": LAMBDA_INVOKE,
-             "Parameters": {"FunctionName": "${flow_step_lambda_arn}", "Payload": {"step": step, "flow.$": "$"}},
+             "Parameters": {"FunctionName": "${flow_step_lambda_arn}", "Payload": payload},
              "OutputPath": "$.Payload", "Retry": [_lambda_retry(options)], "Catch": _catch(on_error)}
     return {**state, "Next": next_state} if next_state else {**state, "End": True}
 
@@ -121,9 +129,10 @@ def _is_true(flag: str) -> dict:
     return {"Variable": f"$.{flag}", "BooleanEquals": True}
 
 
-def _outcome(name: str) -> dict:
-    """A successful terminal of the pipeline: the document, with the outcome named, ends the execution."""
-    return {"Type": "Pass", "Result": name, "ResultPath": "$.outcome", "End": True}
+def _outcome(name: str, next_state: str | None = None) -> dict:
+    """A successful terminal of the pipeline: the outcome named in the document, then the end (or `next_state`)."""
+    state: dict[str, Any] = {"Type": "Pass", "Result": name, "ResultPath": "$.outcome"}
+    return {**state, "Next": next_state} if next_state else {**state, "End": True}
 
 
 # -- the per-topic pipeline -------------------------------------------------------------------
@@ -132,7 +141,14 @@ def topic_pipeline(options: RenderOptions) -> dict:
     """leanops.orchestrate.flow as ASL (the module doc says how each kind of step maps)."""
     fail = "NotifyFailure"
     states: dict[str, Any] = {
-        "GetAllCheckpoints": _flow_lambda("GetAllCheckpoints", "SchemaGate", options, fail),
+        "AcquireTopicLease": {**_flow_lambda("AcquireTopicLease", "LeaseGate", options, fail, lease=True),
+                              "Comment": "the topic for this execution alone (a PAUSED topic or one another run "
+                                         "holds is Skipped), as the local cycle's branch takes its lease"},
+        "LeaseGate": {"Type": "Choice",
+                      "Choices": [{"Variable": "$.next", "StringEquals": "Skipped", "Next": "Skipped"}],
+                      "Default": "GetAllCheckpoints"},
+        "Skipped": _outcome("Skipped"),
+        "GetAllCheckpoints": _flow_lambda("GetAllCheckpoints", "SchemaGate", options, fail, lease=True),
         "SchemaGate": {"Type": "Choice", "Comment": "GetAllCheckpoints' decision (the schema gate)",
                        "Choices": [{"Variable": "$.next", "StringEquals": "MissingSchema", "Next": "MissingSchema"},
                                    {"Variable": "$.next", "StringEquals": "Failed", "Next": fail}],
@@ -151,23 +167,31 @@ def topic_pipeline(options: RenderOptions) -> dict:
             {"Variable": "$.curated_snapshot", "IsNull": True, "Next": "CheckBacklogThreshold"},
             {**_is_true("schema_exists"), "Next": "CheckForNewCuratedData"}],
             "Default": "NotifyMissingSchema"},
-        "NotifyMissingSchema": _flow_lambda("NotifyMissingSchema", "CheckBacklogThreshold", options, fail),
+        "NotifyMissingSchema": _flow_lambda("NotifyMissingSchema", "CheckBacklogThreshold", options, fail, lease=True),
         "CheckForNewCuratedData": {"Type": "Choice", "Choices": [
             {"Variable": "$.semantic_checkpoint", "IsNull": True, "Next": "RunSemantic"},
             {"Variable": "$.curated_snapshot", "StringEqualsPath": "$.semantic_checkpoint",
              "Next": "CheckBacklogThreshold"}],
             "Default": "RunSemantic"},
-        "UpdateSemanticCheckpoint": _flow_lambda("UpdateSemanticCheckpoint", "CheckBacklogThreshold", options, fail),
+        "UpdateSemanticCheckpoint": _flow_lambda("UpdateSemanticCheckpoint", "CheckBacklogThreshold", options, fail,
+                                                 lease=True),
         "CheckBacklogThreshold": {"Type": "Choice", "Comment": "a big batch: loop now instead of next schedule",
                                   "Choices": [{"And": [
                                       {"Variable": "$.loop_records", "NumericGreaterThanPath": "$.backlog_threshold"},
                                       {"Variable": "$.loops", "NumericLessThanPath": "$.max_loops"}],
                                       "Next": "GetAllCheckpoints"}],
                                   "Default": "Success"},
-        "Success": _outcome("Success"),
-        "NoNewData": _outcome("NoNewData"),
-        "MissingSchema": _outcome("MissingSchema"),
-        fail: _alert("States.Format('lean-ops: topic {} failed', $.topic)", "States.JsonToString($)", "Failed"),
+        "Success": _outcome("Success", "ReleaseTopicLease"),
+        "NoNewData": _outcome("NoNewData", "ReleaseTopicLease"),
+        "MissingSchema": _outcome("MissingSchema", "ReleaseTopicLease"),
+        "ReleaseTopicLease": {**_flow_lambda("ReleaseTopicLease", None, options, "LeaseLeftToExpire", lease=True),
+                              "OutputPath": "$.Payload"},
+        "LeaseLeftToExpire": {"Type": "Pass", "Comment": "the run succeeded; its lease expires by itself",
+                              "End": True},
+        fail: _alert("States.Format('lean-ops: topic {} failed', $.topic)", "States.JsonToString($)",
+                     "ReleaseTopicLeaseOnFailure"),
+        "ReleaseTopicLeaseOnFailure": {**_flow_lambda("ReleaseTopicLease", "Failed", options, "Failed", lease=True),
+                                       "ResultPath": None, "OutputPath": "$"},
         "Failed": {"Type": "Fail", "Error": "leanops.TopicFailed",
                    "Cause": "a step of the topic pipeline failed; the SNS alert and the execution history say which"},
     }
@@ -179,7 +203,7 @@ def topic_pipeline(options: RenderOptions) -> dict:
     for job_step in JOB_STEPS:
         record = RECORD_STEP[job_step]
         states[job_step] = _glue_job(JOB_NAME[job_step], job_arguments[job_step], record, options, fail)
-        states[record] = _flow_lambda(record, f"{record}Gate", options, fail)
+        states[record] = _flow_lambda(record, f"{record}Gate", options, fail, lease=True)
         states[f"{record}Gate"] = {"Type": "Choice", "Comment": f"{job_step}'s decision on the job's output",
                                    "Choices": [{"Variable": "$.next", "StringEquals": "Failed", "Next": fail}],
                                    "Default": after_record[job_step]}
@@ -188,7 +212,7 @@ def topic_pipeline(options: RenderOptions) -> dict:
         raise AssertionError(f"flow steps without a state: {sorted(missing)}")
     return {"Comment": "lean-ops topic pipeline: RAW -> Standardized -> Curated -> Semantic for one topic "
                        "(generated by `leanops aws render` from leanops.orchestrate.flow)",
-            "StartAt": "GetAllCheckpoints", "States": states}
+            "StartAt": "AcquireTopicLease", "States": states}
 
 
 # -- the master orchestrator ------------------------------------------------------------------

@@ -11,7 +11,10 @@ steps (leanops.orchestrate.flow): the flow's state travels as `FlowState.documen
 step returns it with `next`, the step's decision. The stages themselves run as Glue jobs; the
 `Record*` steps apply a job's output (kept in the state store under its JobRunId) exactly as the
 local flow applies a stage's result. The rebuilder's steps (PauseTopic, UpdateRebuildCheckpoints,
-ResumeTopic, RebuildFailed) live here too.
+ResumeTopic, RebuildFailed) live here too, and the pipeline's AcquireTopicLease / ReleaseTopicLease:
+a pipeline execution holds its topic's lease (holder: the execution id, passed as "holder") for its
+whole run, renewed at every step, like a branch of the local cycle; a PAUSED topic, or one another
+run holds, is Skipped.
 
 Snapshot ids are 63-bit integers, beyond the exact range of JSON numbers in Step Functions: they
 travel as strings (null when absent).
@@ -33,6 +36,9 @@ def _context():
 
 
 DEFAULT_MAX_CONCURRENCY = 10  # topics processed at once by the Map state (0: no limit)
+# A pipeline execution holds its topic's lease from AcquireTopicLease to ReleaseTopicLease, renewed at
+# every Lambda step; it must outlast the longest Glue run between two steps (Terraform's timeout: 2 h).
+LEASE_TTL_ENV, DEFAULT_LEASE_TTL_SECONDS = "LEANOPS_LEASE_TTL_SECONDS", 3 * 3600.0
 
 
 def fetch_active_topics_handler(event: dict | None, context: Any = None) -> dict:
@@ -60,11 +66,52 @@ def flow_step_handler(event: dict, context: Any = None) -> dict:
         raise TerminalError(f"flow_step: unknown step {name!r}; one of {sorted(STEPS)}")
     if not isinstance(doc, dict):
         raise TerminalError("flow_step: the event has no flow document under 'flow'")
+    holder = event.get("holder")
+    if holder is not None and not (isinstance(holder, str) and holder):
+        raise TerminalError("flow_step: 'holder' must be the execution's id ($$.Execution.Id)")
     ctx = _context()
     try:
-        return STEPS[name](ctx, doc)
+        if holder and name not in LEASE_STEPS:  # a long pipeline keeps its topic
+            ctx.state.acquire_lease(validate_topic(str(doc.get("topic", ""))), holder, _lease_ttl())
+        return STEPS[name](ctx, {**doc, "holder": holder} if holder else doc)
     finally:
         ctx.close()
+
+
+def _lease_ttl() -> float:
+    import os
+    value = os.environ.get(LEASE_TTL_ENV, "")
+    try:
+        ttl = float(value) if value else DEFAULT_LEASE_TTL_SECONDS
+    except ValueError:
+        raise TerminalError(f"{LEASE_TTL_ENV}={value!r} is not a number of seconds") from None
+    if ttl <= 0:
+        raise TerminalError(f"{LEASE_TTL_ENV} must be positive, not {ttl}")
+    return ttl
+
+
+def _acquire_topic_lease(ctx, doc: dict) -> dict:
+    """The topic for this execution alone, as the local cycle's branch takes it: or Skipped, with why."""
+    from leanops.orchestrate.cycle import acquire
+    from leanops.types import FlowControl
+    topic = validate_topic(str(doc.get("topic", "")))
+    if not doc.get("holder"):
+        raise TerminalError("AcquireTopicLease needs the execution's id as 'holder'")
+    entry = ctx.state.get_topic(topic)
+    if entry is not None and (not entry.is_active or entry.flow_control_flag != FlowControl.ENABLED):
+        why = "topic is inactive" if not entry.is_active else f"topic is {entry.flow_control_flag.value}"
+        return {**doc, "next": "Skipped", "message": why}
+    if not acquire(ctx, topic, doc["holder"], _lease_ttl()):
+        return {**doc, "next": "Skipped",
+                "message": f"another run holds this topic's lease ({ctx.state.lease_holder(topic)})"}
+    return {**doc, "next": "GetAllCheckpoints"}
+
+
+def _release_topic_lease(ctx, doc: dict) -> dict:
+    topic = validate_topic(str(doc.get("topic", "")))
+    if doc.get("holder"):
+        ctx.state.release_lease(topic, doc["holder"])
+    return {**doc, "next": None}
 
 
 def _flow_step(name: str):
@@ -74,8 +121,13 @@ def _flow_step(name: str):
         state = FlowState.from_document(doc, ctx)
         following = step(ctx, state, name)
         _send(state.alerts)
-        return state.document(following)
+        return _keep(doc, state.document(following))
     return run
+
+
+def _keep(doc: dict, new: dict) -> dict:
+    """The new document, keeping the execution's own keys (the lease holder, the outcome so far)."""
+    return {**new, **{k: doc[k] for k in ("holder",) if k in doc}}
 
 
 def _record_job(name: str):
@@ -95,7 +147,7 @@ def _record_job(name: str):
                                 f"not {stage} of {state.topic}")
         result = StageResult.from_dict(output)
         record_result(state, result)
-        return state.document(after(ctx, state, result))
+        return _keep(doc, state.document(after(ctx, state, result)))
     return run
 
 
@@ -147,7 +199,10 @@ def _send(alerts) -> None:
             fanout.send(alert)
 
 
+LEASE_STEPS = ("AcquireTopicLease", "ReleaseTopicLease")
 STEPS = {
+    "AcquireTopicLease": _acquire_topic_lease,
+    "ReleaseTopicLease": _release_topic_lease,
     "GetAllCheckpoints": _flow_step("GetAllCheckpoints"),
     "NotifyMissingSchema": _flow_step("NotifyMissingSchema"),
     "UpdateSemanticCheckpoint": _flow_step("UpdateSemanticCheckpoint"),
