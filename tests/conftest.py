@@ -95,3 +95,26 @@ def ingest(ctx: Context, topic: str, lines: list[str], tmp_path: Path, name: str
 def standardized_rows(ctx: Context, topic: str) -> list[dict]:
     table = ctx.lake.standardized_table(topic)
     return [] if table is None else table.scan().to_arrow().to_pylist()
+
+
+def fake_aws_credentials(monkeypatch, region: str = "us-east-1") -> None:
+    """Dummy credentials for moto; a developer's AWS profile never leaks into a test."""
+    for name, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+                        "AWS_DEFAULT_REGION": region}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+def serialize_dynamodb_writes(monkeypatch) -> None:
+    """DynamoDB's per-item atomicity for conditional writes, which moto's backend does not lock for."""
+    import threading
+
+    from moto.dynamodb.models import DynamoDBBackend
+    lock = threading.Lock()
+    for method in ("put_item", "update_item", "delete_item"):
+        original = getattr(DynamoDBBackend, method)
+
+        def atomic(self, *args, _original=original, **kwargs):
+            with lock:
+                return _original(self, *args, **kwargs)
+        monkeypatch.setattr(DynamoDBBackend, method, atomic)

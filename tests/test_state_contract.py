@@ -15,6 +15,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from conftest import fake_aws_credentials, serialize_dynamodb_writes
+
 from leanops.config import Settings
 from leanops.errors import ConfigError, UnknownTopicError
 from leanops.state.base import IngestRecord, RunRecord, StateStore
@@ -29,19 +31,8 @@ BIG = 9_007_199_254_740_993  # 2**53 + 1: not representable as a float, must rou
 def aws(monkeypatch):
     """moto's in-process AWS with dummy credentials; conditional writes serialised as in real DynamoDB."""
     moto = pytest.importorskip("moto")
-    from moto.dynamodb.models import DynamoDBBackend
-    for name, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    lock = threading.Lock()
-    for method in ("put_item", "update_item", "delete_item"):
-        original = getattr(DynamoDBBackend, method)
-
-        def atomic(self, *args, _original=original, **kwargs):
-            with lock:
-                return _original(self, *args, **kwargs)
-        monkeypatch.setattr(DynamoDBBackend, method, atomic)
+    fake_aws_credentials(monkeypatch)
+    serialize_dynamodb_writes(monkeypatch)
     with moto.mock_aws():
         yield
 

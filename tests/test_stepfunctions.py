@@ -24,7 +24,7 @@ import pytest
 
 pytest.importorskip("moto")
 
-from conftest import envelope, ingest, write_lines  # noqa: E402
+from conftest import envelope, fake_aws_credentials, ingest, serialize_dynamodb_writes  # noqa: E402
 from leanops.aws.stepfunctions import RenderOptions, flow_graph, render_all  # noqa: E402
 from leanops.context import Context  # noqa: E402
 from leanops.orchestrate.flow import FLOW, TERMINAL, TRANSITIONS, FlowOptions, run_flow  # noqa: E402
@@ -100,29 +100,17 @@ class GlueRuntime:
 @pytest.fixture
 def aws_runtime(tmp_path, monkeypatch):
     """moto with the Step Functions interpreter on, the state store in DynamoDB, lambdas and jobs wired in."""
-    import boto3
     import moto
     from moto.awslambda.models import LambdaFunction
-    from moto.dynamodb.models import DynamoDBBackend
     from moto.glue.models import FakeJob, FakeJobRun
     from leanops.state.dynamodb import DynamoStateStore
 
-    for name, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                        "AWS_DEFAULT_REGION": REGION}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    fake_aws_credentials(monkeypatch, REGION)
     home, schemas = tmp_path / "aws_home", tmp_path / "schemas"
     monkeypatch.setenv("LEANOPS_HOME", str(home))
     monkeypatch.setenv("LEANOPS_STATE", f"dynamodb://{PREFIX}?region={REGION}")
 
-    lock = threading.Lock()  # DynamoDB's per-item atomicity, which moto's backend does not lock for
-    for method in ("put_item", "update_item", "delete_item"):
-        original = getattr(DynamoDBBackend, method)
-
-        def atomic(self, *args, _original=original, **kwargs):
-            with lock:
-                return _original(self, *args, **kwargs)
-        monkeypatch.setattr(DynamoDBBackend, method, atomic)
+    serialize_dynamodb_writes(monkeypatch)
 
     def invoke_in_process(self, event):
         """The Lambda runtime's job: import the handler named by the function and call it."""
