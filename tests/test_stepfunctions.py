@@ -127,8 +127,9 @@ def aws_runtime(tmp_path, monkeypatch):
 
     def start_named_execution(self, state_machine_arn, name=None, *args, **kwargs):
         """moto 5.2.5 gap: StartExecution without a name (as `states:startExecution.sync:2` calls it) names
-        every execution "None", so a second child execution collides (ExecutionAlreadyExists); AWS
-        generates a UUID, as done here."""
+        every execution "None", so a second child execution collides (ExecutionAlreadyExists) in the
+        name/input idempotency check the parser backend gained in getmoto/moto#9500; AWS generates a
+        UUID, as done here."""
         return start_execution(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
     monkeypatch.setattr(StepFunctionsParserBackend, "start_execution", start_named_execution)
     _fix_step_functions_casing(monkeypatch)
@@ -182,8 +183,8 @@ def _fix_sync_tasks_without_callback(monkeypatch) -> None:
 
 
 def _fix_step_functions_casing(monkeypatch) -> None:
-    """moto 5.2.5 gap: tasks that call the Step Functions API itself hand their PascalCase parameters to boto3
-    as they are, but that API is camelCase (`stateMachineArn`), so both `states:startExecution.sync:2`
+    """moto 5.2.5 bug getmoto/moto#10076: tasks that call the Step Functions API itself hand their PascalCase
+    parameters to boto3 as they are, but that API is camelCase (`stateMachineArn`), so both `states:startExecution.sync:2`
     (ProcessTopics) and `aws-sdk:sfn:listExecutions` (CheckPreviousRun) fail with States.Runtime
     'StateMachineArn' (botocore's serializer KeyError), and results come back camelCase. AWS's contract:
     "Parameters in Step Functions are expressed in PascalCase, even if the native service API is in
