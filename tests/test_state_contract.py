@@ -19,7 +19,8 @@ from conftest import fake_aws_credentials, serialize_dynamodb_writes
 
 from leanops.config import Settings
 from leanops.errors import ConfigError, UnknownTopicError
-from leanops.state.base import IngestRecord, RunRecord, StateStore
+from leanops.state.base import (FileStatus, IngestRecord, Manifest, ManifestStatus, RunRecord, StateStore,
+                                TrackedFile)
 from leanops.state.factory import open_state_store
 from leanops.state.sqlite import SqliteStateStore
 from leanops.types import FlowControl
@@ -313,3 +314,218 @@ def test_open_state_store_rejects_bad_config(tmp_path, monkeypatch, value):
     monkeypatch.setenv("LEANOPS_STATE", value)
     with pytest.raises(ConfigError, match="LEANOPS_STATE"):
         open_state_store(Settings(home=tmp_path, schemas_dir=tmp_path))
+
+
+# -- file tracking --------------------------------------------------------------------------
+T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
+MAX_SNAPSHOT = 2**63 - 1
+
+
+def _landed(key: str, topic: str = "events", checksum: str | None = None, seen: float = 0, size: int = 100) -> TrackedFile:
+    at = T0 + timedelta(seconds=seen)
+    return TrackedFile(key, topic, size, checksum or f"sha-{key}", FileStatus.PENDING, at, at)
+
+
+def _manifest(manifest_id: str, files: list[str], topic: str = "events", created: float = 0) -> Manifest:
+    at = T0 + timedelta(minutes=created)
+    return Manifest(manifest_id, topic, list(files), 100 * len(files), ManifestStatus.PENDING, at, at)
+
+
+def test_track_file_once_per_key(store):
+    first = _landed("/in/a.ndjson", size=2**40)
+    assert store.get_file("/in/a.ndjson") is None
+    assert store.track_file(first) == first
+    got = store.get_file("/in/a.ndjson")
+    assert got == first and got.first_seen == T0 and got.first_seen.tzinfo is not None  # microseconds and zone kept
+    assert (got.attempts, got.manifest_id, got.lines, got.error, got.duplicate_of) == (0, None, None, None, None)
+    again = TrackedFile("/in/a.ndjson", "events", 7, "other-bytes", FileStatus.FAILED, T0 + timedelta(days=1),
+                        T0 + timedelta(days=1), attempts=3, error="x")
+    assert store.track_file(again) == first  # the stored record, unchanged
+    assert store.list_files() == [first]
+
+
+def test_duplicates_by_topic_and_checksum(store):
+    a = store.track_file(_landed("/in/a", checksum="sha-x"))
+    b = store.track_file(_landed("/in/b", checksum="sha-x", seen=1))
+    other_topic = store.track_file(_landed("/in/c", topic="orders", checksum="sha-x", seen=2))
+    other_bytes = store.track_file(_landed("/in/d", checksum="sha-y", seen=3))
+    assert (a.status, a.duplicate_of) == (FileStatus.PENDING, None)
+    assert (b.status, b.duplicate_of) == (FileStatus.DUPLICATE, "/in/a")
+    assert (other_topic.status, other_topic.duplicate_of) == (FileStatus.PENDING, None)
+    assert (other_bytes.status, other_bytes.duplicate_of) == (FileStatus.PENDING, None)
+    assert store.get_file("/in/b") == b
+    assert store.track_file(_landed("/in/b", checksum="sha-x")) == b  # still the stored duplicate
+    assert store.track_file(_landed("/in/a", checksum="sha-x")) == a  # the first stays as it is
+    assert [f.file_key for f in store.list_files(status=FileStatus.DUPLICATE)] == ["/in/b"]
+
+
+def test_concurrent_tracking_of_one_checksum(make):
+    """8 threads land 8 different files with the same bytes at once: exactly one is not a duplicate."""
+    stores = [make() for _ in range(8)]
+    barrier = threading.Barrier(8)
+
+    def track(i: int) -> TrackedFile:
+        barrier.wait()
+        return stores[i].track_file(_landed(f"/in/{i}", checksum="same", seen=i))
+    with ThreadPoolExecutor(8) as pool:
+        tracked = list(pool.map(track, range(8)))
+    [first] = [f for f in tracked if f.status == FileStatus.PENDING]
+    assert all(f.duplicate_of == first.file_key for f in tracked if f is not first)
+    assert sorted(tracked, key=lambda f: f.first_seen) == stores[0].list_files()
+
+
+def test_concurrent_tracking_of_one_key(make):
+    """8 threads track the same key (with different metadata) at once: one record, returned to all."""
+    stores = [make() for _ in range(8)]
+    barrier = threading.Barrier(8)
+
+    def track(i: int) -> TrackedFile:
+        barrier.wait()
+        return stores[i].track_file(_landed("/in/a", checksum=f"sha-{i % 2}", seen=i, size=i))
+    with ThreadPoolExecutor(8) as pool:
+        tracked = list(pool.map(track, range(8)))
+    assert stores[0].list_files() == [tracked[0]] and all(f == tracked[0] for f in tracked)
+    assert tracked[0].status == FileStatus.PENDING
+
+
+def test_list_files_order_and_filters(store):
+    for f in (_landed("b", seen=2), _landed("c", seen=1), _landed("a", seen=1), _landed("z", topic="orders")):
+        store.track_file(f)
+    assert [f.file_key for f in store.list_files()] == ["z", "a", "c", "b"]  # first_seen, then file_key
+    assert [f.file_key for f in store.list_files("events")] == ["a", "c", "b"]
+    store.update_files(["c"], status=FileStatus.COMPLETED)
+    assert [f.file_key for f in store.list_files(status=FileStatus.COMPLETED)] == ["c"]
+    assert [f.file_key for f in store.list_files("events", FileStatus.PENDING)] == ["a", "b"]
+    assert store.list_files("orders", FileStatus.COMPLETED) == [] and store.list_files("nope") == []
+
+
+def test_claim_files_all_or_nothing(store):
+    for key in "abcd":
+        store.track_file(_landed(key))
+    m1 = _manifest("m1", ["a", "b"])
+    assert store.claim_files(m1) is True
+    assert store.get_manifest("m1") == m1
+    assert [(f.file_key, f.status, f.manifest_id) for f in store.list_files()] == [
+        ("a", "manifested", "m1"), ("b", "manifested", "m1"), ("c", "pending", None), ("d", "pending", None)]
+    before = store.list_files()
+    assert store.claim_files(_manifest("m2", ["c", "b", "d"])) is False  # b is m1's: nothing of m2 is kept
+    assert store.claim_files(_manifest("m3", ["c", "never-tracked"])) is False
+    assert store.claim_files(_manifest("m4", [])) is False
+    assert store.list_files() == before  # c and d untouched, updated_at included
+    assert [store.get_manifest(m) for m in ("m2", "m3", "m4")] == [None, None, None]
+    m5 = _manifest("m5", ["d", "c"])
+    assert store.claim_files(m5) is True
+    assert store.get_manifest("m5").files == ["d", "c"]  # the manifest's order, as given
+    assert {f.file_key: f.manifest_id for f in store.list_files()} == {"a": "m1", "b": "m1", "c": "m5", "d": "m5"}
+
+
+def test_claim_race_puts_each_file_in_at_most_one_manifest(make):
+    """Two builders claim overlapping files at once, five times: exactly one wins each time, and it alone is kept."""
+    stores = [make(), make()]
+    for rnd in range(5):
+        keys = [f"r{rnd}/f{i:02d}" for i in range(10)]
+        for key in keys:
+            stores[0].track_file(_landed(key))
+        claims = [_manifest(f"r{rnd}-A", keys[:7]), _manifest(f"r{rnd}-B", list(reversed(keys[4:])))]
+        barrier = threading.Barrier(2)
+
+        def claim(i: int, barrier=barrier, claims=claims) -> bool:
+            barrier.wait()
+            return stores[i].claim_files(claims[i])
+        with ThreadPoolExecutor(2) as pool:
+            won = list(pool.map(claim, range(2)))
+        assert won.count(True) == 1, won
+        winner, loser = claims[won.index(True)], claims[won.index(False)]
+        assert stores[1].get_manifest(winner.manifest_id) == winner
+        assert stores[1].get_manifest(loser.manifest_id) is None
+        for f in stores[1].list_files():
+            if f.file_key in winner.files:
+                assert (f.status, f.manifest_id) == (FileStatus.MANIFESTED, winner.manifest_id)
+            elif f.file_key in keys:
+                assert (f.status, f.manifest_id) == (FileStatus.PENDING, None)
+
+
+def test_update_manifest_is_conditional(store):
+    store.track_file(_landed("a"))
+    store.claim_files(_manifest("m1", ["a"]))
+    before = store.get_manifest("m1")
+    assert store.update_manifest("m1", ManifestStatus.PROCESSING, status=ManifestStatus.COMPLETED) is False
+    assert store.get_manifest("m1") == before  # nothing changed
+    assert store.update_manifest("nope", None, status=ManifestStatus.FAILED) is False
+    assert store.get_manifest("nope") is None
+    assert store.update_manifest("m1", ManifestStatus.PENDING, status=ManifestStatus.PROCESSING, attempts=1)
+    got = store.get_manifest("m1")
+    assert (got.status, got.attempts) == (ManifestStatus.PROCESSING, 1) and got.updated_at > before.updated_at
+    assert got.created_at == before.created_at
+    assert store.update_manifest("m1", ManifestStatus.PROCESSING, status=ManifestStatus.FAILED, error="boom")
+    assert store.update_manifest("m1", None, status=ManifestStatus.COMPLETED, raw_snapshot_id=MAX_SNAPSHOT,
+                                 path="s3://bucket/manifests/m1.json", error=None, updated_at=T0)
+    got = store.get_manifest("m1")
+    assert (got.status, got.raw_snapshot_id, got.path, got.error, got.updated_at) == (
+        ManifestStatus.COMPLETED, MAX_SNAPSHOT, "s3://bucket/manifests/m1.json", None, T0)
+    assert type(got.raw_snapshot_id) is int
+    with pytest.raises(ValueError):
+        store.update_manifest("m1", None, topic="orders")
+
+
+def test_update_files_sets_fields(store):
+    a = store.track_file(_landed("a"))
+    store.track_file(_landed("b", seen=1))
+    store.update_files(["a", "b"], status=FileStatus.COMPLETED, lines=42, attempts=1)
+    got = store.get_file("a")
+    assert (got.status, got.lines, got.attempts, got.error) == (FileStatus.COMPLETED, 42, 1, None)
+    assert got.updated_at > a.updated_at and got.first_seen == a.first_seen
+    store.update_files(["b"], status=FileStatus.FAILED, error="line 3: not JSON", updated_at=T0)
+    got = store.get_file("b")
+    assert (got.status, got.error, got.lines, got.updated_at) == (FileStatus.FAILED, "line 3: not JSON", 42, T0)
+    store.update_files(["b"], manifest_id="m9", lines=None)
+    assert (store.get_file("b").manifest_id, store.get_file("b").lines) == ("m9", None)
+    store.update_files(["never-tracked"], status=FileStatus.FAILED)  # ignored, never created
+    store.update_files([], status=FileStatus.FAILED)
+    assert store.get_file("never-tracked") is None and [f.file_key for f in store.list_files()] == ["a", "b"]
+    with pytest.raises(ValueError):
+        store.update_files(["a"], topic="orders")
+
+
+def test_list_manifests_order_and_filters(store):
+    for key in ("a", "b", "c", "d"):
+        store.track_file(_landed(key))
+    store.track_file(_landed("o", topic="orders"))
+    for manifest in (_manifest("m3", ["a"], created=2), _manifest("m2", ["b"], created=1),
+                     _manifest("m1", ["c"], created=2), _manifest("mo", ["o"], topic="orders", created=3)):
+        assert store.claim_files(manifest)
+    assert [m.manifest_id for m in store.list_manifests()] == ["m2", "m1", "m3", "mo"]  # created_at, then id
+    assert [m.manifest_id for m in store.list_manifests("events")] == ["m2", "m1", "m3"]
+    store.update_manifest("m1", None, status=ManifestStatus.FAILED)
+    assert [m.manifest_id for m in store.list_manifests(status=ManifestStatus.FAILED)] == ["m1"]
+    assert [m.manifest_id for m in store.list_manifests("events", ManifestStatus.PENDING)] == ["m2", "m3"]
+    assert store.list_manifests("orders", ManifestStatus.FAILED) == [] and store.list_manifests("nope") == []
+    assert store.list_manifests("orders")[0] == _manifest("mo", ["o"], topic="orders", created=3)
+
+
+def test_dynamodb_manifest_items_are_the_workflow_s(aws):
+    """The file-manifest state machine SETs status, updated_at ($$.State.EnteredTime), job_run_id and error as
+    strings on the FileManifests item: the store writes the same types and reads the workflow's writes."""
+    from leanops.state.dynamodb import DynamoStateStore
+    store = DynamoStateStore(prefix="sfn_", region="us-east-1")
+    store.track_file(_landed("s3://landing/a.ndjson"))
+    assert store.claim_files(_manifest("m1", ["s3://landing/a.ndjson"]))
+    table = store.table("FileManifests")
+    item = store._client.get_item(TableName=table, Key={"manifest_id": {"S": "m1"}})["Item"]
+    assert item["status"] == {"S": "pending"} and "S" in item["updated_at"]
+    assert item["files"] == {"L": [{"S": "s3://landing/a.ndjson"}]}
+    store._client.update_item(  # what the workflow's UpdateStatusFailed state sends
+        TableName=table, Key={"manifest_id": {"S": "m1"}},
+        UpdateExpression="SET #status = :status, #updated_at = :updated_at, #job_run_id = :job_run_id, "
+                         "#error = :error",
+        ExpressionAttributeNames={"#status": "status", "#updated_at": "updated_at", "#job_run_id": "job_run_id",
+                                  "#error": "error"},
+        ExpressionAttributeValues={":status": {"S": "failed"}, ":updated_at": {"S": "2024-05-02T08:30:00.125Z"},
+                                   ":job_run_id": {"S": "jr_1"}, ":error": {"S": "States.TaskFailed"}})
+    got = store.get_manifest("m1")
+    assert (got.status, got.error, got.updated_at) == (
+        "failed", "States.TaskFailed", datetime(2024, 5, 2, 8, 30, 0, 125000, tzinfo=timezone.utc))
+    assert store.update_manifest("m1", "failed", status="pending", attempts=1)
+    assert store._client.get_item(TableName=table, Key={"manifest_id": {"S": "m1"}})["Item"]["job_run_id"] == {
+        "S": "jr_1"}  # the store's updates keep the workflow's attributes
+    assert [m.manifest_id for m in store.list_manifests()] == ["m1"]

@@ -297,8 +297,7 @@ def test_dynamodb_tables_match_the_state_store(modules):
     expected = {suffix: (hash_key, range_key, getattr(dynamodb, "TTL_ATTRIBUTES", {}).get(suffix))
                 for suffix, (hash_key, range_key) in dynamodb.TABLES.items()}
     assert layout(state.locals["state_tables"]) == expected
-    assert layout(state.locals["workflow_tables"]) == {"FileManifests": (("manifest_id", "S"), None, None)}
-    assert state.locals["tables"] == "${merge(local.state_tables, local.workflow_tables)}"
+    assert state.locals["tables"] == "${local.state_tables}"
 
     table = state.resources[("aws_dynamodb_table", "this")]
     assert table["for_each"] == "${local.tables}"

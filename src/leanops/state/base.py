@@ -80,6 +80,63 @@ class DriftEntry:
         return {**dataclasses.asdict(self), "first_seen": self.first_seen.isoformat()}
 
 
+class FileStatus:
+    """A landed file's life (seed 003): pending -> manifested -> processing -> completed | failed.
+    `duplicate`: the same bytes (checksum) as a file already tracked for the topic; never ingested."""
+
+    PENDING, MANIFESTED, PROCESSING = "pending", "manifested", "processing"
+    COMPLETED, FAILED, DUPLICATE = "completed", "failed", "duplicate"
+
+
+class ManifestStatus:
+    """A manifest's life: pending -> processing -> completed | failed (failed ones may be retried)."""
+
+    PENDING, PROCESSING, COMPLETED, FAILED = "pending", "processing", "completed", "failed"
+
+
+@dataclasses.dataclass
+class TrackedFile:
+    """One landed NDJSON file, followed from first sight to its RAW commit."""
+
+    file_key: str  # absolute local path, or s3://bucket/key
+    topic: str
+    size: int
+    checksum: str  # sha256 of the bytes (local) or the S3 ETag
+    status: str
+    first_seen: datetime
+    updated_at: datetime
+    attempts: int = 0
+    manifest_id: str | None = None
+    lines: int | None = None  # lines read from it, once ingested
+    error: str | None = None
+    duplicate_of: str | None = None
+
+    def as_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "first_seen": self.first_seen.isoformat(),
+                "updated_at": self.updated_at.isoformat()}
+
+
+@dataclasses.dataclass
+class Manifest:
+    """A group of a topic's files ingested into RAW as one commit (whose summary names the manifest)."""
+
+    manifest_id: str
+    topic: str
+    files: list[str]
+    bytes: int
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    attempts: int = 0
+    raw_snapshot_id: int | None = None
+    error: str | None = None
+    path: str | None = None  # where the manifest document lives (S3 runtime), if anywhere
+
+    def as_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "created_at": self.created_at.isoformat(),
+                "updated_at": self.updated_at.isoformat()}
+
+
 class StateReader(abc.ABC):
     @property
     @abc.abstractmethod
@@ -106,6 +163,20 @@ class StateReader(abc.ABC):
 
     @abc.abstractmethod
     def list_drift(self, topic: str | None = None) -> list[DriftEntry]: ...
+
+    @abc.abstractmethod
+    def get_file(self, file_key: str) -> TrackedFile | None: ...
+
+    @abc.abstractmethod
+    def list_files(self, topic: str | None = None, status: str | None = None) -> list[TrackedFile]:
+        """Tracked files, oldest first (first_seen, then file_key)."""
+
+    @abc.abstractmethod
+    def get_manifest(self, manifest_id: str) -> Manifest | None: ...
+
+    @abc.abstractmethod
+    def list_manifests(self, topic: str | None = None, status: str | None = None) -> list[Manifest]:
+        """Manifests, oldest first (created_at, then manifest_id)."""
 
 
 class StateStore(StateReader):
@@ -165,6 +236,28 @@ class StateStore(StateReader):
     def record_drift(self, topic: str, column: str, kind: str, sample_value: str | None, snapshot_id: int | None,
                      detail: str = "") -> bool:
         """Record (topic, column, kind) once; True when new. Never updates an existing entry."""
+
+    @abc.abstractmethod
+    def track_file(self, file: TrackedFile) -> TrackedFile:
+        """Record a newly seen file once; returns what is stored (the existing record for a known key).
+
+        Atomically, per topic and checksum, the first file with given bytes stays as it is and any
+        later one is stored `duplicate` with `duplicate_of` naming the first."""
+
+    @abc.abstractmethod
+    def claim_files(self, manifest: Manifest) -> bool:
+        """Store `manifest` and move each of its files from pending to manifested under its id.
+
+        All or nothing: when any file is not pending (another builder took it), nothing is kept and
+        the answer is False. Two builders never put one file into two manifests."""
+
+    @abc.abstractmethod
+    def update_manifest(self, manifest_id: str, expected_status: str | None, **fields) -> bool:
+        """Set fields of a manifest only if its status is `expected_status` (None: any); True when set."""
+
+    @abc.abstractmethod
+    def update_files(self, file_keys: list[str], **fields) -> None:
+        """Set fields (status, attempts, lines, error, manifest_id) of tracked files."""
 
     @abc.abstractmethod
     def put_job_output(self, job_run_id: str, output: dict) -> None:

@@ -6,8 +6,8 @@ Layout and IAM actions: docs/aws-state.md.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
-
 import time
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -18,11 +18,12 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from leanops.errors import UnknownTopicError
-from leanops.state.base import Checkpoint, DriftEntry, IngestRecord, RunRecord, StateStore, TopicEntry
+from leanops.state.base import (Checkpoint, DriftEntry, FileStatus, IngestRecord, Manifest, RunRecord, StateStore,
+                                TopicEntry, TrackedFile)
 from leanops.types import FlowControl
 
 DEFAULT_PREFIX = "leanops_"
-LAYOUT_VERSION = 2  # bump when the table layout below changes; reported like SQLite's schema_version
+LAYOUT_VERSION = 3  # bump when the table layout below changes; reported like SQLite's schema_version
 # suffix -> (hash key, range key or None); every key attribute is a string except the numeric ranges
 TABLES: dict[str, tuple[tuple[str, str], tuple[str, str] | None]] = {
     "PipelineRegistry": (("topic_name", "S"), None),
@@ -36,6 +37,11 @@ TABLES: dict[str, tuple[tuple[str, str], tuple[str, str] | None]] = {
     "DriftLog": (("topic", "S"), ("column_kind", "S")),
     "Counters": (("counter_name", "S"), None),
     "JobOutputs": (("job_run_id", "S"), None),  # items expire (TTL attribute expires_at) after JOB_OUTPUT_TTL
+    # file landing (seed 003): one item per landed file, the first file_key per (topic, checksum), manifests;
+    # the file-manifest state machine updates FileManifests items directly (status, updated_at, job_run_id, error)
+    "FileTracking": (("file_key", "S"), None),
+    "FileChecksums": (("topic", "S"), ("checksum", "S")),
+    "FileManifests": (("manifest_id", "S"), None),
 }
 JOB_OUTPUT_TTL_SECONDS = 30 * 86_400
 TTL_ATTRIBUTES = {"JobOutputs": "expires_at"}  # tables whose items DynamoDB deletes when the attribute's epoch passes
@@ -47,6 +53,11 @@ _REBUILD_FIELDS = ("topic_name", "archive_suffix", "target_raw_snapshot", "statu
 _DEPLOY_FIELDS = ("deployment_id", "topic_name", "kind", "schema_sha256", "schema_json", "deployed_by",
                   "deployed_at", "actions")
 _SAMPLE_CHARS = 200
+_FILE_ATTRS = tuple(f.name for f in dataclasses.fields(TrackedFile))
+_MANIFEST_ATTRS = tuple(f.name for f in dataclasses.fields(Manifest))
+# what update_files / update_manifest may set (the SQLite adapter accepts the same); updated_at defaults to now
+_FILE_SETTABLE = ("status", "attempts", "manifest_id", "lines", "error", "updated_at")
+_MANIFEST_SETTABLE = ("status", "attempts", "raw_snapshot_id", "error", "path", "updated_at", "files", "bytes")
 
 
 def _now() -> str:
@@ -164,23 +175,33 @@ class DynamoStateStore(StateStore):
             raise
 
     def _update(self, suffix: str, key: dict, expression: str, names: dict, bound: dict,
-                condition: str | None = None) -> dict | None:
-        """UpdateItem returning the new item; None when the condition does not hold."""
-        extra = {"ConditionExpression": condition} if condition else {}
+                condition: str | None = None, returns: str = "ALL_NEW") -> dict | None:
+        """UpdateItem returning the new item (or `returns`: UPDATED_OLD...); None when the condition does not hold."""
+        extra: dict[str, Any] = {"ConditionExpression": condition} if condition else {}
+        if bound:  # DynamoDB refuses an empty ExpressionAttributeValues
+            extra["ExpressionAttributeValues"] = _values(bound)
         try:
             out = self._client.update_item(TableName=self.table(suffix), Key=_item(key), UpdateExpression=expression,
-                                           ExpressionAttributeNames=names, ExpressionAttributeValues=_values(bound),
-                                           ReturnValues="ALL_NEW", **extra)
-            return _plain(out["Attributes"])
+                                           ExpressionAttributeNames=names, ReturnValues=returns, **extra)
+            return _plain(out.get("Attributes", {}))
         except ClientError as err:
             if _conditional_failed(err):
                 return None
             raise
 
     def _items(self, suffix: str, hash_name: str | None = None, hash_value: str | None = None,
-               newest_first: bool = False, limit: int | None = None) -> list[dict]:
-        """Query one partition (in range-key order, at most `limit` items) or, without a hash value, scan all."""
+               newest_first: bool = False, limit: int | None = None, where: dict | None = None) -> list[dict]:
+        """Query one partition (in range-key order, at most `limit` items) or, without a hash value, scan all.
+
+        `where` (attribute -> value, None values ignored): a scan's FilterExpression of equalities."""
         args: dict[str, Any] = {"TableName": self.table(suffix), "ConsistentRead": True}
+        where = {k: v for k, v in (where or {}).items() if v is not None}
+        if where and hash_value is None:
+            args.update(FilterExpression=" AND ".join(f"#f{i} = :f{i}" for i in range(len(where))),
+                        ExpressionAttributeNames={f"#f{i}": k for i, k in enumerate(where)},
+                        ExpressionAttributeValues=_values({f"f{i}": v for i, v in enumerate(where.values())}))
+        elif where:
+            raise ValueError("_items: `where` filters scans only")
         if hash_value is not None:
             args.update(KeyConditionExpression="#h = :h", ExpressionAttributeNames={"#h": hash_name},
                         ExpressionAttributeValues=_values({"h": hash_value}), ScanIndexForward=not newest_first)
@@ -375,3 +396,150 @@ class DynamoStateStore(StateStore):
         items.sort(key=lambda i: (i["first_seen"], i["topic"], i["column_name"]))
         return [DriftEntry(i["topic"], i["column_name"], i["kind"], _ts(i["first_seen"]), i.get("sample_value"),
                            i.get("snapshot_id"), i.get("detail", "")) for i in items]
+
+    # -- file landing (seed 003) ------------------------------------------------------------
+    @staticmethod
+    def _settable(fields: dict, allowed: tuple[str, ...]) -> dict:
+        """The fields to SET (unknown names refused, as in SQLite); updated_at defaults to now."""
+        unknown = set(fields) - set(allowed)
+        if unknown:
+            raise ValueError(f"cannot set {sorted(unknown)}; settable: {allowed}")
+        return {"updated_at": _now(), **fields}
+
+    @staticmethod
+    def _file(item: dict | None) -> TrackedFile | None:
+        if item is None:
+            return None
+        return TrackedFile(**{**{a: item.get(a) for a in _FILE_ATTRS}, "attempts": item.get("attempts") or 0,
+                              "first_seen": _ts(item["first_seen"]), "updated_at": _ts(item["updated_at"])})
+
+    @staticmethod
+    def _manifest(item: dict | None) -> Manifest | None:
+        """A FileManifests item; extra attributes the workflow sets (job_run_id) are ignored. An item without
+        `topic` was created by the workflow's UpdateItem for an id this store never wrote: not a manifest."""
+        if item is None or "topic" not in item:
+            return None
+        return Manifest(**{**{a: item.get(a) for a in _MANIFEST_ATTRS}, "files": list(item.get("files") or []),
+                           "attempts": item.get("attempts") or 0, "created_at": _ts(item["created_at"]),
+                           "updated_at": _ts(item["updated_at"])})
+
+    def get_file(self, file_key: str) -> TrackedFile | None:
+        return self._file(self._get("FileTracking", {"file_key": file_key}))
+
+    def list_files(self, topic: str | None = None, status: str | None = None) -> list[TrackedFile]:
+        """Oldest first (first_seen, then file_key). A filtered Scan of the whole table: an operations
+        query (`leanops files ...`, manifest building per run), not one for a per-record hot path."""
+        files = [self._file(i) for i in self._items("FileTracking", where={"topic": topic, "status": status})]
+        return sorted(files, key=lambda f: (f.first_seen, f.file_key))  # type: ignore[union-attr]
+
+    def _claim_checksum(self, file: TrackedFile) -> str | None:
+        """Claim (topic, checksum) for the file: None when it is (now) the file's, else the first file's key."""
+        key = {"topic": file.topic, "checksum": file.checksum}
+        while True:
+            if self._put("FileChecksums", {**key, "file_key": file.file_key}, "attribute_not_exists(#c) OR #k = :me",
+                         {"#c": "checksum", "#k": "file_key"}, {"me": file.file_key}):
+                return None
+            first = self._get("FileChecksums", key)
+            if first is not None:  # else released between our put and get (see track_file): claim again
+                return first["file_key"]
+
+    def track_file(self, file: TrackedFile) -> TrackedFile:
+        """Conditional puts instead of SQLite's transaction: first the (topic, checksum) claim in FileChecksums
+        (attribute_not_exists, or already this key's after a crash), whose loser is stored `duplicate` of the
+        claim's file; then the FileTracking item (attribute_not_exists(file_key)), whose loser returns the
+        winner's record. Concurrent callers thus get exactly one non-duplicate per (topic, checksum)."""
+        known = self.get_file(file.file_key)
+        if known is not None:
+            return known
+        first = self._claim_checksum(file)
+        if first is not None:
+            file = dataclasses.replace(file, status=FileStatus.DUPLICATE, duplicate_of=first)
+        if self._put("FileTracking", {a: getattr(file, a) for a in _FILE_ATTRS}, "attribute_not_exists(#k)",
+                     {"#k": "file_key"}):
+            return file
+        stored = self.get_file(file.file_key)  # a concurrent caller tracked the same key first: its record stands
+        if first is None and stored is not None and stored.checksum != file.checksum:
+            # it was tracked with other bytes, so our claim names a key that does not hold these: release it
+            try:
+                self._client.delete_item(TableName=self.table("FileChecksums"),
+                                         Key=_item({"topic": file.topic, "checksum": file.checksum}),
+                                         ConditionExpression="#k = :me", ExpressionAttributeNames={"#k": "file_key"},
+                                         ExpressionAttributeValues=_values({"me": file.file_key}))
+            except ClientError as err:
+                if not _conditional_failed(err):
+                    raise
+        return stored  # type: ignore[return-value]
+
+    def claim_files(self, manifest: Manifest) -> bool:
+        """All or nothing without a transaction: TransactWriteItems takes at most 100 items and a manifest
+        may list 200 files, so each file is moved pending -> manifested by its own conditional UpdateItem
+        (`status = pending`), in key order; the first refusal undoes the moves made so far and answers False.
+        Only when every file is ours is the FileManifests item put (attribute_not_exists(manifest_id)).
+
+        Key order makes overlapping claims meet at their first shared file: the loser stops there, before
+        touching any later shared file, so of two builders with overlapping files exactly one wins.
+
+        A crash (or an error) between the moves and the manifest put leaves files `manifested` under a
+        manifest id with no FileManifests item: `leanops files orphans` reports them and
+        `leanops files reset-stuck` returns them to pending."""
+        keys = sorted(set(manifest.files))
+        if not keys:
+            return False
+        moved: list[tuple[str, Any]] = []  # (file_key, its updated_at before the move)
+        names = {"#k": "file_key", "#s": "status", "#m": "manifest_id", "#u": "updated_at"}
+        for key in keys:
+            old = self._update("FileTracking", {"file_key": key}, "SET #s = :manifested, #m = :m, #u = :now", names,
+                               {"manifested": FileStatus.MANIFESTED, "m": manifest.manifest_id, "now": _now(),
+                                "pending": FileStatus.PENDING},
+                               condition="attribute_exists(#k) AND #s = :pending", returns="UPDATED_OLD")
+            if old is None:
+                self._unclaim(manifest.manifest_id, moved)
+                return False
+            moved.append((key, old.get("updated_at")))
+        if self._put("FileManifests", {a: getattr(manifest, a) for a in _MANIFEST_ATTRS},
+                     "attribute_not_exists(#k)", {"#k": "manifest_id"}):
+            return True
+        self._unclaim(manifest.manifest_id, moved)  # the manifest id is taken: not ours to complete
+        return False
+
+    def _unclaim(self, manifest_id: str, moved: list[tuple[str, Any]]) -> None:
+        """Undo claim_files' moves: back to pending with the old updated_at, manifest_id removed; each only
+        while the file is still manifested under this id."""
+        for key, updated_at in moved:
+            self._update("FileTracking", {"file_key": key}, "SET #s = :pending, #u = :old REMOVE #m",
+                         {"#s": "status", "#m": "manifest_id", "#u": "updated_at"},
+                         {"pending": FileStatus.PENDING, "old": updated_at, "m": manifest_id,
+                          "manifested": FileStatus.MANIFESTED},
+                         condition="#m = :m AND #s = :manifested")
+
+    def get_manifest(self, manifest_id: str) -> Manifest | None:
+        return self._manifest(self._get("FileManifests", {"manifest_id": manifest_id}))
+
+    def list_manifests(self, topic: str | None = None, status: str | None = None) -> list[Manifest]:
+        """Oldest first (created_at, then manifest_id); like list_files, a filtered Scan (operations query)."""
+        items = self._items("FileManifests", where={"topic": topic, "status": status})
+        manifests = [m for m in map(self._manifest, items) if m is not None]
+        return sorted(manifests, key=lambda m: (m.created_at, m.manifest_id))
+
+    def update_manifest(self, manifest_id: str, expected_status: str | None, **fields) -> bool:
+        """One UpdateItem conditional on the item existing (and its status being `expected_status`)."""
+        values = self._settable(fields, _MANIFEST_SETTABLE)
+        names = {"#k": "manifest_id", **{f"#a{i}": k for i, k in enumerate(values)}}
+        bound = {f"a{i}": v for i, v in enumerate(values.values())}
+        condition = "attribute_exists(#k)"
+        if expected_status is not None:  # only names and values the expressions use: DynamoDB refuses others
+            condition += " AND #status = :expected"
+            names["#status"], bound["expected"] = "status", expected_status
+        expression = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(values)))
+        return self._update("FileManifests", {"manifest_id": manifest_id}, expression, names, bound,
+                            condition=condition) is not None
+
+    def update_files(self, file_keys: list[str], **fields) -> None:
+        """One UpdateItem per file (not atomic across files); a key never tracked is ignored, as in SQLite."""
+        values = self._settable(fields, _FILE_SETTABLE)
+        names = {"#k": "file_key", **{f"#a{i}": k for i, k in enumerate(values)}}
+        bound = {f"a{i}": v for i, v in enumerate(values.values())}
+        expression = "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(values)))
+        for key in file_keys:
+            self._update("FileTracking", {"file_key": key}, expression, names, bound,
+                         condition="attribute_exists(#k)")

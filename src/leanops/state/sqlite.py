@@ -1,6 +1,7 @@
 """SQLite adapter of the state store: one file, WAL mode, numbered migrations."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import sqlite3
@@ -10,7 +11,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from leanops.errors import UnknownTopicError
-from leanops.state.base import Checkpoint, DriftEntry, IngestRecord, RunRecord, StateStore, TopicEntry
+from leanops.state.base import (
+    Checkpoint, DriftEntry, FileStatus, IngestRecord, Manifest, RunRecord, StateStore, TopicEntry, TrackedFile,
+)
 from leanops.types import FlowControl
 
 MIGRATIONS: tuple[str, ...] = (
@@ -119,6 +122,44 @@ MIGRATIONS: tuple[str, ...] = (
         output TEXT NOT NULL,
         written_at TEXT NOT NULL
     );
+    """,
+    # v7: file landing (seed 003): every landed file, the checksums that make a file a duplicate, manifests
+    """
+    CREATE TABLE tracked_files (
+        file_key TEXT PRIMARY KEY,
+        topic TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        checksum TEXT NOT NULL,
+        status TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        manifest_id TEXT,
+        lines INTEGER,
+        error TEXT,
+        duplicate_of TEXT
+    );
+    CREATE INDEX tracked_files_topic_status ON tracked_files (topic, status, first_seen);
+    CREATE TABLE file_checksums (
+        topic TEXT NOT NULL,
+        checksum TEXT NOT NULL,
+        file_key TEXT NOT NULL,
+        PRIMARY KEY (topic, checksum)
+    );
+    CREATE TABLE manifests (
+        manifest_id TEXT PRIMARY KEY,
+        topic TEXT NOT NULL,
+        files TEXT NOT NULL,
+        bytes INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        raw_snapshot_id INTEGER,
+        error TEXT,
+        path TEXT
+    );
+    CREATE INDEX manifests_topic_status ON manifests (topic, status, created_at);
     """,
 )
 
@@ -340,6 +381,127 @@ class SqliteStateStore(StateStore):
         rows = self._query(f"SELECT * FROM drift_log {where} ORDER BY first_seen, topic, column_name", params)
         return [DriftEntry(r["topic"], r["column_name"], r["kind"], _ts(r["first_seen"]), r["sample_value"],
                            r["snapshot_id"], r["detail"]) for r in rows]
+
+    # -- file landing ---------------------------------------------------------------------
+    _FILE_FIELDS = ("status", "attempts", "manifest_id", "lines", "error", "updated_at")
+    _MANIFEST_FIELDS = ("status", "attempts", "raw_snapshot_id", "error", "path", "updated_at", "files", "bytes")
+
+    @staticmethod
+    def _file(row: sqlite3.Row) -> TrackedFile:
+        return TrackedFile(row["file_key"], row["topic"], row["size"], row["checksum"], row["status"],
+                           _ts(row["first_seen"]), _ts(row["updated_at"]), row["attempts"], row["manifest_id"],
+                           row["lines"], row["error"], row["duplicate_of"])
+
+    @staticmethod
+    def _manifest(row: sqlite3.Row) -> Manifest:
+        return Manifest(row["manifest_id"], row["topic"], json.loads(row["files"]), row["bytes"], row["status"],
+                        _ts(row["created_at"]), _ts(row["updated_at"]), row["attempts"], row["raw_snapshot_id"],
+                        row["error"], row["path"])
+
+    def _transaction(self):
+        """BEGIN IMMEDIATE ... COMMIT under the connection lock (writers of other processes wait)."""
+        store = self
+
+        class _Tx:
+            def __enter__(self):
+                store._lock.acquire()
+                store._conn.execute("BEGIN IMMEDIATE")
+                return store._conn
+
+            def __exit__(self, kind, value, tb):
+                try:
+                    store._conn.execute("ROLLBACK" if kind else "COMMIT")
+                finally:
+                    store._lock.release()
+        return _Tx()
+
+    def get_file(self, file_key: str) -> TrackedFile | None:
+        rows = self._query("SELECT * FROM tracked_files WHERE file_key = ?", (file_key,))
+        return self._file(rows[0]) if rows else None
+
+    def list_files(self, topic: str | None = None, status: str | None = None) -> list[TrackedFile]:
+        where, params = self._where(topic=topic, status=status)
+        return [self._file(r) for r in self._query(
+            f"SELECT * FROM tracked_files {where} ORDER BY first_seen, file_key", params)]
+
+    def track_file(self, file: TrackedFile) -> TrackedFile:
+        with self._transaction() as conn:
+            known = conn.execute("SELECT * FROM tracked_files WHERE file_key = ?", (file.file_key,)).fetchone()
+            if known is not None:
+                return self._file(known)
+            first = conn.execute("SELECT file_key FROM file_checksums WHERE topic = ? AND checksum = ?",
+                                 (file.topic, file.checksum)).fetchone()
+            if first is None:
+                conn.execute("INSERT INTO file_checksums VALUES (?, ?, ?)", (file.topic, file.checksum, file.file_key))
+            else:
+                file = dataclasses.replace(file, status=FileStatus.DUPLICATE, duplicate_of=first["file_key"])
+            conn.execute("INSERT INTO tracked_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         (file.file_key, file.topic, file.size, file.checksum, file.status,
+                          file.first_seen.isoformat(), file.updated_at.isoformat(), file.attempts, file.manifest_id,
+                          file.lines, file.error, file.duplicate_of))
+            return file
+
+    def claim_files(self, manifest: Manifest) -> bool:
+        with self._transaction() as conn:
+            marks = ", ".join("?" * len(manifest.files))
+            pending = conn.execute(f"SELECT count(*) FROM tracked_files WHERE status = ? AND file_key IN ({marks})",
+                                   (FileStatus.PENDING, *manifest.files)).fetchone()[0]
+            if pending != len(set(manifest.files)) or not manifest.files:
+                return False
+            conn.execute(f"UPDATE tracked_files SET status = ?, manifest_id = ?, updated_at = ? "
+                         f"WHERE file_key IN ({marks})",
+                         (FileStatus.MANIFESTED, manifest.manifest_id, _now().isoformat(), *manifest.files))
+            conn.execute("INSERT INTO manifests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         (manifest.manifest_id, manifest.topic, json.dumps(manifest.files), manifest.bytes,
+                          manifest.status, manifest.created_at.isoformat(), manifest.updated_at.isoformat(),
+                          manifest.attempts, manifest.raw_snapshot_id, manifest.error, manifest.path))
+            return True
+
+    def get_manifest(self, manifest_id: str) -> Manifest | None:
+        rows = self._query("SELECT * FROM manifests WHERE manifest_id = ?", (manifest_id,))
+        return self._manifest(rows[0]) if rows else None
+
+    def list_manifests(self, topic: str | None = None, status: str | None = None) -> list[Manifest]:
+        where, params = self._where(topic=topic, status=status)
+        return [self._manifest(r) for r in self._query(
+            f"SELECT * FROM manifests {where} ORDER BY created_at, manifest_id", params)]
+
+    def update_manifest(self, manifest_id: str, expected_status: str | None, **fields) -> bool:
+        values = self._settable(fields, self._MANIFEST_FIELDS)
+        if "files" in values:
+            values["files"] = json.dumps(values["files"])
+        sets = ", ".join(f"{k} = ?" for k in values)
+        where, params = "manifest_id = ?", [manifest_id]
+        if expected_status is not None:
+            where, params = where + " AND status = ?", params + [expected_status]
+        cur = self._write(f"UPDATE manifests SET {sets} WHERE {where}", (*values.values(), *params))
+        return cur.rowcount == 1
+
+    def update_files(self, file_keys: list[str], **fields) -> None:
+        if not file_keys:
+            return
+        values = self._settable(fields, self._FILE_FIELDS)
+        sets = ", ".join(f"{k} = ?" for k in values)
+        with self._transaction() as conn:
+            for key in file_keys:
+                conn.execute(f"UPDATE tracked_files SET {sets} WHERE file_key = ?", (*values.values(), key))
+
+    @staticmethod
+    def _settable(fields: dict, allowed: tuple[str, ...]) -> dict:
+        """Only known column names reach the SQL text (values are always bound parameters)."""
+        unknown = set(fields) - set(allowed)
+        if unknown:
+            raise ValueError(f"cannot set {sorted(unknown)}; settable: {allowed}")
+        values = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in fields.items()}
+        values.setdefault("updated_at", _now().isoformat())
+        return values
+
+    @staticmethod
+    def _where(**filters) -> tuple[str, tuple]:
+        given = {k: v for k, v in filters.items() if v is not None}
+        if not given:
+            return "", ()
+        return "WHERE " + " AND ".join(f"{k} = ?" for k in given), tuple(given.values())
 
     # -- job outputs ----------------------------------------------------------------------
     def put_job_output(self, job_run_id: str, output: dict) -> None:

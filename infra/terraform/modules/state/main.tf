@@ -16,14 +16,14 @@ locals {
     DriftLog         = { hash_key = "topic", hash_key_type = "S", range_key = "column_kind", range_key_type = "S", ttl_attribute = null }
     Counters         = { hash_key = "counter_name", hash_key_type = "S", range_key = null, range_key_type = null, ttl_attribute = null }
     JobOutputs       = { hash_key = "job_run_id", hash_key_type = "S", range_key = null, range_key_type = null, ttl_attribute = "expires_at" }
+    FileTracking     = { hash_key = "file_key", hash_key_type = "S", range_key = null, range_key_type = null, ttl_attribute = null }
+    FileChecksums    = { hash_key = "topic", hash_key_type = "S", range_key = "checksum", range_key_type = "S", ttl_attribute = null }
+    FileManifests    = { hash_key = "manifest_id", hash_key_type = "S", range_key = null, range_key_type = null, ttl_attribute = null }
   }
 
-  # Not part of the state store: the file workflow's manifest tracking (seed 003), updated by its state machine.
-  workflow_tables = {
-    FileManifests = { hash_key = "manifest_id", hash_key_type = "S", range_key = null, range_key_type = null, ttl_attribute = null }
-  }
-
-  tables = merge(local.state_tables, local.workflow_tables)
+  # FileManifests is also updated directly by the file-manifest workflow (seed 003): it SETs status,
+  # updated_at, job_run_id and error on the items the state store writes.
+  tables = local.state_tables
 }
 
 resource "aws_dynamodb_table" "this" {

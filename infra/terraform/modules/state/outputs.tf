@@ -1,5 +1,5 @@
 output "table_names" {
-  description = "Every table's name by suffix (the state store's tables and FileManifests)."
+  description = "Every table's name by suffix (the state store's tables, FileManifests among them)."
   value       = { for suffix, table in aws_dynamodb_table.this : suffix => table.name }
 }
 
@@ -9,7 +9,7 @@ output "table_arns" {
 }
 
 output "state_table_arns" {
-  description = "ARNs of the state store's tables (leanops.state.dynamodb.TABLES), for the runtime roles."
+  description = "ARNs of the state store's tables (leanops.state.dynamodb.TABLES, FileManifests among them), for the runtime roles."
   value       = [for suffix in keys(local.state_tables) : aws_dynamodb_table.this[suffix].arn]
 }
 
