@@ -233,9 +233,13 @@ def accountability(topic: Optional[str] = typer.Option(None, "--topic", "-t"),
                    home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt,
                    as_json: bool = JsonOpt) -> None:
     """Records in = written + errors + duplicates, per topic and layer. Exit 1 below 100%."""
+    from leanops.landing.operations import files_account
     from leanops.stages.accountability import topic_accounts
     ctx = _context(home, schemas)
-    accounts = [a for t in ([topic] if topic else ctx.topics()) for a in topic_accounts(ctx.lake, t)]
+    accounts = []
+    for name in [topic] if topic else ctx.topics():
+        files = files_account(ctx.lake, ctx.state, name)  # lines in landed files = RAW accepted + DLQ
+        accounts += ([files] if files else []) + topic_accounts(ctx.lake, name)
     if as_json:
         output.emit_json([a.as_dict() for a in accounts])
     else:
@@ -431,8 +435,11 @@ def package(out: Path = typer.Option(..., "--out", help="directory for the artif
 
 
 from leanops.cli.aws import aws_app  # noqa: E402  (the `leanops aws ...` group)
+from leanops.cli.landing import files_app, watch  # noqa: E402  (the file landing path)
 
 app.add_typer(aws_app, name="aws")
+app.add_typer(files_app, name="files")
+app.command()(watch)
 
 
 def main() -> None:

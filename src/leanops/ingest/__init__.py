@@ -1,4 +1,4 @@
 """Ingestion: NDJSON envelopes -> RAW (append-only), non-envelopes -> raw.dlq_errors."""
-from leanops.ingest.raw import IngestReport, ingest_stream
+from leanops.ingest.raw import IngestReport, Source, SourceError, ingest_sources, ingest_stream
 
-__all__ = ["IngestReport", "ingest_stream"]
+__all__ = ["IngestReport", "Source", "SourceError", "ingest_sources", "ingest_stream"]

@@ -6,11 +6,18 @@ Rejected lines are flushed to the DLQ before the RAW commit, tagged with the ing
 process dies before the RAW commit those DLQ rows are reported as orphans, never counted.
 
     report = ingest_stream(lake, state, settings, "events", open("events.ndjson", "rb"), "events.ndjson")
+    report = ingest_sources(lake, state, settings, "events", [Source("a.ndjson", opener), ...], ingest_id="m-1")
+
+`ingest_sources` takes several files into the same single commit (a landing manifest): line numbers,
+DLQ rows and per-source line counts stay per file, while ingestion timestamps keep increasing across
+files. A source that cannot be read (a vanished file, a corrupt gzip) raises `SourceError` naming it,
+before anything is committed.
 """
 from __future__ import annotations
 
 import collections
 import dataclasses
+import json
 import uuid
 from datetime import datetime, timezone
 from typing import BinaryIO, Callable, Iterator
@@ -25,6 +32,7 @@ from leanops.catalog.tables import (
     SUMMARY_INGEST_ID, SUMMARY_LINES_READ, SUMMARY_REJECTED, SUMMARY_TOPIC, Lakehouse,
 )
 from leanops.config import Settings
+from leanops.errors import LeanOpsError
 from leanops.ingest.envelope import validate_lines
 from leanops.state.base import IngestRecord, StateStore
 from leanops.types import validate_topic
@@ -32,6 +40,23 @@ from leanops.types import validate_topic
 DLQ_FLUSH_ROWS = 50_000  # rejected rows held in memory before they are appended to the DLQ
 RAW_ARROW = RAW_SCHEMA.as_arrow()
 DLQ_ARROW = DLQ_SCHEMA.as_arrow()
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """One input of an ingest: a name (kept in DLQ rows) and how to open its bytes."""
+
+    name: str
+    open: Callable[[], BinaryIO]
+    close: bool = True  # close what `open` returned when done (not a caller's stream)
+
+
+class SourceError(LeanOpsError):
+    """Reading a source failed; nothing of the ingest was committed to RAW."""
+
+    def __init__(self, name: str, cause: BaseException) -> None:
+        super().__init__(f"cannot read {name}: {type(cause).__name__}: {cause}")
+        self.name, self.cause = name, cause
 
 
 @dataclasses.dataclass
@@ -44,6 +69,7 @@ class IngestReport:
     rejected: int = 0
     raw_snapshot_id: int | None = None
     reasons: dict[str, int] = dataclasses.field(default_factory=dict)
+    lines_by_source: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -96,8 +122,21 @@ def _table(first_number: int, lines: list[str]) -> pa.Table:
 def ingest_stream(lake: Lakehouse, state: StateStore, settings: Settings, topic: str, stream: BinaryIO,
                   source: str, on_bytes: Callable[[int], None] = lambda n: None) -> IngestReport:
     """Ingest one NDJSON stream for `topic`. Creates the RAW table and registry entry on first use."""
+    return ingest_sources(lake, state, settings, topic, [Source(source, lambda: stream, close=False)],
+                          on_bytes=on_bytes)
+
+
+def ingest_sources(lake: Lakehouse, state: StateStore, settings: Settings, topic: str, sources: list[Source],
+                   ingest_id: str | None = None, summary: dict[str, str] | None = None,
+                   source_lines_key: str | None = None,
+                   on_bytes: Callable[[int], None] = lambda n: None) -> IngestReport:
+    """Ingest NDJSON sources for `topic` as one RAW commit sealed with `ingest_id` (default: a new id).
+
+    `summary` joins the commit's summary; with `source_lines_key` the commit also records each
+    source's line count there, as JSON (the truth a crashed caller recovers from)."""
     validate_topic(topic)
-    report = IngestReport(ingest_id=uuid.uuid4().hex, topic=topic, source=source)
+    name = sources[0].name if len(sources) == 1 else f"{len(sources)} files"
+    report = IngestReport(ingest_id=ingest_id or uuid.uuid4().hex, topic=topic, source=name)
     raw = lake.raw_table(topic, create=True)
     state.register_topic(topic)
     ingested = datetime.now(timezone.utc)
@@ -110,21 +149,40 @@ def ingest_stream(lake: Lakehouse, state: StateStore, settings: Settings, topic:
             pending_dlq.clear()
             append_with_retry(lake.dlq_table(), rows, {SUMMARY_TOPIC: topic, SUMMARY_INGEST_ID: report.ingest_id})
 
+    def batches(source: Source) -> Iterator[pa.Table]:
+        try:
+            stream = source.open()
+        except OSError as exc:
+            raise SourceError(source.name, exc) from exc
+        try:
+            yield from _read_batches(stream, settings.ingest_batch_lines, on_bytes)
+        except (OSError, EOFError, ValueError) as exc:  # a truncated or corrupt gzip, an I/O error
+            raise SourceError(source.name, exc) from exc
+        finally:
+            if source.close:
+                stream.close()
+
     def accepted_tables() -> Iterator[pa.Table]:
+        offset = 0  # lines of the earlier sources: ingestion timestamps keep increasing across files
         with duck.connect(settings.home / "tmp") as con:
-            for lines in _read_batches(stream, settings.ingest_batch_lines, on_bytes):
-                checked = validate_lines(con, lines, ingested)
-                report.lines_read += lines.num_rows
-                ok = checked.filter(checked["reason"].is_null())
-                bad = checked.filter(checked["reason"].is_valid())
-                if bad.num_rows:
-                    reasons.update(bad["reason"].to_pylist())
-                    pending_dlq.append(_dlq_rows(bad, topic, report.ingest_id, source, ingested))
-                    flush_dlq(force=False)
-                report.accepted += ok.num_rows
-                report.rejected += bad.num_rows
-                if ok.num_rows:
-                    yield _raw_rows(ok, topic, ingested)
+            for source in sources:
+                read = 0
+                for lines in batches(source):
+                    checked = validate_lines(con, lines, ingested)
+                    read += lines.num_rows
+                    ok = checked.filter(checked["reason"].is_null())
+                    bad = checked.filter(checked["reason"].is_valid())
+                    if bad.num_rows:
+                        reasons.update(bad["reason"].to_pylist())
+                        pending_dlq.append(_dlq_rows(bad, topic, report.ingest_id, source.name, ingested))
+                        flush_dlq(force=False)
+                    report.accepted += ok.num_rows
+                    report.rejected += bad.num_rows
+                    if ok.num_rows:
+                        yield _raw_rows(ok, topic, ingested, offset)
+                report.lines_by_source[source.name] = report.lines_by_source.get(source.name, 0) + read
+                report.lines_read += read
+                offset += read
 
     staged = StagedAppend(raw)
     for rows in accepted_tables():
@@ -132,22 +190,25 @@ def ingest_stream(lake: Lakehouse, state: StateStore, settings: Settings, topic:
     flush_dlq(force=True)
     # The RAW commit seals the ingest, even with nothing accepted: its summary carries the counts
     # that accountability checks, and DLQ rows of an ingest that never sealed are orphans.
+    extra = dict(summary or {})
+    if source_lines_key:
+        extra[source_lines_key] = json.dumps(report.lines_by_source, sort_keys=True)
     report.raw_snapshot_id = staged.commit({
-        SUMMARY_TOPIC: topic, SUMMARY_INGEST_ID: report.ingest_id,
+        **extra, SUMMARY_TOPIC: topic, SUMMARY_INGEST_ID: report.ingest_id,
         SUMMARY_LINES_READ: str(report.lines_read), SUMMARY_REJECTED: str(report.rejected)})
     report.reasons = dict(reasons.most_common())
-    state.record_ingest(IngestRecord(report.ingest_id, topic, source, report.lines_read, report.accepted,
+    state.record_ingest(IngestRecord(report.ingest_id, topic, name, report.lines_read, report.accepted,
                                      report.rejected, report.raw_snapshot_id, datetime.now(timezone.utc)))
     return report
 
 
-def _raw_rows(ok: pa.Table, topic: str, ingested: datetime) -> pa.Table:
+def _raw_rows(ok: pa.Table, topic: str, ingested: datetime, offset: int = 0) -> pa.Table:
     n = ok.num_rows
     return pa.Table.from_arrays([
         ok["message_id"].cast(pa.string()),
         pa.array([topic] * n, pa.string()),
         ok["json_payload"].cast(pa.string()),
-        _line_times(ok["line_number"], ingested),
+        _line_times(pc.add(ok["line_number"], offset) if offset else ok["line_number"], ingested),
         ok["publish_time"].cast(pa.timestamp("us", tz="UTC")),
     ], schema=RAW_ARROW)
 

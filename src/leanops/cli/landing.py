@@ -1,0 +1,155 @@
+"""`leanops watch DIR` and `leanops files stats|orphans|reset-stuck`: the file landing path (seed 003)."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from leanops.cli import output
+from leanops.errors import LeanOpsError
+
+files_app = typer.Typer(no_args_is_help=True, help="Landed files and manifests: stats, orphans, reset-stuck.")
+
+HomeOpt = typer.Option(None, "--home", envvar="LEANOPS_HOME", help="deployment home (default ./.leanops)")
+SchemasOpt = typer.Option(None, "--schemas", envvar="LEANOPS_SCHEMAS", help="schema directory (default ./schemas)")
+JsonOpt = typer.Option(False, "--json", help="machine-readable output")
+TopicOpt = typer.Option(None, "--topic", "-t", help="only this topic")
+StuckOpt = typer.Option(3600.0, "--stuck-after", min=0, help="seconds in processing after which a manifest is stuck")
+SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(I?B)?\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """700MB, 1.5GiB, 4096 -> bytes (K/M/G/T are binary multiples, as Glue and S3 report sizes)."""
+    match = SIZE.match(text)
+    if not match:
+        raise LeanOpsError(f"{text!r} is not a size (e.g. 700MB, 1GiB, 4096)")
+    number, unit = float(match.group(1)), match.group(2).upper()
+    return int(number * (1 << (10 * "_KMGT".index(unit or "_"))))
+
+
+def _context(home, schemas):
+    from leanops.context import Context
+    return Context.open(home, schemas)
+
+
+def watch(directory: Path = typer.Argument(..., help="landing directory to pick NDJSON files (.ndjson, .jsonl, "
+                                                     ".json, each optionally .gz) up from"),
+          topic: Optional[str] = typer.Option(None, "--topic", "-t", help="every file belongs to this topic"),
+          topic_from_path: bool = typer.Option(False, "--topic-from-path",
+                                               help="the first directory below DIR names the topic"),
+          once: bool = typer.Option(False, "--once", help="one pass, closing every manifest even if small, then exit"),
+          every: str = typer.Option("10s", "--every", help="time between passes when watching (30s, 1m)"),
+          max_files: int = typer.Option(200, "--max-files", min=1, help="files per manifest at most"),
+          max_bytes: str = typer.Option("700MB", "--max-bytes", help="bytes per manifest before it closes"),
+          max_wait: float = typer.Option(300.0, "--max-wait", min=0,
+                                         help="seconds a smaller manifest waits for more files"),
+          settle: float = typer.Option(5.0, "--settle", min=0,
+                                       help="seconds a file must be unchanged before it is taken"),
+          home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
+    """Ingest NDJSON files dropped in DIR: tracked once, grouped into manifests, one RAW commit each."""
+    from leanops.landing.manifests import LandingOptions
+    from leanops.landing.watch import watch_pass
+    from leanops.orchestrate.schedule import parse_interval, run_every
+    if (topic is None) == (not topic_from_path):
+        raise LeanOpsError("give exactly one of --topic T or --topic-from-path")
+    options = LandingOptions(max_files=max_files, max_bytes=parse_size(max_bytes), max_wait_seconds=max_wait,
+                             settle_seconds=settle)
+    ctx = _context(home, schemas)
+    failed = []
+
+    def one_pass() -> None:
+        report = watch_pass(ctx, directory, topic, options, flush=once)
+        failed.append(report.failed)
+        _print_pass(report, as_json)
+
+    try:
+        if once:
+            one_pass()
+        else:
+            run_every(parse_interval(every), one_pass)
+    finally:
+        ctx.close()
+    if failed and failed[-1]:
+        raise typer.Exit(1)
+
+
+def _print_pass(report, as_json: bool) -> None:
+    if as_json:
+        output.emit_json(report.as_dict())
+        return
+    output.console.print(f"files: {report.complete} complete ({report.tracked} new, {report.duplicates} duplicates), "
+                         f"{report.writing} still being written; manifests built: {report.manifests_built}")
+    for rejected in report.rejected:
+        output.console.print(f"rejected {rejected['file']}: {rejected['error']}")
+    if report.results:
+        output.emit_table("manifests ingested", ("manifest", "topic", "status", "files", "lines", "accepted",
+                                                  "rejected", "note"),
+                          [(r.manifest_id, r.topic, r.status, r.files, r.lines_read, r.accepted, r.rejected,
+                            r.error or ("recovered from RAW" if r.recovered else "")
+                            + ("; failed files: " + ", ".join(r.failed_files) if r.failed_files else ""))
+                           for r in report.results])
+
+
+@files_app.command()
+def stats(topic: Optional[str] = TopicOpt, home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt,
+          as_json: bool = JsonOpt) -> None:
+    """Tracked files and manifests by status."""
+    from leanops.landing.operations import stats as file_stats
+    ctx = _context(home, schemas)
+    try:
+        result = file_stats(ctx.state, topic)
+    finally:
+        ctx.close()
+    if as_json:
+        output.emit_json(result)
+        return
+    output.emit_table("files", ("status", "count", "bytes", "lines"),
+                      [(k, v.get("count", 0), v.get("bytes", 0), v.get("lines", 0)) for k, v in result["files"].items()])
+    output.emit_table("manifests", ("status", "count", "files", "bytes"),
+                      [(k, v.get("count", 0), v.get("files", 0), v.get("bytes", 0))
+                       for k, v in result["manifests"].items()])
+
+
+@files_app.command()
+def orphans(directory: Optional[Path] = typer.Argument(None, help="landing directory, to list files never tracked"),
+            topic: Optional[str] = TopicOpt, stuck_after: float = StuckOpt,
+            home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
+    """Files on disk never tracked, tracked files gone, manifests stuck in processing. Exit 1 if any."""
+    from leanops.landing.operations import orphans as find_orphans
+    ctx = _context(home, schemas)
+    try:
+        result = find_orphans(ctx.state, directory, topic, stuck_after)
+    finally:
+        ctx.close()
+    if as_json:
+        output.emit_json(result)
+    else:
+        for name in ("untracked_files", "missing_files", "unclaimed_files"):
+            for key in result[name]:
+                output.console.print(f"{name.replace('_', ' ')[:-1]}: {key}")
+        for m in result["stuck_manifests"]:
+            output.console.print(f"stuck manifest: {m['manifest_id']} ({m['topic']}, {m['files']} files, "
+                                 f"processing since {m['processing_since']})")
+        if not result["found"]:
+            output.console.print("no orphans")
+    if result["found"]:
+        raise typer.Exit(1)
+
+
+@files_app.command("reset-stuck")
+def reset_stuck(topic: Optional[str] = TopicOpt, stuck_after: float = StuckOpt,
+                home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
+    """Stuck manifests back to pending (or completed, when RAW already holds their commit)."""
+    from leanops.landing.operations import reset_stuck as reset
+    ctx = _context(home, schemas)
+    try:
+        result = reset(ctx, topic, stuck_after)
+    finally:
+        ctx.close()
+    if as_json:
+        output.emit_json(result)
+    else:
+        output.console.print(f"completed from RAW: {len(result['completed_from_raw'])}, reset to pending: "
+                             f"{len(result['reset_to_pending'])}, files released: {len(result['files_released'])}")

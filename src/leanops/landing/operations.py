@@ -1,0 +1,98 @@
+"""Seed 003's state-management operations: stats, orphans, reset-stuck; and the files' accountability.
+
+    leanops files stats [--topic T]
+    leanops files orphans [DIR] [--stuck-after SECONDS]
+    leanops files reset-stuck [--stuck-after SECONDS]
+"""
+from __future__ import annotations
+
+import collections
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+from leanops.catalog.tables import SUMMARY_LINES_READ, SUMMARY_REJECTED, Lakehouse
+from leanops.context import Context
+from leanops.landing.files import walk_keys
+from leanops.landing.manifests import SUMMARY_MANIFEST_LINES, committed_manifest
+from leanops.stages.accountability import LayerAccount
+from leanops.state.base import FileStatus, Manifest, ManifestStatus, StateStore
+
+OPEN_STATUSES = (FileStatus.PENDING, FileStatus.MANIFESTED, FileStatus.PROCESSING, FileStatus.FAILED)
+
+
+def stats(state: StateStore, topic: str | None = None) -> dict:
+    """Files and manifests by status: counts, bytes, lines."""
+    files: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    for f in state.list_files(topic=topic):
+        files[f.status].update(count=1, bytes=f.size, lines=f.lines or 0)
+    manifests: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    for m in state.list_manifests(topic=topic):
+        manifests[m.status].update(count=1, files=len(m.files), bytes=m.bytes)
+    return {"topic": topic, "files": {k: dict(v) for k, v in sorted(files.items())},
+            "manifests": {k: dict(v) for k, v in sorted(manifests.items())}}
+
+
+def _stuck(state: StateStore, topic: str | None, stuck_after: float, now: datetime) -> list[Manifest]:
+    return [m for m in state.list_manifests(topic=topic, status=ManifestStatus.PROCESSING)
+            if (now - m.updated_at).total_seconds() >= stuck_after]
+
+
+def orphans(state: StateStore, directory: Path | None, topic: str | None, stuck_after: float,
+            now: datetime | None = None) -> dict:
+    """What needs an operator: untracked files on disk, tracked files gone, stuck and unclaimed manifests."""
+    now = now or datetime.now(timezone.utc)
+    tracked = state.list_files(topic=topic)
+    keys = {f.file_key for f in tracked}
+    untracked = sorted(k for k in walk_keys(directory) if k not in keys) if directory else []
+    missing = sorted(f.file_key for f in tracked
+                     if f.status in OPEN_STATUSES and not f.file_key.startswith("s3://")
+                     and not os.path.exists(f.file_key))
+    manifest_ids = {m.manifest_id for m in state.list_manifests(topic=topic)}
+    unclaimed = sorted(f.file_key for f in tracked if f.status == FileStatus.MANIFESTED
+                       and f.manifest_id not in manifest_ids)
+    stuck = [{"manifest_id": m.manifest_id, "topic": m.topic, "files": len(m.files),
+              "processing_since": m.updated_at.isoformat()} for m in _stuck(state, topic, stuck_after, now)]
+    return {"untracked_files": untracked, "missing_files": missing, "stuck_manifests": stuck,
+            "unclaimed_files": unclaimed,
+            "found": bool(untracked or missing or stuck or unclaimed)}
+
+
+def reset_stuck(ctx: Context, topic: str | None, stuck_after: float, now: datetime | None = None) -> dict:
+    """Stuck manifests back to pending, unless RAW already holds their commit (then: completed from it);
+    files manifested under a manifest that was never stored back to pending."""
+    now = now or datetime.now(timezone.utc)
+    completed, reset = [], []
+    for m in _stuck(ctx.state, topic, stuck_after, now):
+        sealed = committed_manifest(ctx.lake.raw_table(m.topic), m.manifest_id)
+        if sealed is not None:
+            lines = json.loads(sealed.get(SUMMARY_MANIFEST_LINES, "{}"))
+            for key in m.files:
+                if key in lines:
+                    ctx.state.update_files([key], status=FileStatus.COMPLETED, lines=int(lines[key]), error=None)
+            if ctx.state.update_manifest(m.manifest_id, ManifestStatus.PROCESSING, status=ManifestStatus.COMPLETED,
+                                         raw_snapshot_id=int(sealed["snapshot_id"])):
+                completed.append(m.manifest_id)
+        elif ctx.state.update_manifest(m.manifest_id, ManifestStatus.PROCESSING, status=ManifestStatus.PENDING):
+            ctx.state.update_files(m.files, status=FileStatus.MANIFESTED)
+            reset.append(m.manifest_id)
+    unclaimed = orphans(ctx.state, None, topic, stuck_after, now)["unclaimed_files"]
+    ctx.state.update_files(unclaimed, status=FileStatus.PENDING, manifest_id=None)
+    return {"completed_from_raw": completed, "reset_to_pending": reset, "files_released": unclaimed}
+
+
+def files_account(lake: Lakehouse, state: StateStore, topic: str) -> LayerAccount | None:
+    """Lines in the topic's ingested files (tracking) = RAW accepted + DLQ of their manifests' commits."""
+    done = state.list_manifests(topic=topic, status=ManifestStatus.COMPLETED)
+    files = [f for f in state.list_files(topic=topic) if f.status == FileStatus.COMPLETED]
+    if not done and not files:
+        return None
+    written = errors = 0
+    raw = lake.raw_table(topic)
+    for m in done:
+        sealed = committed_manifest(raw, m.manifest_id) or {}
+        read, rejected = int(sealed.get(SUMMARY_LINES_READ, 0)), int(sealed.get(SUMMARY_REJECTED, 0))
+        written, errors = written + read - rejected, errors + rejected
+    # files not yet ingested have no line count yet: `leanops files stats` lists them, and duplicates
+    return LayerAccount(topic, "files", records_in=sum(f.lines or 0 for f in files), written=written, errors=errors)
