@@ -73,7 +73,7 @@ class GlueRuntime:
     """Runs each job run moto's Glue starts, in-process, through the job script's entry point."""
 
     def __init__(self) -> None:
-        self.fail: dict[tuple[str, str], int] = {}  # (job, topic) -> runs to fail before the real thing runs
+        self.fail: dict[tuple[str, str], int] = {}  # (job, topic or "*") -> runs to fail before the real thing runs
         self.runs: list[tuple[str, str, str]] = []  # (job, topic, final state)
         self.lock = threading.Lock()
 
@@ -81,9 +81,10 @@ class GlueRuntime:
         from leanops.engines.spark.jobs import JOBS as ENTRY_POINTS, execute
         topic = arguments.get("--topic_name") or arguments.get("--manifest_id") or ""
         with self.lock:
-            injected = self.fail.get((job, topic), 0)
+            target = (job, topic) if (job, topic) in self.fail else (job, "*")
+            injected = self.fail.get(target, 0)
             if injected:
-                self.fail[(job, topic)] = injected - 1
+                self.fail[target] = injected - 1
         if injected:
             state, error = "FAILED", "injected: the Glue worker was lost"
         elif job not in ENTRY_POINTS:  # a script of a later issue (the file processor): Glue's own success
@@ -258,9 +259,6 @@ class AwsRuntime:
                                    Command={"Name": "glueetl", "ScriptLocation": f"s3://artifacts/glue/{script}.py"},
                                    DefaultArguments=default_arguments, ExecutionProperty={"MaxConcurrentRuns": 10})
             values[placeholder] = f"leanops-{script}"
-        self.dynamodb.create_table(TableName=f"{PREFIX}FileManifests", BillingMode="PAY_PER_REQUEST",
-                                   AttributeDefinitions=[{"AttributeName": "manifest_id", "AttributeType": "S"}],
-                                   KeySchema=[{"AttributeName": "manifest_id", "KeyType": "HASH"}])
         values["topic_pipeline_state_machine_arn"] = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:topic_pipeline"
         definitions = render_all(FAST, values)
         self.machines = {}
@@ -636,17 +634,48 @@ def test_distributed_map_tolerates_failed_topics(aws_runtime):
     assert runs["events"][0]["status"] == "SUCCEEDED" and runs["broken"][0]["status"] == "FAILED"
 
 
-def test_file_manifest_workflow(aws_runtime):
+def test_file_manifest_workflow(aws_runtime, monkeypatch):
+    """Seed 003 end to end: files land in S3, the manifest builder (S3 -> SQS event) builds manifests and starts
+    the workflow, which runs the real file processor job from S3 into RAW; a failing job ends `failed` + SNS."""
+    import boto3
+    from leanops.aws import clients
+    from leanops.aws.lambdas import manifest_builder
     rt = aws_runtime
-    ok = rt.execute("file_manifest", {"manifest_id": "m-1", "manifest_path": "s3://landing/manifests/m-1.json"})
-    rt.glue.fail[("file_processor", "m-2")] = 3
-    bad = rt.execute("file_manifest", {"manifest_id": "m-2", "manifest_path": "s3://landing/manifests/m-2.json"})
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="landing")
+    monkeypatch.setenv("LEANOPS_FILE_WORKFLOW_ARN", rt.machines["file_manifest"])
+    monkeypatch.setenv("LEANOPS_MAX_WAIT_SECONDS", "0")
+    clients.reset()
+
+    def land(names: list[str]) -> dict:
+        records = []
+        for name in names:
+            s3.put_object(Bucket="landing", Key=f"events/{name}",
+                          Body="".join(e + "\n" for e in events(name, 3)).encode())
+            records.append({"messageId": name, "body": json.dumps({"Records": [{
+                "eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "landing"}, "object": {
+                    "key": f"events/{name}", "size": 1, "eTag": name}}}]})})
+        return manifest_builder.handler({"Records": records})
+
+    [ok] = land(["a.ndjson", "b.ndjson"])["manifests"]
+    done = rt.wait(ok["execution_arn"])
+    rt.glue.fail[("file_processor", "*")] = 3
+    [bad] = land(["c.ndjson"])["manifests"]
+    failed = rt.wait(bad["execution_arn"])
+    clients.reset()
 
     def item(manifest_id):
         return rt.dynamodb.get_item(TableName=f"{PREFIX}FileManifests",
                                     Key={"manifest_id": {"S": manifest_id}})["Item"]
-    assert ok["status"] == "SUCCEEDED" and item("m-1")["status"]["S"] == "completed"
-    assert item("m-1")["job_run_id"]["S"].startswith("jr_")
-    assert bad["status"] == "FAILED" and item("m-2")["status"]["S"] == "failed"
-    assert rt.entered(bad["executionArn"])[-3:] == ["UpdateStatusFailed", "SendAlert", "Failed"]
-    assert [a["subject"] for a in rt.alerts()] == ["lean-ops: manifest m-2 failed"]
+    assert done["status"] == "SUCCEEDED", rt.failures(done["executionArn"])
+    assert item(ok["manifest_id"])["status"]["S"] == "completed"
+    assert item(ok["manifest_id"])["job_run_id"]["S"].startswith("jr_")
+    assert failed["status"] == "FAILED" and item(bad["manifest_id"])["status"]["S"] == "failed"
+    assert rt.entered(failed["executionArn"])[-3:] == ["UpdateStatusFailed", "SendAlert", "Failed"]
+    assert [a["subject"] for a in rt.alerts()] == [f"lean-ops: manifest {bad['manifest_id']} failed"]
+    ctx = rt.context()
+    try:
+        assert len(ctx.lake.raw_table("events").scan().to_arrow()) == 6  # a and b, once
+        assert [f.status for f in ctx.state.list_files(topic="events")] == ["completed", "completed", "manifested"]
+    finally:
+        ctx.close()

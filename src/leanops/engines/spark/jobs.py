@@ -34,11 +34,12 @@ from leanops.errors import LeanOpsError
 
 REQUIRED = ("topic_name",)
 OPTIONAL = ("home", "schemas", "max_batch_rows", "curated_snapshot_id", "catalog", "warehouse", "state", "engine",
-            "JOB_RUN_ID", "resume")
+            "JOB_RUN_ID", "resume", "MANIFEST_PATH")
 
 
-def resolve_args(argv: Sequence[str]) -> dict[str, str | None]:
+def resolve_args(argv: Sequence[str], required: Sequence[str] = REQUIRED) -> dict[str, str | None]:
     """The job arguments: Glue's resolver when running in Glue, argparse elsewhere."""
+    REQUIRED = tuple(required)  # noqa: N806  (the job's own required arguments)
     try:
         from awsglue.utils import getResolvedOptions
     except ImportError:
@@ -132,11 +133,41 @@ def run_rebuild_job(job: str, argv: Sequence[str] | None = None) -> dict:
         ctx.close()
 
 
+def run_file_job(job: str, argv: Sequence[str] | None = None) -> dict:
+    """Seed 003's file processor: ingest one manifest of landed files into RAW as one commit.
+
+    `--manifest_id` names the manifest in the state store (the builder stored it); `--MANIFEST_PATH`,
+    the manifest document in S3, is accepted for the seed's interface and checked against it.
+    Runs without Spark: reading NDJSON and appending to RAW is the same code as `leanops watch`.
+    """
+    from leanops.landing.files import open_landed
+    from leanops.landing.manifests import process_manifest
+    args = resolve_args(sys.argv if argv is None else argv, required=("manifest_id",))
+    args["engine"] = args.get("engine") or "embedded"
+    ctx = _context(args)
+    try:
+        manifest = ctx.state.get_manifest(args["manifest_id"])
+        if manifest is None:
+            raise LeanOpsError(f"no manifest {args['manifest_id']!r} in the state store")
+        if args.get("MANIFEST_PATH") and manifest.path and args["MANIFEST_PATH"] != manifest.path:
+            raise LeanOpsError(f"--MANIFEST_PATH {args['MANIFEST_PATH']} is not manifest "
+                               f"{manifest.manifest_id}'s document ({manifest.path})")
+        s3 = ctx.settings.aws_client("s3") if any(k.startswith("s3://") for k in manifest.files) else None
+        result = process_manifest(ctx, manifest, lambda key: open_landed(key, s3))
+        status = "SUCCEEDED" if result.status == "completed" and not result.failed_files else "FAILED"
+        return _emit(job, {**result.as_dict(), "manifest_status": result.status, "status": status,
+                           "records_written": result.accepted, "snapshot_id": result.raw_snapshot_id},
+                     ctx, args.get("JOB_RUN_ID"))
+    finally:
+        ctx.close()
+
+
 JOBS = {  # the Glue job scripts (glue/<name>.py) and what each runs
     "standardized_processor": lambda argv: run_stage_job("standardized_processor", "standardized", argv),
     "curated_processor": lambda argv: run_stage_job("curated_processor", "curated", argv),
     "semantic_processor": lambda argv: run_stage_job("semantic_processor", "semantic", argv),
     "historical_rebuilder": lambda argv: run_rebuild_job("historical_rebuilder", argv),
+    "file_processor": lambda argv: run_file_job("file_processor", argv),
 }
 
 
