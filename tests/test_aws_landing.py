@@ -104,6 +104,22 @@ def test_s3_notifications_become_tracked_files_and_manifests(aws, monkeypatch):
         state.close()
 
 
+def test_manifest_documents_in_the_landing_bucket_are_not_landing_data(aws, monkeypatch):
+    """With no landing prefix, the builder's own manifests/<topic>/<id>.json land where it listens."""
+    monkeypatch.setenv("LEANOPS_LANDING_PREFIX", "")
+    put(aws, "events/a.ndjson", lines("a", 1))
+    monkeypatch.setenv("LEANOPS_MAX_WAIT_SECONDS", "0")
+    first = manifest_builder.handler(sqs_event(aws))
+    assert [m["files"] for m in first["manifests"]] == [1]
+    again = manifest_builder.handler(sqs_event(aws))  # the notification of the manifest document itself
+    assert again["tracked"] == 0 and again["manifests"] == []
+    state = store()
+    try:
+        assert [f.topic for f in state.list_files()] == ["events"]
+    finally:
+        state.close()
+
+
 def test_concurrent_builders_never_share_a_file(aws, monkeypatch):
     for i in range(40):
         put(aws, f"{PREFIX}events/f{i:02d}.ndjson", lines(f"f{i}", 1))

@@ -91,9 +91,16 @@ def options_from_env() -> LandingOptions:
                           settle_seconds=0.0)
 
 
+def _is_manifest_document(obj: LandedObject, landing_bucket: str) -> bool:
+    """The builder's own output, when manifests are written into the landing bucket: never landing data."""
+    bucket = os.environ.get("LEANOPS_MANIFEST_BUCKET") or landing_bucket
+    return obj.bucket == bucket and obj.key.startswith(os.environ.get("LEANOPS_MANIFEST_PREFIX", "manifests/"))
+
+
 def track(state: StateStore, obj: LandedObject, prefix: str, now: datetime) -> TrackedFile | None:
     """Track one created object; None when it is not a landing data file (a manifest, a marker)."""
-    if not obj.key.startswith(prefix) or not is_data_name(obj.key.rsplit("/", 1)[-1]):
+    if not obj.key.startswith(prefix) or not is_data_name(obj.key.rsplit("/", 1)[-1]) \
+            or _is_manifest_document(obj, obj.bucket):
         return None
     relative = obj.key[len(prefix):]
     try:
