@@ -87,7 +87,7 @@ class GlueRuntime:
                 self.fail[target] = injected - 1
         if injected:
             state, error = "FAILED", "injected: the Glue worker was lost"
-        elif job not in ENTRY_POINTS:  # a script of a later issue (the file processor): Glue's own success
+        elif job not in ENTRY_POINTS:  # a job without a lean-ops entry point: Glue's own success
             state, error = "SUCCEEDED", None
         else:
             argv = [f"glue/{job}.py"] + [x for k, v in arguments.items() for x in (k, v)] + ["--JOB_RUN_ID", run_id]
