@@ -246,6 +246,10 @@ def test_files_accountability_adds_up_and_catches_a_mismatch(ctx, landing):
     watch_pass(ctx, landing, "events", LandingOptions(settle_seconds=1), flush=True)
     account = files_account(ctx.lake, ctx.state, "events")
     assert (account.records_in, account.written, account.errors, account.ok) == (7, 5, 2, True)
+    dlq = ctx.lake.dlq_table().scan().to_arrow().to_pylist()
+    assert sorted((Path(r["source"]).name, r["line_number"]) for r in dlq) == [("a.ndjson", 4), ("a.ndjson", 5)]
+    raw = ctx.lake.raw_table("events").scan().to_arrow().sort_by("ingestion_ts").to_pylist()
+    assert [r["message_id"] for r in raw] == ["a-0", "a-1", "a-2", "b-0", "b-1"]  # timestamps increase file to file
     ctx.state.update_files([str(landing / "events/a.ndjson")], lines=4)  # tracking and RAW disagree
     assert not files_account(ctx.lake, ctx.state, "events").ok
 

@@ -162,27 +162,48 @@ def ingest_sources(lake: Lakehouse, state: StateStore, settings: Settings, topic
             if source.close:
                 stream.close()
 
+    def validated(con, parts: list[tuple[str, pa.Table]], first: int) -> Iterator[pa.Table]:
+        """One validation (and one RAW data file) for lines of possibly many small sources.
+
+        Lines get a sequence number across sources (`first`, `first`+1, ...): it orders the batch and
+        makes ingestion timestamps keep increasing from file to file; DLQ rows keep each line's own
+        source and line number."""
+        lines = pa.concat_tables([t for _, t in parts])
+        names = pa.array([name for name, t in parts for _ in range(t.num_rows)], pa.string())
+        numbered = pa.table({"line_number": pa.array(range(first, first + lines.num_rows), pa.int64()),
+                             "line": lines["line"]})
+        checked = validate_lines(con, numbered, ingested)
+        ok = checked.filter(checked["reason"].is_null())
+        bad = checked.filter(checked["reason"].is_valid())
+        if bad.num_rows:
+            at = pc.subtract(bad["line_number"], first)
+            reasons.update(bad["reason"].to_pylist())
+            pending_dlq.append(_dlq_rows(bad, topic, report.ingest_id, pc.take(names, at),
+                                         pc.take(lines["line_number"], at), ingested))
+            flush_dlq(force=False)
+        report.accepted += ok.num_rows
+        report.rejected += bad.num_rows
+        if ok.num_rows:
+            yield _raw_rows(ok, topic, ingested)
+
     def accepted_tables() -> Iterator[pa.Table]:
-        offset = 0  # lines of the earlier sources: ingestion timestamps keep increasing across files
+        size, sequence = settings.ingest_batch_lines, 1
+        parts: list[tuple[str, pa.Table]] = []
+        buffered = 0
         with duck.connect(settings.home / "tmp") as con:
             for source in sources:
                 read = 0
                 for lines in batches(source):
-                    checked = validate_lines(con, lines, ingested)
                     read += lines.num_rows
-                    ok = checked.filter(checked["reason"].is_null())
-                    bad = checked.filter(checked["reason"].is_valid())
-                    if bad.num_rows:
-                        reasons.update(bad["reason"].to_pylist())
-                        pending_dlq.append(_dlq_rows(bad, topic, report.ingest_id, source.name, ingested))
-                        flush_dlq(force=False)
-                    report.accepted += ok.num_rows
-                    report.rejected += bad.num_rows
-                    if ok.num_rows:
-                        yield _raw_rows(ok, topic, ingested, offset)
+                    parts.append((source.name, lines))
+                    buffered += lines.num_rows
+                    if buffered >= size:
+                        yield from validated(con, parts, sequence)
+                        sequence, parts, buffered = sequence + buffered, [], 0
                 report.lines_by_source[source.name] = report.lines_by_source.get(source.name, 0) + read
                 report.lines_read += read
-                offset += read
+            if parts:
+                yield from validated(con, parts, sequence)
 
     staged = StagedAppend(raw)
     for rows in accepted_tables():
@@ -202,13 +223,13 @@ def ingest_sources(lake: Lakehouse, state: StateStore, settings: Settings, topic
     return report
 
 
-def _raw_rows(ok: pa.Table, topic: str, ingested: datetime, offset: int = 0) -> pa.Table:
+def _raw_rows(ok: pa.Table, topic: str, ingested: datetime) -> pa.Table:
     n = ok.num_rows
     return pa.Table.from_arrays([
         ok["message_id"].cast(pa.string()),
         pa.array([topic] * n, pa.string()),
         ok["json_payload"].cast(pa.string()),
-        _line_times(pc.add(ok["line_number"], offset) if offset else ok["line_number"], ingested),
+        _line_times(ok["line_number"], ingested),
         ok["publish_time"].cast(pa.timestamp("us", tz="UTC")),
     ], schema=RAW_ARROW)
 
@@ -224,13 +245,14 @@ def _line_times(line_numbers: pa.ChunkedArray, ingested: datetime) -> pa.Array:
     return pc.add(start, offsets).cast(pa.timestamp("us", tz="UTC"))
 
 
-def _dlq_rows(bad: pa.Table, topic: str, ingest_id: str, source: str, ingested: datetime) -> pa.Table:
+def _dlq_rows(bad: pa.Table, topic: str, ingest_id: str, sources: pa.Array, line_numbers: pa.Array,
+              ingested: datetime) -> pa.Table:
     n = bad.num_rows
     return pa.Table.from_arrays([
         pa.array([topic] * n, pa.string()),
         pa.array([ingest_id] * n, pa.string()),
-        pa.array([source] * n, pa.string()),
-        bad["line_number"].cast(pa.int64()),
+        sources.cast(pa.string()),
+        line_numbers.cast(pa.int64()),
         bad["reason"].cast(pa.string()),
         bad["line"].cast(pa.string()),
         pa.array([ingested] * n, pa.timestamp("us", tz="UTC")),
