@@ -152,6 +152,22 @@ def test_concurrent_builders_never_share_a_file(aws, monkeypatch):
         state.close()
 
 
+def test_a_held_builder_lock_defers_building(aws, monkeypatch):
+    """Seed 003's lock: while another invocation holds the topic's lock (until its TTL), files are tracked
+    but not grouped; the next invocation after the lock is free builds them."""
+    monkeypatch.setenv("LEANOPS_MAX_WAIT_SECONDS", "0")
+    state = store()
+    try:
+        assert state.acquire_lease("manifest-builder:events", "another-invocation", 300)
+        put(aws, f"{PREFIX}events/a.ndjson", lines("a", 1))
+        held = manifest_builder.handler(sqs_event(aws))
+        assert (held["tracked"], held["manifests"]) == (1, [])
+        state.release_lease("manifest-builder:events", "another-invocation")
+        assert [m["files"] for m in manifest_builder.handler({"flush_due": True})["manifests"]] == [1]
+    finally:
+        state.close()
+
+
 def test_each_manifest_starts_its_workflow_once(aws, monkeypatch):
     import boto3
     sfn = boto3.client("stepfunctions", region_name=REGION)
