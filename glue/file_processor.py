@@ -2,7 +2,8 @@
 
 Job arguments: --manifest_id (required; the Step Functions file-manifest workflow passes it),
 --MANIFEST_PATH (the manifest document in S3), and the deployment's --catalog/--warehouse/--state.
-A Python shell job is enough (no Spark): docs/landing.md.
+A Glue 5.0 job like the others (Python shell jobs run Python 3.9; lean-ops needs 3.10+); it does not
+start Spark: docs/landing.md.
 """
 from leanops.engines.spark.jobs import main
 

@@ -131,8 +131,10 @@ class Module:
         return str(self.path.relative_to(TF)) if self.path != TF else "(root)"
 
     def expressions(self) -> Iterator[tuple[str, str]]:
+        """Every ${...} of the module's files, `moved` blocks left out: their addresses are not references
+        (test_moved_blocks_name_existing_resources checks them)."""
         for file, parsed in self.files.items():
-            for text in _strings(parsed):
+            for text in _strings({k: v for k, v in parsed.items() if k != "moved"}):
                 for expression in _expressions(text):
                     yield file, expression
 
@@ -172,7 +174,7 @@ def modules() -> dict[Path, Module]:
 def test_every_module_parses_and_is_not_empty(modules):
     assert {m.name for m in modules.values()} >= {
         "(root)", "modules/kms", "modules/storage", "modules/state", "modules/ingestion", "modules/lambdas",
-        "modules/glue", "modules/orchestration", "modules/monitoring"}
+        "modules/glue", "modules/orchestration", "modules/monitoring", "modules/landing"}
     for module in modules.values():
         assert module.files, f"{module.name}: no .tf files"
         if module.path != TF:
@@ -202,6 +204,32 @@ def test_references_resolve_inside_their_module(modules):
             problems += [f"{where}: {t}.{n} is not declared" for t, n in REF_RESOURCE.findall(expression)
                          if (t, n) not in module.resources]
     assert not problems, "\n".join(sorted(set(problems)))
+
+
+MOVED_ADDRESS = re.compile(r"^\$\{module\.([A-Za-z_][\w-]*)\.([a-z][a-z0-9_]*)\.([A-Za-z_][\w-]*)\}$")
+
+
+def test_moved_blocks_name_existing_resources(modules):
+    """A `moved` block's `to` must be a resource of the called module (else the move silently does nothing
+    and Terraform replaces the resource); its `from` must no longer be declared."""
+    problems = []
+    for module in modules.values():
+        for file, parsed in module.files.items():
+            for block in _blocks(parsed.get("moved", [])):
+                for end in ("from", "to"):
+                    match = MOVED_ADDRESS.match(block[end])
+                    if not match:
+                        problems.append(f"{module.name}/{file}: moved {end} {block[end]!r}: expected module.M.TYPE.NAME")
+                        continue
+                    call, rtype, rname = match.groups()
+                    target = modules.get((module.path / _string(module.calls[call]["source"])).resolve()) \
+                        if call in module.calls else None
+                    declared = target is not None and (rtype, rname) in target.resources
+                    if end == "to" and not declared:
+                        problems.append(f"{module.name}/{file}: moved to {block[end]}: no such resource")
+                    if end == "from" and declared:
+                        problems.append(f"{module.name}/{file}: moved from {block[end]}: it is still declared")
+    assert not problems, "\n".join(problems)
 
 
 def test_module_calls_pass_exactly_the_declared_inputs(modules):
@@ -312,6 +340,169 @@ def test_dynamodb_tables_match_the_state_store(modules):
     assert _string(root.locals["state_table_prefix"]) == "${var.project}_"
     assert _string(root.locals["state_url"]) == "dynamodb://${local.state_table_prefix}?region=${var.region}"
     assert _string(root.variables["project"]["default"]) + "_" == dynamodb.DEFAULT_PREFIX
+
+
+# --- 3b. the file landing path (seed 003) ---------------------------------------------------------------------
+
+MANIFEST_BUILDER = ROOT / "src" / "leanops" / "aws" / "lambdas" / "manifest_builder.py"
+
+
+def _environ_names(source: Path) -> set[str]:
+    """The LEANOPS_* names a module reads: os.environ.get("X", ...) and os.environ["X"]."""
+    import ast
+    names = set()
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get":
+            target, args = node.func.value, node.args
+        elif isinstance(node, ast.Subscript):
+            target, args = node.value, [node.slice]
+        else:
+            continue
+        if ast.unparse(target) == "os.environ" and args and isinstance(args[0], ast.Constant) \
+                and str(args[0].value).startswith("LEANOPS_"):
+            names.add(args[0].value)
+    return names
+
+
+def _resources_of_type(modules, rtype: str) -> list[tuple[Module, str, dict]]:
+    return [(m, name, body) for m in modules.values() for (t, name), body in m.resources.items() if t == rtype]
+
+
+def test_lambda_handlers_exist(modules):
+    import importlib
+    functions = modules[TF / "modules" / "lambdas"].locals["functions"]
+    assert set(functions) == {"sqs_to_firehose", "dlq_drainer", "fetch_active_topics", "flow_step", "notify",
+                              "manifest_builder"}
+    for key, spec in functions.items():
+        module_name, _, attribute = _string(spec["handler"]).rpartition(".")
+        assert callable(getattr(importlib.import_module(module_name), attribute, None)), f"{key}: {spec['handler']}"
+
+
+def test_manifest_builder_environment_is_what_the_handler_reads(modules, monkeypatch):
+    from leanops.aws.lambdas import manifest_builder
+    from leanops.state import factory
+
+    builder = modules[TF / "modules" / "lambdas"].locals["functions"]["manifest_builder"]
+    assert _string(builder["handler"]) == "leanops.aws.lambdas.manifest_builder.handler"
+    assert builder["layer"] is True
+    read = _environ_names(MANIFEST_BUILDER)
+    assert read >= {"LEANOPS_LANDING_PREFIX", "LEANOPS_MANIFEST_BUCKET", "LEANOPS_MANIFEST_PREFIX",
+                    "LEANOPS_FILE_WORKFLOW_ARN", "LEANOPS_LOCK_TTL_SECONDS", "LEANOPS_MAX_FILES",
+                    "LEANOPS_MAX_BYTES", "LEANOPS_MAX_WAIT_SECONDS"}, read
+    env = builder["environment"]
+    assert set(env) == read | {factory.ENV}, f"set exactly what manifest_builder reads: {sorted(read)} + LEANOPS_STATE"
+    assert env[factory.ENV] == "${var.state_url}"
+    assert env["LEANOPS_MANIFEST_BUCKET"] == "${var.artifacts_bucket}"  # never the landing bucket
+    assert env["LEANOPS_FILE_WORKFLOW_ARN"] == "${var.file_workflow_arn}"
+    assert builder["timeout"] < manifest_builder.DEFAULT_LOCK_TTL_SECONDS  # a builder's lock outlives it
+
+    # the root's defaults are the handler's own
+    root = modules[TF]
+    for name in read:
+        monkeypatch.delenv(name, raising=False)
+    options = manifest_builder.options_from_env()
+    defaults = {v: root.variables[v]["default"] for v in ("manifest_max_files", "manifest_max_bytes",
+                                                           "manifest_max_wait_seconds", "manifest_lock_ttl_seconds")}
+    assert defaults == {"manifest_max_files": options.max_files, "manifest_max_bytes": options.max_bytes,
+                        "manifest_max_wait_seconds": options.max_wait_seconds,
+                        "manifest_lock_ttl_seconds": manifest_builder.DEFAULT_LOCK_TTL_SECONDS}
+    assert _string(root.variables["landing_prefix"]["default"]) == ""
+    assert _string(root.locals["manifest_prefix"]) == "manifests/"
+    # the workflow ARN from the machine's name (the machine's own ARN would make a cycle through its role)
+    assert 'state_machine_names["file_manifest"]' in root.locals["file_workflow_arn"]
+    assert root.calls["lambdas"]["file_workflow_arn"] == "${local.file_workflow_arn}"
+    assert root.calls["lambdas"]["landing_queue_arn"] == "${module.landing.queue_arn}"
+
+
+def test_landing_bucket_notifications_go_to_the_builder_queue(modules):
+    landing = modules[TF / "modules" / "landing"]
+    notifications = _resources_of_type(modules, "aws_s3_bucket_notification")
+    assert [(m.name, n) for m, n, _ in notifications] == [("modules/landing", "landing")], \
+        "a bucket has one notification configuration: exactly one aws_s3_bucket_notification, the landing module's"
+    notification = notifications[0][2]
+    assert notification["bucket"] == "${var.landing_bucket}"
+    assert "eventbridge" not in notification and "lambda_function" not in notification
+    [queue] = notification["queue"]
+    assert queue["queue_arn"] == "${aws_sqs_queue.events.arn}"
+    assert [_string(e) for e in queue["events"]] == ["s3:ObjectCreated:*"]
+    assert "var.landing_prefix" in queue["filter_prefix"]
+    assert notification["depends_on"] == ["${aws_sqs_queue_policy.events}"]  # S3 checks the policy on put
+
+    root = modules[TF]
+    assert root.calls["landing"]["landing_bucket"] == "${module.storage.landing_bucket_name}"
+    assert root.calls["landing"]["landing_bucket_arn"] == "${module.storage.landing_bucket_arn}"
+    assert root.calls["landing"]["landing_prefix"] == root.calls["lambdas"]["landing_prefix"] == "${var.landing_prefix}"
+
+    # only the landing bucket's notifications, of this account, may send to the queue; TLS only
+    policy = landing.resources[("aws_sqs_queue_policy", "events")]
+    assert policy["queue_url"] == "${aws_sqs_queue.events.id}"
+    compact = re.sub(r"\s+", " ", policy["policy"])
+    assert 'Principal = {Service = "s3.amazonaws.com"}, Action = "sqs:SendMessage"' in compact
+    assert '{ArnEquals = {"aws:SourceArn" = var.landing_bucket_arn}, ' \
+           'StringEquals = {"aws:SourceAccount" = var.account_id}}' in compact
+    assert '"aws:SecureTransport" = "false"' in compact
+
+    events = landing.resources[("aws_sqs_queue", "events")]
+    assert events["sqs_managed_sse_enabled"] is True
+    assert "maxReceiveCount = var.max_receive_count" in events["redrive_policy"]
+    assert "deadLetterTargetArn = aws_sqs_queue.dlq.arn" in events["redrive_policy"]
+    assert landing.variables["max_receive_count"]["default"] == 5
+    assert landing.resources[("aws_sqs_queue", "dlq")]["sqs_managed_sse_enabled"] is True
+
+    # the queue -> manifest_builder, reporting partial batch failures
+    mapping = landing.resources[("aws_lambda_event_source_mapping", "builder")]
+    assert mapping["event_source_arn"] == "${aws_sqs_queue.events.arn}"
+    assert mapping["function_name"] == "${var.builder_function_arn}"
+    assert [_string(t) for t in mapping["function_response_types"]] == ["ReportBatchItemFailures"]
+    assert mapping["batch_size"] == "${var.batch_size}" and landing.variables["batch_size"]["default"] == 10
+    assert root.calls["landing"]["builder_function_arn"] == '${module.lambdas.function_arns["manifest_builder"]}'
+
+    # the flush schedule: {"flush_due": true} to the builder, allowed by its rule only
+    target = landing.resources[("aws_cloudwatch_event_target", "flush")]
+    assert target["arn"] == "${var.builder_function_arn}"
+    assert re.sub(r"\s+", "", target["input"]) == "${jsonencode({flush_due=true})}"
+    permission = landing.resources[("aws_lambda_permission", "flush")]
+    assert permission["source_arn"] == "${aws_cloudwatch_event_rule.flush.arn}"
+    assert _string(permission["principal"]) == "events.amazonaws.com"
+    assert _string(root.variables["manifest_flush_schedule"]["default"]) == "rate(5 minutes)"
+
+    # its DLQ is alarmed like the ingestion DLQ
+    assert root.calls["monitoring"]["landing_dlq_name"] == "${module.landing.dlq_name}"
+
+
+def test_the_file_processor_job_is_deployed(modules):
+    from leanops.engines.spark import jobs
+
+    glue = modules[TF / "modules" / "glue"]
+    extra = re.fullmatch(r"\$\{merge\(local\.jobs, \{(.*)\}\)\}", glue.locals["scripts"], re.S)
+    assert extra, glue.locals["scripts"]
+    scripts = set(glue.locals["jobs"]) | set(re.findall(r"(?:^|,)\s*([a-z_]+)\s*=", extra.group(1)))
+    assert scripts == set(jobs.JOBS) == {p.stem for p in (ROOT / "glue").glob("*.py")}, \
+        "every glue/<job>.py is uploaded, and every uploaded script is a job of leanops.engines.spark.jobs"
+
+    job = glue.resources[("aws_glue_job", "file_processor")]
+    assert job["name"] == "${var.file_processor_job_name}"
+    assert job["role_arn"] == "${aws_iam_role.file_processor.arn}"
+    assert job["glue_version"] == "${var.glue_version}" and _string(glue.variables["glue_version"]["default"]) == "5.0"
+    [command] = job["command"]
+    assert _string(command["name"]) == "glueetl"  # Python >= 3.10: not a Python shell job (3.9)
+    assert 'aws_s3_object.script["file_processor"].key' in command["script_location"]
+    assert job["default_arguments"] == "${local.default_arguments}"  # --state, --catalog, --warehouse, the wheel...
+    assert job["max_retries"] == 0  # the workflow retries
+
+    policy = re.sub(r"\s+", " ", glue.resources[("aws_iam_role_policy", "file_processor")]["policy"])
+    for sid in ("RawTables", "ReadWriteRawWarehouse", "ReadLandingFiles", "ReadManifestDocuments"):
+        assert f'Sid = "{sid}"' in policy, sid
+    assert "glue:DeleteTable" not in policy
+
+    # the workflow starts the real job (its name from the glue module, which names it from the root variable)
+    orchestration = modules[TF / "modules" / "orchestration"]
+    assert orchestration.locals["file_manifest_definition_vars"]["file_processor_job_name"] == \
+        '${var.glue_job_names["file_processor"]}'
+    root = modules[TF]
+    assert root.calls["orchestration"]["glue_job_names"] == "${module.glue.job_names}"
+    assert root.calls["glue"]["file_processor_job_name"] == "${local.file_processor_job_name}"
+    assert root.calls["monitoring"]["glue_job_names"] == "${values(module.glue.job_names)}"
 
 
 # --- 4. checkov --------------------------------------------------------------------------------------------

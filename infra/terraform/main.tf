@@ -1,6 +1,7 @@
 # lean-ops on AWS (design.md section 1, seeds 000/001/003): SQS -> Lambda -> Firehose -> RAW (Iceberg in
 # the Glue Data Catalog on S3), Glue 5.0 Spark jobs for Standardized/Curated/Semantic, Step Functions
-# Standard orchestration on an EventBridge schedule, state in DynamoDB, alerts on SNS.
+# Standard orchestration on an EventBridge schedule, state in DynamoDB, alerts on SNS; and the file landing
+# path: landing bucket -> SQS -> manifest_builder -> file-manifest workflow -> file processor job -> RAW.
 # Module map, variables and the deploy order: docs/terraform.md.
 
 data "aws_caller_identity" "current" {}
@@ -34,9 +35,13 @@ locals {
 
   # Each topic branch of the Map runs the same Glue job at once: the jobs must accept max_concurrency runs.
   glue_max_concurrent_runs = coalesce(var.glue_max_concurrent_runs, var.max_concurrency)
-  # The file workflow's Glue job (seed 003) comes with a later change: only its name is needed now, for the
-  # file-manifest state machine's definition and role, and for the job-failure alerts.
+  # Seed 003's file landing path: the file processor Glue job (the file-manifest workflow's), the manifest
+  # documents under manifests/ of the artifacts bucket (never the landing bucket: they are not landing data).
   file_processor_job_name = coalesce(var.file_processor_job_name, "${var.project}-file-processor")
+  manifest_prefix         = "manifests/"
+  # manifest_builder starts the file-manifest workflow. Its ARN is built from the name: the state machines'
+  # role policies depend on the functions, so the machine's own ARN would make a cycle.
+  file_workflow_arn = "arn:${local.partition}:states:${var.region}:${local.account_id}:stateMachine:${module.orchestration.state_machine_names["file_manifest"]}"
 }
 
 module "kms" {
@@ -96,6 +101,16 @@ module "lambdas" {
   dlq_url              = module.ingestion.dlq_url
   firehose_stream      = "${var.project}-{topic}"
   firehose_stream_arns = module.ingestion.delivery_stream_arns
+
+  landing_queue_arn           = module.landing.queue_arn
+  landing_prefix              = var.landing_prefix
+  manifest_prefix             = local.manifest_prefix
+  file_workflow_arn           = local.file_workflow_arn
+  manifest_builder_table_arns = [for suffix in ["FileTracking", "FileChecksums", "FileManifests", "Leases"] : module.state.table_arns[suffix]]
+  manifest_lock_ttl_seconds   = var.manifest_lock_ttl_seconds
+  manifest_max_files          = var.manifest_max_files
+  manifest_max_bytes          = var.manifest_max_bytes
+  manifest_max_wait_seconds   = var.manifest_max_wait_seconds
 }
 
 module "ingestion" {
@@ -116,6 +131,27 @@ module "ingestion" {
   dlq_drainer_function_arn  = module.lambdas.function_arns["dlq_drainer"]
   dlq_drainer_function_name = module.lambdas.function_names["dlq_drainer"]
   dlq_drain_schedule        = var.dlq_drain_schedule
+}
+
+module "landing" {
+  source = "./modules/landing"
+
+  name                    = var.project
+  account_id              = local.account_id
+  landing_bucket          = module.storage.landing_bucket_name
+  landing_bucket_arn      = module.storage.landing_bucket_arn
+  landing_prefix          = var.landing_prefix
+  builder_function_arn    = module.lambdas.function_arns["manifest_builder"]
+  builder_function_name   = module.lambdas.function_names["manifest_builder"]
+  builder_timeout_seconds = module.lambdas.function_timeouts["manifest_builder"]
+  flush_schedule          = var.manifest_flush_schedule
+}
+
+# The landing bucket's notification configuration moved from the storage module (EventBridge) to the landing
+# module (SQS): one resource for the bucket's one configuration, updated in place instead of replaced.
+moved {
+  from = module.storage.aws_s3_bucket_notification.landing
+  to   = module.landing.aws_s3_bucket_notification.landing
 }
 
 module "glue" {
@@ -142,6 +178,11 @@ module "glue" {
   timeout_minutes     = var.glue_timeout_minutes
   max_concurrent_runs = local.glue_max_concurrent_runs
   map_concurrency     = var.max_concurrency
+
+  landing_bucket          = module.storage.landing_bucket_name
+  landing_prefix          = var.landing_prefix
+  manifest_prefix         = local.manifest_prefix
+  file_processor_job_name = local.file_processor_job_name
 }
 
 module "orchestration" {
@@ -161,7 +202,6 @@ module "orchestration" {
   fetch_active_topics_arn   = module.lambdas.function_arns["fetch_active_topics"]
   flow_step_arn             = module.lambdas.function_arns["flow_step"]
   glue_job_names            = module.glue.job_names
-  file_processor_job_name   = local.file_processor_job_name
   file_manifests_table_name = module.state.file_manifests_table_name
   file_manifests_table_arn  = module.state.file_manifests_table_arn
   alerts_topic_arn          = module.monitoring.alerts_topic_arn
@@ -177,7 +217,8 @@ module "monitoring" {
   kms_key_arn           = module.kms.key_arn
   alert_emails          = var.alert_emails
   dlq_name              = module.ingestion.dlq_name
+  landing_dlq_name      = module.landing.dlq_name
   state_machine_arns    = module.orchestration.state_machine_arns
-  glue_job_names        = concat(values(module.glue.job_names), [local.file_processor_job_name])
+  glue_job_names        = values(module.glue.job_names)
   lambda_function_names = module.lambdas.function_names
 }

@@ -53,6 +53,21 @@ output "lambda_function_names" {
   value       = module.lambdas.function_names
 }
 
+output "landing_events_queue_url" {
+  description = "SQS queue of the landing bucket's object-created events (consumed by manifest_builder)."
+  value       = module.landing.queue_url
+}
+
+output "landing_events_dlq_url" {
+  description = "Dead-letter queue of the landing events (events manifest_builder failed 5 times: files not tracked)."
+  value       = module.landing.dlq_url
+}
+
+output "manifest_builder_function_name" {
+  description = "The manifest_builder Lambda function (landing files -> manifests -> file-manifest workflow)."
+  value       = module.lambdas.function_names["manifest_builder"]
+}
+
 output "alerts_topic_arn" {
   description = "SNS alerts topic."
   value       = module.monitoring.alerts_topic_arn

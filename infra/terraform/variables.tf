@@ -146,9 +146,50 @@ variable "dlq_drain_schedule" {
 }
 
 variable "file_processor_job_name" {
-  description = "Glue job the file-manifest state machine (seed 003) starts. The job itself comes with a later change; null: <project>-file-processor."
+  description = "Name of the file processor Glue job (glue/file_processor.py), which the file-manifest state machine (seed 003) starts. null: <project>-file-processor."
   type        = string
   default     = null
+}
+
+variable "landing_prefix" {
+  description = "Key prefix of the landed files in the landing bucket (LEANOPS_LANDING_PREFIX; also the S3 notification's filter). Files are <prefix><topic>/.../*.ndjson[.gz]. \"\": the whole bucket."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.landing_prefix == "" || (endswith(var.landing_prefix, "/") && !startswith(var.landing_prefix, "/"))
+    error_message = "landing_prefix: \"\" or a key prefix ending in '/' (not starting with one), e.g. \"incoming/\"."
+  }
+}
+
+variable "manifest_lock_ttl_seconds" {
+  description = "LEANOPS_LOCK_TTL_SECONDS of manifest_builder: TTL of the per-topic builder lock (seed 003's LOCK_TTL_SECONDS); must exceed the builder's timeout (180 s)."
+  type        = number
+  default     = 300
+}
+
+variable "manifest_max_files" {
+  description = "LEANOPS_MAX_FILES: a manifest closes at this many files..."
+  type        = number
+  default     = 200
+}
+
+variable "manifest_max_bytes" {
+  description = "LEANOPS_MAX_BYTES: ...or at this many bytes, whichever comes first (default 700 MiB)."
+  type        = number
+  default     = 734003200
+}
+
+variable "manifest_max_wait_seconds" {
+  description = "LEANOPS_MAX_WAIT_SECONDS: seconds a manifest below the thresholds waits for more files (closed by the flush schedule)."
+  type        = number
+  default     = 300
+}
+
+variable "manifest_flush_schedule" {
+  description = "EventBridge schedule that runs manifest_builder with {\"flush_due\": true}, closing manifests older than the max wait."
+  type        = string
+  default     = "rate(5 minutes)"
 }
 
 variable "enable_tracing" {

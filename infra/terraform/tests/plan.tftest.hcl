@@ -52,23 +52,193 @@ run "inline_map" {
       curated_processor      = "leanops-curated-processor"
       semantic_processor     = "leanops-semantic-processor"
       historical_rebuilder   = "leanops-historical-rebuilder"
+      file_processor         = "leanops-file-processor"
     }
     error_message = "Unexpected Glue job names."
   }
   assert {
-    condition     = keys(output.lambda_function_names) == ["dlq_drainer", "fetch_active_topics", "flow_step", "notify", "sqs_to_firehose"]
+    condition     = keys(output.lambda_function_names) == ["dlq_drainer", "fetch_active_topics", "flow_step", "manifest_builder", "notify", "sqs_to_firehose"]
     error_message = "Unexpected Lambda functions."
+  }
+  assert {
+    condition     = output.manifest_builder_function_name == "leanops-manifest-builder"
+    error_message = "Unexpected manifest builder function name."
+  }
+  assert {
+    condition     = local.file_workflow_arn == "arn:aws:states:eu-west-1:123456789012:stateMachine:leanops-file-manifest"
+    error_message = "LEANOPS_FILE_WORKFLOW_ARN must be the file-manifest state machine's ARN."
+  }
+  assert {
+    condition     = local.manifest_prefix == "manifests/"
+    error_message = "Manifest documents go under manifests/ of the artifacts bucket."
   }
 }
 
-run "distributed_map_without_tracing" {
+run "distributed_map_without_tracing_with_a_landing_prefix" {
   command = plan
 
   variables {
-    orchestrator_map_mode = "DISTRIBUTED"
-    alert_emails          = ["ops@example.com"]
-    max_concurrency       = 50
-    enable_tracing        = false
+    orchestrator_map_mode   = "DISTRIBUTED"
+    alert_emails            = ["ops@example.com"]
+    max_concurrency         = 50
+    enable_tracing          = false
+    landing_prefix          = "incoming/"
+    file_processor_job_name = "files-to-raw"
+  }
+
+  assert {
+    condition     = output.glue_job_names.file_processor == "files-to-raw"
+    error_message = "file_processor_job_name names the file processor job."
+  }
+}
+
+run "landing_prefix_must_end_with_a_slash" {
+  command = plan
+
+  variables {
+    landing_prefix = "incoming"
+  }
+
+  expect_failures = [var.landing_prefix]
+}
+
+run "manifest_lock_must_outlive_the_builder" {
+  command = plan
+
+  module {
+    source = "./modules/lambdas"
+  }
+
+  variables {
+    name                        = "leanops"
+    account_id                  = "123456789012"
+    partition                   = "aws"
+    lambda_zip_path             = "main.tf" # any existing file: the plan only hashes the zips
+    layer_zip_path              = "main.tf"
+    artifacts_bucket            = "artifacts"
+    kms_key_arn                 = "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000"
+    state_url                   = "dynamodb://leanops_?region=eu-west-1"
+    state_table_arns            = ["arn:aws:dynamodb:eu-west-1:123456789012:table/leanops_PipelineRegistry"]
+    warehouse_uri               = "s3://lake/warehouse"
+    lake_bucket                 = "lake"
+    warehouse_prefix            = "warehouse"
+    schemas_uri                 = "s3://artifacts/schemas/"
+    schemas_prefix              = "schemas"
+    glue_databases              = { raw = "raw", standardized = "standardized", curated = "curated", semantic = "semantic" }
+    alerts_topic_arn            = "arn:aws:sns:eu-west-1:123456789012:leanops-alerts"
+    source_queue_arn            = "arn:aws:sqs:eu-west-1:123456789012:leanops-ingest"
+    dlq_arn                     = "arn:aws:sqs:eu-west-1:123456789012:leanops-ingest-dlq"
+    dlq_url                     = "https://sqs.eu-west-1.amazonaws.com/123456789012/leanops-ingest-dlq"
+    firehose_stream             = "leanops-{topic}"
+    firehose_stream_arns        = []
+    landing_queue_arn           = "arn:aws:sqs:eu-west-1:123456789012:leanops-landing-events"
+    file_workflow_arn           = "arn:aws:states:eu-west-1:123456789012:stateMachine:leanops-file-manifest"
+    manifest_builder_table_arns = ["arn:aws:dynamodb:eu-west-1:123456789012:table/leanops_FileTracking"]
+    manifest_lock_ttl_seconds   = 60
+  }
+
+  expect_failures = [aws_lambda_function.this]
+}
+
+# The landing module alone, applied against the mock: S3 events -> queue (+ DLQ) -> manifest_builder; the flush schedule.
+run "landing_events_wiring" {
+  command = apply
+
+  module {
+    source = "./modules/landing"
+  }
+
+  # The provider validates ARNs on apply; the mock's random strings are none.
+  override_resource {
+    target = aws_sqs_queue.events
+    values = {
+      arn = "arn:aws:sqs:eu-west-1:123456789012:leanops-landing-events"
+      id  = "https://sqs.eu-west-1.amazonaws.com/123456789012/leanops-landing-events"
+    }
+  }
+  override_resource {
+    target = aws_sqs_queue.dlq
+    values = {
+      arn = "arn:aws:sqs:eu-west-1:123456789012:leanops-landing-events-dlq"
+      id  = "https://sqs.eu-west-1.amazonaws.com/123456789012/leanops-landing-events-dlq"
+    }
+  }
+  override_resource {
+    target = aws_cloudwatch_event_rule.flush
+    values = { arn = "arn:aws:events:eu-west-1:123456789012:rule/leanops-manifest-flush" }
+  }
+
+  variables {
+    name                    = "leanops"
+    account_id              = "123456789012"
+    landing_bucket          = "leanops-dev-123456789012-eu-west-1-landing"
+    landing_bucket_arn      = "arn:aws:s3:::leanops-dev-123456789012-eu-west-1-landing"
+    landing_prefix          = "incoming/"
+    builder_function_arn    = "arn:aws:lambda:eu-west-1:123456789012:function:leanops-manifest-builder"
+    builder_function_name   = "leanops-manifest-builder"
+    builder_timeout_seconds = 180
+  }
+
+  assert {
+    condition     = aws_sqs_queue.events.name == "leanops-landing-events" && aws_sqs_queue.dlq.name == "leanops-landing-events-dlq"
+    error_message = "Unexpected landing queue names."
+  }
+  assert {
+    condition     = aws_sqs_queue.events.visibility_timeout_seconds == 1080
+    error_message = "The queue's visibility timeout must be 6x the builder's timeout."
+  }
+  assert {
+    condition = jsondecode(aws_sqs_queue.events.redrive_policy) == {
+      deadLetterTargetArn = aws_sqs_queue.dlq.arn
+      maxReceiveCount     = 5
+    }
+    error_message = "Landing events go to their DLQ after 5 receives."
+  }
+  assert {
+    condition     = aws_sqs_queue.events.sqs_managed_sse_enabled && aws_sqs_queue.dlq.sqs_managed_sse_enabled
+    error_message = "Both landing queues are encrypted (SSE-SQS)."
+  }
+  assert {
+    condition = (
+      length(aws_s3_bucket_notification.landing.queue) == 1
+      && aws_s3_bucket_notification.landing.bucket == "leanops-dev-123456789012-eu-west-1-landing"
+      && aws_s3_bucket_notification.landing.queue[0].queue_arn == aws_sqs_queue.events.arn
+      && aws_s3_bucket_notification.landing.queue[0].events == toset(["s3:ObjectCreated:*"])
+      && aws_s3_bucket_notification.landing.queue[0].filter_prefix == "incoming/"
+      && !coalesce(aws_s3_bucket_notification.landing.eventbridge, false)
+    )
+    error_message = "The landing bucket must announce created objects under the prefix to the landing events queue."
+  }
+  assert {
+    condition = jsondecode(aws_sqs_queue_policy.events.policy).Statement[0] == {
+      Sid       = "LandingBucketNotifications"
+      Effect    = "Allow"
+      Principal = { Service = "s3.amazonaws.com" }
+      Action    = "sqs:SendMessage"
+      Resource  = aws_sqs_queue.events.arn
+      Condition = {
+        ArnEquals    = { "aws:SourceArn" = "arn:aws:s3:::leanops-dev-123456789012-eu-west-1-landing" }
+        StringEquals = { "aws:SourceAccount" = "123456789012" }
+      }
+    }
+    error_message = "Only the landing bucket's notifications (this account) may send to the queue."
+  }
+  assert {
+    condition = (
+      aws_lambda_event_source_mapping.builder.event_source_arn == aws_sqs_queue.events.arn
+      && aws_lambda_event_source_mapping.builder.function_name == "arn:aws:lambda:eu-west-1:123456789012:function:leanops-manifest-builder"
+      && aws_lambda_event_source_mapping.builder.batch_size == 10
+      && aws_lambda_event_source_mapping.builder.function_response_types == toset(["ReportBatchItemFailures"])
+    )
+    error_message = "The landing events queue feeds manifest_builder in batches of 10, with partial batch failures."
+  }
+  assert {
+    condition = (
+      aws_cloudwatch_event_rule.flush.schedule_expression == "rate(5 minutes)"
+      && jsondecode(aws_cloudwatch_event_target.flush.input) == { flush_due = true }
+      && aws_lambda_permission.flush.source_arn == aws_cloudwatch_event_rule.flush.arn
+    )
+    error_message = "The flush schedule runs manifest_builder with {\"flush_due\": true} every 5 minutes."
   }
 }
 
@@ -95,7 +265,76 @@ run "glue_jobs_refuse_fewer_runs_than_the_map" {
     kms_key_arn         = "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000"
     max_concurrent_runs = 2
     map_concurrency     = 10
+
+    landing_bucket          = "landing"
+    file_processor_job_name = "leanops-file-processor"
   }
 
   expect_failures = [aws_glue_job.this]
+}
+
+run "file_processor_job" {
+  command = plan
+
+  module {
+    source = "./modules/glue"
+  }
+
+  variables {
+    name                    = "leanops"
+    account_id              = "123456789012"
+    partition               = "aws"
+    artifacts_bucket        = "artifacts"
+    lake_bucket             = "lake"
+    warehouse_prefix        = "warehouse"
+    warehouse_uri           = "s3://lake/warehouse"
+    schemas_prefix          = "schemas"
+    schemas_uri             = "s3://artifacts/schemas/"
+    state_url               = "dynamodb://leanops_?region=eu-west-1"
+    state_table_arns        = ["arn:aws:dynamodb:eu-west-1:123456789012:table/leanops_PipelineRegistry"]
+    glue_databases          = { raw = "raw", standardized = "standardized", curated = "curated", semantic = "semantic" }
+    kms_key_arn             = "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000"
+    max_concurrent_runs     = 10
+    map_concurrency         = 10
+    landing_bucket          = "landing"
+    landing_prefix          = "incoming/"
+    file_processor_job_name = "leanops-file-processor"
+  }
+
+  assert {
+    condition = (
+      aws_glue_job.file_processor.name == "leanops-file-processor"
+      && aws_glue_job.file_processor.glue_version == "5.0"
+      && aws_glue_job.file_processor.command[0].name == "glueetl"
+      && aws_glue_job.file_processor.command[0].script_location == "s3://artifacts/glue/file_processor.py"
+      && aws_glue_job.file_processor.worker_type == "G.1X"
+      && aws_glue_job.file_processor.number_of_workers == 2
+    )
+    error_message = "The file processor: Glue 5.0 glueetl running glue/file_processor.py on the smallest size."
+  }
+  assert {
+    condition     = aws_glue_job.file_processor.default_arguments == aws_glue_job.this["standardized_processor"].default_arguments
+    error_message = "The file processor takes the stage jobs' default arguments (state, catalog, warehouse, home, the wheel...)."
+  }
+  assert {
+    condition = (
+      aws_glue_job.file_processor.default_arguments["--state"] == "dynamodb://leanops_?region=eu-west-1"
+      && aws_glue_job.file_processor.default_arguments["--warehouse"] == "s3://lake/warehouse"
+      && !contains(keys(aws_glue_job.file_processor.default_arguments), "--manifest_id")
+    )
+    error_message = "--manifest_id is a per-run argument of the workflow, never a default."
+  }
+  assert {
+    condition = contains(jsondecode(aws_iam_role_policy.file_processor.policy).Statement, {
+      Sid      = "ReadLandingFiles"
+      Effect   = "Allow"
+      Action   = ["s3:GetObject"]
+      Resource = ["arn:aws:s3:::landing/incoming/*"]
+    })
+    error_message = "The file processor reads the landed files (under the landing prefix)."
+  }
+  assert {
+    condition     = aws_s3_object.script["file_processor"].key == "glue/file_processor.py"
+    error_message = "glue/file_processor.py is uploaded with the other scripts."
+  }
 }

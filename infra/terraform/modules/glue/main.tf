@@ -3,6 +3,11 @@
 #
 # --topic_name is NOT a default argument: the state machines pass it on every run (`--topic_name.$ = $.topic`);
 # the semantic job also gets --curated_snapshot_id and the rebuilder --resume the same way.
+#
+# The seed-003 file processor (glue/file_processor.py) is a job of its own below: one manifest of landed
+# NDJSON files into RAW as one commit, run by the file-manifest workflow with --manifest_id and --MANIFEST_PATH.
+# It runs lean-ops' embedded engine on the driver (no Spark work), so it gets the smallest glueetl size and a
+# role limited to RAW, the landing bucket and the manifest documents.
 
 locals {
   jobs = {
@@ -12,11 +17,17 @@ locals {
     historical_rebuilder   = "Full rebuild of the topic in --topic_name from RAW (NUCLEAR_RESET)"
   }
 
+  # Every script uploaded to glue/: the stage jobs' and the file processor's.
+  scripts = merge(local.jobs, {
+    file_processor = "Landed NDJSON files of the manifest in --manifest_id -> RAW, one commit (seed 003)"
+  })
+
   wheels     = fileset(var.artifacts_dir, "lean_ops-*-py3-none-any.whl")
   wheel_file = length(local.wheels) == 1 ? tolist(local.wheels)[0] : "lean_ops-MISSING-py3-none-any.whl"
 
   lake_arn         = "arn:${var.partition}:s3:::${var.lake_bucket}"
   artifacts_arn    = "arn:${var.partition}:s3:::${var.artifacts_bucket}"
+  landing_arn      = "arn:${var.partition}:s3:::${var.landing_bucket}"
   glue_catalog_arn = "arn:${var.partition}:glue:${var.region}:${var.account_id}:catalog"
   glue_arn_prefix  = "arn:${var.partition}:glue:${var.region}:${var.account_id}"
 
@@ -46,6 +57,70 @@ locals {
     "--enable-continuous-cloudwatch-log" = "true"
     "--enable-metrics"                   = "true"
   }
+
+  raw_db     = var.glue_databases["raw"]
+  raw_prefix = "${var.warehouse_prefix}/${local.raw_db}.db"
+
+  # --- IAM statements both roles use ------------------------------------------------------------------
+
+  # PyIceberg and Iceberg's GlueCatalog list the databases; Glue checks that against every database it returns.
+  list_zones_statement = {
+    Sid      = "ListZones"
+    Effect   = "Allow"
+    Action   = ["glue:GetDatabases"]
+    Resource = [local.glue_catalog_arn, "${local.glue_arn_prefix}:database/*"]
+  }
+
+  job_runtime_statements = [
+    {
+      Sid       = "ListSchemaFiles"
+      Effect    = "Allow"
+      Action    = ["s3:ListBucket"]
+      Resource  = [local.artifacts_arn]
+      Condition = { StringLike = { "s3:prefix" = ["${var.schemas_prefix}/*"] } }
+    },
+    {
+      Sid    = "ReadScriptsWheelAndSchemas"
+      Effect = "Allow"
+      Action = ["s3:GetObject"]
+      Resource = [
+        "${local.artifacts_arn}/glue/*",
+        "${local.artifacts_arn}/wheels/*",
+        "${local.artifacts_arn}/${var.schemas_prefix}/*",
+      ]
+    },
+    {
+      Sid    = "StateStoreTables"
+      Effect = "Allow"
+      Action = [
+        "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:Scan",
+      ]
+      Resource = var.state_table_arns
+    },
+    {
+      Sid      = "ProjectKey"
+      Effect   = "Allow"
+      Action   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      Resource = [var.kms_key_arn]
+    },
+    {
+      # Glue creates its job log groups itself (their names depend on the security configuration).
+      Sid      = "JobLogs"
+      Effect   = "Allow"
+      Action   = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:AssociateKmsKey"]
+      Resource = ["arn:${var.partition}:logs:${var.region}:${var.account_id}:log-group:/aws-glue/*"]
+    },
+    {
+      # --enable-metrics: cloudwatch:PutMetricData has no resource-level permissions (AWS requires "*");
+      # the condition keeps it to Glue's namespace.
+      Sid       = "JobMetrics"
+      Effect    = "Allow"
+      Action    = ["cloudwatch:PutMetricData"]
+      Resource  = ["*"]
+      Condition = { StringEquals = { "cloudwatch:namespace" = "Glue" } }
+    },
+  ]
 }
 
 # --- artifacts ------------------------------------------------------------------------------------------
@@ -67,7 +142,7 @@ resource "aws_s3_object" "wheel" {
 }
 
 resource "aws_s3_object" "script" {
-  for_each = local.jobs
+  for_each = local.scripts
 
   bucket                 = var.artifacts_bucket
   key                    = "glue/${each.key}.py"
@@ -98,14 +173,8 @@ resource "aws_iam_role_policy" "glue" {
   role = aws_iam_role.glue.id
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [
-      {
-        # PyIceberg and Iceberg's GlueCatalog list the databases; Glue checks that against every database it returns.
-        Sid      = "ListZones"
-        Effect   = "Allow"
-        Action   = ["glue:GetDatabases"]
-        Resource = [local.glue_catalog_arn, "${local.glue_arn_prefix}:database/*"]
-      },
+    Statement = concat([
+      local.list_zones_statement,
       {
         # Create, commit (UpdateTable) and archive (rebuild: rename = CreateTable + DeleteTable) the zones' tables.
         Sid    = "ZoneTables"
@@ -133,55 +202,81 @@ resource "aws_iam_role_policy" "glue" {
         Action   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
         Resource = ["${local.lake_arn}/${var.warehouse_prefix}/*"]
       },
+    ], local.job_runtime_statements)
+  })
+}
+
+# The file processor's own role: RAW only (raw.<topic>_staging and raw.dlq_errors: create, load, append),
+# the landing files and the manifest documents read-only, plus what every job run needs.
+resource "aws_iam_role" "file_processor" {
+  name        = "${var.name}-glue-file-processor"
+  description = "Runs the lean-ops file processor Glue job (seed 003)"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "glue.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+      Condition = { StringEquals = { "aws:SourceAccount" = var.account_id } }
+    }]
+  })
+}
+
+resource "aws_iam_role_policy" "file_processor" {
+  name = "least-privilege"
+  role = aws_iam_role.file_processor.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = concat([
+      local.list_zones_statement,
       {
-        Sid       = "ListSchemaFiles"
+        # process_manifest appends to raw.<topic>_staging and raw.dlq_errors, creating them when missing
+        # (PyIceberg: GetTable, CreateTable, UpdateTable); nothing is ever deleted or renamed.
+        Sid    = "RawTables"
+        Effect = "Allow"
+        Action = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable", "glue:UpdateTable"]
+        Resource = [
+          local.glue_catalog_arn,
+          "${local.glue_arn_prefix}:database/${local.raw_db}",
+          "${local.glue_arn_prefix}:table/${local.raw_db}/*",
+        ]
+      },
+      {
+        Sid       = "ListRawWarehouse"
         Effect    = "Allow"
         Action    = ["s3:ListBucket"]
-        Resource  = [local.artifacts_arn]
-        Condition = { StringLike = { "s3:prefix" = ["${var.schemas_prefix}/*"] } }
+        Resource  = [local.lake_arn]
+        Condition = { StringLike = { "s3:prefix" = ["${local.raw_prefix}/*"] } }
       },
       {
-        Sid    = "ReadScriptsWheelAndSchemas"
-        Effect = "Allow"
-        Action = ["s3:GetObject"]
-        Resource = [
-          "${local.artifacts_arn}/glue/*",
-          "${local.artifacts_arn}/wheels/*",
-          "${local.artifacts_arn}/${var.schemas_prefix}/*",
-        ]
-      },
-      {
-        Sid    = "StateStoreTables"
-        Effect = "Allow"
-        Action = [
-          "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-          "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:Scan",
-        ]
-        Resource = var.state_table_arns
-      },
-      {
-        Sid      = "ProjectKey"
+        Sid      = "ReadWriteRawWarehouse"
         Effect   = "Allow"
-        Action   = ["kms:Decrypt", "kms:GenerateDataKey"]
-        Resource = [var.kms_key_arn]
+        Action   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+        Resource = ["${local.lake_arn}/${local.raw_prefix}/*"]
       },
       {
-        # Glue creates its job log groups itself (their names depend on the security configuration).
-        Sid      = "JobLogs"
-        Effect   = "Allow"
-        Action   = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:AssociateKmsKey"]
-        Resource = ["arn:${var.partition}:logs:${var.region}:${var.account_id}:log-group:/aws-glue/*"]
-      },
-      {
-        # --enable-metrics: cloudwatch:PutMetricData has no resource-level permissions (AWS requires "*");
-        # the condition keeps it to Glue's namespace.
-        Sid       = "JobMetrics"
+        # With ListBucket a vanished file reads as NoSuchKey (the file is marked failed with that reason),
+        # not as AccessDenied.
+        Sid       = "ListLandingFiles"
         Effect    = "Allow"
-        Action    = ["cloudwatch:PutMetricData"]
-        Resource  = ["*"]
-        Condition = { StringEquals = { "cloudwatch:namespace" = "Glue" } }
+        Action    = ["s3:ListBucket"]
+        Resource  = [local.landing_arn]
+        Condition = { StringLike = { "s3:prefix" = ["${var.landing_prefix}*"] } }
       },
-    ]
+      {
+        Sid      = "ReadLandingFiles"
+        Effect   = "Allow"
+        Action   = ["s3:GetObject"]
+        Resource = ["${local.landing_arn}/${var.landing_prefix}*"]
+      },
+      {
+        # --MANIFEST_PATH: the manifest documents the builder writes to the artifacts bucket.
+        Sid      = "ReadManifestDocuments"
+        Effect   = "Allow"
+        Action   = ["s3:GetObject"]
+        Resource = ["${local.artifacts_arn}/${var.manifest_prefix}*"]
+      },
+    ], local.job_runtime_statements)
   })
 }
 
@@ -243,4 +338,34 @@ resource "aws_glue_job" "this" {
   }
 
   depends_on = [aws_iam_role_policy.glue]
+}
+
+resource "aws_glue_job" "file_processor" {
+  name                   = var.file_processor_job_name
+  description            = local.scripts["file_processor"]
+  role_arn               = aws_iam_role.file_processor.arn
+  glue_version           = var.glue_version
+  worker_type            = var.file_processor_worker_type
+  number_of_workers      = var.file_processor_number_of_workers
+  timeout                = var.timeout_minutes
+  max_retries            = 0 # the file-manifest workflow retries (with backoff) and alerts
+  security_configuration = aws_glue_security_configuration.this.name
+
+  # glueetl, not pythonshell: lean-ops needs Python >= 3.10 (Glue 5.0 glueetl: 3.11; Python shell: 3.9).
+  command {
+    name            = "glueetl"
+    script_location = "s3://${var.artifacts_bucket}/${aws_s3_object.script["file_processor"].key}"
+    python_version  = "3"
+  }
+
+  # The same deployment arguments as the stage jobs; the workflow adds --manifest_id and --MANIFEST_PATH per run.
+  default_arguments = local.default_arguments
+
+  # One execution per manifest: a burst of manifests starts several runs at once (the workflow also retries
+  # ConcurrentRunsExceededException with backoff).
+  execution_property {
+    max_concurrent_runs = var.max_concurrent_runs
+  }
+
+  depends_on = [aws_iam_role_policy.file_processor]
 }

@@ -112,3 +112,37 @@ variable "map_concurrency" {
   description = "The orchestrator's Map concurrency (max_concurrency), checked against max_concurrent_runs."
   type        = number
 }
+
+variable "landing_bucket" {
+  description = "Bucket of the landed NDJSON files the file processor reads."
+  type        = string
+}
+
+variable "landing_prefix" {
+  description = "Key prefix of the landed files in the landing bucket (\"\": the whole bucket)."
+  type        = string
+  default     = ""
+}
+
+variable "manifest_prefix" {
+  description = "Key prefix of the manifest documents in the artifacts bucket (--MANIFEST_PATH points there)."
+  type        = string
+  default     = "manifests/"
+}
+
+variable "file_processor_job_name" {
+  description = "Name of the file processor job (glue/file_processor.py), the job the file-manifest workflow starts."
+  type        = string
+}
+
+variable "file_processor_worker_type" {
+  description = "Worker type of the file processor: it runs on the driver only (lean-ops' embedded engine), so glueetl's smallest batch size."
+  type        = string
+  default     = "G.1X"
+}
+
+variable "file_processor_number_of_workers" {
+  description = "Workers per file processor run (glueetl's minimum for G.1X is 2)."
+  type        = number
+  default     = 2
+}

@@ -72,6 +72,27 @@ locals {
       reserved    = -1
       environment = local.deployment_env
     }
+    # Seed 003: landing bucket events (S3 -> SQS) and a flush schedule -> tracked files -> manifests, each
+    # written to the manifests prefix and handed to the file-manifest workflow. Only the state store: no catalog.
+    manifest_builder = {
+      handler     = "leanops.aws.lambdas.manifest_builder.handler"
+      description = "Landing files (S3 events via SQS, flush schedule) -> manifests -> the file-manifest workflow"
+      memory_size = 1024
+      timeout     = 180 # below LEANOPS_LOCK_TTL_SECONDS: a builder's lock always outlives the builder
+      layer       = true
+      reserved    = -1 # the event source mapping's maximum_concurrency bounds it
+      environment = {
+        LEANOPS_STATE             = var.state_url
+        LEANOPS_LANDING_PREFIX    = var.landing_prefix
+        LEANOPS_MANIFEST_BUCKET   = var.artifacts_bucket # never the landing bucket: documents are not landing data
+        LEANOPS_MANIFEST_PREFIX   = var.manifest_prefix
+        LEANOPS_FILE_WORKFLOW_ARN = var.file_workflow_arn
+        LEANOPS_LOCK_TTL_SECONDS  = tostring(var.manifest_lock_ttl_seconds)
+        LEANOPS_MAX_FILES         = tostring(var.manifest_max_files)
+        LEANOPS_MAX_BYTES         = tostring(var.manifest_max_bytes)
+        LEANOPS_MAX_WAIT_SECONDS  = tostring(var.manifest_max_wait_seconds)
+      }
+    }
   }
 
   # --- IAM statements, composed per function below ---------------------------------------------------
@@ -222,6 +243,40 @@ locals {
     notify = [
       local.publish_alerts_statement,
     ]
+    manifest_builder = [
+      {
+        Sid      = "ConsumeLandingEvents"
+        Effect   = "Allow"
+        Action   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
+        Resource = [var.landing_queue_arn]
+      },
+      {
+        # Opening the DynamoDB state store describes every table of the layout (DynamoStateStore.create_tables).
+        Sid      = "DescribeStateTables"
+        Effect   = "Allow"
+        Action   = ["dynamodb:DescribeTable"]
+        Resource = var.state_table_arns
+      },
+      {
+        # track_file, claim_files (conditional puts/updates, scans of pending files) and the per-topic builder lock.
+        Sid      = "FileTrackingTables"
+        Effect   = "Allow"
+        Action   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Scan"]
+        Resource = var.manifest_builder_table_arns
+      },
+      {
+        Sid      = "WriteManifestDocuments"
+        Effect   = "Allow"
+        Action   = ["s3:PutObject"]
+        Resource = ["${local.artifacts_arn}/${var.manifest_prefix}*"]
+      },
+      {
+        Sid      = "StartFileManifestWorkflow"
+        Effect   = "Allow"
+        Action   = ["states:StartExecution"]
+        Resource = [var.file_workflow_arn]
+      },
+    ]
   }
 }
 
@@ -294,8 +349,8 @@ resource "aws_iam_role_policy" "this" {
 }
 
 resource "aws_lambda_function" "this" {
-  #checkov:skip=CKV_AWS_117:The functions call only AWS APIs (SQS, Firehose, DynamoDB, Glue, S3, SNS) over TLS with IAM; there is no private resource to reach, and a VPC would need NAT or seven VPC endpoints for nothing.
-  #checkov:skip=CKV_AWS_116:No function is invoked asynchronously with an event worth keeping: SQS (event source mapping, failures go back to the queue and on to its DLQ), Step Functions (synchronous invoke, its Retry/Catch handle errors) and the drainer's schedule (the next run retries).
+  #checkov:skip=CKV_AWS_117:The functions call only AWS APIs (SQS, Firehose, DynamoDB, Glue, S3, SNS, Step Functions) over TLS with IAM; there is no private resource to reach, and a VPC would need NAT or eight VPC endpoints for nothing.
+  #checkov:skip=CKV_AWS_116:No function is invoked asynchronously with an event worth keeping: SQS (event source mappings, failures go back to the queue and on to its DLQ), Step Functions (synchronous invoke, its Retry/Catch handle errors), the drainer's and the manifest builder's schedules (the next run retries; a flush carries no data).
   #checkov:skip=CKV_AWS_272:The zip is built reproducibly by `leanops package` (same sources, same sha256) and deployed by Terraform with source_code_hash; AWS Signer code signing is not set up for this project.
   for_each = local.functions
 
@@ -324,6 +379,13 @@ resource "aws_lambda_function" "this" {
   logging_config {
     log_format = "Text"
     log_group  = aws_cloudwatch_log_group.this[each.key].name
+  }
+
+  lifecycle {
+    precondition {
+      condition     = each.key != "manifest_builder" || var.manifest_lock_ttl_seconds > each.value.timeout
+      error_message = "manifest_lock_ttl_seconds must exceed the manifest builder's timeout, so that its lock outlives an invocation."
+    }
   }
 
   depends_on = [aws_iam_role_policy.this]

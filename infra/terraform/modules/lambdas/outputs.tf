@@ -1,5 +1,5 @@
 output "function_arns" {
-  description = "ARN of each function by key: sqs_to_firehose, dlq_drainer, fetch_active_topics, flow_step, notify."
+  description = "ARN of each function by key: sqs_to_firehose, dlq_drainer, fetch_active_topics, flow_step, notify, manifest_builder."
   value       = { for key, fn in aws_lambda_function.this : key => fn.arn }
 }
 

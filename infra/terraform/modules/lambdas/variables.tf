@@ -155,3 +155,54 @@ variable "dlq_max_messages" {
   type        = number
   default     = 10000
 }
+
+variable "landing_queue_arn" {
+  description = "The landing events queue (S3 object-created notifications) manifest_builder consumes."
+  type        = string
+}
+
+variable "landing_prefix" {
+  description = "LEANOPS_LANDING_PREFIX: key prefix of the landed files; the first path segment below it names the topic."
+  type        = string
+  default     = ""
+}
+
+variable "manifest_prefix" {
+  description = "LEANOPS_MANIFEST_PREFIX: key prefix of the manifest documents in the artifacts bucket (LEANOPS_MANIFEST_BUCKET)."
+  type        = string
+  default     = "manifests/"
+}
+
+variable "file_workflow_arn" {
+  description = "LEANOPS_FILE_WORKFLOW_ARN: the file-manifest state machine (built from its name: the machine's role depends on these functions)."
+  type        = string
+}
+
+variable "manifest_builder_table_arns" {
+  description = "ARNs of the state tables manifest_builder reads and writes: FileTracking, FileChecksums, FileManifests, Leases."
+  type        = list(string)
+}
+
+variable "manifest_lock_ttl_seconds" {
+  description = "LEANOPS_LOCK_TTL_SECONDS: TTL of the per-topic builder lock (seed 003's LOCK_TTL_SECONDS)."
+  type        = number
+  default     = 300
+}
+
+variable "manifest_max_files" {
+  description = "LEANOPS_MAX_FILES: a manifest closes at this many files..."
+  type        = number
+  default     = 200
+}
+
+variable "manifest_max_bytes" {
+  description = "LEANOPS_MAX_BYTES: ...or this many bytes (700 MiB)."
+  type        = number
+  default     = 734003200
+}
+
+variable "manifest_max_wait_seconds" {
+  description = "LEANOPS_MAX_WAIT_SECONDS: how long a smaller manifest waits for more files."
+  type        = number
+  default     = 300
+}

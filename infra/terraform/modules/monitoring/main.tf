@@ -81,6 +81,25 @@ resource "aws_cloudwatch_metric_alarm" "dlq_age" {
   ok_actions          = [aws_sns_topic.alerts.arn]
 }
 
+# Every message in the landing DLQ is a landed file whose event manifest_builder failed 5 times: the file is
+# not tracked (nor ingested) until an operator redrives the message. Nothing drains this DLQ automatically.
+resource "aws_cloudwatch_metric_alarm" "landing_dlq_age" {
+  alarm_name          = "${local.alarm_prefix}landing-dlq-oldest-message-age"
+  alarm_description   = "An S3 event has waited in ${var.landing_dlq_name} for more than ${var.landing_dlq_max_age_seconds} s: its landed file is not tracked. Fix the cause (manifest_builder's log), then redrive the DLQ (docs/aws-deploy.md, Landing files)."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateAgeOfOldestMessage"
+  dimensions          = { QueueName = var.landing_dlq_name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = var.landing_dlq_max_age_seconds
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  actions_enabled     = true
+  alarm_actions       = [aws_sns_topic.alerts.arn]
+  ok_actions          = [aws_sns_topic.alerts.arn]
+}
+
 resource "aws_cloudwatch_metric_alarm" "executions_failed" {
   for_each = var.state_machine_arns
 

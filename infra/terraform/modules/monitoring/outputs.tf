@@ -7,6 +7,7 @@ output "alarm_names" {
   description = "Every CloudWatch alarm of the deployment."
   value = concat(
     [aws_cloudwatch_metric_alarm.dlq_age.alarm_name],
+    [aws_cloudwatch_metric_alarm.landing_dlq_age.alarm_name],
     [for a in aws_cloudwatch_metric_alarm.executions_failed : a.alarm_name],
     [for a in aws_cloudwatch_metric_alarm.lambda_errors : a.alarm_name],
   )

@@ -54,3 +54,14 @@ variable "lambda_function_names" {
   description = "Lambda functions by key: each gets an Errors alarm."
   type        = map(string)
 }
+
+variable "landing_dlq_name" {
+  description = "Name of the landing events DLQ (its oldest message's age is alarmed)."
+  type        = string
+}
+
+variable "landing_dlq_max_age_seconds" {
+  description = "Alarm when the landing DLQ's oldest message is older than this (default 5 minutes: any message there is an untracked file waiting for an operator)."
+  type        = number
+  default     = 300
+}

@@ -41,7 +41,7 @@ locals {
 
   file_manifest_definition_vars = {
     file_manifests_table_name = var.file_manifests_table_name
-    file_processor_job_name   = var.file_processor_job_name
+    file_processor_job_name   = var.glue_job_names["file_processor"]
     alerts_topic_arn          = var.alerts_topic_arn
   }
 
@@ -182,7 +182,7 @@ locals {
       Sid      = "RunFileProcessorJob"
       Effect   = "Allow"
       Action   = local.glue_run_actions
-      Resource = ["${local.glue_job_arn}/${var.file_processor_job_name}"]
+      Resource = ["${local.glue_job_arn}/${var.glue_job_names["file_processor"]}"]
     },
   ], local.alert_statements)
 

@@ -74,13 +74,8 @@ variable "flow_step_arn" {
 }
 
 variable "glue_job_names" {
-  description = "Glue job names by key: standardized_processor, curated_processor, semantic_processor, historical_rebuilder."
+  description = "Glue job names by key: standardized_processor, curated_processor, semantic_processor, historical_rebuilder, file_processor (the file-manifest workflow's job)."
   type        = map(string)
-}
-
-variable "file_processor_job_name" {
-  description = "Glue job of the file-manifest workflow (created by a later change; only its name is needed here)."
-  type        = string
 }
 
 variable "file_manifests_table_name" {

@@ -6,7 +6,7 @@ locals {
 
   # lake:      the Iceberg warehouse (warehouse/<zone>.db/<table>/) and Firehose's failed records (firehose-errors/)
   # artifacts: Glue scripts (glue/), the lean-ops wheel (wheels/), the Lambda layer (layers/), topic schemas (schemas/)
-  # landing:   NDJSON files of the seed-003 file workflow
+  # landing:   NDJSON files of the seed-003 file workflow (<topic>/.../*.ndjson[.gz]; events: the landing module)
   data_buckets = toset(["lake", "artifacts", "landing"])
 
   # lean-ops' zones are the Glue databases (docs/aws-catalog.md): fixed names, the code addresses raw.<topic>_staging etc.
@@ -15,7 +15,7 @@ locals {
 
 resource "aws_s3_bucket" "data" {
   #checkov:skip=CKV_AWS_144:Single-region deployment. Iceberg metadata holds absolute s3:// paths of this bucket, so a replica is not a usable table without rewriting it; versioning + noncurrent retention cover deletes and overwrites.
-  #checkov:skip=CKV2_AWS_62:No consumer of object events in lake and artifacts (Iceberg commits are seen through the Glue catalog). The landing bucket sends its events to EventBridge (aws_s3_bucket_notification.landing); for_each makes one skip cover the three buckets.
+  #checkov:skip=CKV2_AWS_62:No consumer of object events in lake and artifacts (Iceberg commits are seen through the Glue catalog). The landing bucket's events go to SQS through the landing module's aws_s3_bucket_notification; for_each makes one skip cover the three buckets.
   for_each = local.data_buckets
 
   bucket        = "${var.name_prefix}-${local.bucket_suffix}-${each.key}"
@@ -134,11 +134,8 @@ resource "aws_s3_bucket_policy" "data" {
   depends_on = [aws_s3_bucket_public_access_block.data]
 }
 
-# The file workflow (seed 003) starts from new NDJSON objects: EventBridge rules can match them.
-resource "aws_s3_bucket_notification" "landing" {
-  bucket      = aws_s3_bucket.data["landing"].id
-  eventbridge = true
-}
+# The landing bucket's notification configuration (object-created events -> SQS -> manifest_builder) is the
+# landing module's: it needs that module's queue and queue policy, and a bucket has exactly one.
 
 # --- server access logs of the data buckets -----------------------------------------------------------
 
