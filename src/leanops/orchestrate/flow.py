@@ -16,6 +16,7 @@ same graph as Amazon States Language. On AWS the state travels between states as
 from __future__ import annotations
 
 import dataclasses
+import os
 import traceback
 from datetime import datetime, timezone
 from typing import Callable
@@ -344,6 +345,9 @@ def run_logged(ctx: Context, topic: str, stage: str, run: Callable[[], StageResu
         ctx.state.finish_run(record)
         raise
     _finish(ctx, record, result)
+    if os.environ.get("LEANOPS_EMF"):  # on AWS: the run's figures become CloudWatch metrics from the log
+        from leanops.ops.metrics import emf_line
+        print(emf_line(record), flush=True)
     return result
 
 
