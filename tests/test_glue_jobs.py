@@ -29,7 +29,7 @@ def test_argparse_fallback_ignores_arguments_of_glue_and_spark():
                               "--JOB_RUN_ID", "jr_1"])
     assert args == {"topic_name": "events", "home": None, "schemas": None, "max_batch_rows": "5",
                     "curated_snapshot_id": None, "catalog": None, "warehouse": None, "state": None,
-                    "engine": None, "JOB_RUN_ID": "jr_1", "resume": None, "MANIFEST_PATH": None}
+                    "engine": None, "JOB_RUN_ID": "jr_1", "resume": None, "MANIFEST_PATH": None, "emf": None}
     with pytest.raises(SystemExit):
         jobs.resolve_args(["job.py", "--home", "/tmp/h"])  # --topic_name is required
 
@@ -51,7 +51,7 @@ def test_inside_glue_the_glue_resolver_reads_the_arguments(monkeypatch):
     assert asked == [["topic_name", "home"]]  # optional arguments are asked for only when passed
     assert args == {"topic_name": "events", "home": "/h", "schemas": None, "max_batch_rows": None,
                     "curated_snapshot_id": None, "catalog": None, "warehouse": None, "state": None,
-                    "engine": None, "JOB_RUN_ID": None, "resume": None, "MANIFEST_PATH": None}
+                    "engine": None, "JOB_RUN_ID": None, "resume": None, "MANIFEST_PATH": None, "emf": None}
 
 
 def test_on_aws_spark_uses_the_glue_catalog_and_the_platforms_iceberg(monkeypatch, tmp_path):

@@ -56,6 +56,7 @@ locals {
     "--job-bookmark-option"              = "job-bookmark-disable"
     "--enable-continuous-cloudwatch-log" = "true"
     "--enable-metrics"                   = "true"
+    "--emf"                              = "1" # lean-ops: each stage run prints a CloudWatch EMF line (docs/operations.md)
   }
 
   raw_db     = var.glue_databases["raw"]

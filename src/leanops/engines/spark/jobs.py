@@ -34,7 +34,7 @@ from leanops.errors import LeanOpsError
 
 REQUIRED = ("topic_name",)
 OPTIONAL = ("home", "schemas", "max_batch_rows", "curated_snapshot_id", "catalog", "warehouse", "state", "engine",
-            "JOB_RUN_ID", "resume", "MANIFEST_PATH")
+            "JOB_RUN_ID", "resume", "MANIFEST_PATH", "emf")
 
 
 def resolve_args(argv: Sequence[str], required: Sequence[str] = REQUIRED) -> dict[str, str | None]:
@@ -58,7 +58,8 @@ def resolve_args(argv: Sequence[str], required: Sequence[str] = REQUIRED) -> dic
 
 
 # job arguments that select the deployment's adapters (Glue jobs take no environment variables)
-ADAPTER_ENV = {"catalog": "LEANOPS_CATALOG", "warehouse": "LEANOPS_WAREHOUSE", "state": "LEANOPS_STATE"}
+ADAPTER_ENV = {"catalog": "LEANOPS_CATALOG", "warehouse": "LEANOPS_WAREHOUSE", "state": "LEANOPS_STATE",
+               "emf": "LEANOPS_EMF"}
 
 
 def _context(args: dict):
