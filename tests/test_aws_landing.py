@@ -171,7 +171,7 @@ def test_a_held_builder_lock_defers_building(aws, monkeypatch):
 def test_each_manifest_starts_its_workflow_once(aws, monkeypatch):
     import boto3
     sfn = boto3.client("stepfunctions", region_name=REGION)
-    machine = sfn.create_state_machine(name="file-manifest", roleArn=f"arn:aws:iam::123456789012:role/x", definition=
+    machine = sfn.create_state_machine(name="file-manifest", roleArn="arn:aws:iam::123456789012:role/x", definition=
                                        json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}))
     monkeypatch.setenv("LEANOPS_FILE_WORKFLOW_ARN", machine["stateMachineArn"])
     for i in range(3):

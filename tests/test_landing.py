@@ -15,7 +15,7 @@ import pytest
 from conftest import envelope, run_cli
 from leanops.context import Context
 from leanops.landing.files import discover, is_data_name
-from leanops.landing.manifests import LandingOptions, build_manifests, group
+from leanops.landing.manifests import LandingOptions, group
 from leanops.landing.operations import files_account, orphans, reset_stuck, stats
 from leanops.landing.watch import watch_pass
 from leanops.stages.accountability import ingestion_account

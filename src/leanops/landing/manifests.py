@@ -111,13 +111,23 @@ def build_manifests(state: StateStore, topic: str, options: LandingOptions, now:
 
 def committed_manifest(raw: Table | None, manifest_id: str) -> dict | None:
     """The summary of the RAW commit sealed with this manifest's id, if there is one."""
+    return manifest_commits(raw, stop_at=manifest_id).get(manifest_id)
+
+
+def manifest_commits(raw: Table | None, stop_at: str | None = None) -> dict[str, dict]:
+    """Manifest id -> summary (with `snapshot_id`) of every RAW commit that ingested a manifest: one walk
+    of the table's history, newest first (stopping early once `stop_at` is found)."""
+    found: dict[str, dict] = {}
     if raw is None:
-        return None
+        return found
     for snapshot in ancestors(raw):
         props = snapshot.summary.additional_properties if snapshot.summary else {}
-        if props.get(SUMMARY_MANIFEST_ID) == manifest_id:
-            return {**props, "snapshot_id": snapshot.snapshot_id}
-    return None
+        manifest_id = props.get(SUMMARY_MANIFEST_ID)
+        if manifest_id is not None and manifest_id not in found:
+            found[manifest_id] = {**props, "snapshot_id": snapshot.snapshot_id}
+            if manifest_id == stop_at:
+                break
+    return found
 
 
 def process_manifest(ctx: Context, manifest: Manifest, opener: Callable[[str], BinaryIO]) -> ManifestResult:

@@ -15,7 +15,7 @@ from pathlib import Path
 from leanops.catalog.tables import SUMMARY_LINES_READ, SUMMARY_REJECTED, Lakehouse
 from leanops.context import Context
 from leanops.landing.files import walk_keys
-from leanops.landing.manifests import SUMMARY_MANIFEST_LINES, committed_manifest
+from leanops.landing.manifests import SUMMARY_MANIFEST_LINES, committed_manifest, manifest_commits
 from leanops.stages.accountability import LayerAccount
 from leanops.state.base import FileStatus, Manifest, ManifestStatus, StateStore
 
@@ -85,13 +85,13 @@ def reset_stuck(ctx: Context, topic: str | None, stuck_after: float, now: dateti
 def files_account(lake: Lakehouse, state: StateStore, topic: str) -> LayerAccount | None:
     """Lines in the topic's ingested files (tracking) = RAW accepted + DLQ of their manifests' commits."""
     done = state.list_manifests(topic=topic, status=ManifestStatus.COMPLETED)
-    files = [f for f in state.list_files(topic=topic) if f.status == FileStatus.COMPLETED]
+    files = [f for f in state.list_files(topic=topic, status=FileStatus.COMPLETED)]
     if not done and not files:
         return None
+    commits = manifest_commits(lake.raw_table(topic))  # one walk of RAW's history for every manifest
     written = errors = 0
-    raw = lake.raw_table(topic)
     for m in done:
-        sealed = committed_manifest(raw, m.manifest_id) or {}
+        sealed = commits.get(m.manifest_id, {})
         read, rejected = int(sealed.get(SUMMARY_LINES_READ, 0)), int(sealed.get(SUMMARY_REJECTED, 0))
         written, errors = written + read - rejected, errors + rejected
     # files not yet ingested have no line count yet: `leanops files stats` lists them, and duplicates

@@ -1,6 +1,7 @@
 """SQLite adapter of the state store: one file, WAL mode, numbered migrations."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 
@@ -9,6 +10,7 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 from leanops.errors import UnknownTopicError
 from leanops.state.base import (
@@ -185,22 +187,28 @@ class SqliteStateStore(StateStore):
         self._migrate()
 
     # -- plumbing -------------------------------------------------------------------------
-    def _migrate(self) -> None:
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any error) under the connection lock; writers of other
+        processes wait for it (busy timeout)."""
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                self._conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-                row = self._conn.execute("SELECT max(version) FROM schema_version").fetchone()
-                current = row[0] or 0
-                for number, script in enumerate(MIGRATIONS, start=1):
-                    if number > current:
-                        for statement in filter(str.strip, script.split(";")):
-                            self._conn.execute(statement)
-                        self._conn.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
-                self._conn.execute("COMMIT")
+                yield self._conn
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
+            self._conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._transaction() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            current = conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0
+            for number, script in enumerate(MIGRATIONS, start=1):
+                if number > current:
+                    for statement in filter(str.strip, script.split(";")):
+                        conn.execute(statement)
+                    conn.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
 
     @property
     def schema_version(self) -> int:
@@ -397,23 +405,6 @@ class SqliteStateStore(StateStore):
         return Manifest(row["manifest_id"], row["topic"], json.loads(row["files"]), row["bytes"], row["status"],
                         _ts(row["created_at"]), _ts(row["updated_at"]), row["attempts"], row["raw_snapshot_id"],
                         row["error"], row["path"])
-
-    def _transaction(self):
-        """BEGIN IMMEDIATE ... COMMIT under the connection lock (writers of other processes wait)."""
-        store = self
-
-        class _Tx:
-            def __enter__(self):
-                store._lock.acquire()
-                store._conn.execute("BEGIN IMMEDIATE")
-                return store._conn
-
-            def __exit__(self, kind, value, tb):
-                try:
-                    store._conn.execute("ROLLBACK" if kind else "COMMIT")
-                finally:
-                    store._lock.release()
-        return _Tx()
 
     def get_file(self, file_key: str) -> TrackedFile | None:
         rows = self._query("SELECT * FROM tracked_files WHERE file_key = ?", (file_key,))
