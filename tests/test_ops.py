@@ -128,3 +128,110 @@ def test_runs_print_emf_when_asked(tmp_path, monkeypatch, capsys):
     ctx.close()
     [line] = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith('{"_aws"')]
     assert (line["topic"], line["stage"], line["records_in"]) == ("events", "standardized", 1.0)
+
+
+# -- replay ---------------------------------------------------------------------------------------
+
+REPLAY_SCHEMA = {"topic": "orders",
+                 "standardized": {"column_map": {"_metadata_idempotencykeyresource": "idempotency_key"}},
+                 "curated": {"merge_key": "idempotency_key", "order_by": "event_timestamp",
+                             "columns": {"idempotency_key": {"type": "string", "cde": True},
+                                         "event_timestamp": {"type": "timestamp", "cde": True},
+                                         "customer": {"type": "string", "cde": True},
+                                         "qty": {"type": "int"}}}}
+
+
+def _order(mid: str, key: str, ts: str, qty: str, customer: str | None = None) -> str:
+    from conftest import envelope
+    payload = {"_metadata": {"idempotencyKeyResource": key}, "event": {"timestamp": ts}, "qty": qty}
+    if customer is not None:
+        payload["customer"] = customer
+    return envelope(mid, payload)
+
+
+def _fixed_schema() -> dict:
+    """The fix: `customer` is not a critical data element after all (a SCHEMA_EVOLVE, no type change)."""
+    schema = json.loads(json.dumps(REPLAY_SCHEMA))
+    schema["curated"]["columns"]["customer"] = {"type": "string"}
+    return schema
+
+
+@pytest.fixture
+def rejected(tmp_path):
+    """orders rejected for a missing `customer` (one an older version of a stored key) or a bad quantity."""
+    from conftest import ingest, write_schema
+    from leanops.orchestrate.cycle import run_cycle
+    schemas = tmp_path / "schemas"
+    write_schema(schemas, REPLAY_SCHEMA)
+    ctx = Context.open(tmp_path / "home", schemas)
+    ingest(ctx, "orders", [_order("m1", "k1", "2026-01-19T10:00:00Z", "1", "c1"),
+                           _order("m2", "k2", "2026-01-19T10:00:00Z", "2"),
+                           _order("m3", "k3", "2026-01-19T10:00:00Z", "x3", "c3"),  # no int: fails with any fix
+                           _order("m4", "k1", "2026-01-19T09:00:00Z", "4")], tmp_path)  # older than m1
+    run_cycle(ctx)
+    yield ctx, schemas
+    ctx.close()
+
+
+def _curated(ctx) -> dict:
+    return {r["idempotency_key"]: r for r in ctx.lake.curated_table("orders").scan().to_arrow().to_pylist()}
+
+
+def test_replay_after_a_schema_fix_moves_fixed_rows_once(rejected):
+    from conftest import write_schema
+    from leanops.ops.replay import replay_curated
+    ctx, schemas = rejected
+    [before] = [a for a in topic_accounts(ctx.lake, "orders") if a.layer == "curated"]
+    assert before.errors == 3 and before.ok  # m2, m4: no customer; m3: no int
+    nothing = replay_curated(ctx, "orders")  # no fix yet: everything still fails, nothing moves or doubles
+    assert (nothing.selected, nothing.fixed, nothing.still_failing) == (3, 0, 3)
+    assert error_view(ctx.lake, topic="orders", layer="curated").total == 3
+
+    write_schema(schemas, _fixed_schema())
+    report = replay_curated(ctx, "orders")
+
+    assert (report.selected, report.fixed, report.still_failing) == (3, 2, 1)  # x3 still is no int
+    assert (report.written, report.superseded) == (1, 1)  # k2 stored; m4 is older than the stored k1
+    rows = _curated(ctx)
+    assert rows["k2"]["qty"] == 2 and rows["k2"]["customer"] is None and rows["k1"]["message_id"] == "m1"
+    [after] = [a for a in topic_accounts(ctx.lake, "orders") if a.layer == "curated"]
+    assert after.ok and after.records_in == before.records_in and after.errors == 1
+    assert after.written == before.written + 1 and after.superseded == before.superseded + 1
+    [left] = error_view(ctx.lake, topic="orders", layer="curated").groups
+    assert left.samples[0]["message_id"] == "m3"
+    again = replay_curated(ctx, "orders")  # idempotent: the remaining error is still an error, once
+    assert (again.fixed, again.still_failing) == (0, 1)
+    assert [a for a in topic_accounts(ctx.lake, "orders") if a.layer == "curated"][0].ok
+
+
+def test_replay_resumes_after_a_crash_before_the_error_deletion(rejected, monkeypatch):
+    from conftest import write_schema
+    from pyiceberg.table import Table
+    from leanops.ops.replay import replay_curated
+    ctx, schemas = rejected
+    write_schema(schemas, _fixed_schema())
+
+    def die(self, *args, **kwargs):
+        raise KeyboardInterrupt("the process died between the Curated commit and the deletion")
+    monkeypatch.setattr(Table, "delete", die)
+    with pytest.raises(KeyboardInterrupt):
+        replay_curated(ctx, "orders")
+    monkeypatch.undo()
+    merged = _curated(ctx)
+    assert "k2" in merged and "k3" not in merged
+
+    resumed = replay_curated(ctx, "orders")
+
+    assert (resumed.fixed, resumed.resumed, resumed.written) == (2, 2, 0)  # nothing merged a second time
+    assert _curated(ctx) == merged and error_view(ctx.lake, topic="orders", layer="curated").total == 1
+    assert all(a.ok for a in topic_accounts(ctx.lake, "orders"))
+
+
+def test_cli_errors_replay(rejected):
+    ctx, schemas = rejected
+    home = ["--home", str(ctx.settings.home), "--schemas", str(schemas)]
+    done = run_cli("errors", "replay", "--topic", "orders", "--column", "customer", "--json", *home)
+    assert done.returncode == 0, done.stderr
+    assert (json.loads(done.stdout)["selected"], json.loads(done.stdout)["fixed"]) == (2, 0)  # no fix yet
+    other = run_cli("errors", "replay", "--topic", "orders", "--layer", "dlq", *home)
+    assert other.returncode == 2 and "corrected input" in other.stderr

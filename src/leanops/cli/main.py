@@ -436,13 +436,13 @@ def package(out: Path = typer.Option(..., "--out", help="directory for the artif
 
 from leanops.cli.aws import aws_app  # noqa: E402  (the `leanops aws ...` group)
 from leanops.cli.landing import files_app, watch  # noqa: E402  (the file landing path)
-from leanops.cli.ops import errors, metrics  # noqa: E402  (the operations view)
+from leanops.cli.ops import errors_app, metrics  # noqa: E402  (the operations view)
 from leanops.cli.serve import serve  # noqa: E402  (the dashboard, /metrics, HTTP ingestion)
 
 app.add_typer(aws_app, name="aws")
 app.add_typer(files_app, name="files")
 app.command()(watch)
-app.command()(errors)
+app.add_typer(errors_app, name="errors")
 app.command()(metrics)
 app.command()(serve)
 

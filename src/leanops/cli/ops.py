@@ -35,12 +35,20 @@ def _context(home, schemas):
     return Context.open(home, schemas)
 
 
-def errors(topic: Optional[str] = typer.Option(None, "--topic", "-t", help="only this topic"),
+errors_app = typer.Typer(invoke_without_command=True,
+                         help="Every error table in one view (and `replay` to run fixed rows again).")
+
+
+@errors_app.callback()
+def errors(context: typer.Context,
+           topic: Optional[str] = typer.Option(None, "--topic", "-t", help="only this topic"),
            layer: Optional[str] = typer.Option(None, "--layer", "-l", help="dlq, parse, curated or semantic"),
            since: Optional[str] = typer.Option(None, "--since", help="only errors since: 24h, 7d or an ISO time"),
            samples: int = typer.Option(3, "--samples", min=0, help="sample records per reason"),
            home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
     """Every error table in one view: counts by layer and reason, with sample records."""
+    if context.invoked_subcommand is not None:
+        return
     from leanops.ops.errors import error_view
     ctx = _context(home, schemas)
     try:
@@ -59,6 +67,33 @@ def errors(topic: Optional[str] = typer.Option(None, "--topic", "-t", help="only
             where = sample.get("message_id") or f"{sample.get('source')}:{sample.get('line_number')}"
             shown = str(text)[:120].replace("\r", "\\r").replace("\n", "\\n")  # one line per sample
             output.console.print(f"  {g.layer} {g.topic} [{g.reason}] {where}: {shown}", markup=False, soft_wrap=True)
+
+
+@errors_app.command("replay")
+def errors_replay(topic: str = typer.Option(..., "--topic", "-t", help="the topic whose rejected rows to replay"),
+                  layer: str = typer.Option("curated", "--layer", "-l",
+                                            help="curated (the layer replay covers; see docs/operations.md)"),
+                  reason: Optional[str] = typer.Option(None, "--reason", help="only rows rejected for this reason"),
+                  column: Optional[str] = typer.Option(None, "--column", help="only rows rejected on this column"),
+                  home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt,
+                  as_json: bool = JsonOpt) -> None:
+    """Run rejected rows again under today's schema file (after a fix): the ones that pass now move from
+    the errors to Curated, once; the others stay errors."""
+    from leanops.ops.replay import replay_curated
+    if layer != "curated":
+        raise LeanOpsError(f"--layer {layer}: replay covers curated errors (after a schema fix); DLQ and parse "
+                           "errors need corrected input: ingest it again with leanops ingest")
+    ctx = _context(home, schemas)
+    try:
+        report = replay_curated(ctx, topic, reason, column)
+    finally:
+        ctx.close()
+    if as_json:
+        output.emit_json(report.as_dict())
+    else:
+        output.console.print(f"{report.topic}: {report.selected} error rows selected; {report.fixed} fixed "
+                             f"({report.written} written, {report.superseded} superseded, {report.resumed} from "
+                             f"an interrupted replay), {report.still_failing} still failing")
 
 
 def metrics(home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:

@@ -14,6 +14,8 @@ Contract (docs/curated.md, design.md section 4):
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import duckdb
 from pyiceberg.io import FileIO
 from pyiceberg.schema import Schema
@@ -96,6 +98,17 @@ def source_columns(source: Table, snapshot_id: int) -> list[str]:
 def _process(con, lake, topic, section, table, errors_table, files, columns: list[str], from_id,
              orphan: OrphanErrors | None, result: StageResult, io: FileIO | None = None) -> StageResult:
     available = _load_batch(con, files, columns, io)
+    return merge_batch(con, lake, topic, section, table, errors_table, available, from_id, orphan, result)
+
+
+def merge_batch(con, lake, topic, section, table, errors_table, available: set[str], from_id,
+                orphan: OrphanErrors | None, result: StageResult, write_errors: bool = True,
+                summary_extra: Callable[[duckdb.DuckDBPyConnection], dict[str, str]] | None = None) -> StageResult:
+    """The temp table `batch` (see _load_batch) cast, checked and merged into Curated in one commit.
+
+    `write_errors=False` (a replay of rows already in curated.errors) keeps rows that still fail out
+    of the errors table instead of recording them a second time; `summary_extra(con)` adds summary
+    properties computed from the cast rows (temp table `typed`) just before the commit."""
     declared = {n: c for n, c in section.columns.items() if n not in META}
     undeclared = sorted(available - set(declared) - set(META))
     cast_typed(con, section, declared, available, undeclared)
@@ -118,8 +131,9 @@ def _process(con, lake, topic, section, table, errors_table, files, columns: lis
     staged.write(conform(rows, staged.arrow_schema))
     delete_files = write_position_deletes(table, deletes)
     replaced = sum(len(p) for _, p in deletes.values())
-    summary = commit_summary(result, from_id, superseded=result.records_superseded, replaced=replaced)
-    if orphan is None and error_rows.num_rows:
+    summary = {**commit_summary(result, from_id, superseded=result.records_superseded, replaced=replaced),
+               **(summary_extra(con) if summary_extra else {})}
+    if write_errors and orphan is None and error_rows.num_rows:
         append_with_retry(errors_table, conform(error_rows, errors_table.schema().as_arrow()), summary)
         fault_point("after-curated-errors-commit")
     result.target_snapshot_id = staged.commit(summary, delete_files)

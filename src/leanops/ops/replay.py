@@ -1,0 +1,123 @@
+"""`leanops errors replay`: rows rejected by Curated run again under today's schema file, after a fix.
+
+    report = replay_curated(ctx, "events", reason=None, column=None)
+
+1. The topic's rows in curated.errors (optionally one reason or column) name their message ids.
+2. Their Standardized rows are cast, checked and merged into Curated exactly as a Curated run does
+   (latest wins), in one commit. The commit keeps the current checkpoint: incremental runs are not
+   affected. Its summary lists the ids it took (`leanops.replayed-ids`).
+3. The rows that pass now are deleted from curated.errors. A row that still fails stays there, once.
+
+Accountability stays whole, with nothing counted twice. A fixed record leaves `errors` and joins
+`written` (or `superseded`, when a newer version is already stored). If a crash lands between the
+Curated commit and the error deletion, running the replay again only deletes those rows: the ids in
+earlier replay commits are not merged a second time.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pyarrow as pa
+from pyiceberg.expressions import And, EqualTo, In
+
+from leanops import duck
+from leanops.catalog.tables import ancestors
+from leanops.context import Context
+from leanops.errors import LeanOpsError
+from leanops.stages import curated
+from leanops.stages.checkpoint import checkpoint_from_table
+from leanops.stages.result import StageResult
+from leanops.types import RunStatus, validate_topic
+
+SUMMARY_REPLAYED_IDS = "leanops.replayed-ids"  # JSON list: the message ids a replay commit took from curated.errors
+SUMMARY_REPLAY_OF = "leanops.replay-of"  # on curated.errors: the topic whose fixed rows a replay removed
+
+
+@dataclasses.dataclass
+class ReplayReport:
+    topic: str
+    selected: int = 0  # error rows matching the selection
+    fixed: int = 0  # now valid: merged into Curated and removed from curated.errors
+    still_failing: int = 0  # still rejected under the current schema: left in curated.errors
+    written: int = 0  # of the fixed, stored as the latest version
+    superseded: int = 0  # of the fixed, older than what is stored
+    resumed: int = 0  # merged by an earlier, interrupted replay: only removed from the errors now
+    snapshot_id: int | None = None
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _replayed_before(table) -> set[str]:
+    ids: set[str] = set()
+    for snapshot in ancestors(table):
+        props = snapshot.summary.additional_properties if snapshot.summary else {}
+        if SUMMARY_REPLAYED_IDS in props:
+            ids.update(json.loads(props[SUMMARY_REPLAYED_IDS]))
+    return ids
+
+
+def replay_curated(ctx: Context, topic: str, reason: str | None = None, column: str | None = None) -> ReplayReport:
+    """Merge the topic's rejected Curated rows that the current schema accepts; remove them from the errors."""
+    topic = validate_topic(topic)
+    schema = ctx.schema(topic)
+    if schema is None or schema.curated is None:
+        raise LeanOpsError(f"{topic}: the schema file has no curated section to replay against")
+    lake, report = ctx.lake, ReplayReport(topic)
+    errors_table, table, source = lake.curated_errors_table(), lake.curated_table(topic), lake.standardized_table(topic)
+    condition = EqualTo("topic_name", topic)
+    if reason is not None:
+        condition = And(condition, EqualTo("reason", reason))
+    if column is not None:
+        condition = And(condition, EqualTo("column_name", column))
+    selected = errors_table.scan(row_filter=condition, selected_fields=("message_id",)).to_arrow()
+    ids = sorted(set(selected["message_id"].to_pylist()))
+    report.selected = selected.num_rows
+    if not ids or table is None or source is None:
+        return report
+    merged_before = _replayed_before(table) & set(ids)
+    todo = [i for i in ids if i not in merged_before]
+    fixed: list[str] = []
+    if todo:
+        rows = source.scan(row_filter=In("message_id", todo)).to_arrow()
+        checkpoint = checkpoint_from_table(table, topic)
+        result = StageResult(topic, curated.STAGE, RunStatus.SUCCEEDED, source_snapshot_id=checkpoint)
+
+        def passing(con) -> dict[str, str]:
+            """The ids that pass now, named in the commit (what a resumed replay must not merge again)."""
+            fixed.extend(r[0] for r in con.execute(
+                "SELECT message_id FROM typed WHERE len(__failures) = 0 ORDER BY message_id").fetchall())
+            return {SUMMARY_REPLAYED_IDS: json.dumps(fixed)}
+
+        with duck.connect(ctx.settings.home / "tmp") as con:
+            available = _load_rows(con, rows, curated.source_columns(source, source.current_snapshot().snapshot_id))
+            result = curated.merge_batch(con, lake, topic, schema.curated, table, errors_table, available,
+                                         checkpoint, None, result, write_errors=False, summary_extra=passing)
+        report.still_failing = result.records_errors
+        report.written, report.superseded = result.records_written, result.records_superseded
+        report.snapshot_id = result.target_snapshot_id
+    report.fixed, report.resumed = len(fixed) + len(merged_before), len(merged_before)
+    removable = fixed + sorted(merged_before)
+    if removable:
+        errors_table.delete(And(EqualTo("topic_name", topic), In("message_id", removable)),
+                            snapshot_properties={SUMMARY_REPLAY_OF: topic, "leanops.replayed": str(len(removable))})
+    return report
+
+
+def _load_rows(con, rows: pa.Table, columns: list[str]) -> set[str]:
+    """Standardized rows -> temp table `batch` as Curated's loader makes it (ingestion order as `ord`)."""
+    ordered = rows.sort_by([("ingestion_ts", "ascending"), ("message_id", "ascending")])
+    con.register("replay_rows", ordered)
+    try:
+        con.execute("CREATE TEMP TABLE batch AS SELECT row_number() OVER () AS ord, * FROM replay_rows").fetchall()
+    finally:
+        con.unregister("replay_rows")
+    present = {row[0] for row in con.execute("DESCRIBE batch").fetchall()}
+    for name in columns:
+        if name not in present:
+            con.execute(f"ALTER TABLE batch ADD COLUMN {curated.quote(name)} VARCHAR").fetchall()
+    return set(columns)
+
+
+__all__ = ["ReplayReport", "replay_curated", "SUMMARY_REPLAYED_IDS"]
