@@ -235,3 +235,41 @@ def test_cli_errors_replay(rejected):
     assert (json.loads(done.stdout)["selected"], json.loads(done.stdout)["fixed"]) == (2, 0)  # no fix yet
     other = run_cli("errors", "replay", "--topic", "orders", "--layer", "dlq", *home)
     assert other.returncode == 2 and "corrected input" in other.stderr
+
+
+def test_semantic_replay_after_a_rule_fix(tmp_path):
+    """semantic.errors rows (a value outside `allowed`) projected again once the rule is fixed."""
+    from conftest import ingest, write_schema
+    from leanops.orchestrate.cycle import run_cycle
+    from leanops.ops.replay import replay_semantic
+    doc = json.loads(json.dumps(REPLAY_SCHEMA))
+    doc["curated"]["columns"]["customer"] = {"type": "string"}
+    doc["semantic"] = {"merge_key": "idempotency_key",
+                       "columns": {"idempotency_key": {"type": "string"},
+                                   "customer": {"type": "string", "allowed": ["c1", "c2"]}}}
+    schemas = tmp_path / "schemas"
+    write_schema(schemas, doc)
+    ctx = Context.open(tmp_path / "home", schemas)
+    try:
+        ingest(ctx, "orders", [_order("m1", "k1", "2026-01-19T10:00:00Z", "1", "c1"),
+                               _order("m2", "k2", "2026-01-19T10:00:00Z", "2", "c9"),
+                               _order("m3", "k3", "2026-01-19T10:00:00Z", "3", "zz")], tmp_path)
+        run_cycle(ctx)
+        [before] = [a for a in topic_accounts(ctx.lake, "orders") if a.layer == "semantic"]
+        assert (before.written, before.errors, before.ok) == (1, 2, True)
+        doc["semantic"]["columns"]["customer"]["allowed"] = ["c1", "c2", "c9"]  # the fix
+        write_schema(schemas, doc)
+
+        report = replay_semantic(ctx, "orders")
+
+        assert (report.selected, report.fixed, report.still_failing, report.stale) == (2, 1, 1, 0)
+        [after] = [a for a in topic_accounts(ctx.lake, "orders") if a.layer == "semantic"]
+        assert after.ok and after.records_in == before.records_in and (after.written, after.errors) == (2, 1)
+        keys = sorted(r["idempotency_key"] for r in ctx.lake.semantic_table("orders").scan().to_arrow().to_pylist())
+        assert keys == ["k1", "k2"]
+        again = replay_semantic(ctx, "orders")
+        assert (again.fixed, again.still_failing) == (0, 1)
+        run_cycle(ctx)  # the next runs are not disturbed: nothing new, nothing counted twice
+        assert all(a.ok for a in topic_accounts(ctx.lake, "orders"))
+    finally:
+        ctx.close()

@@ -72,20 +72,21 @@ def errors(context: typer.Context,
 @errors_app.command("replay")
 def errors_replay(topic: str = typer.Option(..., "--topic", "-t", help="the topic whose rejected rows to replay"),
                   layer: str = typer.Option("curated", "--layer", "-l",
-                                            help="curated (the layer replay covers; see docs/operations.md)"),
+                                            help="curated or semantic (the layers a schema fix can resolve)"),
                   reason: Optional[str] = typer.Option(None, "--reason", help="only rows rejected for this reason"),
                   column: Optional[str] = typer.Option(None, "--column", help="only rows rejected on this column"),
                   home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt,
                   as_json: bool = JsonOpt) -> None:
     """Run rejected rows again under today's schema file (after a fix): the ones that pass now move from
     the errors to Curated, once; the others stay errors."""
-    from leanops.ops.replay import replay_curated
-    if layer != "curated":
-        raise LeanOpsError(f"--layer {layer}: replay covers curated errors (after a schema fix); DLQ and parse "
-                           "errors need corrected input: ingest it again with leanops ingest")
+    from leanops.ops.replay import replay_curated, replay_semantic
+    replays = {"curated": replay_curated, "semantic": replay_semantic}
+    if layer not in replays:
+        raise LeanOpsError(f"--layer {layer}: replay covers curated and semantic errors (after a schema fix); "
+                           "DLQ and parse errors need corrected input: ingest it again with leanops ingest")
     ctx = _context(home, schemas)
     try:
-        report = replay_curated(ctx, topic, reason, column)
+        report = replays[layer](ctx, topic, reason, column)
     finally:
         ctx.close()
     if as_json:
@@ -93,7 +94,8 @@ def errors_replay(topic: str = typer.Option(..., "--topic", "-t", help="the topi
     else:
         output.console.print(f"{report.topic}: {report.selected} error rows selected; {report.fixed} fixed "
                              f"({report.written} written, {report.superseded} superseded, {report.resumed} from "
-                             f"an interrupted replay), {report.still_failing} still failing")
+                             f"an interrupted replay), {report.still_failing} still failing"
+                             + (f", {report.stale} superseded upstream since" if report.stale else ""))
 
 
 def metrics(home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:

@@ -1,12 +1,18 @@
-"""`leanops errors replay`: rows rejected by Curated run again under today's schema file, after a fix.
+"""`leanops errors replay`: rows rejected by Curated (or Semantic) run again under today's schema file.
 
     report = replay_curated(ctx, "events", reason=None, column=None)
+    report = replay_semantic(ctx, "events")    # the same for semantic.errors, from the Curated rows
 
 1. The topic's rows in curated.errors (optionally one reason or column) name their message ids.
 2. Their Standardized rows are cast, checked and merged into Curated exactly as a Curated run does
    (latest wins), in one commit. The commit keeps the current checkpoint: incremental runs are not
    affected. Its summary lists the ids it took (`leanops.replayed-ids`).
 3. The rows that pass now are deleted from curated.errors. A row that still fails stays there, once.
+
+Semantic works the same way from the Curated rows as of Semantic's checkpoint. An error whose Curated
+row has been superseded since stays an error (`stale`): the newer version is Semantic's to take.
+Semantic's `in` is summed from its commits, so a replay commit adds 0 to it: its rows were counted
+in when they were first rejected.
 
 Accountability stays whole, with nothing counted twice. A fixed record leaves `errors` and joins
 `written` (or `superseded`, when a newer version is already stored). If a crash lands between the
@@ -25,7 +31,8 @@ from leanops import duck
 from leanops.catalog.tables import ancestors
 from leanops.context import Context
 from leanops.errors import LeanOpsError
-from leanops.stages import curated
+from leanops.catalog.tables import SUMMARY_RECORDS_IN
+from leanops.stages import curated, semantic
 from leanops.stages.checkpoint import checkpoint_from_table
 from leanops.stages.result import StageResult
 from leanops.types import RunStatus, validate_topic
@@ -43,6 +50,7 @@ class ReplayReport:
     written: int = 0  # of the fixed, stored as the latest version
     superseded: int = 0  # of the fixed, older than what is stored
     resumed: int = 0  # merged by an earlier, interrupted replay: only removed from the errors now
+    stale: int = 0  # semantic: the Curated row was superseded since; left as an error
     snapshot_id: int | None = None
 
     def as_dict(self) -> dict:
@@ -66,14 +74,7 @@ def replay_curated(ctx: Context, topic: str, reason: str | None = None, column: 
         raise LeanOpsError(f"{topic}: the schema file has no curated section to replay against")
     lake, report = ctx.lake, ReplayReport(topic)
     errors_table, table, source = lake.curated_errors_table(), lake.curated_table(topic), lake.standardized_table(topic)
-    condition = EqualTo("topic_name", topic)
-    if reason is not None:
-        condition = And(condition, EqualTo("reason", reason))
-    if column is not None:
-        condition = And(condition, EqualTo("column_name", column))
-    selected = errors_table.scan(row_filter=condition, selected_fields=("message_id",)).to_arrow()
-    ids = sorted(set(selected["message_id"].to_pylist()))
-    report.selected = selected.num_rows
+    ids, report.selected = _selected(errors_table, topic, reason, column)
     if not ids or table is None or source is None:
         return report
     merged_before = _replayed_before(table) & set(ids)
@@ -97,6 +98,58 @@ def replay_curated(ctx: Context, topic: str, reason: str | None = None, column: 
         report.still_failing = result.records_errors
         report.written, report.superseded = result.records_written, result.records_superseded
         report.snapshot_id = result.target_snapshot_id
+    return _remove_fixed(errors_table, topic, report, fixed, merged_before)
+
+
+def replay_semantic(ctx: Context, topic: str, reason: str | None = None, column: str | None = None) -> ReplayReport:
+    """Project again the Curated rows of the topic's semantic.errors that today's semantic section accepts."""
+    topic = validate_topic(topic)
+    schema = ctx.schema(topic)
+    if schema is None or schema.semantic is None:
+        raise LeanOpsError(f"{topic}: the schema file has no semantic section to replay against")
+    lake, report = ctx.lake, ReplayReport(topic)
+    errors_table, table, source = lake.semantic_errors_table(), lake.semantic_table(topic), lake.curated_table(topic)
+    ids, report.selected = _selected(errors_table, topic, reason, column)
+    if not ids or table is None or source is None:
+        return report
+    merged_before = _replayed_before(table) & set(ids)
+    todo = [i for i in ids if i not in merged_before]
+    fixed: list[str] = []
+    if todo:
+        checkpoint = checkpoint_from_table(table, topic)
+        rows = source.scan(snapshot_id=checkpoint, row_filter=In("message_id", todo)).to_arrow()
+        report.stale = len(set(todo) - set(rows["message_id"].to_pylist()))
+        result = StageResult(topic, semantic.STAGE, RunStatus.SUCCEEDED, source_snapshot_id=checkpoint)
+
+        def passing(con) -> dict[str, str]:
+            fixed.extend(r[0] for r in con.execute(
+                "SELECT message_id FROM governed WHERE len(__failures) = 0 ORDER BY message_id").fetchall())
+            return {SUMMARY_REPLAYED_IDS: json.dumps(fixed), SUMMARY_RECORDS_IN: "0"}  # counted in already
+
+        with duck.connect(ctx.settings.home / "tmp") as con:
+            semantic.load_changed(con, rows)
+            result = semantic.merge_changed(con, lake, topic, schema.semantic, table, errors_table,
+                                            semantic.upstream_types(source, checkpoint), checkpoint, None, result,
+                                            write_errors=False, summary_extra=passing)
+        report.still_failing = result.records_errors
+        report.written, report.snapshot_id = result.records_written, result.target_snapshot_id
+    return _remove_fixed(errors_table, topic, report, fixed, merged_before)
+
+
+def _selected(errors_table, topic: str, reason: str | None, column: str | None) -> tuple[list[str], int]:
+    """The message ids of the topic's error rows (one reason or column, or all) and how many rows."""
+    condition = EqualTo("topic_name", topic)
+    if reason is not None:
+        condition = And(condition, EqualTo("reason", reason))
+    if column is not None:
+        condition = And(condition, EqualTo("column_name", column))
+    selected = errors_table.scan(row_filter=condition, selected_fields=("message_id",)).to_arrow()
+    return sorted(set(selected["message_id"].to_pylist())), selected.num_rows
+
+
+def _remove_fixed(errors_table, topic: str, report: ReplayReport, fixed: list[str], merged_before: set[str]
+                  ) -> ReplayReport:
+    """Delete the fixed rows from the errors table (after the merge commit: a crash in between is resumed)."""
     report.fixed, report.resumed = len(fixed) + len(merged_before), len(merged_before)
     removable = fixed + sorted(merged_before)
     if removable:
@@ -120,4 +173,4 @@ def _load_rows(con, rows: pa.Table, columns: list[str]) -> set[str]:
     return set(columns)
 
 
-__all__ = ["ReplayReport", "replay_curated", "SUMMARY_REPLAYED_IDS"]
+__all__ = ["ReplayReport", "replay_curated", "replay_semantic", "SUMMARY_REPLAYED_IDS"]

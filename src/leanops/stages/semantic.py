@@ -77,38 +77,59 @@ def run_semantic(lake: Lakehouse, settings: Settings, topic: str, schema: TopicS
     result = StageResult(topic, STAGE, RunStatus.SUCCEEDED, source_snapshot_id=batch.to_id)
     rows = _changed_rows(run.source, batch.to_id, set(batch.files))
     with duck.connect(settings.home / "tmp") as con:
-        con.register("changed_arrow", rows)
-        con.execute("CREATE TEMP TABLE changed AS SELECT row_number() OVER () AS ord, * FROM changed_arrow").fetchall()
-        con.unregister("changed_arrow")
         upstream = upstream_types(run.source, batch.to_id)
+        load_changed(con, rows)
         for drift in drift_of(section, upstream, batch.to_id, lambda column: _sample(con, column)):
             on_drift(drift)
-        govern(con, section, upstream)
-        result.records_in = rows.num_rows
-        error_rows = duck.arrow(con, _errors_sql(section))
-        result.records_errors = error_rows.num_rows
-        result.records_written = result.records_in - result.records_errors
-        result.check_accountability()
+        return merge_changed(con, lake, topic, section, run.target, run.errors, upstream, batch.from_id,
+                             batch.orphan, result)
 
-        table = run.target or create_table(lake, topic, section)
-        staged = StagedAppend(table)
-        added = declared_additions(staged, section)
-        result.columns_added = tuple(section.all_columns) if run.target is None else added  # a new table: all
-        deletes = _stored_positions(con, table, section.merge_key)
-        columns = [f.name for f in staged.txn.table_metadata.schema().fields]
-        staged.write(conform(duck.arrow(con, f"SELECT {', '.join(quote(c) for c in columns)} FROM governed "
-                                             "WHERE len(__failures) = 0 ORDER BY ord"), staged.arrow_schema))
-        delete_files = write_position_deletes(table, deletes)
+
+def load_changed(con: duckdb.DuckDBPyConnection, rows: pa.Table) -> None:
+    """Curated rows to project -> temp table `changed`, with `ord` in their order."""
+    con.register("changed_arrow", rows)
+    con.execute("CREATE TEMP TABLE changed AS SELECT row_number() OVER () AS ord, * FROM changed_arrow").fetchall()
+    con.unregister("changed_arrow")
+
+
+def merge_changed(con, lake: Lakehouse, topic: str, section: SemanticSection, target: Table | None, errors: Table,
+                  upstream: dict[str, str], from_id, orphan, result: StageResult, write_errors: bool = True,
+                  summary_extra: Callable[[duckdb.DuckDBPyConnection], dict[str, str]] | None = None) -> StageResult:
+    """The temp table `changed` governed and upserted into Semantic by merge key, in one commit.
+
+    `write_errors=False` (a replay of rows already in semantic.errors) keeps rows that still fail out of
+    the errors table; `summary_extra(con)` adds or overrides summary properties just before the commit."""
+    govern(con, section, upstream)
+    result.records_in = _count_rows(con, "changed")
+    error_rows = duck.arrow(con, _errors_sql(section))
+    result.records_errors = error_rows.num_rows
+    result.records_written = result.records_in - result.records_errors
+    result.check_accountability()
+
+    table = target or create_table(lake, topic, section)
+    staged = StagedAppend(table)
+    added = declared_additions(staged, section)
+    result.columns_added = tuple(section.all_columns) if target is None else added  # a new table: all
+    deletes = _stored_positions(con, table, section.merge_key)
+    columns = [f.name for f in staged.txn.table_metadata.schema().fields]
+    staged.write(conform(duck.arrow(con, f"SELECT {', '.join(quote(c) for c in columns)} FROM governed "
+                                         "WHERE len(__failures) = 0 ORDER BY ord"), staged.arrow_schema))
+    delete_files = write_position_deletes(table, deletes)
     replaced = sum(len(p) for _, p in deletes.values())
     result.records_superseded = 0
-    summary = commit_summary(result, batch.from_id, replaced=replaced)
-    if batch.orphan is None and error_rows.num_rows:
-        append_with_retry(run.errors, conform(error_rows, run.errors.schema().as_arrow()), summary)
+    summary = {**commit_summary(result, from_id, replaced=replaced),
+               **(summary_extra(con) if summary_extra else {})}
+    if write_errors and orphan is None and error_rows.num_rows:
+        append_with_retry(errors, conform(error_rows, errors.schema().as_arrow()), summary)
         fault_point("after-semantic-errors-commit")
     result.target_snapshot_id = staged.commit(summary, delete_files)
     fault_point("after-semantic-commit")
     result.message = f"{replaced} stored rows replaced by newer versions" if replaced else ""
     return result
+
+
+def _count_rows(con: duckdb.DuckDBPyConnection, relation: str) -> int:
+    return con.execute(f"SELECT count(*) FROM {relation}").fetchall()[0][0]
 
 
 def _changed_rows(source: Table, snapshot_id: int, files: set[str]) -> pa.Table:
