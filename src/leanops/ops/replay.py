@@ -66,74 +66,87 @@ def _replayed_before(table) -> set[str]:
     return ids
 
 
-def replay_curated(ctx: Context, topic: str, reason: str | None = None, column: str | None = None) -> ReplayReport:
-    """Merge the topic's rejected Curated rows that the current schema accepts; remove them from the errors."""
+@dataclasses.dataclass
+class _Plan:
+    """What both replays start from: the section, the tables, and the ids still to merge."""
+
+    topic: str
+    section: object
+    errors: object
+    target: object
+    source: object
+    report: ReplayReport
+    todo: list[str]
+    merged_before: set[str]
+
+
+def _plan(ctx: Context, topic: str, layer: str, reason: str | None, column: str | None) -> _Plan:
+    """The selected error rows of `layer` (curated | semantic), minus those an interrupted replay merged."""
     topic = validate_topic(topic)
     schema = ctx.schema(topic)
-    if schema is None or schema.curated is None:
-        raise LeanOpsError(f"{topic}: the schema file has no curated section to replay against")
-    lake, report = ctx.lake, ReplayReport(topic)
-    errors_table, table, source = lake.curated_errors_table(), lake.curated_table(topic), lake.standardized_table(topic)
-    ids, report.selected = _selected(errors_table, topic, reason, column)
-    if not ids or table is None or source is None:
-        return report
-    merged_before = _replayed_before(table) & set(ids)
-    todo = [i for i in ids if i not in merged_before]
-    fixed: list[str] = []
-    if todo:
-        rows = source.scan(row_filter=In("message_id", todo)).to_arrow()
-        checkpoint = checkpoint_from_table(table, topic)
-        result = StageResult(topic, curated.STAGE, RunStatus.SUCCEEDED, source_snapshot_id=checkpoint)
+    section = getattr(schema, layer, None) if schema else None
+    if section is None:
+        raise LeanOpsError(f"{topic}: the schema file has no {layer} section to replay against")
+    lake = ctx.lake
+    errors, target, source = ((lake.curated_errors_table(), lake.curated_table(topic), lake.standardized_table(topic))
+                              if layer == "curated" else
+                              (lake.semantic_errors_table(), lake.semantic_table(topic), lake.curated_table(topic)))
+    report = ReplayReport(topic)
+    ids, report.selected = _selected(errors, topic, reason, column)
+    if not ids or target is None or source is None:
+        return _Plan(topic, section, errors, target, source, report, [], set())
+    merged_before = _replayed_before(target) & set(ids)
+    return _Plan(topic, section, errors, target, source, report, [i for i in ids if i not in merged_before],
+                 merged_before)
 
-        def passing(con) -> dict[str, str]:
-            """The ids that pass now, named in the commit (what a resumed replay must not merge again)."""
-            fixed.extend(r[0] for r in con.execute(
-                "SELECT message_id FROM typed WHERE len(__failures) = 0 ORDER BY message_id").fetchall())
-            return {SUMMARY_REPLAYED_IDS: json.dumps(fixed)}
 
+def _passing(relation: str, fixed: list[str], extra: dict[str, str]):
+    """The summary callback: the ids that pass now (read from the stage's temp table `relation`), named in
+    the commit, which is what a resumed replay must not merge again."""
+    def summary(con) -> dict[str, str]:
+        fixed.extend(r[0] for r in con.execute(
+            f"SELECT message_id FROM {relation} WHERE len(__failures) = 0 ORDER BY message_id").fetchall())
+        return {SUMMARY_REPLAYED_IDS: json.dumps(fixed), **extra}
+    return summary
+
+
+def replay_curated(ctx: Context, topic: str, reason: str | None = None, column: str | None = None) -> ReplayReport:
+    """Merge the topic's rejected Curated rows that the current schema accepts; remove them from the errors."""
+    plan = _plan(ctx, topic, "curated", reason, column)
+    report, fixed = plan.report, []
+    if plan.todo:
+        rows = plan.source.scan(row_filter=In("message_id", plan.todo)).to_arrow()
+        checkpoint = checkpoint_from_table(plan.target, plan.topic)
+        result = StageResult(plan.topic, curated.STAGE, RunStatus.SUCCEEDED, source_snapshot_id=checkpoint)
+        columns = curated.source_columns(plan.source, plan.source.current_snapshot().snapshot_id)
         with duck.connect(ctx.settings.home / "tmp") as con:
-            available = _load_rows(con, rows, curated.source_columns(source, source.current_snapshot().snapshot_id))
-            result = curated.merge_batch(con, lake, topic, schema.curated, table, errors_table, available,
-                                         checkpoint, None, result, write_errors=False, summary_extra=passing)
+            result = curated.merge_batch(con, ctx.lake, plan.topic, plan.section, plan.target, plan.errors,
+                                         _load_rows(con, rows, columns), checkpoint, None, result,
+                                         write_errors=False, summary_extra=_passing("typed", fixed, {}))
         report.still_failing = result.records_errors
         report.written, report.superseded = result.records_written, result.records_superseded
         report.snapshot_id = result.target_snapshot_id
-    return _remove_fixed(errors_table, topic, report, fixed, merged_before)
+    return _remove_fixed(plan.errors, plan.topic, report, fixed, plan.merged_before)
 
 
 def replay_semantic(ctx: Context, topic: str, reason: str | None = None, column: str | None = None) -> ReplayReport:
     """Project again the Curated rows of the topic's semantic.errors that today's semantic section accepts."""
-    topic = validate_topic(topic)
-    schema = ctx.schema(topic)
-    if schema is None or schema.semantic is None:
-        raise LeanOpsError(f"{topic}: the schema file has no semantic section to replay against")
-    lake, report = ctx.lake, ReplayReport(topic)
-    errors_table, table, source = lake.semantic_errors_table(), lake.semantic_table(topic), lake.curated_table(topic)
-    ids, report.selected = _selected(errors_table, topic, reason, column)
-    if not ids or table is None or source is None:
-        return report
-    merged_before = _replayed_before(table) & set(ids)
-    todo = [i for i in ids if i not in merged_before]
-    fixed: list[str] = []
-    if todo:
-        checkpoint = checkpoint_from_table(table, topic)
-        rows = source.scan(snapshot_id=checkpoint, row_filter=In("message_id", todo)).to_arrow()
-        report.stale = len(set(todo) - set(rows["message_id"].to_pylist()))
-        result = StageResult(topic, semantic.STAGE, RunStatus.SUCCEEDED, source_snapshot_id=checkpoint)
-
-        def passing(con) -> dict[str, str]:
-            fixed.extend(r[0] for r in con.execute(
-                "SELECT message_id FROM governed WHERE len(__failures) = 0 ORDER BY message_id").fetchall())
-            return {SUMMARY_REPLAYED_IDS: json.dumps(fixed), SUMMARY_RECORDS_IN: "0"}  # counted in already
-
+    plan = _plan(ctx, topic, "semantic", reason, column)
+    report, fixed = plan.report, []
+    if plan.todo:
+        checkpoint = checkpoint_from_table(plan.target, plan.topic)
+        rows = plan.source.scan(snapshot_id=checkpoint, row_filter=In("message_id", plan.todo)).to_arrow()
+        report.stale = len(set(plan.todo) - set(rows["message_id"].to_pylist()))
+        result = StageResult(plan.topic, semantic.STAGE, RunStatus.SUCCEEDED, source_snapshot_id=checkpoint)
         with duck.connect(ctx.settings.home / "tmp") as con:
             semantic.load_changed(con, rows)
-            result = semantic.merge_changed(con, lake, topic, schema.semantic, table, errors_table,
-                                            semantic.upstream_types(source, checkpoint), checkpoint, None, result,
-                                            write_errors=False, summary_extra=passing)
+            result = semantic.merge_changed(
+                con, ctx.lake, plan.topic, plan.section, plan.target, plan.errors,
+                semantic.upstream_types(plan.source, checkpoint), checkpoint, None, result, write_errors=False,
+                summary_extra=_passing("governed", fixed, {SUMMARY_RECORDS_IN: "0"}))  # counted in already
         report.still_failing = result.records_errors
         report.written, report.snapshot_id = result.records_written, result.target_snapshot_id
-    return _remove_fixed(errors_table, topic, report, fixed, merged_before)
+    return _remove_fixed(plan.errors, plan.topic, report, fixed, plan.merged_before)
 
 
 def _selected(errors_table, topic: str, reason: str | None, column: str | None) -> tuple[list[str], int]:
