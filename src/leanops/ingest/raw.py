@@ -223,6 +223,15 @@ def ingest_sources(lake: Lakehouse, state: StateStore, settings: Settings, topic
     return report
 
 
+def envelope_rows(con, topic: str, lines: list[str], ingested: datetime) -> tuple[pa.Table, list[str | None]]:
+    """`lines` validated as one batch: RAW rows of the envelopes, and each line's reason (None: accepted).
+
+    Line i (from 1) gets ingestion_ts `ingested` + (i - 1) µs, as in an ingest. The DLQ replay
+    (leanops.ops.corrections) lands corrected lines through here."""
+    checked = validate_lines(con, _table(1, lines), ingested)
+    return _raw_rows(checked.filter(checked["reason"].is_null()), topic, ingested), checked["reason"].to_pylist()
+
+
 def _raw_rows(ok: pa.Table, topic: str, ingested: datetime) -> pa.Table:
     n = ok.num_rows
     return pa.Table.from_arrays([

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta
+from typing import Callable
 
 import duckdb
 import pyarrow as pa
@@ -136,8 +137,7 @@ def _process(con, lake, settings, topic, section, table, errors_table, files, fr
         kept = 0
     result.records_duplicates = result.records_in - kept
 
-    local = duck_writer.supports(table.metadata.location)  # written files can be checked before the commit
-    shape = screen(con, verify_leaves=not local)
+    shape = screen(con, verify_leaves=not duck_writer.supports(table.metadata.location))
     error_rows = duck.arrow(
         con,
         "SELECT f.topic_name, f.message_id, e.reason, coalesce(f.json_payload, '') AS raw_text, f.publish_time, "
@@ -146,6 +146,29 @@ def _process(con, lake, settings, topic, section, table, errors_table, files, fr
     result.records_written = kept - result.records_errors
 
     result.check_accountability()
+    summary = commit_summary(result, from_id)
+
+    def commit_errors() -> None:
+        if orphan is None and error_rows.num_rows:
+            append_with_retry(errors_table, conform(error_rows, errors_table.schema().as_arrow()), summary)
+            fault_point("after-parse-errors-commit")
+
+    result.target_snapshot_id, result.columns_added = write_objects(con, table, section, shape, summary,
+                                                                    before_commit=commit_errors)
+    fault_point("after-standardized-commit")
+    return result
+
+
+def write_objects(con: duckdb.DuckDBPyConnection, table: Table, section: StandardizedSection, shape: flatten.Shape,
+                  summary: dict[str, str], before_commit: Callable[[], None] = lambda: None
+                  ) -> tuple[int, tuple[str, ...]]:
+    """Flatten the screened rows (view `objects`, see `screen`) into one commit of `table`.
+
+    Returns the snapshot id and the columns it added. `before_commit` runs once the data files are
+    written and before the commit (the run commits its parse errors there); the parse-error replay
+    writes its corrected rows through here too.
+    """
+    local = duck_writer.supports(table.metadata.location)  # written files can be checked before the commit
     staged = StagedAppend(table)
     extraction, column_max = _flatten_and_write(con, staged, shape, section)
     # only a column whose greatest value starts with '{' or later can hold an object's JSON text
@@ -154,15 +177,9 @@ def _process(con, lake, settings, topic, section, table, errors_table, files, fr
                                         suspects):
         _discard(staged)  # nothing is committed yet: rediscover every path exactly and write again
         extraction, _ = _flatten_and_write(con, staged, flatten.discover(con, "objects"), section)
-    result.columns_added = tuple(sorted(n for n in extraction.names if n not in {f.name for f in table.schema().fields}))
-
-    summary = commit_summary(result, from_id)
-    if orphan is None and error_rows.num_rows:
-        append_with_retry(errors_table, conform(error_rows, errors_table.schema().as_arrow()), summary)
-        fault_point("after-parse-errors-commit")
-    result.target_snapshot_id = staged.commit(summary)
-    fault_point("after-standardized-commit")
-    return result
+    added = tuple(sorted(n for n in extraction.names if n not in {f.name for f in table.schema().fields}))
+    before_commit()
+    return staged.commit(summary), added
 
 
 def _flatten_and_write(con: duckdb.DuckDBPyConnection, staged: StagedAppend, shape: flatten.Shape,
