@@ -234,7 +234,7 @@ def test_cli_errors_replay(rejected):
     assert done.returncode == 0, done.stderr
     assert (json.loads(done.stdout)["selected"], json.loads(done.stdout)["fixed"]) == (2, 0)  # no fix yet
     other = run_cli("errors", "replay", "--topic", "orders", "--layer", "dlq", *home)
-    assert other.returncode == 2 and "corrected input" in other.stderr
+    assert other.returncode == 2 and "needs --from" in other.stderr
 
 
 def test_semantic_replay_after_a_rule_fix(tmp_path):

@@ -27,7 +27,7 @@ import duckdb
 import pyarrow as pa
 
 from leanops import duck
-from leanops.catalog.schemas import CURATED_ERRORS_SCHEMA, DLQ_SCHEMA, PARSE_ERRORS_SCHEMA
+from leanops.catalog.schemas import CURATED_ERRORS_SCHEMA, DLQ_SCHEMA, PARSE_CORRECTIONS_SCHEMA, PARSE_ERRORS_SCHEMA
 from leanops.catalog.tables import Lakehouse
 from leanops.context import Context
 from leanops.errors import LeanOpsError, SchemaFileError
@@ -41,6 +41,7 @@ MAX_QUERY_CHARS = 1_000_000
 # Fixed tables the pipeline creates on first use: before that they read as empty, not as unknown.
 FIXED_TABLES = {tuple(Lakehouse.DLQ.split(".")): DLQ_SCHEMA,
                 tuple(Lakehouse.PARSE_ERRORS.split(".")): PARSE_ERRORS_SCHEMA,
+                tuple(Lakehouse.PARSE_CORRECTIONS.split(".")): PARSE_CORRECTIONS_SCHEMA,
                 tuple(Lakehouse.CURATED_ERRORS.split(".")): CURATED_ERRORS_SCHEMA}
 
 # Settings applied once the tables are registered, in this order; the last one freezes the rest.

@@ -39,6 +39,18 @@ PARSE_ERRORS_SCHEMA = _schema(
     ("error_ts", TimestamptzType(), False),
 )
 
+# Corrected payloads of parse errors (`leanops errors replay --layer parse`): input, kept like RAW, so a
+# historical rebuild applies them again (leanops.ops.corrections).
+PARSE_CORRECTIONS_SCHEMA = _schema(
+    ("topic_name", StringType(), False),
+    ("message_id", StringType(), False),
+    ("json_payload", StringType(), False),
+    ("publish_time", TimestamptzType(), False),  # the original record's, kept
+    ("ingestion_ts", TimestamptzType(), False),  # the original record's, kept
+    ("corrected_ts", TimestamptzType(), False),
+    ("replay_id", StringType(), False),
+)
+
 # Metadata columns every Standardized table starts with; payload columns are appended as strings.
 STANDARDIZED_META = (
     ("message_id", StringType(), False),

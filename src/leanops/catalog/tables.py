@@ -21,7 +21,8 @@ from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Snapshot
 
 from leanops.catalog.schemas import (
-    CURATED_ERRORS_SCHEMA, DLQ_SCHEMA, PARSE_ERRORS_SCHEMA, RAW_SCHEMA, STANDARDIZED_BASE_SCHEMA, day_spec,
+    CURATED_ERRORS_SCHEMA, DLQ_SCHEMA, PARSE_CORRECTIONS_SCHEMA, PARSE_ERRORS_SCHEMA, RAW_SCHEMA,
+    STANDARDIZED_BASE_SCHEMA, day_spec,
 )
 from leanops.config import CATALOG_NAME, Settings
 from leanops.types import Zone, validate_topic
@@ -40,6 +41,12 @@ SUMMARY_LINES_READ = "leanops.lines-read"
 SUMMARY_REJECTED = "leanops.rejected"
 SUMMARY_SUPERSEDED = "leanops.superseded"  # batch rows that lost latest-wins (older versions)
 SUMMARY_REPLACED = "leanops.replaced"  # stored rows this commit deleted because a newer version came
+# RAW commits of `leanops errors replay --layer dlq` (leanops.ops.corrections): corrected lines, not arrivals
+SUMMARY_RESOLVES_DLQ = "leanops.resolves-dlq"  # JSON [[ingest_id, source, line_number], ...]: the DLQ rows fixed
+SUMMARY_CORRECTED_LINES = "leanops.corrected-lines"  # lines the commit landed (in place of lines-read)
+SUMMARY_UNCOUNTED_LINES = "leanops.uncounted-lines"  # of those, fixes of DLQ rows ingestion never counted in
+SUMMARY_REPLAYED_IDS = "leanops.replayed-ids"  # JSON list: message ids a replay commit took from an error table
+SUMMARY_REPLAY_OF = "leanops.replay-of"  # on an error table: the topic whose fixed rows a replay removed
 
 
 class Lakehouse:
@@ -89,6 +96,7 @@ class Lakehouse:
 
     DLQ = f"{Zone.RAW.value}.dlq_errors"
     PARSE_ERRORS = f"{Zone.STANDARDIZED.value}.parse_errors"
+    PARSE_CORRECTIONS = f"{Zone.RAW.value}.parse_corrections"
     CURATED_ERRORS = f"{Zone.CURATED.value}.errors"
     SEMANTIC_ERRORS = f"{Zone.SEMANTIC.value}.errors"
 
@@ -119,6 +127,9 @@ class Lakehouse:
 
     def parse_errors_table(self) -> Table:
         return self._load_or_create(self.PARSE_ERRORS, PARSE_ERRORS_SCHEMA, "publish_time")
+
+    def parse_corrections_table(self) -> Table:
+        return self._load_or_create(self.PARSE_CORRECTIONS, PARSE_CORRECTIONS_SCHEMA, "publish_time")
 
     def standardized_table(self, topic: str, create: bool = False) -> Table | None:
         ident = self.standardized_ident(topic)

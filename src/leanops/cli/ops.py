@@ -1,7 +1,9 @@
 """`leanops errors` (one view over every error table) and `leanops metrics` (what /metrics serves)."""
 from __future__ import annotations
 
+import json
 import re
+import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Optional
@@ -35,6 +37,15 @@ def _context(home, schemas):
     return Context.open(home, schemas)
 
 
+def _using(home, schemas, work):
+    """work(ctx) on the deployment's context, closed afterwards whatever happens."""
+    ctx = _context(home, schemas)
+    try:
+        return work(ctx)
+    finally:
+        ctx.close()
+
+
 errors_app = typer.Typer(invoke_without_command=True,
                          help="Every error table in one view (and `replay` to run fixed rows again).")
 
@@ -50,11 +61,8 @@ def errors(context: typer.Context,
     if context.invoked_subcommand is not None:
         return
     from leanops.ops.errors import error_view
-    ctx = _context(home, schemas)
-    try:
-        view = error_view(ctx.lake, topic, layer, parse_since(since) if since else None, samples)
-    finally:
-        ctx.close()
+    moment = parse_since(since) if since else None
+    view = _using(home, schemas, lambda ctx: error_view(ctx.lake, topic, layer, moment, samples))
     if as_json:
         output.emit_json(view.as_dict())
         return
@@ -72,23 +80,33 @@ def errors(context: typer.Context,
 @errors_app.command("replay")
 def errors_replay(topic: str = typer.Option(..., "--topic", "-t", help="the topic whose rejected rows to replay"),
                   layer: str = typer.Option("curated", "--layer", "-l",
-                                            help="curated or semantic (the layers a schema fix can resolve)"),
+                                            help="curated or semantic (after a schema fix), dlq or parse "
+                                                 "(with --from: corrected input)"),
+                  source: Optional[str] = typer.Option(None, "--from",
+                                                       help="dlq/parse: the corrected export (NDJSON), - for stdin"),
                   reason: Optional[str] = typer.Option(None, "--reason", help="only rows rejected for this reason"),
                   column: Optional[str] = typer.Option(None, "--column", help="only rows rejected on this column"),
                   home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt,
                   as_json: bool = JsonOpt) -> None:
-    """Run rejected rows again under today's schema file (after a fix): the ones that pass now move from
-    the errors to Curated, once; the others stay errors."""
+    """Run rejected rows again, counted once: curated/semantic under today's schema file (after a fix),
+    dlq/parse from corrected input (`leanops errors export`, edited). Fixed rows leave the errors; the
+    others stay. Exit 1 when a correction could not be applied."""
+    from leanops.ops.corrections import LAYERS as CORRECTED
     from leanops.ops.replay import replay_curated, replay_semantic
     replays = {"curated": replay_curated, "semantic": replay_semantic}
-    if layer not in replays:
-        raise LeanOpsError(f"--layer {layer}: replay covers curated and semantic errors (after a schema fix); "
-                           "DLQ and parse errors need corrected input: ingest it again with leanops ingest")
-    ctx = _context(home, schemas)
-    try:
-        report = replays[layer](ctx, topic, reason, column)
-    finally:
-        ctx.close()
+    if layer not in replays and layer not in CORRECTED:
+        raise LeanOpsError(f"--layer {layer}: one of curated, semantic, dlq, parse")
+    if layer in CORRECTED:
+        if source is None:
+            raise LeanOpsError(f"--layer {layer} needs --from FILE: the corrected lines (leanops errors export "
+                               f"--topic {topic} --layer {layer} writes them, to edit)")
+        if reason is not None or column is not None:
+            raise LeanOpsError("--reason/--column select curated and semantic errors; a --from file names its own")
+        _replay_corrections(topic, layer, source, home, schemas, as_json)
+        return
+    if source is not None:
+        raise LeanOpsError(f"--from is for --layer dlq or parse; {layer} errors replay under today's schema file")
+    report = _using(home, schemas, lambda ctx: replays[layer](ctx, topic, reason, column))
     if as_json:
         output.emit_json(report.as_dict())
     else:
@@ -98,16 +116,54 @@ def errors_replay(topic: str = typer.Option(..., "--topic", "-t", help="the topi
                              + (f", {report.stale} superseded upstream since" if report.stale else ""))
 
 
+def _replay_corrections(topic: str, layer: str, source: str, home, schemas, as_json: bool) -> None:
+    from leanops.ops.corrections import replay_dlq, replay_parse
+    if source == "-":
+        text = sys.stdin.read()
+    else:
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise LeanOpsError(f"--from {source}: {exc}") from None
+    replay = replay_dlq if layer == "dlq" else replay_parse
+    report = _using(home, schemas, lambda ctx: replay(ctx, topic, text.splitlines()))
+    if as_json:
+        output.emit_json(report.as_dict())
+    else:
+        output.console.print(f"{report.topic} {layer}: {report.lines} corrections read; {report.fixed} fixed "
+                             f"({report.resumed} from an interrupted replay), {report.still_failing} still failing, "
+                             f"{report.unmatched} unmatched, {report.already_fixed} fixed before")
+        for problem in report.problems:
+            output.console.print(f"  line {problem['line']} {problem['error']}: {problem['reason']}",
+                                 markup=False, soft_wrap=True)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@errors_app.command("export")
+def errors_export(topic: str = typer.Option(..., "--topic", "-t", help="the topic whose errors to export"),
+                  layer: str = typer.Option(..., "--layer", "-l", help="dlq or parse"),
+                  reason: Optional[str] = typer.Option(None, "--reason", help="only errors of this reason"),
+                  out: Optional[Path] = typer.Option(None, "--out", "-o", help="file to write (default stdout)"),
+                  home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt) -> None:
+    """DLQ rows or parse errors as NDJSON correction lines: edit `line` (or add `envelope`) / `payload`,
+    then `leanops errors replay --layer ... --from FILE`."""
+    from leanops.ops.corrections import export_errors
+    rows = _using(home, schemas, lambda ctx: [json.dumps(row, ensure_ascii=False) + "\n"
+                                              for row in export_errors(ctx.lake, topic, layer, reason)])
+    if out is None:
+        sys.stdout.write("".join(rows))
+    else:
+        out.write_text("".join(rows), encoding="utf-8")
+    output.note(f"{len(rows)} {layer} errors of {topic} exported" + (f" to {out}" if out else ""))
+
+
 def metrics(home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
     """The metrics `leanops serve` exposes at /metrics, printed once (Prometheus text, or JSON)."""
     import dataclasses
 
     from leanops.ops.metrics import collect, prometheus_text
-    ctx = _context(home, schemas)
-    try:
-        samples = collect(ctx)
-    finally:
-        ctx.close()
+    samples = _using(home, schemas, collect)
     if as_json:
         output.emit_json([{**dataclasses.asdict(s), "labels": dict(s.labels)} for s in samples])
     else:

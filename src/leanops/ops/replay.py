@@ -28,17 +28,14 @@ import pyarrow as pa
 from pyiceberg.expressions import And, EqualTo, In
 
 from leanops import duck
-from leanops.catalog.tables import ancestors
+from leanops.catalog.tables import SUMMARY_RECORDS_IN, SUMMARY_REPLAY_OF, SUMMARY_REPLAYED_IDS, ancestors
 from leanops.context import Context
 from leanops.errors import LeanOpsError
-from leanops.catalog.tables import SUMMARY_RECORDS_IN
 from leanops.stages import curated, semantic
 from leanops.stages.checkpoint import checkpoint_from_table
 from leanops.stages.result import StageResult
 from leanops.types import RunStatus, validate_topic
 
-SUMMARY_REPLAYED_IDS = "leanops.replayed-ids"  # JSON list: the message ids a replay commit took from curated.errors
-SUMMARY_REPLAY_OF = "leanops.replay-of"  # on curated.errors: the topic whose fixed rows a replay removed
 
 
 @dataclasses.dataclass
@@ -57,7 +54,8 @@ class ReplayReport:
         return dataclasses.asdict(self)
 
 
-def _replayed_before(table) -> set[str]:
+def replayed_ids(table) -> set[str]:
+    """Message ids the table's replay commits took from its error table (what a resumed replay skips)."""
     ids: set[str] = set()
     for snapshot in ancestors(table):
         props = snapshot.summary.additional_properties if snapshot.summary else {}
@@ -95,7 +93,7 @@ def _plan(ctx: Context, topic: str, layer: str, reason: str | None, column: str 
     ids, report.selected = _selected(errors, topic, reason, column)
     if not ids or target is None or source is None:
         return _Plan(topic, section, errors, target, source, report, [], set())
-    merged_before = _replayed_before(target) & set(ids)
+    merged_before = replayed_ids(target) & set(ids)
     return _Plan(topic, section, errors, target, source, report, [i for i in ids if i not in merged_before],
                  merged_before)
 
@@ -186,4 +184,4 @@ def _load_rows(con, rows: pa.Table, columns: list[str]) -> set[str]:
     return set(columns)
 
 
-__all__ = ["ReplayReport", "replay_curated", "replay_semantic", "SUMMARY_REPLAYED_IDS"]
+__all__ = ["ReplayReport", "replay_curated", "replay_semantic", "replayed_ids"]

@@ -9,6 +9,8 @@
 3. Replay: run the normal stages (Semantic too, when the schema has it) from no checkpoint up to the RAW snapshot current at the start
    (pinned), batch after batch (`max_batch_rows`, so memory stays bounded for a RAW larger than RAM),
    against the current schema file. Checkpoints land in the new tables' commits as always.
+   Parse errors corrected before (`leanops errors replay --layer parse`) are corrected again from
+   raw.parse_corrections once Standardized is replayed, before Curated runs.
 4. ENABLE the topic again. Data that arrived in RAW during the rebuild is after the pinned snapshot,
    so the next normal run picks it up: no gap, no double.
 
@@ -26,6 +28,7 @@ from pyiceberg.expressions import EqualTo
 from leanops.catalog.tables import SUMMARY_SOURCE_FROM, SUMMARY_TOPIC, Lakehouse
 from leanops.context import Context
 from leanops.errors import LeanOpsError, UnknownTopicError
+from leanops.ops.corrections import apply_parse_corrections
 from leanops.orchestrate.cycle import acquire, holder_id
 from leanops.schema_file import TopicSchema
 from leanops.stages.checkpoint import checkpoint_from_table
@@ -46,6 +49,7 @@ class RebuildReport:
     standardized_rows: int = 0
     curated_rows: int = 0
     semantic_rows: int = 0
+    corrections_applied: int = 0  # stored parse-error corrections written to the new Standardized table
     status: str = "RUNNING"
     error: str | None = None
 
@@ -131,6 +135,9 @@ def _replay(ctx: Context, topic: str, schema, target: int | None, report: Rebuil
         report.batches += 1
         report.standardized_rows += result.records_written
         on_batch(result)
+    # parse errors corrected before (leanops errors replay --layer parse) are corrected again: RAW holds the
+    # broken payloads, raw.parse_corrections the fixes
+    report.corrections_applied = apply_parse_corrections(ctx.lake, settings, topic, schema.standardized).fixed
     while schema.curated is not None:
         result = ctx.engine.curated(ctx.lake, settings, topic, schema)
         _check(result)

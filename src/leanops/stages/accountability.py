@@ -14,10 +14,13 @@ plus stored rows a newer version replaced (those are position-deleted, so live r
 position deletes).
 RAW rows after the checkpoint are reported as pending, not as missing. DLQ rows of an ingest whose
 RAW commit never happened (the process died) are reported as orphaned: that input was not ingested.
+An error fixed by `leanops errors replay` moves from `errors` to `written` (or `superseded`) of its
+layer; `in` does not change, so a fixed record is never counted twice (leanops.ops.replay, .corrections).
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 
 from pyiceberg.expressions import EqualTo
 from pyiceberg.table import Table
@@ -27,7 +30,7 @@ import pyarrow.compute as pc
 
 from leanops.catalog.tables import (
     SUMMARY_DUPLICATES, SUMMARY_INGEST_ID, SUMMARY_LINES_READ, SUMMARY_RECORDS_IN, SUMMARY_REPLACED,
-    SUMMARY_SUPERSEDED, SUMMARY_TOPIC, Lakehouse, ancestors,
+    SUMMARY_RESOLVES_DLQ, SUMMARY_SUPERSEDED, SUMMARY_TOPIC, SUMMARY_UNCOUNTED_LINES, Lakehouse, ancestors,
 )
 from leanops.stages.incremental import records_up_to
 
@@ -87,26 +90,53 @@ def _summed(table: Table, key: str, topic: str) -> int:
     return total
 
 
+@dataclasses.dataclass
+class RawLedger:
+    """What RAW's commit summaries say about the ingests: the lines they read and the DLQ rows fixed since."""
+
+    lines: int = 0  # lines read by sealed ingests
+    sealed: set[str] = dataclasses.field(default_factory=set)  # ingest ids with a RAW commit
+    resolved: set[tuple[str, str, int]] = dataclasses.field(default_factory=set)  # DLQ rows fixed by a replay
+    uncounted: int = 0  # corrected lines whose DLQ row was never counted in (drained or orphaned)
+
+
+def raw_ledger(raw: Table | None) -> RawLedger:
+    ledger = RawLedger()
+    for snapshot in ancestors(raw) if raw is not None else ():
+        props = snapshot.summary.additional_properties if snapshot.summary else {}
+        if SUMMARY_LINES_READ in props:
+            ledger.lines += int(props[SUMMARY_LINES_READ])
+            ledger.sealed.add(props.get(SUMMARY_INGEST_ID))
+        if SUMMARY_RESOLVES_DLQ in props:
+            ledger.resolved.update((i, s, int(n)) for i, s, n in json.loads(props[SUMMARY_RESOLVES_DLQ]))
+            ledger.uncounted += int(props.get(SUMMARY_UNCOUNTED_LINES, 0))
+    return ledger
+
+
 def ingestion_account(lake: Lakehouse, topic: str) -> LayerAccount:
-    """Lines read (from each sealed ingest's RAW commit) = RAW rows + DLQ rows of those ingests."""
+    """Lines read (from each sealed ingest's RAW commit) = RAW rows + DLQ rows of those ingests.
+
+    A DLQ row fixed by `leanops errors replay --layer dlq` left the errors and its corrected line joined
+    RAW: the line is not read twice. Rows resolved in RAW but not deleted yet (a replay interrupted
+    before its deletion) are no longer errors already. A fixed row that was never counted in (drained
+    from the SQS DLQ, or orphaned) brings its line into `in` with it."""
     raw = lake.raw_table(topic)
-    lines, sealed = 0, set()
-    if raw is not None:
-        for snapshot in ancestors(raw):
-            props = snapshot.summary.additional_properties if snapshot.summary else {}
-            if SUMMARY_LINES_READ in props:
-                lines += int(props[SUMMARY_LINES_READ])
-                sealed.add(props.get(SUMMARY_INGEST_ID))
+    ledger = raw_ledger(raw)
     dlq = lake.dlq_table()
-    rejects = dlq.scan(row_filter=EqualTo("topic_name", topic), selected_fields=("ingest_id",)).to_arrow()
-    drained = sorted(_drain_runs(dlq))  # SQS DLQ messages: accounted before RAW (leanops.aws.accounting)
+    rejects = dlq.scan(row_filter=EqualTo("topic_name", topic),
+                       selected_fields=("ingest_id", "source", "line_number")).to_arrow()
+    if ledger.resolved:
+        fixed = pa.Table.from_pylist([dict(zip(("ingest_id", "source", "line_number"), key))
+                                      for key in ledger.resolved], schema=rejects.schema)
+        rejects = rejects.join(fixed, ["ingest_id", "source", "line_number"], join_type="left anti")
+    drained = sorted(drain_runs(dlq))  # SQS DLQ messages: accounted before RAW (leanops.aws.accounting)
     rejects = rejects.filter(pc.invert(pc.is_in(rejects["ingest_id"], pa.array(drained, pa.string()))))
-    in_sealed = pc.sum(pc.is_in(rejects["ingest_id"], pa.array(sorted(sealed), pa.string()))).as_py() or 0
-    return LayerAccount(topic, "ingestion", records_in=lines, written=_total_records(raw), errors=in_sealed,
-                        orphaned=rejects.num_rows - in_sealed)
+    in_sealed = pc.sum(pc.is_in(rejects["ingest_id"], pa.array(sorted(ledger.sealed), pa.string()))).as_py() or 0
+    return LayerAccount(topic, "ingestion", records_in=ledger.lines + ledger.uncounted, written=_total_records(raw),
+                        errors=in_sealed, orphaned=rejects.num_rows - in_sealed)
 
 
-def _drain_runs(dlq: Table) -> set[str]:
+def drain_runs(dlq: Table) -> set[str]:
     """Ids of the DLQ drainer's commits (marked `leanops.dlq-source`): messages that never reached RAW."""
     runs = set()
     for snapshot in ancestors(dlq):
