@@ -95,6 +95,11 @@ def test_metrics_agree_with_the_tables(demo):
             assert by[("leanops_layer_accounted_ratio", labels)] == 1.0
         assert by[("leanops_error_rows", (("topic", topic), ("layer", "parse")))] == \
             error_view(demo.lake, topic=topic, layer="parse").total
+        for account in topic_accounts(demo.lake, topic):  # a lag exactly where rows wait for a layer
+            lag = by.get(("leanops_layer_lag_seconds", (("topic", topic), ("layer", account.layer))))
+            if account.layer != "ingestion" and lag is not None:
+                assert (lag > 0) == (account.pending > 0), (topic, account.layer, lag, account.pending)
+        assert any(s.name == "leanops_layer_lag_seconds" for s in samples)
     runs = [s for s in samples if s.name == "leanops_last_run_records_in"]
     assert runs and all(s.value >= 0 for s in runs)
     text = prometheus_text(samples)

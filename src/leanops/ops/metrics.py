@@ -47,7 +47,7 @@ def run_metrics(run: RunRecord) -> dict[str, float]:
 def collect(ctx: Context, now: datetime | None = None) -> list[Sample]:
     """Every metric of every topic in the registry or the lakehouse."""
     from leanops.landing.operations import files_account
-    from leanops.orchestrate.health import _schema_safe, semantic_lag_seconds
+    from leanops.orchestrate.health import UPSTREAM, _schema_safe, layer_lag_seconds, semantic_lag_seconds
     from leanops.ops.errors import LAYERS, layer_rows
     from leanops.stages.accountability import topic_accounts
     now = now or datetime.now(timezone.utc)
@@ -68,6 +68,11 @@ def collect(ctx: Context, now: datetime | None = None) -> list[Sample]:
             samples.append(Sample("leanops_layer_accounted_ratio", 1.0 if account.records_in == 0 and account.ok
                                   else (account.accounted / account.records_in if account.records_in else 0.0), tl,
                                   "accounted / in; the target is 1 (100%)"))
+        for layer in UPSTREAM:
+            lag = layer_lag_seconds(ctx, topic, layer, now)
+            if lag is not None:
+                samples.append(Sample("leanops_layer_lag_seconds", lag, t + (("layer", layer),),
+                                      "age of the oldest upstream commit the layer has not read (0: caught up)"))
         lag = _schema_safe(lambda: semantic_lag_seconds(ctx, topic, now))
         if lag is not None:
             samples.append(Sample("leanops_semantic_lag_seconds", lag, t, "age of the oldest Curated change "

@@ -24,19 +24,28 @@ class Thresholds:
     semantic_lag_hours: float = 2.0
 
 
-def semantic_lag_seconds(ctx: Context, topic: str, now: datetime | None = None) -> float | None:
-    """Seconds since the oldest Curated commit not yet in Semantic; 0 when caught up; None without
-    a semantic section or Curated data."""
+UPSTREAM = {"standardized": "raw", "curated": "standardized", "semantic": "curated"}
+
+
+def layer_lag_seconds(ctx: Context, topic: str, layer: str, now: datetime | None = None) -> float | None:
+    """Seconds since the oldest upstream commit `layer` (standardized, curated, semantic) has not read;
+    0 when caught up; None while the layer has no table (no schema section yet, or never run)."""
+    lake = ctx.lake
+    tables = {"raw": lake.raw_table, "standardized": lake.standardized_table, "curated": lake.curated_table,
+              "semantic": lake.semantic_table}
+    table = tables[layer](topic)
+    return None if table is None else _oldest_unread_age(tables[UPSTREAM[layer]](topic), table, topic, now)
+
+
+def _oldest_unread_age(source, table, topic: str, now: datetime | None) -> float | None:
+    """Age of the oldest `source` commit after `table`'s checkpoint (all of them without a table)."""
     from leanops.catalog.tables import ancestors
     from leanops.stages.checkpoint import checkpoint_from_table
-    schema = ctx.schema(topic)
-    curated = ctx.lake.curated_table(topic)
-    if schema is None or schema.semantic is None or curated is None or curated.current_snapshot() is None:
+    if source is None or source.current_snapshot() is None:
         return None
-    semantic = ctx.lake.semantic_table(topic)
-    consumed = checkpoint_from_table(semantic, topic) if semantic is not None else None
+    consumed = checkpoint_from_table(table, topic) if table is not None else None
     oldest = None
-    for snapshot in ancestors(curated):
+    for snapshot in ancestors(source):
         if snapshot.snapshot_id == consumed:
             break
         oldest = snapshot
@@ -44,6 +53,15 @@ def semantic_lag_seconds(ctx: Context, topic: str, now: datetime | None = None) 
         return 0.0
     now = now or datetime.now(timezone.utc)
     return max(0.0, now.timestamp() - oldest.timestamp_ms / 1000)
+
+
+def semantic_lag_seconds(ctx: Context, topic: str, now: datetime | None = None) -> float | None:
+    """Seconds since the oldest Curated commit not yet in Semantic; 0 when caught up; None without
+    a semantic section or Curated data (a declared Semantic that never ran lags behind all of Curated)."""
+    schema = ctx.schema(topic)
+    if schema is None or schema.semantic is None:
+        return None
+    return _oldest_unread_age(ctx.lake.curated_table(topic), ctx.lake.semantic_table(topic), topic, now)
 
 
 def topic_status(ctx: Context, topic: str) -> dict:
