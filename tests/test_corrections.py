@@ -226,6 +226,22 @@ def test_a_rebuild_applies_the_stored_corrections_again(lake, tmp_path):
     assert [r["message_id"] for r in export_errors(ctx.lake, "orders", "parse")] == ["m3"] and _all_ok(ctx)
 
 
+def test_a_rebuild_after_every_error_was_fixed(lake, tmp_path):
+    """The replays emptied the error tables of the topic: the rebuild's first batch is still no orphan."""
+    from leanops.schema.rebuild import rebuild
+    ctx, _ = lake
+    ingest(ctx, "orders", [envelope("m1", _payload("k1", 1)), envelope("m2", "{oops")], tmp_path)
+    run_cycle(ctx)
+    fixed = replay_parse(ctx, "orders", [json.dumps({"message_id": "m2", "payload": _payload("k2", 2)})])
+    assert fixed.fixed == 1 and error_view(ctx.lake, "orders").total == 0
+
+    report = rebuild(ctx, "orders")
+
+    assert report.status == "SUCCEEDED" and report.corrections_applied == 1
+    assert _curated_keys(ctx) == ["k1", "k2"] and _all_ok(ctx)
+    assert error_view(ctx.lake, "orders").total == 0
+
+
 def test_cli_export_edit_replay(lake, tmp_path):
     ctx, schemas = lake
     _with_dlq_rows(ctx, tmp_path)

@@ -146,7 +146,19 @@ def test_glue_scripts_run_with_spark_submit_on_a_local_home(tmp_path):
     [topic] = [t for t in status if t["topic"] == "events"]
     assert topic["checkpoints"]["curated"] == std["snapshot_id"]
 
+    # the parse error corrected (an older version of k0): the Spark rebuild must apply the correction again
+    fix = {"message_id": "bad", "payload": {"_metadata": {"idempotencyKeyResource": "k0"},
+                                            "event": {"timestamp": "2026-01-19T09:00:00Z"}, "qty": "9"}}
+    fixed = run_cli("errors", "replay", "-t", "events", "-l", "parse", "--from", "-", "--json", env=env,
+                    input=json.dumps(fix))
+    assert fixed.returncode == 0 and json.loads(fixed.stdout)["fixed"] == 1, fixed.stdout + fixed.stderr
+
     rebuilt = _submit("historical_rebuilder.py", env, "--topic_name", "events", "--max_batch_rows", "3")
     assert rebuilt["status"] == "SUCCEEDED" and rebuilt["records_written"] == 6 + 3 + 2
+    assert rebuilt["corrections_applied"] == 1, rebuilt
+    accounts = json.loads(run_cli("accountability", "--json", env=env).stdout)
+    assert all(a["ok"] for a in accounts), accounts
+    [std] = [a for a in accounts if a["layer"] == "standardized"]
+    assert (std["written"], std["errors"]) == (7, 0)
     again = _submit("curated_processor.py", env, "--topic_name", "events")
     assert again["status"] == "NO_NEW_DATA" and again["snapshot_id"] is None

@@ -25,7 +25,7 @@ from typing import Callable
 
 from pyiceberg.expressions import EqualTo
 
-from leanops.catalog.tables import SUMMARY_SOURCE_FROM, SUMMARY_TOPIC, Lakehouse
+from leanops.catalog.tables import SUMMARY_SOURCE_FROM, SUMMARY_TOPIC, Lakehouse, ancestors
 from leanops.context import Context
 from leanops.errors import LeanOpsError, UnknownTopicError
 from leanops.ops.corrections import apply_parse_corrections
@@ -109,15 +109,20 @@ def archive(lake: Lakehouse, topic: str, suffix: str) -> None:
     for ident in (lake.standardized_ident(topic), lake.curated_ident(topic), lake.semantic_ident(topic)):
         if lake.load(ident) is not None:
             lake.catalog.rename_table(ident, f"{ident}_{suffix}")
+    mark = {SUMMARY_TOPIC: topic, SUMMARY_SOURCE_FROM: REBUILD_MARK}
     for errors in (lake.parse_errors_table(), lake.curated_errors_table(), lake.semantic_errors_table()):
         rows = errors.scan(row_filter=EqualTo("topic_name", topic)).to_arrow()
         if rows.num_rows == 0:
+            # still mark the start of the new history: without it, the old first run's error commit (from
+            # "") would pass for an orphan of the new tables' first run (a replay may have emptied them)
+            if any((s.summary.additional_properties if s.summary else {}).get(SUMMARY_TOPIC) == topic
+                   for s in ancestors(errors)):
+                errors.append(errors.schema().as_arrow().empty_table(), snapshot_properties=mark)
             continue
         namespace, name = errors.name()[-2:] if len(errors.name()) > 1 else ("", errors.name()[0])
         target = lake.catalog.create_table(f"{namespace}.{name}_{topic}_{suffix}", schema=errors.schema())
         target.append(rows.cast(target.schema().as_arrow()))
-        errors.delete(EqualTo("topic_name", topic),
-                      snapshot_properties={SUMMARY_TOPIC: topic, SUMMARY_SOURCE_FROM: REBUILD_MARK})
+        errors.delete(EqualTo("topic_name", topic), snapshot_properties=mark)
 
 
 def _replay(ctx: Context, topic: str, schema, target: int | None, report: RebuildReport,
