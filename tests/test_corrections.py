@@ -47,6 +47,7 @@ def _die_before_the_deletion(monkeypatch, replay) -> None:
     def die(self, *args, **kwargs):
         raise KeyboardInterrupt("the process died between the commit and the deletion")
     monkeypatch.setattr(Table, "delete", die)
+    monkeypatch.setattr(Table, "overwrite", die)
     with pytest.raises(KeyboardInterrupt):
         replay()
     monkeypatch.undo()

@@ -219,6 +219,7 @@ def test_replay_resumes_after_a_crash_before_the_error_deletion(rejected, monkey
     def die(self, *args, **kwargs):
         raise KeyboardInterrupt("the process died between the Curated commit and the deletion")
     monkeypatch.setattr(Table, "delete", die)
+    monkeypatch.setattr(Table, "overwrite", die)
     with pytest.raises(KeyboardInterrupt):
         replay_curated(ctx, "orders")
     monkeypatch.undo()

@@ -7,6 +7,7 @@ import warnings
 
 import pyarrow as pa
 from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.expressions import EqualTo
 from pyiceberg.io.pyarrow import _dataframe_to_data_files
 from pyiceberg.table import Table
 from pyiceberg.types import StringType
@@ -35,6 +36,37 @@ def append_with_retry(table: Table, rows: pa.Table, summary: dict[str, str]) -> 
     """
     try:
         _append(table, rows, summary)
+    except CommitFailedException as exc:
+        raise CommitConflictError(str(table.name()), str(exc)) from exc
+
+
+@retry(retry=retry_if_exception_type(CommitFailedException), wait=wait_random_exponential(0.05, 2),
+       stop=stop_after_attempt(8), reraise=True)
+def _remove(table: Table, topic: str, keys: pa.Table, summary: dict[str, str]) -> int:
+    table.refresh()
+    topic_filter = EqualTo("topic_name", topic)
+    rows = table.scan(row_filter=topic_filter).to_arrow()
+    keep = rows.join(keys.cast(rows.select(keys.column_names).schema), keys.column_names, join_type="left anti")
+    if keep.num_rows == rows.num_rows:
+        return 0
+    if keep.num_rows == 0:
+        table.delete(topic_filter, snapshot_properties=summary)
+    else:
+        table.overwrite(keep.select(rows.column_names), overwrite_filter=topic_filter, snapshot_properties=summary)
+    return rows.num_rows - keep.num_rows
+
+
+def remove_rows(table: Table, topic: str, keys: pa.Table, summary: dict[str, str]) -> int:
+    """Delete a topic's rows of a shared table (an error table) whose `keys` columns match a row of `keys`.
+
+    The topic's rows are rewritten without the matching ones, under a plain topic filter: PyIceberg
+    binds an `In` filter once per manifest, which costs seconds for a few thousand keys. A lost race
+    (another writer committed meanwhile) is retried on the refreshed table. Returns the rows removed.
+    """
+    if keys.num_rows == 0:
+        return 0
+    try:
+        return _remove(table, topic, keys, summary)
     except CommitFailedException as exc:
         raise CommitConflictError(str(table.name()), str(exc)) from exc
 

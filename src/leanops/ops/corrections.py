@@ -31,7 +31,6 @@ nowhere: the original error row stays where it was. Running a replay again is sa
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import uuid
 from datetime import datetime, timezone
@@ -39,11 +38,12 @@ from typing import Iterable, Iterator
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pyiceberg.expressions import And, EqualTo, In, Or
+from pyiceberg.expressions import And, EqualTo, In
 
 from leanops import duck
-from leanops.catalog.commit import StagedAppend, append_with_retry
+from leanops.catalog.commit import StagedAppend, append_with_retry, remove_rows
 from leanops.catalog.schemas import PARSE_CORRECTIONS_SCHEMA
 from leanops.catalog.tables import (
     SUMMARY_CORRECTED_LINES, SUMMARY_DUPLICATES, SUMMARY_ERRORS, SUMMARY_INGEST_ID, SUMMARY_RECORDS_IN,
@@ -136,10 +136,13 @@ class CorrectionReport:
 
 
 def _no_repeats(pairs: list[tuple[str, object]]) -> dict:
-    keys = [k for k, _ in pairs]
-    if len(set(keys)) != len(keys):
-        raise ValueError(f"repeated key {sorted(k for k in set(keys) if keys.count(k) > 1)[0]!r}")
-    return dict(pairs)
+    """json's object hook: a repeated key is an error (Standardized rejects such objects; a dict would
+    silently keep the last value)."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        keys = [k for k, _ in pairs]
+        raise ValueError(f"repeated key {next(k for k in keys if keys.count(k) > 1)!r}")
+    return found
 
 
 def _read(lines: Iterable[str], model: type[_Fix], report: CorrectionReport) -> Iterator[tuple[int, _Fix]]:
@@ -188,6 +191,7 @@ def replay_dlq(ctx: Context, topic: str, lines: Iterable[str]) -> CorrectionRepo
     ledger = raw_ledger(lake.raw_table(topic))  # no RAW table: no ingest, so no DLQ row of it fixed yet
     leftovers = sorted(present & ledger.resolved)  # landed by an interrupted replay, not deleted yet
     fixes: list[tuple[int, DlqFix]] = []
+    taken: set[tuple[str, str, int]] = set()
     for number, fix in _read(lines, DlqFix, report):
         where = f"{fix.ingest_id} {fix.source}:{fix.line_number}"
         if fix.key in ledger.resolved:
@@ -195,10 +199,11 @@ def replay_dlq(ctx: Context, topic: str, lines: Iterable[str]) -> CorrectionRepo
         elif fix.key not in present:
             report.problem(number, where, f"no DLQ row of {topic} has this ingest_id, source and line_number",
                            failing=False)
-        elif any(fix.key == f.key for _, f in fixes):
+        elif fix.key in taken:
             report.problem(number, where, "the same DLQ row is corrected twice in this input", failing=False)
         else:
             fixes.append((number, fix))
+            taken.add(fix.key)
     landed: list[tuple[str, str, int]] = []
     if fixes:
         with duck.connect(ctx.settings.home / "tmp") as con:
@@ -226,16 +231,11 @@ def replay_dlq(ctx: Context, topic: str, lines: Iterable[str]) -> CorrectionRepo
 
 
 def _delete_dlq_rows(dlq, topic: str, keys: list[tuple[str, str, int]]) -> None:
-    """Delete the rows with these (ingest_id, source, line_number): one condition per ingest and source."""
-    if not keys:
-        return
-    grouped: dict[tuple[str, str], list[int]] = {}
-    for ingest_id, source, number in keys:
-        grouped.setdefault((ingest_id, source), []).append(number)
-    parts = [And(EqualTo("ingest_id", i), And(EqualTo("source", s), In("line_number", numbers)))
-             for (i, s), numbers in sorted(grouped.items())]
-    dlq.delete(And(EqualTo("topic_name", topic), functools.reduce(Or, parts)),
-               snapshot_properties={SUMMARY_REPLAY_OF: topic, "leanops.replayed": str(len(keys))})
+    """Delete the topic's DLQ rows with these (ingest_id, source, line_number)."""
+    rows = pa.Table.from_pylist([dict(zip(("ingest_id", "source", "line_number"), key)) for key in keys],
+                                schema=pa.schema([("ingest_id", pa.string()), ("source", pa.string()),
+                                                  ("line_number", pa.int64())]))
+    remove_rows(dlq, topic, rows, {SUMMARY_REPLAY_OF: topic, "leanops.replayed": str(len(keys))})
 
 
 # -- parse errors ---------------------------------------------------------------------------
@@ -251,16 +251,18 @@ def replay_parse(ctx: Context, topic: str, lines: Iterable[str]) -> CorrectionRe
     table = lake.standardized_table(topic)
     merged = replayed_ids(table) if table is not None else set()
     fixes: list[tuple[int, ParseFix]] = []
+    taken: set[str] = set()
     for number, fix in _read(lines, ParseFix, report):
         if fix.message_id in merged:
             report.already_fixed += 1
         elif fix.message_id not in present:
             report.problem(number, fix.message_id, f"no parse error of {topic} has this message_id", failing=False)
-        elif any(fix.message_id == f.message_id for _, f in fixes):
+        elif fix.message_id in taken:
             report.problem(number, fix.message_id, "the same parse error is corrected twice in this input",
                            failing=False)
         else:
             fixes.append((number, fix))
+            taken.add(fix.message_id)
     if fixes:
         now = datetime.now(timezone.utc)
         rows = pa.Table.from_pylist([
@@ -338,9 +340,9 @@ def apply_parse_corrections(lake: Lakehouse, settings: Settings, topic: str,
     done = sorted(replayed_ids(table) & error_ids)
     todo = sorted(error_ids - set(done))
     fixed: list[str] = []
-    stored = lake.parse_corrections_table().scan(
-        row_filter=And(EqualTo("topic_name", topic), In("message_id", todo))).to_arrow() if todo else None
-    if stored is not None and stored.num_rows:
+    stored = lake.parse_corrections_table().scan(row_filter=EqualTo("topic_name", topic)).to_arrow()
+    stored = stored.filter(pc.is_in(stored["message_id"], pa.array(todo, pa.string())))  # In binds slowly
+    if stored.num_rows:
         latest = stored.sort_by([("message_id", "ascending"), ("corrected_ts", "descending")])
         ids = latest["message_id"].to_pylist()
         keep = [i for i, mid in enumerate(ids) if i == 0 or ids[i - 1] != mid]
@@ -357,9 +359,8 @@ def apply_parse_corrections(lake: Lakehouse, settings: Settings, topic: str,
                 applied.snapshot_id, _ = standardized.write_objects(con, table, section, shape, summary)
     removable = fixed + done
     applied.fixed, applied.resumed = len(removable), len(done)
-    if removable:
-        errors.delete(And(EqualTo("topic_name", topic), In("message_id", removable)),
-                      snapshot_properties={SUMMARY_REPLAY_OF: topic, "leanops.replayed": str(len(removable))})
+    remove_rows(errors, topic, pa.table({"message_id": pa.array(removable, pa.string())}),
+                {SUMMARY_REPLAY_OF: topic, "leanops.replayed": str(len(removable))})
     return applied
 
 

@@ -28,6 +28,7 @@ import pyarrow as pa
 from pyiceberg.expressions import And, EqualTo, In
 
 from leanops import duck
+from leanops.catalog.commit import remove_rows
 from leanops.catalog.tables import SUMMARY_RECORDS_IN, SUMMARY_REPLAY_OF, SUMMARY_REPLAYED_IDS, ancestors
 from leanops.context import Context
 from leanops.errors import LeanOpsError
@@ -163,9 +164,8 @@ def _remove_fixed(errors_table, topic: str, report: ReplayReport, fixed: list[st
     """Delete the fixed rows from the errors table (after the merge commit: a crash in between is resumed)."""
     report.fixed, report.resumed = len(fixed) + len(merged_before), len(merged_before)
     removable = fixed + sorted(merged_before)
-    if removable:
-        errors_table.delete(And(EqualTo("topic_name", topic), In("message_id", removable)),
-                            snapshot_properties={SUMMARY_REPLAY_OF: topic, "leanops.replayed": str(len(removable))})
+    remove_rows(errors_table, topic, pa.table({"message_id": pa.array(removable, pa.string())}),
+                {SUMMARY_REPLAY_OF: topic, "leanops.replayed": str(len(removable))})
     return report
 
 
