@@ -275,3 +275,37 @@ def test_cli_export_edit_replay(lake, tmp_path):
     assert ctx.lake.raw_table("ordres") is None  # a mistyped topic creates nothing
     run_cycle(ctx)
     assert _all_ok(ctx)
+
+
+@pytest.mark.parametrize("method, removed_ids, left_ids", [
+    ("overwrite", ["a", "nope"], ["b", "late"]),  # some of the topic's rows go: the rest is rewritten
+    ("delete", ["a", "b"], ["late"]),  # all of them go: a plain delete by topic
+])
+def test_remove_rows_keeps_other_rows_and_a_racing_append(lake, monkeypatch, method, removed_ids, left_ids):
+    """Only the topic's matching rows go; a row another writer appends meanwhile survives (retried)."""
+    from pyiceberg.table import Table
+    from leanops.catalog.commit import append_with_retry, remove_rows
+    from leanops.catalog.schemas import PARSE_ERRORS_SCHEMA
+    ctx, _ = lake
+    now = datetime.now(timezone.utc)
+
+    def rows(*pairs):
+        return pa.Table.from_pylist([{"topic_name": t, "message_id": m, "reason": "invalid JSON", "raw_text": "{",
+                                      "publish_time": now, "ingestion_ts": now, "error_ts": now} for t, m in pairs],
+                                    schema=PARSE_ERRORS_SCHEMA.as_arrow())
+    errors = ctx.lake.parse_errors_table()
+    append_with_retry(errors, rows(("orders", "a"), ("orders", "b"), ("other", "a")), {})
+    real, raced = getattr(Table, method), []
+
+    def racing(self, *args, **kwargs):  # another writer commits between our scan and our commit, once
+        if not raced:
+            raced.append(True)
+            append_with_retry(ctx.lake.parse_errors_table(), rows(("orders", "late")), {})
+        return real(self, *args, **kwargs)
+    monkeypatch.setattr(Table, method, racing)
+
+    removed = remove_rows(errors, "orders", pa.table({"message_id": removed_ids}), {"leanops.replay-of": "orders"})
+
+    left = sorted((r["topic_name"], r["message_id"]) for r in
+                  ctx.lake.parse_errors_table().scan().to_arrow().to_pylist())
+    assert raced and removed == 3 - len(left_ids) and left == [("orders", m) for m in left_ids] + [("other", "a")]

@@ -6,7 +6,7 @@ import uuid
 import warnings
 
 import pyarrow as pa
-from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.exceptions import CommitFailedException, ValidationException
 from pyiceberg.expressions import EqualTo
 from pyiceberg.io.pyarrow import _dataframe_to_data_files
 from pyiceberg.table import Table
@@ -40,8 +40,8 @@ def append_with_retry(table: Table, rows: pa.Table, summary: dict[str, str]) -> 
         raise CommitConflictError(str(table.name()), str(exc)) from exc
 
 
-@retry(retry=retry_if_exception_type(CommitFailedException), wait=wait_random_exponential(0.05, 2),
-       stop=stop_after_attempt(8), reraise=True)
+@retry(retry=retry_if_exception_type((CommitFailedException, ValidationException)),
+       wait=wait_random_exponential(0.05, 2), stop=stop_after_attempt(8), reraise=True)
 def _remove(table: Table, topic: str, keys: pa.Table, summary: dict[str, str]) -> int:
     table.refresh()
     topic_filter = EqualTo("topic_name", topic)
@@ -61,13 +61,14 @@ def remove_rows(table: Table, topic: str, keys: pa.Table, summary: dict[str, str
 
     The topic's rows are rewritten without the matching ones, under a plain topic filter: PyIceberg
     binds an `In` filter once per manifest, which costs seconds for a few thousand keys. A lost race
-    (another writer committed meanwhile) is retried on the refreshed table. Returns the rows removed.
+    (another writer committed meanwhile; PyIceberg's conflict validation names the files it added) is
+    retried from a fresh scan, so their rows are kept. Returns the rows removed.
     """
     if keys.num_rows == 0:
         return 0
     try:
         return _remove(table, topic, keys, summary)
-    except CommitFailedException as exc:
+    except (CommitFailedException, ValidationException) as exc:
         raise CommitConflictError(str(table.name()), str(exc)) from exc
 
 
