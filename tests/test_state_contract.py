@@ -529,3 +529,42 @@ def test_dynamodb_manifest_items_are_the_workflow_s(aws):
     assert store._client.get_item(TableName=table, Key={"manifest_id": {"S": "m1"}})["Item"]["job_run_id"] == {
         "S": "jr_1"}  # the store's updates keep the workflow's attributes
     assert [m.manifest_id for m in store.list_manifests()] == ["m1"]
+
+
+def test_dynamodb_lists_by_status_from_the_index_not_a_scan(aws, monkeypatch):
+    """Files and manifests by status come from the status index, re-read consistently: an entry the
+    (eventually consistent) index still lists after the item moved on is dropped, and nothing is scanned."""
+    from leanops.state.dynamodb import DynamoStateStore
+    store = DynamoStateStore(prefix="idx_", region="us-east-1")
+    for f in (_landed("a"), _landed("b"), _landed("c", topic="orders")):
+        store.track_file(f)
+    assert store.claim_files(_manifest("m1", ["b"]))
+    real_query = store._client.query
+
+    def stale_query(**kwargs):  # the index has not caught up with b's claim yet
+        page = real_query(**kwargs)
+        if kwargs.get("IndexName") and kwargs["TableName"].endswith("FileTracking"):
+            page["Items"] = page["Items"] + [{"file_key": {"S": "b"}}]
+        return page
+
+    def no_scan(**kwargs):
+        raise AssertionError(f"scanned {kwargs['TableName']}")
+    monkeypatch.setattr(store._client, "query", stale_query)
+    monkeypatch.setattr(store._client, "scan", no_scan)
+
+    assert [f.file_key for f in store.list_files("events", FileStatus.PENDING)] == ["a"]
+    assert [f.file_key for f in store.list_files(status=FileStatus.PENDING)] == ["a", "c"]
+    assert [f.file_key for f in store.list_files("events", FileStatus.MANIFESTED)] == ["b"]
+    assert [m.manifest_id for m in store.list_manifests("events", ManifestStatus.PENDING)] == ["m1"]
+    assert store.list_manifests("orders", ManifestStatus.PENDING) == []
+
+
+def test_dynamodb_tables_of_layout_3_without_the_index_are_scanned(aws):
+    from leanops.state import dynamodb
+    client = __import__("boto3").client("dynamodb", region_name="us-east-1")
+    client.create_table(TableName="old_FileTracking", BillingMode="PAY_PER_REQUEST",
+                        AttributeDefinitions=[{"AttributeName": "file_key", "AttributeType": "S"}],
+                        KeySchema=[{"AttributeName": "file_key", "KeyType": "HASH"}])
+    store = dynamodb.DynamoStateStore(prefix="old_", region="us-east-1")
+    store.track_file(_landed("a"))
+    assert [f.file_key for f in store.list_files("events", FileStatus.PENDING)] == ["a"]

@@ -317,17 +317,24 @@ def test_dynamodb_tables_match_the_state_store(modules):
         out = {}
         for suffix, spec in tables.items():
             rng = _string(spec["range_key"])
+            index = _string(spec["index_name"])
             out[suffix] = ((_string(spec["hash_key"]), _string(spec["hash_key_type"])),
                            None if rng is None else (rng, _string(spec["range_key_type"])),
-                           _string(spec["ttl_attribute"]))
+                           _string(spec["ttl_attribute"]),
+                           None if index is None else (index, _string(spec["index_hash"]), _string(spec["index_range"])))
         return out
 
-    expected = {suffix: (hash_key, range_key, getattr(dynamodb, "TTL_ATTRIBUTES", {}).get(suffix))
+    expected = {suffix: (hash_key, range_key, getattr(dynamodb, "TTL_ATTRIBUTES", {}).get(suffix),
+                         dynamodb.INDEXES.get(suffix))
                 for suffix, (hash_key, range_key) in dynamodb.TABLES.items()}
     assert layout(state.locals["state_tables"]) == expected
     assert state.locals["tables"] == "${local.state_tables}"
 
     table = state.resources[("aws_dynamodb_table", "this")]
+    blocks = {_string(name): block for d in table["dynamic"] for name, block in d.items()}
+    index = blocks["global_secondary_index"]["content"][0]
+    assert (_string(index["hash_key"]), _string(index["range_key"]), _string(index["projection_type"])) == (
+        "${global_secondary_index.value.index_hash}", "${global_secondary_index.value.index_range}", "ALL")
     assert table["for_each"] == "${local.tables}"
     assert _string(table["name"]) == "${var.table_prefix}${each.key}"  # the adapter's DynamoStateStore.table()
     assert _string(table["billing_mode"]) == "PAY_PER_REQUEST"

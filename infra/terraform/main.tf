@@ -10,7 +10,13 @@ data "aws_partition" "current" {}
 
 locals {
   account_id = data.aws_caller_identity.current.account_id
-  partition  = data.aws_partition.current.partition
+
+  # the builder's tables, and the status index it lists pending files and manifests from
+  manifest_builder_table_arns = concat(
+    [for suffix in ["FileTracking", "FileChecksums", "FileManifests", "Leases"] : module.state.table_arns[suffix]],
+    [for suffix in ["FileTracking", "FileManifests"] : "${module.state.table_arns[suffix]}/index/*"],
+  )
+  partition = data.aws_partition.current.partition
 
   tags = merge(var.tags, {
     Project     = var.project
@@ -106,7 +112,7 @@ module "lambdas" {
   landing_prefix              = var.landing_prefix
   manifest_prefix             = local.manifest_prefix
   file_workflow_arn           = local.file_workflow_arn
-  manifest_builder_table_arns = [for suffix in ["FileTracking", "FileChecksums", "FileManifests", "Leases"] : module.state.table_arns[suffix]]
+  manifest_builder_table_arns = local.manifest_builder_table_arns
   manifest_lock_ttl_seconds   = var.manifest_lock_ttl_seconds
   manifest_max_files          = var.manifest_max_files
   manifest_max_bytes          = var.manifest_max_bytes

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import time
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -23,7 +24,8 @@ from leanops.state.base import (Checkpoint, DriftEntry, FileStatus, IngestRecord
 from leanops.types import FlowControl
 
 DEFAULT_PREFIX = "leanops_"
-LAYOUT_VERSION = 3  # bump when the table layout below changes; reported like SQLite's schema_version
+log = logging.getLogger("leanops.state.dynamodb")
+LAYOUT_VERSION = 4  # bump when the table layout below changes; reported like SQLite's schema_version
 # suffix -> (hash key, range key or None); every key attribute is a string except the numeric ranges
 TABLES: dict[str, tuple[tuple[str, str], tuple[str, str] | None]] = {
     "PipelineRegistry": (("topic_name", "S"), None),
@@ -42,6 +44,13 @@ TABLES: dict[str, tuple[tuple[str, str], tuple[str, str] | None]] = {
     "FileTracking": (("file_key", "S"), None),
     "FileChecksums": (("topic", "S"), ("checksum", "S")),
     "FileManifests": (("manifest_id", "S"), None),
+}
+# global secondary indexes: table suffix -> (index name, hash attribute, range attribute), all strings, every
+# attribute projected. The status index answers "the topic's pending files" without scanning every file ever landed.
+STATUS_INDEX = "status-topic"
+INDEXES: dict[str, tuple[str, str, str]] = {
+    "FileTracking": (STATUS_INDEX, "status", "topic"),
+    "FileManifests": (STATUS_INDEX, "status", "topic"),
 }
 JOB_OUTPUT_TTL_SECONDS = 30 * 86_400
 TTL_ATTRIBUTES = {"JobOutputs": "expires_at"}  # tables whose items DynamoDB deletes when the attribute's epoch passes
@@ -133,11 +142,20 @@ class DynamoStateStore(StateStore):
                 if err.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
                     raise
             keys = [hash_key] + ([range_key] if range_key else [])
+            attributes, extra = list(keys), {}
+            if suffix in INDEXES:
+                name, index_hash, index_range = INDEXES[suffix]
+                attributes += [(index_hash, "S"), (index_range, "S")]
+                extra["GlobalSecondaryIndexes"] = [{
+                    "IndexName": name, "Projection": {"ProjectionType": "ALL"},
+                    "KeySchema": [{"AttributeName": index_hash, "KeyType": "HASH"},
+                                  {"AttributeName": index_range, "KeyType": "RANGE"}]}]
             try:
                 self._client.create_table(
                     TableName=self.table(suffix), BillingMode="PAY_PER_REQUEST",
-                    AttributeDefinitions=[{"AttributeName": n, "AttributeType": t} for n, t in keys],
-                    KeySchema=[{"AttributeName": n, "KeyType": kt} for (n, _), kt in zip(keys, ("HASH", "RANGE"))])
+                    AttributeDefinitions=[{"AttributeName": n, "AttributeType": t} for n, t in attributes],
+                    KeySchema=[{"AttributeName": n, "KeyType": kt} for (n, _), kt in zip(keys, ("HASH", "RANGE"))],
+                    **extra)
             except ClientError as err:
                 if err.response.get("Error", {}).get("Code") != "ResourceInUseException":
                     raise  # in use: another process created it first
@@ -213,6 +231,51 @@ class DynamoStateStore(StateStore):
             if "LastEvaluatedKey" not in page:
                 break
             args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return out
+
+    def _with_status(self, suffix: str, key_name: str, status: str, topic: str | None) -> list[dict]:
+        """Items in `status` (of `topic`): candidates from the status index, then re-read consistently.
+
+        The index is eventually consistent: an item it lists may have moved on (the re-read drops it),
+        and an item that entered the status a moment ago may be missing (it is found by the next call:
+        what lists by status here, building manifests, runs again on the next notification or flush).
+        A table created before the index existed (layout < 4) is scanned instead."""
+        index, index_hash, index_range = INDEXES[suffix]
+        condition = "#h = :h" + (" AND #r = :r" if topic is not None else "")
+        names = {"#h": index_hash, **({"#r": index_range} if topic is not None else {})}
+        bound = {"h": status, **({"r": topic} if topic is not None else {})}
+        args: dict[str, Any] = {"TableName": self.table(suffix), "IndexName": index, "KeyConditionExpression": condition,
+                                "ExpressionAttributeNames": {**names, "#k": key_name}, "ProjectionExpression": "#k",
+                                "ExpressionAttributeValues": _values(bound)}
+        keys: list[str] = []
+        try:
+            while True:
+                page = self._client.query(**args)
+                keys.extend(_plain(i)[key_name] for i in page.get("Items", []))
+                if "LastEvaluatedKey" not in page:
+                    break
+                args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        except ClientError as err:
+            # DynamoDB says ValidationException ("does not have the specified index"), moto ResourceNotFound
+            if err.response.get("Error", {}).get("Code") not in ("ValidationException", "ResourceNotFoundException"):
+                raise
+            log.warning("%s has no index %s (created before layout 4): scanning it", self.table(suffix), index)
+            return self._items(suffix, where={"topic": topic, "status": status})
+        items = self._get_many(suffix, key_name, sorted(set(keys)))
+        return [i for i in items if i.get("status") == status and (topic is None or i.get("topic") == topic)]
+
+    def _get_many(self, suffix: str, key_name: str, keys: list[str]) -> list[dict]:
+        """BatchGetItem with ConsistentRead, 100 keys a call, unprocessed keys asked again."""
+        out: list[dict] = []
+        for start in range(0, len(keys), 100):
+            request = {self.table(suffix): {"Keys": [_item({key_name: k}) for k in keys[start:start + 100]],
+                                            "ConsistentRead": True}}
+            while request:
+                answer = self._client.batch_get_item(RequestItems=request)
+                out.extend(_plain(i) for i in answer.get("Responses", {}).get(self.table(suffix), []))
+                request = answer.get("UnprocessedKeys") or {}
+                if request:
+                    time.sleep(0.05)
         return out
 
     def _next_id(self, counter: str) -> int:
@@ -427,9 +490,11 @@ class DynamoStateStore(StateStore):
         return self._file(self._get("FileTracking", {"file_key": file_key}))
 
     def list_files(self, topic: str | None = None, status: str | None = None) -> list[TrackedFile]:
-        """Oldest first (first_seen, then file_key). A filtered Scan of the whole table: an operations
-        query (`leanops files ...`, manifest building per run), not one for a per-record hot path."""
-        files = [self._file(i) for i in self._items("FileTracking", where={"topic": topic, "status": status})]
+        """Oldest first (first_seen, then file_key). With a status: the status index, re-read consistently
+        (`_with_status`); without one, a filtered Scan (operations queries: `leanops files ...`)."""
+        items = (self._with_status("FileTracking", "file_key", status, topic) if status is not None
+                 else self._items("FileTracking", where={"topic": topic}))
+        files = [self._file(i) for i in items]
         return sorted(files, key=lambda f: (f.first_seen, f.file_key))  # type: ignore[union-attr]
 
     def _claim_checksum(self, file: TrackedFile) -> str | None:
@@ -516,8 +581,9 @@ class DynamoStateStore(StateStore):
         return self._manifest(self._get("FileManifests", {"manifest_id": manifest_id}))
 
     def list_manifests(self, topic: str | None = None, status: str | None = None) -> list[Manifest]:
-        """Oldest first (created_at, then manifest_id); like list_files, a filtered Scan (operations query)."""
-        items = self._items("FileManifests", where={"topic": topic, "status": status})
+        """Oldest first (created_at, then manifest_id); read like list_files (the status index, or a Scan)."""
+        items = (self._with_status("FileManifests", "manifest_id", status, topic) if status is not None
+                 else self._items("FileManifests", where={"topic": topic}))
         manifests = [m for m in map(self._manifest, items) if m is not None]
         return sorted(manifests, key=lambda m: (m.created_at, m.manifest_id))
 

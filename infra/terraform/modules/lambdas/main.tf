@@ -117,7 +117,7 @@ locals {
     Effect = "Allow"
     Action = [
       "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-      "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:Scan",
+      "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:BatchGetItem",
     ]
     Resource = var.state_table_arns
   }
@@ -258,10 +258,12 @@ locals {
         Resource = var.state_table_arns
       },
       {
-        # track_file, claim_files (conditional puts/updates, scans of pending files) and the per-topic builder lock.
-        Sid      = "FileTrackingTables"
-        Effect   = "Allow"
-        Action   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Scan"]
+        # track_file, claim_files (conditional puts/updates), pending files (status index query, consistent
+        # re-read; a Scan for tables made before the index) and the per-topic builder lock.
+        Sid    = "FileTrackingTables"
+        Effect = "Allow"
+        Action = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+        "dynamodb:Scan", "dynamodb:Query", "dynamodb:BatchGetItem"]
         Resource = var.manifest_builder_table_arns
       },
       {

@@ -2,23 +2,23 @@
 # CreateTable: at start-up it only describes them, and the runtime roles have no dynamodb:CreateTable.
 
 locals {
-  # Exactly leanops.state.dynamodb.TABLES (suffix -> hash key, range key) plus its TTL_ATTRIBUTES;
-  # tests/test_terraform.py fails when the two drift apart.
+  # Exactly leanops.state.dynamodb.TABLES (suffix -> hash key, range key) plus its TTL_ATTRIBUTES and
+  # INDEXES (the status index: pending files without a Scan); tests/test_terraform.py fails when they drift apart.
   state_tables = {
-    PipelineRegistry = { hash_key = "topic_name", hash_key_type = "S", range_key = null, range_key_type = null, ttl_attribute = null }
-    Checkpoints      = { hash_key = "pipeline_id", hash_key_type = "S", range_key = "checkpoint_type", range_key_type = "S", ttl_attribute = null }
-    RunLog           = { hash_key = "topic", hash_key_type = "S", range_key = "run_key", range_key_type = "S", ttl_attribute = null }
-    IngestLog        = { hash_key = "topic", hash_key_type = "S", range_key = "ingest_id", range_key_type = "S", ttl_attribute = null }
-    Leases           = { hash_key = "topic", hash_key_type = "S", range_key = null, range_key_type = null, ttl_attribute = null }
-    Rebuilds         = { hash_key = "topic_name", hash_key_type = "S", range_key = null, range_key_type = null, ttl_attribute = null }
-    Deployments      = { hash_key = "topic_name", hash_key_type = "S", range_key = "deployment_id", range_key_type = "N", ttl_attribute = null }
-    AlertLog         = { hash_key = "topic", hash_key_type = "S", range_key = "kind", range_key_type = "S", ttl_attribute = null }
-    DriftLog         = { hash_key = "topic", hash_key_type = "S", range_key = "column_kind", range_key_type = "S", ttl_attribute = null }
-    Counters         = { hash_key = "counter_name", hash_key_type = "S", range_key = null, range_key_type = null, ttl_attribute = null }
-    JobOutputs       = { hash_key = "job_run_id", hash_key_type = "S", range_key = null, range_key_type = null, ttl_attribute = "expires_at" }
-    FileTracking     = { hash_key = "file_key", hash_key_type = "S", range_key = null, range_key_type = null, ttl_attribute = null }
-    FileChecksums    = { hash_key = "topic", hash_key_type = "S", range_key = "checksum", range_key_type = "S", ttl_attribute = null }
-    FileManifests    = { hash_key = "manifest_id", hash_key_type = "S", range_key = null, range_key_type = null, ttl_attribute = null }
+    PipelineRegistry = { hash_key = "topic_name", hash_key_type = "S", range_key = null, range_key_type = null, ttl_attribute = null, index_name = null, index_hash = null, index_range = null }
+    Checkpoints      = { hash_key = "pipeline_id", hash_key_type = "S", range_key = "checkpoint_type", range_key_type = "S", ttl_attribute = null, index_name = null, index_hash = null, index_range = null }
+    RunLog           = { hash_key = "topic", hash_key_type = "S", range_key = "run_key", range_key_type = "S", ttl_attribute = null, index_name = null, index_hash = null, index_range = null }
+    IngestLog        = { hash_key = "topic", hash_key_type = "S", range_key = "ingest_id", range_key_type = "S", ttl_attribute = null, index_name = null, index_hash = null, index_range = null }
+    Leases           = { hash_key = "topic", hash_key_type = "S", range_key = null, range_key_type = null, ttl_attribute = null, index_name = null, index_hash = null, index_range = null }
+    Rebuilds         = { hash_key = "topic_name", hash_key_type = "S", range_key = null, range_key_type = null, ttl_attribute = null, index_name = null, index_hash = null, index_range = null }
+    Deployments      = { hash_key = "topic_name", hash_key_type = "S", range_key = "deployment_id", range_key_type = "N", ttl_attribute = null, index_name = null, index_hash = null, index_range = null }
+    AlertLog         = { hash_key = "topic", hash_key_type = "S", range_key = "kind", range_key_type = "S", ttl_attribute = null, index_name = null, index_hash = null, index_range = null }
+    DriftLog         = { hash_key = "topic", hash_key_type = "S", range_key = "column_kind", range_key_type = "S", ttl_attribute = null, index_name = null, index_hash = null, index_range = null }
+    Counters         = { hash_key = "counter_name", hash_key_type = "S", range_key = null, range_key_type = null, ttl_attribute = null, index_name = null, index_hash = null, index_range = null }
+    JobOutputs       = { hash_key = "job_run_id", hash_key_type = "S", range_key = null, range_key_type = null, ttl_attribute = "expires_at", index_name = null, index_hash = null, index_range = null }
+    FileTracking     = { hash_key = "file_key", hash_key_type = "S", range_key = null, range_key_type = null, ttl_attribute = null, index_name = "status-topic", index_hash = "status", index_range = "topic" }
+    FileChecksums    = { hash_key = "topic", hash_key_type = "S", range_key = "checksum", range_key_type = "S", ttl_attribute = null, index_name = null, index_hash = null, index_range = null }
+    FileManifests    = { hash_key = "manifest_id", hash_key_type = "S", range_key = null, range_key_type = null, ttl_attribute = null, index_name = "status-topic", index_hash = "status", index_range = "topic" }
   }
 
   # FileManifests is also updated directly by the file-manifest workflow (seed 003): it SETs status,
@@ -45,6 +45,24 @@ resource "aws_dynamodb_table" "this" {
     content {
       name = attribute.value.range_key
       type = attribute.value.range_key_type
+    }
+  }
+
+  dynamic "attribute" {
+    for_each = each.value.index_name == null ? [] : [each.value.index_hash, each.value.index_range]
+    content {
+      name = attribute.value
+      type = "S"
+    }
+  }
+
+  dynamic "global_secondary_index" {
+    for_each = each.value.index_name == null ? [] : [each.value]
+    content {
+      name            = global_secondary_index.value.index_name
+      hash_key        = global_secondary_index.value.index_hash
+      range_key       = global_secondary_index.value.index_range
+      projection_type = "ALL"
     }
   }
 

@@ -9,8 +9,9 @@ output "table_arns" {
 }
 
 output "state_table_arns" {
-  description = "ARNs of the state store's tables (leanops.state.dynamodb.TABLES, FileManifests among them), for the runtime roles."
-  value       = [for suffix in keys(local.state_tables) : aws_dynamodb_table.this[suffix].arn]
+  description = "ARNs of the state store's tables (leanops.state.dynamodb.TABLES, FileManifests among them) and of their indexes, for the runtime roles."
+  value = concat([for suffix in keys(local.state_tables) : aws_dynamodb_table.this[suffix].arn],
+  [for suffix, table in local.state_tables : "${aws_dynamodb_table.this[suffix].arn}/index/*" if table.index_name != null])
 }
 
 output "table_prefix" {
