@@ -11,6 +11,7 @@ import socket
 import subprocess
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from urllib.parse import urlencode, urlsplit
 
@@ -312,3 +313,49 @@ def test_cli_serves_and_stops_cleanly(tmp_path, sig):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# -- the read cache ------------------------------------------------------------------------------
+
+def test_read_cache_keeps_answers_for_its_time_and_computes_once_for_concurrent_requests():
+    from leanops.ops.server import ReadCache
+    now = [100.0]
+    cache, calls = ReadCache(5.0, clock=lambda: now[0]), []
+
+    def compute(value):
+        def run():
+            calls.append(value)
+            time.sleep(0.05)  # slow enough for the other threads to arrive meanwhile
+            return value
+        return run
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: cache.get(("k",), compute("a")), range(8)))
+    assert answers == ["a"] * 8 and calls == ["a"]  # eight requests, one collection
+    now[0] += 4.9
+    assert cache.get(("k",), compute("b")) == "a"
+    now[0] += 0.2
+    assert cache.get(("k",), compute("c")) == "c" and cache.get(("other",), compute("d")) == "d"
+    cache.clear()
+    assert cache.get(("k",), compute("e")) == "e"
+    off = ReadCache(0)
+    assert [off.get(("k",), compute(v)) for v in "fg"] == ["f", "g"]
+
+
+def test_pages_share_one_collection_until_an_ingest_clears_it(ctx, monkeypatch):
+    from leanops.ops import dashboard
+    real, collected = dashboard.collect_status, []
+
+    def counting(*args, **kwargs):
+        collected.append(args[1:])
+        return real(*args, **kwargs)
+    monkeypatch.setattr(dashboard, "collect_status", counting)
+    with served(ctx, cache_seconds=60) as server:
+        assert post_events(server, "events", lines(*good(2)))[0] == 200
+        before = len(collected)
+        first = json.loads(call(server, "GET", "/api/status")[2])
+        assert call(server, "GET", "/")[0] == 200 and json.loads(call(server, "GET", "/api/status")[2]) == first
+        assert len(collected) == before + 1  # /api/status and / read the same collection
+        assert post_events(server, "events", lines(*good(3, prefix="n")))[0] == 200
+        after = json.loads(call(server, "GET", "/api/status")[2])
+        ingestion = next(a for a in after["accountability"] if a["layer"] == "ingestion")
+        assert ingestion["records_in"] == 5 and len(collected) == before + 2

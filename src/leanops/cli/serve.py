@@ -21,6 +21,9 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="address to bind;
                                                          help="largest gzip body once inflated "
                                                               "(default 8 x --max-body)"),
           refresh: int = typer.Option(30, "--refresh", min=0, help="seconds between page refreshes (0: off)"),
+          cache: float = typer.Option(5.0, "--cache-seconds", min=0,
+                                      help="pages, /api and /metrics answer from data at most this old "
+                                           "(an ingest here clears it; 0: recompute every request)"),
           home: Optional[Path] = typer.Option(None, "--home", envvar="LEANOPS_HOME",
                                               help="deployment home (default ./.leanops)"),
           schemas: Optional[Path] = typer.Option(None, "--schemas", envvar="LEANOPS_SCHEMAS",
@@ -32,7 +35,7 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="address to bind;
 
     options = ServeOptions(host=host, port=port, token=token or None, max_body=parse_size(max_body),
                            max_decompressed=parse_size(max_decompressed) if max_decompressed else None,
-                           refresh_seconds=refresh)
+                           refresh_seconds=refresh, cache_seconds=cache)
     check_options(options)  # before opening anything: a refused start touches nothing
     ctx = Context.open(home, schemas)
     try:

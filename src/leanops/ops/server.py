@@ -49,7 +49,7 @@ import time
 import zlib
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from leanops.context import Context
@@ -87,6 +87,7 @@ class ServeOptions:
     max_decompressed: int | None = None  # None: INFLATE_FACTOR x max_body
     refresh_seconds: int = 30            # the page's auto-refresh; 0: off
     request_timeout: float = 60.0        # seconds a connection may stay silent
+    cache_seconds: float = 5.0           # read routes answer from data at most this old; 0: compute every time
 
     @property
     def inflated_limit(self) -> int:
@@ -126,6 +127,38 @@ class HttpError(Exception):
         self.status, self.message, self.close, self.headers = status, message, close, headers or {}
 
 
+class ReadCache:
+    """What the read routes computed, kept `seconds`; concurrent requests for one key compute it once.
+
+    Collecting the status reads every topic's tables (tens of milliseconds per topic): a dashboard left
+    open in a few browsers and a Prometheus scraping /metrics would otherwise redo it for each request.
+    An ingest through this server clears it, so what was just posted shows on the next page."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds, self._clock = seconds, clock
+        self._entries: dict[tuple, tuple[float, Any]] = {}
+        self._locks: dict[tuple, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def get(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        if self.seconds <= 0:
+            return compute()
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:  # a second request for the key waits for the first one's answer
+            hit = self._entries.get(key)
+            if hit is not None and self._clock() - hit[0] < self.seconds:
+                return hit[1]
+            value = compute()
+            with self._guard:
+                self._entries[key] = (self._clock(), value)
+            return value
+
+    def clear(self) -> None:
+        with self._guard:
+            self._entries.clear()
+
+
 class LeanOpsHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -139,7 +172,13 @@ class LeanOpsHTTPServer(ThreadingHTTPServer):
         self._inflight = 0
         self._inflight_cond = threading.Condition()
         self._stop = threading.Event()
+        self.cache = ReadCache(options.cache_seconds)
         super().__init__((options.host.strip("[]"), options.port), Handler)
+
+    def status(self, topic: str | None) -> dict:
+        """The dashboard's data (`collect_status`), through the read cache."""
+        from leanops.ops.dashboard import collect_status
+        return self.cache.get(("status", topic), lambda: collect_status(self.ctx, topic))
 
     @property
     def url(self) -> str:
@@ -181,11 +220,10 @@ def warm_up() -> None:
             log.debug("warm-up: %s", exc)
 
 
-def _warm_pages(ctx: Context) -> None:
+def _warm_pages(server: LeanOpsHTTPServer) -> None:
     """Collect the dashboard's data once in the background: the first visitor's page then comes warm."""
-    from leanops.ops.dashboard import collect_status
     try:
-        collect_status(ctx)
+        server.status(None)
     except Exception as exc:  # noqa: BLE001 - only a warm-up; the page reports its own problems
         log.debug("warm-up failed: %s", exc)
 
@@ -209,7 +247,7 @@ def serve(server: LeanOpsHTTPServer, drain_seconds: float = 120.0) -> None:
     worker = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="leanops-serve",
                               daemon=True)
     worker.start()
-    threading.Thread(target=_warm_pages, args=(server.ctx,), name="leanops-serve-warm", daemon=True).start()
+    threading.Thread(target=_warm_pages, args=(server,), name="leanops-serve-warm", daemon=True).start()
     try:
         while not server._stop.wait(0.5):
             if not worker.is_alive():
@@ -337,9 +375,9 @@ class Handler(BaseHTTPRequestHandler):
         return topic
 
     def _dashboard(self, query: dict[str, str]) -> None:
-        from leanops.ops.dashboard import collect_status, render_dashboard
+        from leanops.ops.dashboard import render_dashboard
         started = time.perf_counter()
-        status = collect_status(self.server.ctx, self._topic_filter(query))
+        status = self.server.status(self._topic_filter(query))
         refresh = 0 if query.get("refresh") == "0" else self.server.options.refresh_seconds
         page = render_dashboard(status, refresh)
         ms = (time.perf_counter() - started) * 1000
@@ -361,10 +399,13 @@ class Handler(BaseHTTPRequestHandler):
     def _error_view(self, filters: dict, samples: int) -> dict:
         from leanops.ops.dashboard import filtered_groups
         from leanops.ops.errors import error_view
-        view = error_view(self.server.ctx.lake, topic=filters["topic"], layer=filters["layer"], samples=samples)
-        data = view.as_dict()
-        data["groups"] = filtered_groups(data["groups"], filters["reason"], filters["column"])
-        return data
+
+        def compute() -> dict:
+            view = error_view(self.server.ctx.lake, topic=filters["topic"], layer=filters["layer"], samples=samples)
+            data = view.as_dict()
+            data["groups"] = filtered_groups(data["groups"], filters["reason"], filters["column"])
+            return data
+        return self.server.cache.get(("errors", *sorted(filters.items()), samples), compute)
 
     def _errors_page(self, query: dict[str, str]) -> None:
         from leanops.ops.dashboard import render_errors
@@ -377,15 +418,14 @@ class Handler(BaseHTTPRequestHandler):
         self._send_json({"filter": filters, **self._error_view(filters, samples)})
 
     def _api_status(self, query: dict[str, str]) -> None:
-        from leanops.ops.dashboard import collect_status
-        self._send_json(collect_status(self.server.ctx, self._topic_filter(query)))
+        self._send_json(self.server.status(self._topic_filter(query)))
 
     def _metrics(self, query: dict[str, str]) -> None:
         try:
             from leanops.ops.metrics import collect, prometheus_text
         except ImportError as exc:  # pragma: no cover - the metrics module ships with the package
             raise HttpError(HTTPStatus.SERVICE_UNAVAILABLE, f"metrics are not available: {exc}") from exc
-        text = prometheus_text(collect(self.server.ctx))
+        text = self.server.cache.get(("metrics",), lambda: prometheus_text(collect(self.server.ctx)))
         self._send(HTTPStatus.OK, text.encode(), "text/plain; version=0.0.4; charset=utf-8")
 
     def _healthz(self, query: dict[str, str]) -> None:
@@ -508,6 +548,7 @@ class Handler(BaseHTTPRequestHandler):
                                        f"http:{self.client_address[0]}")
         finally:
             body.close()
+        self.server.cache.clear()  # the next page shows what was just ingested
         log.info("ingested %s: %d lines, %d accepted, %d rejected", topic, report.lines_read, report.accepted,
                  report.rejected)
         self._send_json(report.as_dict())
