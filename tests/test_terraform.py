@@ -206,7 +206,8 @@ def test_references_resolve_inside_their_module(modules):
     assert not problems, "\n".join(sorted(set(problems)))
 
 
-MOVED_ADDRESS = re.compile(r"^\$\{module\.([A-Za-z_][\w-]*)\.([a-z][a-z0-9_]*)\.([A-Za-z_][\w-]*)\}$")
+# [module.M.]TYPE.NAME[optional instance key]: a move into a child module, or within this one
+MOVED_ADDRESS = re.compile(r'^\$\{(?:module\.([A-Za-z_][\w-]*)\.)?([a-z][a-z0-9_]*)\.([A-Za-z_][\w-]*)(?:\[[^\]]*\])?\}$')
 
 
 def test_moved_blocks_name_existing_resources(modules):
@@ -219,11 +220,15 @@ def test_moved_blocks_name_existing_resources(modules):
                 for end in ("from", "to"):
                     match = MOVED_ADDRESS.match(block[end])
                     if not match:
-                        problems.append(f"{module.name}/{file}: moved {end} {block[end]!r}: expected module.M.TYPE.NAME")
+                        problems.append(f"{module.name}/{file}: moved {end} {block[end]!r}: "
+                                        "expected [module.M.]TYPE.NAME")
                         continue
                     call, rtype, rname = match.groups()
-                    target = modules.get((module.path / _string(module.calls[call]["source"])).resolve()) \
-                        if call in module.calls else None
+                    if call is None:
+                        target = module
+                    else:
+                        target = modules.get((module.path / _string(module.calls[call]["source"])).resolve()) \
+                            if call in module.calls else None
                     declared = target is not None and (rtype, rname) in target.resources
                     if end == "to" and not declared:
                         problems.append(f"{module.name}/{file}: moved to {block[end]}: no such resource")
@@ -430,10 +435,10 @@ def test_landing_bucket_notifications_go_to_the_builder_queue(modules):
     assert notification["bucket"] == "${var.landing_bucket}"
     assert "eventbridge" not in notification and "lambda_function" not in notification
     [queue] = notification["queue"]
-    assert queue["queue_arn"] == "${aws_sqs_queue.events.arn}"
+    assert queue["queue_arn"] == "${module.queue.arn}"
     assert [_string(e) for e in queue["events"]] == ["s3:ObjectCreated:*"]
     assert "var.landing_prefix" in queue["filter_prefix"]
-    assert notification["depends_on"] == ["${aws_sqs_queue_policy.events}"]  # S3 checks the policy on put
+    assert notification["depends_on"] == ["${module.queue.policy_id}"]  # S3 checks the policy on put
 
     root = modules[TF]
     assert root.calls["landing"]["landing_bucket"] == "${module.storage.landing_bucket_name}"
@@ -441,24 +446,30 @@ def test_landing_bucket_notifications_go_to_the_builder_queue(modules):
     assert root.calls["landing"]["landing_prefix"] == root.calls["lambdas"]["landing_prefix"] == "${var.landing_prefix}"
 
     # only the landing bucket's notifications, of this account, may send to the queue; TLS only
-    policy = landing.resources[("aws_sqs_queue_policy", "events")]
-    assert policy["queue_url"] == "${aws_sqs_queue.events.id}"
-    compact = re.sub(r"\s+", " ", policy["policy"])
-    assert 'Principal = {Service = "s3.amazonaws.com"}, Action = "sqs:SendMessage"' in compact
-    assert '{ArnEquals = {"aws:SourceArn" = var.landing_bucket_arn}, ' \
-           'StringEquals = {"aws:SourceAccount" = var.account_id}}' in compact
-    assert '"aws:SecureTransport" = "false"' in compact
+    queues = modules[TF / "modules" / "queue"]
+    call = landing.calls["queue"]
+    [allow] = call["send_statements"]
+    assert (allow["Principal"], _string(allow["Action"])) == ({"Service": '"s3.amazonaws.com"'}, "sqs:SendMessage")
+    assert allow["Condition"] == {"ArnEquals": {'"aws:SourceArn"': "${var.landing_bucket_arn}"},
+                                  "StringEquals": {'"aws:SourceAccount"': "${var.account_id}"}}
+    assert call["max_receive_count"] == "${var.max_receive_count}" and landing.variables["max_receive_count"]["default"] == 5
+    policy = queues.resources[("aws_sqs_queue_policy", "main")]
+    assert "concat(var.send_statements, [local.deny_insecure])" in policy["policy"]
+    deny = queues.locals["deny_insecure"]
+    assert (_string(deny["Effect"]), _string(deny["Action"])) == ("Deny", "sqs:*")
+    assert deny["Condition"] == {"Bool": {'"aws:SecureTransport"': '"false"'}}
+    assert "merge(local.deny_insecure" in queues.resources[("aws_sqs_queue_policy", "dlq")]["policy"]
 
-    events = landing.resources[("aws_sqs_queue", "events")]
-    assert events["sqs_managed_sse_enabled"] is True
-    assert "maxReceiveCount = var.max_receive_count" in events["redrive_policy"]
-    assert "deadLetterTargetArn = aws_sqs_queue.dlq.arn" in events["redrive_policy"]
-    assert landing.variables["max_receive_count"]["default"] == 5
-    assert landing.resources[("aws_sqs_queue", "dlq")]["sqs_managed_sse_enabled"] is True
+    main = queues.resources[("aws_sqs_queue", "main")]
+    assert main["sqs_managed_sse_enabled"] is True
+    assert "maxReceiveCount = var.max_receive_count" in main["redrive_policy"]
+    assert "deadLetterTargetArn = aws_sqs_queue.dlq.arn" in main["redrive_policy"]
+    assert queues.resources[("aws_sqs_queue", "dlq")]["sqs_managed_sse_enabled"] is True
+    assert modules[TF / "modules" / "ingestion"].calls["queue"]["source"] == '"../queue"'
 
     # the queue -> manifest_builder, reporting partial batch failures
     mapping = landing.resources[("aws_lambda_event_source_mapping", "builder")]
-    assert mapping["event_source_arn"] == "${aws_sqs_queue.events.arn}"
+    assert mapping["event_source_arn"] == "${module.queue.arn}"
     assert mapping["function_name"] == "${var.builder_function_arn}"
     assert [_string(t) for t in mapping["function_response_types"]] == ["ReportBatchItemFailures"]
     assert mapping["batch_size"] == "${var.batch_size}" and landing.variables["batch_size"]["default"] == 10

@@ -150,14 +150,14 @@ run "landing_events_wiring" {
 
   # The provider validates ARNs on apply; the mock's random strings are none.
   override_resource {
-    target = aws_sqs_queue.events
+    target = module.queue.aws_sqs_queue.main
     values = {
       arn = "arn:aws:sqs:eu-west-1:123456789012:leanops-landing-events"
       id  = "https://sqs.eu-west-1.amazonaws.com/123456789012/leanops-landing-events"
     }
   }
   override_resource {
-    target = aws_sqs_queue.dlq
+    target = module.queue.aws_sqs_queue.dlq
     values = {
       arn = "arn:aws:sqs:eu-west-1:123456789012:leanops-landing-events-dlq"
       id  = "https://sqs.eu-west-1.amazonaws.com/123456789012/leanops-landing-events-dlq"
@@ -180,29 +180,14 @@ run "landing_events_wiring" {
   }
 
   assert {
-    condition     = aws_sqs_queue.events.name == "leanops-landing-events" && aws_sqs_queue.dlq.name == "leanops-landing-events-dlq"
+    condition     = module.queue.name == "leanops-landing-events" && module.queue.dlq_name == "leanops-landing-events-dlq"
     error_message = "Unexpected landing queue names."
-  }
-  assert {
-    condition     = aws_sqs_queue.events.visibility_timeout_seconds == 1080
-    error_message = "The queue's visibility timeout must be 6x the builder's timeout."
-  }
-  assert {
-    condition = jsondecode(aws_sqs_queue.events.redrive_policy) == {
-      deadLetterTargetArn = aws_sqs_queue.dlq.arn
-      maxReceiveCount     = 5
-    }
-    error_message = "Landing events go to their DLQ after 5 receives."
-  }
-  assert {
-    condition     = aws_sqs_queue.events.sqs_managed_sse_enabled && aws_sqs_queue.dlq.sqs_managed_sse_enabled
-    error_message = "Both landing queues are encrypted (SSE-SQS)."
   }
   assert {
     condition = (
       length(aws_s3_bucket_notification.landing.queue) == 1
       && aws_s3_bucket_notification.landing.bucket == "leanops-dev-123456789012-eu-west-1-landing"
-      && aws_s3_bucket_notification.landing.queue[0].queue_arn == aws_sqs_queue.events.arn
+      && aws_s3_bucket_notification.landing.queue[0].queue_arn == module.queue.arn
       && aws_s3_bucket_notification.landing.queue[0].events == toset(["s3:ObjectCreated:*"])
       && aws_s3_bucket_notification.landing.queue[0].filter_prefix == "incoming/"
       && !coalesce(aws_s3_bucket_notification.landing.eventbridge, false)
@@ -210,22 +195,8 @@ run "landing_events_wiring" {
     error_message = "The landing bucket must announce created objects under the prefix to the landing events queue."
   }
   assert {
-    condition = jsondecode(aws_sqs_queue_policy.events.policy).Statement[0] == {
-      Sid       = "LandingBucketNotifications"
-      Effect    = "Allow"
-      Principal = { Service = "s3.amazonaws.com" }
-      Action    = "sqs:SendMessage"
-      Resource  = aws_sqs_queue.events.arn
-      Condition = {
-        ArnEquals    = { "aws:SourceArn" = "arn:aws:s3:::leanops-dev-123456789012-eu-west-1-landing" }
-        StringEquals = { "aws:SourceAccount" = "123456789012" }
-      }
-    }
-    error_message = "Only the landing bucket's notifications (this account) may send to the queue."
-  }
-  assert {
     condition = (
-      aws_lambda_event_source_mapping.builder.event_source_arn == aws_sqs_queue.events.arn
+      aws_lambda_event_source_mapping.builder.event_source_arn == module.queue.arn
       && aws_lambda_event_source_mapping.builder.function_name == "arn:aws:lambda:eu-west-1:123456789012:function:leanops-manifest-builder"
       && aws_lambda_event_source_mapping.builder.batch_size == 10
       && aws_lambda_event_source_mapping.builder.function_response_types == toset(["ReportBatchItemFailures"])
@@ -336,5 +307,95 @@ run "file_processor_job" {
   assert {
     condition     = aws_s3_object.script["file_processor"].key == "glue/file_processor.py"
     error_message = "glue/file_processor.py is uploaded with the other scripts."
+  }
+}
+
+# The shared queue module alone (ingestion's and landing's queues), with the landing queue's S3 statement.
+run "queue_with_dlq_and_policies" {
+  command = apply
+
+  module {
+    source = "./modules/queue"
+  }
+
+  override_resource {
+    target = aws_sqs_queue.main
+    values = {
+      arn = "arn:aws:sqs:eu-west-1:123456789012:leanops-landing-events"
+      id  = "https://sqs.eu-west-1.amazonaws.com/123456789012/leanops-landing-events"
+    }
+  }
+  override_resource {
+    target = aws_sqs_queue.dlq
+    values = {
+      arn = "arn:aws:sqs:eu-west-1:123456789012:leanops-landing-events-dlq"
+      id  = "https://sqs.eu-west-1.amazonaws.com/123456789012/leanops-landing-events-dlq"
+    }
+  }
+
+  variables {
+    name                       = "leanops-landing-events"
+    visibility_timeout_seconds = 1080
+    message_retention_seconds  = 345600
+    max_receive_count          = 5
+    send_statements = [{
+      Sid       = "LandingBucketNotifications"
+      Effect    = "Allow"
+      Principal = { Service = "s3.amazonaws.com" }
+      Action    = "sqs:SendMessage"
+      Condition = { ArnEquals = { "aws:SourceArn" = "arn:aws:s3:::leanops-dev-123456789012-eu-west-1-landing" } }
+    }]
+  }
+
+  assert {
+    condition     = aws_sqs_queue.main.name == "leanops-landing-events" && aws_sqs_queue.dlq.name == "leanops-landing-events-dlq"
+    error_message = "The DLQ is named after its queue."
+  }
+  assert {
+    condition     = aws_sqs_queue.main.visibility_timeout_seconds == 1080 && aws_sqs_queue.dlq.message_retention_seconds == 1209600
+    error_message = "The queue takes its visibility timeout; the DLQ keeps messages 14 days."
+  }
+  assert {
+    condition = jsondecode(aws_sqs_queue.main.redrive_policy) == {
+      deadLetterTargetArn = aws_sqs_queue.dlq.arn
+      maxReceiveCount     = 5
+    }
+    error_message = "Messages go to the DLQ after max_receive_count receives."
+  }
+  assert {
+    condition = jsondecode(aws_sqs_queue_redrive_allow_policy.dlq.redrive_allow_policy) == {
+      redrivePermission = "byQueue"
+      sourceQueueArns   = [aws_sqs_queue.main.arn]
+    }
+    error_message = "Only its own queue may use the DLQ."
+  }
+  assert {
+    condition     = aws_sqs_queue.main.sqs_managed_sse_enabled && aws_sqs_queue.dlq.sqs_managed_sse_enabled
+    error_message = "Both queues are encrypted (SSE-SQS)."
+  }
+  assert {
+    condition = jsondecode(aws_sqs_queue_policy.main.policy).Statement == [
+      {
+        Sid       = "LandingBucketNotifications"
+        Effect    = "Allow"
+        Principal = { Service = "s3.amazonaws.com" }
+        Action    = "sqs:SendMessage"
+        Resource  = aws_sqs_queue.main.arn
+        Condition = { ArnEquals = { "aws:SourceArn" = "arn:aws:s3:::leanops-dev-123456789012-eu-west-1-landing" } }
+      },
+      {
+        Sid       = "DenyInsecureTransport"
+        Effect    = "Deny"
+        Principal = "*"
+        Action    = "sqs:*"
+        Resource  = aws_sqs_queue.main.arn
+        Condition = { Bool = { "aws:SecureTransport" = "false" } }
+      },
+    ]
+    error_message = "The queue's policy: the given Allow statements on the queue, then TLS only."
+  }
+  assert {
+    condition     = jsondecode(aws_sqs_queue_policy.dlq.policy).Statement[0].Resource == aws_sqs_queue.dlq.arn
+    error_message = "The DLQ refuses anything but TLS too."
   }
 }

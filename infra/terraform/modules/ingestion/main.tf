@@ -17,51 +17,39 @@ locals {
 
 # --- queues ------------------------------------------------------------------------------------------------
 
-resource "aws_sqs_queue" "dlq" {
-  name                      = "${var.name}-ingest-dlq"
-  message_retention_seconds = 1209600 # 14 days, SQS's maximum: the drainer has two weeks
-  sqs_managed_sse_enabled   = true
-}
+module "queue" {
+  source = "../queue"
 
-resource "aws_sqs_queue" "ingest" {
   name                       = "${var.name}-ingest"
   visibility_timeout_seconds = 6 * var.forwarder_timeout_seconds
   message_retention_seconds  = var.message_retention_seconds
-  sqs_managed_sse_enabled    = true
-
-  redrive_policy = jsonencode({
-    deadLetterTargetArn = aws_sqs_queue.dlq.arn
-    maxReceiveCount     = var.max_receive_count
-  })
+  max_receive_count          = var.max_receive_count
 }
 
-resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
-  queue_url = aws_sqs_queue.dlq.id
-  redrive_allow_policy = jsonencode({
-    redrivePermission = "byQueue"
-    sourceQueueArns   = [aws_sqs_queue.ingest.arn]
-  })
+# the queues were this module's own resources before the shared queue module
+moved {
+  from = aws_sqs_queue.dlq
+  to   = module.queue.aws_sqs_queue.dlq
 }
-
-resource "aws_sqs_queue_policy" "tls_only" {
-  for_each = { ingest = aws_sqs_queue.ingest, dlq = aws_sqs_queue.dlq }
-
-  queue_url = each.value.id
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Sid       = "DenyInsecureTransport"
-      Effect    = "Deny"
-      Principal = "*"
-      Action    = "sqs:*"
-      Resource  = each.value.arn
-      Condition = { Bool = { "aws:SecureTransport" = "false" } }
-    }]
-  })
+moved {
+  from = aws_sqs_queue.ingest
+  to   = module.queue.aws_sqs_queue.main
+}
+moved {
+  from = aws_sqs_queue_redrive_allow_policy.dlq
+  to   = module.queue.aws_sqs_queue_redrive_allow_policy.dlq
+}
+moved {
+  from = aws_sqs_queue_policy.tls_only["ingest"]
+  to   = module.queue.aws_sqs_queue_policy.main
+}
+moved {
+  from = aws_sqs_queue_policy.tls_only["dlq"]
+  to   = module.queue.aws_sqs_queue_policy.dlq
 }
 
 resource "aws_lambda_event_source_mapping" "forwarder" {
-  event_source_arn                   = aws_sqs_queue.ingest.arn
+  event_source_arn                   = module.queue.arn
   function_name                      = var.forwarder_function_arn
   batch_size                         = var.forwarder_batch_size
   maximum_batching_window_in_seconds = var.forwarder_batching_window_seconds

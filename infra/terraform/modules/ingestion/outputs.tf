@@ -1,31 +1,31 @@
 output "queue_url" {
   description = "URL of the ingestion queue (producers send here, with the message attribute `topic`)."
-  value       = aws_sqs_queue.ingest.id
+  value       = module.queue.url
 }
 
 output "queue_arn" {
   description = "ARN of the ingestion queue."
-  value       = aws_sqs_queue.ingest.arn
+  value       = module.queue.arn
 }
 
 output "queue_name" {
   description = "Name of the ingestion queue."
-  value       = aws_sqs_queue.ingest.name
+  value       = module.queue.name
 }
 
 output "dlq_url" {
   description = "URL of the dead-letter queue."
-  value       = aws_sqs_queue.dlq.id
+  value       = module.queue.dlq_url
 }
 
 output "dlq_arn" {
   description = "ARN of the dead-letter queue."
-  value       = aws_sqs_queue.dlq.arn
+  value       = module.queue.dlq_arn
 }
 
 output "dlq_name" {
   description = "Name of the dead-letter queue."
-  value       = aws_sqs_queue.dlq.name
+  value       = module.queue.dlq_name
 }
 
 output "delivery_stream_names" {

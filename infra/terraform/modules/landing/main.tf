@@ -14,74 +14,45 @@ locals {
 
 # --- queues ------------------------------------------------------------------------------------------------
 
-resource "aws_sqs_queue" "dlq" {
-  name                      = "${local.events_queue_name}-dlq"
-  message_retention_seconds = 1209600 # 14 days, SQS's maximum: each message is a landed file not yet tracked
-  sqs_managed_sse_enabled   = true
-}
+module "queue" {
+  source = "../queue"
 
-resource "aws_sqs_queue" "events" {
   name                       = local.events_queue_name
   visibility_timeout_seconds = 6 * var.builder_timeout_seconds
   message_retention_seconds  = var.message_retention_seconds
-  # SSE-SQS: S3 can deliver notifications to it without a grant on a customer-managed key.
-  sqs_managed_sse_enabled = true
-
-  redrive_policy = jsonencode({
-    deadLetterTargetArn = aws_sqs_queue.dlq.arn
-    maxReceiveCount     = var.max_receive_count
-  })
+  max_receive_count          = var.max_receive_count
+  send_statements = [{
+    Sid       = "LandingBucketNotifications"
+    Effect    = "Allow"
+    Principal = { Service = "s3.amazonaws.com" }
+    Action    = "sqs:SendMessage"
+    Condition = {
+      ArnEquals    = { "aws:SourceArn" = var.landing_bucket_arn }
+      StringEquals = { "aws:SourceAccount" = var.account_id }
+    }
+  }]
 }
 
-resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
-  queue_url = aws_sqs_queue.dlq.id
-  redrive_allow_policy = jsonencode({
-    redrivePermission = "byQueue"
-    sourceQueueArns   = [aws_sqs_queue.events.arn]
-  })
+# the queues were this module's own resources before the shared queue module
+moved {
+  from = aws_sqs_queue.dlq
+  to   = module.queue.aws_sqs_queue.dlq
 }
-
-resource "aws_sqs_queue_policy" "events" {
-  queue_url = aws_sqs_queue.events.id
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "LandingBucketNotifications"
-        Effect    = "Allow"
-        Principal = { Service = "s3.amazonaws.com" }
-        Action    = "sqs:SendMessage"
-        Resource  = aws_sqs_queue.events.arn
-        Condition = {
-          ArnEquals    = { "aws:SourceArn" = var.landing_bucket_arn }
-          StringEquals = { "aws:SourceAccount" = var.account_id }
-        }
-      },
-      {
-        Sid       = "DenyInsecureTransport"
-        Effect    = "Deny"
-        Principal = "*"
-        Action    = "sqs:*"
-        Resource  = aws_sqs_queue.events.arn
-        Condition = { Bool = { "aws:SecureTransport" = "false" } }
-      },
-    ]
-  })
+moved {
+  from = aws_sqs_queue.events
+  to   = module.queue.aws_sqs_queue.main
 }
-
-resource "aws_sqs_queue_policy" "dlq" {
-  queue_url = aws_sqs_queue.dlq.id
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Sid       = "DenyInsecureTransport"
-      Effect    = "Deny"
-      Principal = "*"
-      Action    = "sqs:*"
-      Resource  = aws_sqs_queue.dlq.arn
-      Condition = { Bool = { "aws:SecureTransport" = "false" } }
-    }]
-  })
+moved {
+  from = aws_sqs_queue_redrive_allow_policy.dlq
+  to   = module.queue.aws_sqs_queue_redrive_allow_policy.dlq
+}
+moved {
+  from = aws_sqs_queue_policy.events
+  to   = module.queue.aws_sqs_queue_policy.main
+}
+moved {
+  from = aws_sqs_queue_policy.dlq
+  to   = module.queue.aws_sqs_queue_policy.dlq
 }
 
 # --- the landing bucket's notifications ----------------------------------------------------------------------
@@ -91,19 +62,19 @@ resource "aws_s3_bucket_notification" "landing" {
 
   queue {
     id            = "landing-files-to-manifest-builder"
-    queue_arn     = aws_sqs_queue.events.arn
+    queue_arn     = module.queue.arn
     events        = ["s3:ObjectCreated:*"]
     filter_prefix = var.landing_prefix == "" ? null : var.landing_prefix
   }
 
   # S3 sends a test event and checks the queue policy when the configuration is put.
-  depends_on = [aws_sqs_queue_policy.events]
+  depends_on = [module.queue.policy_id]
 }
 
 # --- manifest_builder: the queue and the flush schedule ------------------------------------------------------
 
 resource "aws_lambda_event_source_mapping" "builder" {
-  event_source_arn                   = aws_sqs_queue.events.arn
+  event_source_arn                   = module.queue.arn
   function_name                      = var.builder_function_arn
   batch_size                         = var.batch_size
   maximum_batching_window_in_seconds = var.batching_window_seconds

@@ -1,26 +1,26 @@
 output "queue_url" {
   description = "URL of the landing events queue (the landing bucket's object-created notifications)."
-  value       = aws_sqs_queue.events.id
+  value       = module.queue.url
 }
 
 output "queue_arn" {
   description = "ARN of the landing events queue."
-  value       = aws_sqs_queue.events.arn
+  value       = module.queue.arn
 }
 
 output "dlq_url" {
   description = "URL of the landing events DLQ."
-  value       = aws_sqs_queue.dlq.id
+  value       = module.queue.dlq_url
 }
 
 output "dlq_arn" {
   description = "ARN of the landing events DLQ."
-  value       = aws_sqs_queue.dlq.arn
+  value       = module.queue.dlq_arn
 }
 
 output "dlq_name" {
   description = "Name of the landing events DLQ (its oldest message's age is alarmed)."
-  value       = aws_sqs_queue.dlq.name
+  value       = module.queue.dlq_name
 }
 
 output "flush_rule_name" {
