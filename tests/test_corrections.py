@@ -309,3 +309,19 @@ def test_remove_rows_keeps_other_rows_and_a_racing_append(lake, monkeypatch, met
     left = sorted((r["topic_name"], r["message_id"]) for r in
                   ctx.lake.parse_errors_table().scan().to_arrow().to_pylist())
     assert raced and removed == 3 - len(left_ids) and left == [("orders", m) for m in left_ids] + [("other", "a")]
+
+
+def test_replay_commits_name_their_keys_in_a_side_file(lake, tmp_path):
+    """The fixed keys stay out of the snapshot summary (Iceberg copies it into every later metadata.json)."""
+    from leanops.catalog.side_lists import read_side_list
+    from leanops.catalog.tables import SUMMARY_RESOLVES_DLQ
+    ctx, _ = lake
+    _with_dlq_rows(ctx, tmp_path)
+    exported = list(export_errors(ctx.lake, "orders", "dlq"))
+    replay_dlq(ctx, "orders", _fix([dict(row) for row in exported]))
+    raw = ctx.lake.raw_table("orders")
+    value = raw.current_snapshot().summary.additional_properties[SUMMARY_RESOLVES_DLQ]
+    assert value.startswith("file:") and len(value) < 300
+    fixed = sorted((r["ingest_id"], r["source"], r["line_number"]) for r in exported if r["line_number"] in (2, 3))
+    assert sorted(read_side_list(raw, value)) == fixed
+    assert read_side_list(raw, '[["i", "s", 1]]') == [["i", "s", 1]]  # inline, as earlier commits wrote it

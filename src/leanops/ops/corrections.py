@@ -40,11 +40,12 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pyiceberg.expressions import And, EqualTo, In
+from pyiceberg.expressions import And, EqualTo
 
 from leanops import duck
 from leanops.catalog.commit import StagedAppend, append_with_retry, remove_rows
 from leanops.catalog.schemas import PARSE_CORRECTIONS_SCHEMA
+from leanops.catalog.side_lists import side_list
 from leanops.catalog.tables import (
     SUMMARY_CORRECTED_LINES, SUMMARY_DUPLICATES, SUMMARY_ERRORS, SUMMARY_INGEST_ID, SUMMARY_RECORDS_IN,
     SUMMARY_REPLAY_OF, SUMMARY_REPLAYED_IDS, SUMMARY_RESOLVES_DLQ, SUMMARY_SOURCE_FROM, SUMMARY_SOURCE_SNAPSHOT,
@@ -218,12 +219,13 @@ def replay_dlq(ctx: Context, topic: str, lines: Iterable[str]) -> CorrectionRepo
         ctx.state.register_topic(topic)
         drained = drain_runs(dlq)
         uncounted = sum(1 for key in landed if key[0] not in ledger.sealed or key[0] in drained)
-        staged = StagedAppend(lake.raw_table(topic, create=True))  # a drained topic may have no RAW yet
+        raw = lake.raw_table(topic, create=True)  # a drained topic may have no RAW yet
+        staged = StagedAppend(raw)
         staged.write(rows)
         report.snapshot_id = staged.commit({
             SUMMARY_TOPIC: topic, SUMMARY_INGEST_ID: f"replay-{uuid.uuid4().hex}",
             SUMMARY_CORRECTED_LINES: str(len(landed)), SUMMARY_UNCOUNTED_LINES: str(uncounted),
-            SUMMARY_RESOLVES_DLQ: json.dumps([list(key) for key in landed])})
+            SUMMARY_RESOLVES_DLQ: side_list(raw, [list(key) for key in landed])})
     report.fixed, report.resumed = len(landed) + len(leftovers), len(leftovers)
     _delete_dlq_rows(dlq, topic, landed + leftovers)
     report.problems.sort(key=lambda p: p["line"])
@@ -355,7 +357,7 @@ def apply_parse_corrections(lake: Lakehouse, settings: Settings, topic: str,
             if fixed:
                 summary = {SUMMARY_TOPIC: topic, SUMMARY_SOURCE_SNAPSHOT: str(checkpoint), SUMMARY_SOURCE_FROM: "",
                            SUMMARY_RECORDS_IN: "0", SUMMARY_DUPLICATES: "0", SUMMARY_ERRORS: "0",
-                           SUMMARY_REPLAYED_IDS: json.dumps(fixed)}
+                           SUMMARY_REPLAYED_IDS: side_list(table, fixed)}
                 applied.snapshot_id, _ = standardized.write_objects(con, table, section, shape, summary)
     removable = fixed + done
     applied.fixed, applied.resumed = len(removable), len(done)

@@ -22,13 +22,13 @@ earlier replay commits are not merged a second time.
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import pyarrow as pa
 from pyiceberg.expressions import And, EqualTo, In
 
 from leanops import duck
 from leanops.catalog.commit import remove_rows
+from leanops.catalog.side_lists import read_side_list, side_list
 from leanops.catalog.tables import SUMMARY_RECORDS_IN, SUMMARY_REPLAY_OF, SUMMARY_REPLAYED_IDS, ancestors
 from leanops.context import Context
 from leanops.errors import LeanOpsError
@@ -61,7 +61,7 @@ def replayed_ids(table) -> set[str]:
     for snapshot in ancestors(table):
         props = snapshot.summary.additional_properties if snapshot.summary else {}
         if SUMMARY_REPLAYED_IDS in props:
-            ids.update(json.loads(props[SUMMARY_REPLAYED_IDS]))
+            ids.update(read_side_list(table, props[SUMMARY_REPLAYED_IDS]))
     return ids
 
 
@@ -99,13 +99,13 @@ def _plan(ctx: Context, topic: str, layer: str, reason: str | None, column: str 
                  merged_before)
 
 
-def _passing(relation: str, fixed: list[str], extra: dict[str, str]):
+def _passing(target, relation: str, fixed: list[str], extra: dict[str, str]):
     """The summary callback: the ids that pass now (read from the stage's temp table `relation`), named in
-    the commit, which is what a resumed replay must not merge again."""
+    the commit (in a side file), which is what a resumed replay must not merge again."""
     def summary(con) -> dict[str, str]:
         fixed.extend(r[0] for r in con.execute(
             f"SELECT message_id FROM {relation} WHERE len(__failures) = 0 ORDER BY message_id").fetchall())
-        return {SUMMARY_REPLAYED_IDS: json.dumps(fixed), **extra}
+        return {SUMMARY_REPLAYED_IDS: side_list(target, fixed), **extra}
     return summary
 
 
@@ -121,7 +121,7 @@ def replay_curated(ctx: Context, topic: str, reason: str | None = None, column: 
         with duck.connect(ctx.settings.home / "tmp") as con:
             result = curated.merge_batch(con, ctx.lake, plan.topic, plan.section, plan.target, plan.errors,
                                          _load_rows(con, rows, columns), checkpoint, None, result,
-                                         write_errors=False, summary_extra=_passing("typed", fixed, {}))
+                                         write_errors=False, summary_extra=_passing(plan.target, "typed", fixed, {}))
         report.still_failing = result.records_errors
         report.written, report.superseded = result.records_written, result.records_superseded
         report.snapshot_id = result.target_snapshot_id
@@ -142,7 +142,7 @@ def replay_semantic(ctx: Context, topic: str, reason: str | None = None, column:
             result = semantic.merge_changed(
                 con, ctx.lake, plan.topic, plan.section, plan.target, plan.errors,
                 semantic.upstream_types(plan.source, checkpoint), checkpoint, None, result, write_errors=False,
-                summary_extra=_passing("governed", fixed, {SUMMARY_RECORDS_IN: "0"}))  # counted in already
+                summary_extra=_passing(plan.target, "governed", fixed, {SUMMARY_RECORDS_IN: "0"}))  # counted in already
         report.still_failing = result.records_errors
         report.written, report.snapshot_id = result.records_written, result.target_snapshot_id
     return _remove_fixed(plan.errors, plan.topic, report, fixed, plan.merged_before)

@@ -20,7 +20,6 @@ layer; `in` does not change, so a fixed record is never counted twice (leanops.o
 from __future__ import annotations
 
 import dataclasses
-import json
 
 from pyiceberg.expressions import EqualTo
 from pyiceberg.table import Table
@@ -32,6 +31,7 @@ from leanops.catalog.tables import (
     SUMMARY_DUPLICATES, SUMMARY_INGEST_ID, SUMMARY_LINES_READ, SUMMARY_RECORDS_IN, SUMMARY_REPLACED,
     SUMMARY_RESOLVES_DLQ, SUMMARY_SUPERSEDED, SUMMARY_TOPIC, SUMMARY_UNCOUNTED_LINES, Lakehouse, ancestors,
 )
+from leanops.catalog.side_lists import read_side_list
 from leanops.stages.incremental import records_up_to
 
 DLQ_SOURCE = "leanops.dlq-source"  # summary key of the DLQ drainer's commits (leanops.aws.lambdas.dlq_drainer)
@@ -108,7 +108,7 @@ def raw_ledger(raw: Table | None) -> RawLedger:
             ledger.lines += int(props[SUMMARY_LINES_READ])
             ledger.sealed.add(props.get(SUMMARY_INGEST_ID))
         if SUMMARY_RESOLVES_DLQ in props:
-            ledger.resolved.update((i, s, int(n)) for i, s, n in json.loads(props[SUMMARY_RESOLVES_DLQ]))
+            ledger.resolved.update((i, s, int(n)) for i, s, n in read_side_list(raw, props[SUMMARY_RESOLVES_DLQ]))
             ledger.uncounted += int(props.get(SUMMARY_UNCOUNTED_LINES, 0))
     return ledger
 
