@@ -325,3 +325,19 @@ def test_replay_commits_name_their_keys_in_a_side_file(lake, tmp_path):
     fixed = sorted((r["ingest_id"], r["source"], r["line_number"]) for r in exported if r["line_number"] in (2, 3))
     assert sorted(read_side_list(raw, value)) == fixed
     assert read_side_list(raw, '[["i", "s", 1]]') == [["i", "s", 1]]  # inline, as earlier commits wrote it
+
+
+def test_replays_that_write_pipeline_tables_take_the_topic_lease(lake, tmp_path):
+    from leanops.errors import LeanOpsError
+    from leanops.ops.replay import replay_curated
+    ctx, _ = lake
+    _with_parse_errors(ctx, tmp_path)
+    fixes = _parse_fix(list(export_errors(ctx.lake, "orders", "parse")))
+    assert ctx.state.acquire_lease("orders", "orchestrator-elsewhere:1:x", 600)  # a run holds the topic
+    for replay in (lambda: replay_parse(ctx, "orders", fixes), lambda: replay_curated(ctx, "orders")):
+        with pytest.raises(LeanOpsError, match="holds the topic"):
+            replay()
+    assert error_view(ctx.lake, "orders", "parse").total == 2  # nothing happened
+    ctx.state.release_lease("orders", "orchestrator-elsewhere:1:x")
+    assert replay_parse(ctx, "orders", fixes).fixed == 1
+    assert ctx.state.lease_holder("orders") is None  # released again

@@ -56,7 +56,7 @@ from leanops.config import Settings
 from leanops.context import Context
 from leanops.errors import LeanOpsError
 from leanops.ingest.raw import envelope_rows
-from leanops.ops.replay import replayed_ids
+from leanops.ops.replay import replayed_ids, topic_lease
 from leanops.schema_file import StandardizedSection
 from leanops.stages import standardized
 from leanops.stages.accountability import drain_runs, raw_ledger
@@ -242,8 +242,14 @@ def _delete_dlq_rows(dlq, topic: str, keys: list[tuple[str, str, int]]) -> None:
 
 # -- parse errors ---------------------------------------------------------------------------
 def replay_parse(ctx: Context, topic: str, lines: Iterable[str]) -> CorrectionReport:
-    """Keep the corrected payloads of the topic's parse errors, then apply them to Standardized."""
+    """Keep the corrected payloads of the topic's parse errors, then apply them to Standardized (under the
+    topic's lease: Standardized is the pipeline's to write)."""
     topic = validate_topic(topic)
+    with topic_lease(ctx, topic):
+        return _replay_parse(ctx, topic, lines)
+
+
+def _replay_parse(ctx: Context, topic: str, lines: Iterable[str]) -> CorrectionReport:
     section = _standardized_section(ctx, topic)
     lake, report = ctx.lake, CorrectionReport(topic, "parse")
     errors = lake.parse_errors_table()

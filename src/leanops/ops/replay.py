@@ -21,7 +21,9 @@ earlier replay commits are not merged a second time.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from typing import Iterator
 
 import pyarrow as pa
 from pyiceberg.expressions import And, EqualTo, In
@@ -37,6 +39,24 @@ from leanops.stages.checkpoint import checkpoint_from_table
 from leanops.stages.result import StageResult
 from leanops.types import RunStatus, validate_topic
 
+
+
+LEASE_TTL_SECONDS = 3600.0  # a replay holds its topic while it merges; a crashed one's lease is taken over
+
+
+@contextlib.contextmanager
+def topic_lease(ctx: Context, topic: str) -> Iterator[None]:
+    """Hold the topic's lease, as a pipeline run and a rebuild do: a replay writes the tables the runs own,
+    so it waits for no run and no run starts under it (the orchestrator skips a held topic)."""
+    from leanops.orchestrate.cycle import acquire, holder_id
+    holder = holder_id()
+    if not acquire(ctx, topic, holder, LEASE_TTL_SECONDS):
+        raise LeanOpsError(f"{topic}: a pipeline run or a rebuild holds the topic right now "
+                           f"({ctx.state.lease_holder(topic)}); run the replay again in a moment")
+    try:
+        yield
+    finally:
+        ctx.state.release_lease(topic, holder)
 
 
 @dataclasses.dataclass
@@ -111,6 +131,11 @@ def _passing(target, relation: str, fixed: list[str], extra: dict[str, str]):
 
 def replay_curated(ctx: Context, topic: str, reason: str | None = None, column: str | None = None) -> ReplayReport:
     """Merge the topic's rejected Curated rows that the current schema accepts; remove them from the errors."""
+    with topic_lease(ctx, validate_topic(topic)):
+        return _replay_curated(ctx, topic, reason, column)
+
+
+def _replay_curated(ctx: Context, topic: str, reason: str | None, column: str | None) -> ReplayReport:
     plan = _plan(ctx, topic, "curated", reason, column)
     report, fixed = plan.report, []
     if plan.todo:
@@ -130,6 +155,11 @@ def replay_curated(ctx: Context, topic: str, reason: str | None = None, column: 
 
 def replay_semantic(ctx: Context, topic: str, reason: str | None = None, column: str | None = None) -> ReplayReport:
     """Project again the Curated rows of the topic's semantic.errors that today's semantic section accepts."""
+    with topic_lease(ctx, validate_topic(topic)):
+        return _replay_semantic(ctx, topic, reason, column)
+
+
+def _replay_semantic(ctx: Context, topic: str, reason: str | None, column: str | None) -> ReplayReport:
     plan = _plan(ctx, topic, "semantic", reason, column)
     report, fixed = plan.report, []
     if plan.todo:
@@ -184,4 +214,4 @@ def _load_rows(con, rows: pa.Table, columns: list[str]) -> set[str]:
     return set(columns)
 
 
-__all__ = ["ReplayReport", "replay_curated", "replay_semantic", "replayed_ids"]
+__all__ = ["ReplayReport", "replay_curated", "replay_semantic", "replayed_ids", "topic_lease"]
