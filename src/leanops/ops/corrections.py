@@ -34,7 +34,7 @@ import dataclasses
 import json
 import uuid
 from datetime import datetime, timezone
-from typing import Iterable, Iterator
+from typing import ClassVar, Iterable, Iterator
 
 import orjson
 import pyarrow as pa
@@ -70,10 +70,15 @@ MAX_PROBLEMS = 100  # problems listed in a report (all are counted)
 
 class _Fix(BaseModel):
     model_config = ConfigDict(extra="ignore")  # `reason` and the like: written by the export, for the reader
+    what: ClassVar[str]  # the error a line corrects, and the fields that name it
+    named_by: ClassVar[str]
 
 
 class DlqFix(_Fix):
     """One DLQ row and its corrected line: `envelope` (an object), when given, replaces `line`."""
+
+    what: ClassVar[str] = "DLQ row"
+    named_by: ClassVar[str] = "ingest_id, source and line_number"
 
     ingest_id: str = Field(min_length=1)
     source: str
@@ -92,6 +97,10 @@ class DlqFix(_Fix):
         return self.ingest_id, self.source, self.line_number
 
     @property
+    def label(self) -> str:
+        return f"{self.ingest_id} {self.source}:{self.line_number}"
+
+    @property
     def text(self) -> str:
         return self.line if self.envelope is None else orjson.dumps(self.envelope).decode()
 
@@ -99,8 +108,17 @@ class DlqFix(_Fix):
 class ParseFix(_Fix):
     """One parse error and its corrected payload: an object, or JSON text."""
 
+    what: ClassVar[str] = "parse error"
+    named_by: ClassVar[str] = "message_id"
+
     message_id: str = Field(min_length=1)
     payload: dict | str
+
+    @property
+    def key(self) -> str:
+        return self.message_id
+
+    label = key
 
     @property
     def text(self) -> str:
@@ -160,6 +178,26 @@ def _read(lines: Iterable[str], model: type[_Fix], report: CorrectionReport) -> 
             report.problem(number, "", reason, failing=False)
 
 
+def _matched(lines: Iterable[str], model: type[_Fix], report: CorrectionReport, present, fixed_before
+             ) -> list[tuple[int, _Fix]]:
+    """(input line number, fix) of each line naming a current error, once; the others are counted
+    (already fixed by an earlier replay) or reported (no such error, or named twice)."""
+    fixes: list[tuple[int, _Fix]] = []
+    taken: set = set()
+    for number, fix in _read(lines, model, report):
+        if fix.key in fixed_before:
+            report.already_fixed += 1
+        elif fix.key not in present:
+            report.problem(number, fix.label, f"no {model.what} of {report.topic} has this {model.named_by}",
+                           failing=False)
+        elif fix.key in taken:
+            report.problem(number, fix.label, f"the same {model.what} is corrected twice in this input", failing=False)
+        else:
+            fixes.append((number, fix))
+            taken.add(fix.key)
+    return fixes
+
+
 def export_errors(lake: Lakehouse, topic: str, layer: str, reason: str | None = None) -> Iterator[dict]:
     """The topic's DLQ rows or parse errors as correction lines (what `replay_*` reads back once edited)."""
     topic = validate_topic(topic)
@@ -191,20 +229,7 @@ def replay_dlq(ctx: Context, topic: str, lines: Iterable[str]) -> CorrectionRepo
     present = {(r["ingest_id"], r["source"], r["line_number"]) for r in present}
     ledger = raw_ledger(lake.raw_table(topic))  # no RAW table: no ingest, so no DLQ row of it fixed yet
     leftovers = sorted(present & ledger.resolved)  # landed by an interrupted replay, not deleted yet
-    fixes: list[tuple[int, DlqFix]] = []
-    taken: set[tuple[str, str, int]] = set()
-    for number, fix in _read(lines, DlqFix, report):
-        where = f"{fix.ingest_id} {fix.source}:{fix.line_number}"
-        if fix.key in ledger.resolved:
-            report.already_fixed += 1
-        elif fix.key not in present:
-            report.problem(number, where, f"no DLQ row of {topic} has this ingest_id, source and line_number",
-                           failing=False)
-        elif fix.key in taken:
-            report.problem(number, where, "the same DLQ row is corrected twice in this input", failing=False)
-        else:
-            fixes.append((number, fix))
-            taken.add(fix.key)
+    fixes = _matched(lines, DlqFix, report, present, ledger.resolved)
     landed: list[tuple[str, str, int]] = []
     if fixes:
         with duck.connect(ctx.settings.home / "tmp") as con:
@@ -213,8 +238,7 @@ def replay_dlq(ctx: Context, topic: str, lines: Iterable[str]) -> CorrectionRepo
             if reason is None:
                 landed.append(fix.key)
             else:
-                report.problem(number, f"{fix.ingest_id} {fix.source}:{fix.line_number}",
-                               f"still not an envelope: {reason}", failing=True)
+                report.problem(number, fix.label, f"still not an envelope: {reason}", failing=True)
     if landed:
         ctx.state.register_topic(topic)
         drained = drain_runs(dlq)
@@ -258,19 +282,7 @@ def _replay_parse(ctx: Context, topic: str, lines: Iterable[str]) -> CorrectionR
         selected_fields=("message_id", "publish_time", "ingestion_ts")).to_arrow().to_pylist()}
     table = lake.standardized_table(topic)
     merged = replayed_ids(table) if table is not None else set()
-    fixes: list[tuple[int, ParseFix]] = []
-    taken: set[str] = set()
-    for number, fix in _read(lines, ParseFix, report):
-        if fix.message_id in merged:
-            report.already_fixed += 1
-        elif fix.message_id not in present:
-            report.problem(number, fix.message_id, f"no parse error of {topic} has this message_id", failing=False)
-        elif fix.message_id in taken:
-            report.problem(number, fix.message_id, "the same parse error is corrected twice in this input",
-                           failing=False)
-        else:
-            fixes.append((number, fix))
-            taken.add(fix.message_id)
+    fixes = _matched(lines, ParseFix, report, present, merged)
     if fixes:
         now = datetime.now(timezone.utc)
         rows = pa.Table.from_pylist([
