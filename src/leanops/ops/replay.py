@@ -6,8 +6,13 @@
 1. The topic's rows in curated.errors (optionally one reason or column) name their message ids.
 2. Their Standardized rows are cast, checked and merged into Curated exactly as a Curated run does
    (latest wins), in one commit. The commit keeps the current checkpoint: incremental runs are not
-   affected. Its summary lists the ids it took (`leanops.replayed-ids`).
+   affected. Its summary names the ids it took (`leanops.replayed-ids`, in a side file:
+   leanops.catalog.side_lists).
 3. The rows that pass now are deleted from curated.errors. A row that still fails stays there, once.
+
+The replay holds the topic's lease throughout (`topic_lease`), as a pipeline run does: the two never
+write the topic's tables at the same time. DLQ rows and parse errors need corrected input instead:
+leanops.ops.corrections.
 
 Semantic works the same way from the Curated rows as of Semantic's checkpoint. An error whose Curated
 row has been superseded since stays an error (`stale`): the newer version is Semantic's to take.
