@@ -198,6 +198,11 @@ def test_parse_errors_fixed_from_corrected_payloads_count_once(lake, tmp_path):
     assert _account(ctx, "standardized").duplicates == 1 and _all_ok(ctx)
     again = replay_parse(ctx, "orders", _parse_fix(exported))
     assert (again.fixed, again.already_fixed, again.still_failing) == (0, 1, 1) and _all_ok(ctx)
+    # a broken twin beyond the dedup window is a new parse error of the same id: it counts, once
+    ingest(ctx, "orders", [envelope("m2", "{broken", publish_time="2026-03-01T00:00:00Z")], tmp_path,
+           name="late.ndjson")
+    run_cycle(ctx)
+    assert _account(ctx, "standardized").errors == 2 and _all_ok(ctx)
 
 
 def test_parse_replay_resumes_after_a_crash_before_the_deletion(lake, tmp_path, monkeypatch):
@@ -206,6 +211,10 @@ def test_parse_replay_resumes_after_a_crash_before_the_deletion(lake, tmp_path, 
     fixes = _parse_fix(list(export_errors(ctx.lake, "orders", "parse")))
     _die_before_the_deletion(monkeypatch, lambda: replay_parse(ctx, "orders", fixes))
     assert len(standardized_rows(ctx, "orders")) == 3
+    # m2 is in Standardized already: accountability does not count it as an error too
+    crashed = _account(ctx, "standardized")
+    assert (crashed.written, crashed.errors, crashed.ok) == (3, 1, True)
+    assert error_view(ctx.lake, "orders", "parse").total == 2
 
     resumed = replay_parse(ctx, "orders", fixes)
 

@@ -18,6 +18,8 @@ import uuid
 import orjson
 from pyiceberg.table import Table
 
+from leanops.catalog.tables import SUMMARY_REPLAYED_IDS, ancestors
+
 PREFIX = "file:"  # a summary value naming a file; anything else is the list itself, inline (earlier commits)
 
 
@@ -36,10 +38,20 @@ def read_side_list(table: Table, value: str) -> list:
     return list(_read(table.io, value[len(PREFIX):]))
 
 
+def replayed_ids(table: Table) -> set[str]:
+    """Message ids the table's replay commits took from its error table (what a resumed replay skips)."""
+    ids: set[str] = set()
+    for snapshot in ancestors(table):
+        props = snapshot.summary.additional_properties if snapshot.summary else {}
+        if SUMMARY_REPLAYED_IDS in props:
+            ids.update(read_side_list(table, props[SUMMARY_REPLAYED_IDS]))
+    return ids
+
+
 @functools.lru_cache(maxsize=256)
 def _read(io, path: str) -> tuple:
     with io.new_input(path).open() as stream:
         return tuple(tuple(x) if isinstance(x, list) else x for x in orjson.loads(stream.read()))
 
 
-__all__ = ["read_side_list", "side_list"]
+__all__ = ["read_side_list", "replayed_ids", "side_list"]

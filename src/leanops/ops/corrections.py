@@ -45,7 +45,7 @@ from pyiceberg.expressions import And, EqualTo
 from leanops import duck
 from leanops.catalog.commit import StagedAppend, append_with_retry, remove_rows
 from leanops.catalog.schemas import PARSE_CORRECTIONS_SCHEMA
-from leanops.catalog.side_lists import side_list
+from leanops.catalog.side_lists import replayed_ids, side_list
 from leanops.catalog.tables import (
     SUMMARY_CORRECTED_LINES, SUMMARY_DUPLICATES, SUMMARY_ERRORS, SUMMARY_INGEST_ID, SUMMARY_RECORDS_IN,
     SUMMARY_REPLAY_OF, SUMMARY_REPLAYED_IDS, SUMMARY_RESOLVES_DLQ, SUMMARY_SOURCE_FROM, SUMMARY_SOURCE_SNAPSHOT,
@@ -56,7 +56,7 @@ from leanops.config import Settings
 from leanops.context import Context
 from leanops.errors import LeanOpsError
 from leanops.ingest.raw import envelope_rows
-from leanops.ops.replay import replayed_ids, topic_lease
+from leanops.ops.replay import topic_lease
 from leanops.schema_file import StandardizedSection
 from leanops.stages import standardized
 from leanops.stages.accountability import drain_runs, raw_ledger

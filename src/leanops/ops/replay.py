@@ -35,8 +35,8 @@ from pyiceberg.expressions import And, EqualTo, In
 
 from leanops import duck
 from leanops.catalog.commit import remove_rows
-from leanops.catalog.side_lists import read_side_list, side_list
-from leanops.catalog.tables import SUMMARY_RECORDS_IN, SUMMARY_REPLAY_OF, SUMMARY_REPLAYED_IDS, ancestors
+from leanops.catalog.side_lists import replayed_ids, side_list
+from leanops.catalog.tables import SUMMARY_RECORDS_IN, SUMMARY_REPLAY_OF, SUMMARY_REPLAYED_IDS
 from leanops.context import Context
 from leanops.errors import LeanOpsError
 from leanops.stages import curated, semantic
@@ -78,16 +78,6 @@ class ReplayReport:
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
-
-
-def replayed_ids(table) -> set[str]:
-    """Message ids the table's replay commits took from its error table (what a resumed replay skips)."""
-    ids: set[str] = set()
-    for snapshot in ancestors(table):
-        props = snapshot.summary.additional_properties if snapshot.summary else {}
-        if SUMMARY_REPLAYED_IDS in props:
-            ids.update(read_side_list(table, props[SUMMARY_REPLAYED_IDS]))
-    return ids
 
 
 @dataclasses.dataclass
@@ -219,4 +209,4 @@ def _load_rows(con, rows: pa.Table, columns: list[str]) -> set[str]:
     return set(columns)
 
 
-__all__ = ["ReplayReport", "replay_curated", "replay_semantic", "replayed_ids", "topic_lease"]
+__all__ = ["ReplayReport", "replay_curated", "replay_semantic", "topic_lease"]

@@ -31,7 +31,7 @@ from leanops.catalog.tables import (
     SUMMARY_DUPLICATES, SUMMARY_INGEST_ID, SUMMARY_LINES_READ, SUMMARY_RECORDS_IN, SUMMARY_REPLACED,
     SUMMARY_RESOLVES_DLQ, SUMMARY_SUPERSEDED, SUMMARY_TOPIC, SUMMARY_UNCOUNTED_LINES, Lakehouse, ancestors,
 )
-from leanops.catalog.side_lists import read_side_list
+from leanops.catalog.side_lists import read_side_list, replayed_ids
 from leanops.stages.incremental import records_up_to
 
 DLQ_SOURCE = "leanops.dlq-source"  # summary key of the DLQ drainer's commits (leanops.aws.lambdas.dlq_drainer)
@@ -154,8 +154,24 @@ def standardized_account(lake: Lakehouse, topic: str) -> LayerAccount:
         return LayerAccount(topic, "standardized", 0, 0, 0, pending=raw_total)
     consumed = records_up_to(raw, checkpoint_from_table(table, topic))
     return LayerAccount(topic, "standardized", records_in=consumed, written=_total_records(table),
-                        errors=_rows_for_topic(lake.parse_errors_table(), topic),
+                        errors=_parse_errors(lake, table, topic),
                         duplicates=_summed(table, SUMMARY_DUPLICATES, topic), pending=raw_total - consumed)
+
+
+def _parse_errors(lake: Lakehouse, table: Table, topic: str) -> int:
+    """The topic's parse errors, less those a parse replay already wrote to `table` but has not deleted yet
+    (it died in between): the stored correction of the same message id and ingestion_ts. A later broken
+    network twin of a fixed message has another ingestion_ts, so it still counts."""
+    errors = lake.parse_errors_table().scan(row_filter=EqualTo("topic_name", topic),
+                                            selected_fields=("message_id", "ingestion_ts")).to_arrow()
+    fixed = replayed_ids(table)
+    if not fixed or not errors.num_rows:
+        return errors.num_rows
+    corrections = lake.parse_corrections_table().scan(
+        row_filter=EqualTo("topic_name", topic), selected_fields=("message_id", "ingestion_ts")).to_arrow()
+    written = corrections.filter(pc.is_in(corrections["message_id"], pa.array(sorted(fixed), pa.string())))
+    keys = ["message_id", "ingestion_ts"]
+    return errors.join(written.select(keys).cast(errors.select(keys).schema), keys, join_type="left anti").num_rows
 
 
 def curated_account(lake: Lakehouse, topic: str) -> LayerAccount | None:
