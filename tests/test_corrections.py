@@ -203,6 +203,10 @@ def test_parse_errors_fixed_from_corrected_payloads_count_once(lake, tmp_path):
            name="late.ndjson")
     run_cycle(ctx)
     assert _account(ctx, "standardized").errors == 2 and _all_ok(ctx)
+    assert replay_parse(ctx, "orders", []).fixed == 0  # the twin is not taken for the fixed m2
+    assert _account(ctx, "standardized").errors == 2 and _all_ok(ctx)
+    twin = replay_parse(ctx, "orders", [json.dumps({"message_id": "m2", "payload": _payload("k2", 5)})])
+    assert (twin.fixed, twin.already_fixed) == (1, 0) and _account(ctx, "standardized").errors == 1 and _all_ok(ctx)
 
 
 def test_parse_replay_resumes_after_a_crash_before_the_deletion(lake, tmp_path, monkeypatch):

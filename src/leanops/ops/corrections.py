@@ -38,7 +38,6 @@ from typing import ClassVar, Iterable, Iterator
 
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pyiceberg.expressions import And, EqualTo
 
@@ -59,7 +58,7 @@ from leanops.ingest.raw import envelope_rows
 from leanops.ops.replay import topic_lease
 from leanops.schema_file import StandardizedSection
 from leanops.stages import standardized
-from leanops.stages.accountability import drain_runs, raw_ledger
+from leanops.stages.accountability import PARSE_ERROR_KEY, drain_runs, parse_errors_split, raw_ledger
 from leanops.stages.checkpoint import checkpoint_from_table
 from leanops.types import validate_topic
 
@@ -276,13 +275,14 @@ def replay_parse(ctx: Context, topic: str, lines: Iterable[str]) -> CorrectionRe
 def _replay_parse(ctx: Context, topic: str, lines: Iterable[str]) -> CorrectionReport:
     section = _standardized_section(ctx, topic)
     lake, report = ctx.lake, CorrectionReport(topic, "parse")
-    errors = lake.parse_errors_table()
-    present = {r["message_id"]: r for r in errors.scan(
-        row_filter=EqualTo("topic_name", topic),
-        selected_fields=("message_id", "publish_time", "ingestion_ts")).to_arrow().to_pylist()}
     table = lake.standardized_table(topic)
-    merged = replayed_ids(table) if table is not None else set()
-    fixes = _matched(lines, ParseFix, report, present, merged)
+    if table is None:
+        open_errors, merged = lake.parse_errors_table().scan(row_filter=EqualTo("topic_name", topic)).to_arrow(), set()
+    else:
+        open_errors, _ = parse_errors_split(lake, table, topic, extra_fields=("publish_time",))
+        merged = replayed_ids(table)
+    present = {r["message_id"]: r for r in open_errors.to_pylist()}
+    fixes = _matched(lines, ParseFix, report, present, merged - set(present))
     if fixes:
         now = datetime.now(timezone.utc)
         rows = pa.Table.from_pylist([
@@ -346,41 +346,37 @@ def apply_parse_corrections(lake: Lakehouse, settings: Settings, topic: str,
                             section: StandardizedSection) -> Applied:
     """Write the stored corrections of the topic's current parse errors to Standardized; delete those errors.
 
-    The latest correction of a message id wins. Idempotent: errors an earlier commit already fixed
-    are only deleted. The rebuilder calls this after replaying RAW, so fixes outlive a rebuild."""
+    The latest correction of each error (message id and ingestion_ts) wins. Idempotent: errors an earlier
+    commit already fixed are only deleted. The rebuilder calls this after replaying RAW, so fixes outlive a
+    rebuild."""
     applied = Applied()
     table, errors = lake.standardized_table(topic), lake.parse_errors_table()
     checkpoint = checkpoint_from_table(table, topic) if table is not None else None
     if checkpoint is None:
         return applied  # Standardized has consumed nothing: no parse error can be its
-    error_ids = set(errors.scan(row_filter=EqualTo("topic_name", topic),
-                                selected_fields=("message_id",)).to_arrow()["message_id"].to_pylist())
-    if not error_ids:
-        return applied
-    done = sorted(replayed_ids(table) & error_ids)
-    todo = sorted(error_ids - set(done))
-    fixed: list[str] = []
+    open_errors, done = parse_errors_split(lake, table, topic)
+    fixed = open_errors.slice(0, 0)
     stored = lake.parse_corrections_table().scan(row_filter=EqualTo("topic_name", topic)).to_arrow()
-    stored = stored.filter(pc.is_in(stored["message_id"], pa.array(todo, pa.string())))  # In binds slowly
+    stored = stored.join(open_errors, PARSE_ERROR_KEY, join_type="left semi")  # corrections of open errors
     if stored.num_rows:
-        latest = stored.sort_by([("message_id", "ascending"), ("corrected_ts", "descending")])
-        ids = latest["message_id"].to_pylist()
-        keep = [i for i, mid in enumerate(ids) if i == 0 or ids[i - 1] != mid]
+        latest = stored.sort_by([("message_id", "ascending"), ("ingestion_ts", "ascending"),
+                                 ("corrected_ts", "descending")])
+        keys = list(zip(latest["message_id"].to_pylist(), latest["ingestion_ts"].to_pylist()))
+        keep = [i for i, key in enumerate(keys) if i == 0 or keys[i - 1] != key]
         latest = latest.take(keep).sort_by([("ingestion_ts", "ascending"), ("message_id", "ascending")])
         with duck.connect(settings.home / "tmp") as con:
             _load_fresh(con, latest)
             shape = standardized.screen(con, verify_leaves=not duck_writer.supports(table.metadata.location))
             applied.still_failing = con.execute("SELECT count(*) FROM errs").fetchall()[0][0]
-            fixed = [r[0] for r in con.execute("SELECT message_id FROM objects ORDER BY message_id").fetchall()]
-            if fixed:
+            fixed = duck.arrow(con, "SELECT message_id, ingestion_ts FROM objects ORDER BY message_id")
+            if fixed.num_rows:
                 summary = {SUMMARY_TOPIC: topic, SUMMARY_SOURCE_SNAPSHOT: str(checkpoint), SUMMARY_SOURCE_FROM: "",
                            SUMMARY_RECORDS_IN: "0", SUMMARY_DUPLICATES: "0", SUMMARY_ERRORS: "0",
-                           SUMMARY_REPLAYED_IDS: side_list(table, fixed)}
+                           SUMMARY_REPLAYED_IDS: side_list(table, fixed["message_id"].to_pylist())}
                 applied.snapshot_id, _ = standardized.write_objects(con, table, section, shape, summary)
-    removable = fixed + done
-    applied.fixed, applied.resumed = len(removable), len(done)
-    remove_rows(errors, topic, pa.table({"message_id": pa.array(removable, pa.string())}),
-                {SUMMARY_REPLAY_OF: topic, "leanops.replayed": str(len(removable))})
+    removable = pa.concat_tables([fixed.cast(done.schema), done])
+    applied.fixed, applied.resumed = removable.num_rows, done.num_rows
+    remove_rows(errors, topic, removable, {SUMMARY_REPLAY_OF: topic, "leanops.replayed": str(removable.num_rows)})
     return applied
 
 

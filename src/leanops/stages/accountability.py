@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from pyiceberg.expressions import EqualTo
+from pyiceberg.expressions import EqualTo, In
 from pyiceberg.table import Table
 
 import pyarrow as pa
@@ -154,24 +154,28 @@ def standardized_account(lake: Lakehouse, topic: str) -> LayerAccount:
         return LayerAccount(topic, "standardized", 0, 0, 0, pending=raw_total)
     consumed = records_up_to(raw, checkpoint_from_table(table, topic))
     return LayerAccount(topic, "standardized", records_in=consumed, written=_total_records(table),
-                        errors=_parse_errors(lake, table, topic),
+                        errors=parse_errors_split(lake, table, topic)[0].num_rows,
                         duplicates=_summed(table, SUMMARY_DUPLICATES, topic), pending=raw_total - consumed)
 
 
-def _parse_errors(lake: Lakehouse, table: Table, topic: str) -> int:
-    """The topic's parse errors, less those a parse replay already wrote to `table` but has not deleted yet
-    (it died in between): the stored correction of the same message id and ingestion_ts. A later broken
-    network twin of a fixed message has another ingestion_ts, so it still counts."""
+PARSE_ERROR_KEY = ["message_id", "ingestion_ts"]  # one parse error: a later broken twin has another ingestion_ts
+
+
+def parse_errors_split(lake: Lakehouse, table: Table, topic: str,
+                       extra_fields: tuple[str, ...] = ()) -> tuple[pa.Table, pa.Table]:
+    """The topic's parse errors as (open, written): `written` are those a replay commit already wrote to
+    `table` (a replay that died before deleting them): the corrected row keeps the error's message id
+    and ingestion_ts. A later broken network twin of a fixed message has another ingestion_ts, so it
+    stays open. Rows carry the key and `extra_fields`; Standardized is read only for ids a replay took."""
     errors = lake.parse_errors_table().scan(row_filter=EqualTo("topic_name", topic),
-                                            selected_fields=("message_id", "ingestion_ts")).to_arrow()
-    fixed = replayed_ids(table)
-    if not fixed or not errors.num_rows:
-        return errors.num_rows
-    corrections = lake.parse_corrections_table().scan(
-        row_filter=EqualTo("topic_name", topic), selected_fields=("message_id", "ingestion_ts")).to_arrow()
-    written = corrections.filter(pc.is_in(corrections["message_id"], pa.array(sorted(fixed), pa.string())))
-    keys = ["message_id", "ingestion_ts"]
-    return errors.join(written.select(keys).cast(errors.select(keys).schema), keys, join_type="left anti").num_rows
+                                            selected_fields=(*PARSE_ERROR_KEY, *extra_fields)).to_arrow()
+    candidates = sorted(set(errors["message_id"].to_pylist()) & replayed_ids(table)) if errors.num_rows else []
+    if not candidates:
+        return errors, errors.slice(0, 0)
+    written = table.scan(row_filter=In("message_id", candidates), selected_fields=tuple(PARSE_ERROR_KEY)).to_arrow()
+    written = written.cast(errors.select(PARSE_ERROR_KEY).schema)
+    return (errors.join(written, PARSE_ERROR_KEY, join_type="left anti"),
+            errors.join(written, PARSE_ERROR_KEY, join_type="left semi"))
 
 
 def curated_account(lake: Lakehouse, topic: str) -> LayerAccount | None:
