@@ -155,10 +155,9 @@ resource "aws_s3_object" "script" {
 
 # --- role -----------------------------------------------------------------------------------------------
 
-resource "aws_iam_role" "glue" {
-  name        = "${var.name}-glue-jobs"
-  description = "Runs the lean-ops Glue jobs"
-  assume_role_policy = jsonencode({
+locals {
+  # both job roles: assumed by Glue, on behalf of this account only
+  glue_trust = jsonencode({
     Version = "2012-10-17"
     Statement = [{
       Effect    = "Allow"
@@ -167,6 +166,12 @@ resource "aws_iam_role" "glue" {
       Condition = { StringEquals = { "aws:SourceAccount" = var.account_id } }
     }]
   })
+}
+
+resource "aws_iam_role" "glue" {
+  name               = "${var.name}-glue-jobs"
+  description        = "Runs the lean-ops Glue jobs"
+  assume_role_policy = local.glue_trust
 }
 
 resource "aws_iam_role_policy" "glue" {
@@ -210,17 +215,9 @@ resource "aws_iam_role_policy" "glue" {
 # The file processor's own role: RAW only (raw.<topic>_staging and raw.dlq_errors: create, load, append),
 # the landing files and the manifest documents read-only, plus what every job run needs.
 resource "aws_iam_role" "file_processor" {
-  name        = "${var.name}-glue-file-processor"
-  description = "Runs the lean-ops file processor Glue job (seed 003)"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "glue.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-      Condition = { StringEquals = { "aws:SourceAccount" = var.account_id } }
-    }]
-  })
+  name               = "${var.name}-glue-file-processor"
+  description        = "Runs the lean-ops file processor Glue job (seed 003)"
+  assume_role_policy = local.glue_trust
 }
 
 resource "aws_iam_role_policy" "file_processor" {
