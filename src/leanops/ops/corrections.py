@@ -357,7 +357,8 @@ def apply_parse_corrections(lake: Lakehouse, settings: Settings, topic: str,
     open_errors, done = parse_errors_split(lake, table, topic)
     fixed = open_errors.slice(0, 0)
     stored = lake.parse_corrections_table().scan(row_filter=EqualTo("topic_name", topic)).to_arrow()
-    stored = stored.join(open_errors, PARSE_ERROR_KEY, join_type="left semi")  # corrections of open errors
+    open_keys = open_errors.select(PARSE_ERROR_KEY).cast(stored.select(PARSE_ERROR_KEY).schema)  # Spark: large_string
+    stored = stored.join(open_keys, PARSE_ERROR_KEY, join_type="left semi")  # corrections of open errors
     if stored.num_rows:
         latest = stored.sort_by([("message_id", "ascending"), ("ingestion_ts", "ascending"),
                                  ("corrected_ts", "descending")])
