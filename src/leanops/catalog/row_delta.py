@@ -73,29 +73,44 @@ class _RowDelta(_FastAppendFiles):
 
 
 def write_position_deletes(table: Table, targets: dict[str, tuple[DataFile, Sequence[int]]]) -> list[DataFile]:
-    """One delete file per data file: `targets` maps data-file path -> (its DataFile, row positions).
+    """One delete file per partition touched: `targets` maps data-file path -> (its DataFile, row positions).
 
-    A delete file names exactly one data file (equal path bounds), so readers match it by path.
+    A v2 position-delete file may name many data files of its partition; rows are sorted by
+    (file_path, pos) as the spec asks, and the path bounds span the files it names. One file per
+    touched data file (the old layout) made a MERGE write ~100 tiny delete files per cycle.
     """
-    written = []
+    by_partition: dict[tuple, list[tuple[str, DataFile, Sequence[int]]]] = {}
     for path, (data_file, positions) in targets.items():
-        positions = sorted(positions)
-        rows = pa.Table.from_arrays([pa.array([path] * len(positions), pa.string()),
-                                     pa.array(positions, pa.int64())], schema=_DELETE_SCHEMA)
-        location = f"{table.location()}/data/leanops-deletes-{uuid.uuid4().hex}.parquet"
-        output = table.io.new_output(location)
-        with output.create(overwrite=True) as stream:
-            pq.write_table(rows, stream)
-        written.append(DataFile.from_args(
-            content=DataFileContent.POSITION_DELETES, file_path=location, file_format=FileFormat.PARQUET,
-            partition=data_file.partition, record_count=len(positions),
-            file_size_in_bytes=len(table.io.new_input(location)), spec_id=data_file.spec_id,
-            lower_bounds={PATH_FIELD_ID: to_bytes(StringType(), path), POS_FIELD_ID: to_bytes(LongType(), positions[0])},
-            upper_bounds={PATH_FIELD_ID: to_bytes(StringType(), path), POS_FIELD_ID: to_bytes(LongType(), positions[-1])},
-            value_counts={PATH_FIELD_ID: len(positions), POS_FIELD_ID: len(positions)},
-            null_value_counts={PATH_FIELD_ID: 0, POS_FIELD_ID: 0},
-        ))
-    return written
+        key = (data_file.spec_id, tuple(data_file.partition))
+        by_partition.setdefault(key, []).append((path, data_file, positions))
+    return [_write_delete_file(table, sorted(group, key=lambda g: g[0])) for _, group in sorted(
+        by_partition.items(), key=lambda item: repr(item[0]))]
+
+
+def _write_delete_file(table: Table, group: list[tuple[str, DataFile, Sequence[int]]]) -> DataFile:
+    paths, positions = [], []
+    for path, _, rows in group:
+        ordered = sorted(rows)
+        paths.extend([path] * len(ordered))
+        positions.extend(ordered)
+    rows = pa.Table.from_arrays([pa.array(paths, pa.string()), pa.array(positions, pa.int64())],
+                                schema=_DELETE_SCHEMA)
+    location = f"{table.location()}/data/leanops-deletes-{uuid.uuid4().hex}.parquet"
+    output = table.io.new_output(location)
+    with output.create(overwrite=True) as stream:
+        pq.write_table(rows, stream)
+    first = group[0][1]
+    delete_file = DataFile.from_args(
+        content=DataFileContent.POSITION_DELETES, file_path=location, file_format=FileFormat.PARQUET,
+        partition=first.partition, record_count=len(positions),
+        file_size_in_bytes=len(table.io.new_input(location)), spec_id=first.spec_id,
+        lower_bounds={PATH_FIELD_ID: to_bytes(StringType(), paths[0]), POS_FIELD_ID: to_bytes(LongType(), min(positions))},
+        upper_bounds={PATH_FIELD_ID: to_bytes(StringType(), paths[-1]), POS_FIELD_ID: to_bytes(LongType(), max(positions))},
+        value_counts={PATH_FIELD_ID: len(positions), POS_FIELD_ID: len(positions)},
+        null_value_counts={PATH_FIELD_ID: 0, POS_FIELD_ID: 0},
+    )
+    delete_file.spec_id = first.spec_id  # from_args does not bind it (it is not a manifest field)
+    return delete_file
 
 
 def commit_row_delta(txn: Transaction, io, data_files: list[DataFile], delete_files: list[DataFile],

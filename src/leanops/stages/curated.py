@@ -26,6 +26,7 @@ from leanops import duck
 from leanops.catalog.commit import StagedAppend, append_with_retry, conform
 from leanops.catalog.files import register_parquet
 from leanops.catalog.partitioning import partition_spec
+from leanops.catalog.pruning import files_for_keys
 from leanops.catalog.row_delta import write_position_deletes
 from leanops.catalog.schemas import STANDARDIZED_META
 from leanops.catalog.tables import Lakehouse, local_path
@@ -237,30 +238,33 @@ def evolve(staged: StagedAppend, declared: dict, undeclared: list[str]) -> tuple
 def _stored_keys(con: duckdb.DuckDBPyConnection, staged: StagedAppend, section: CuratedSection) -> dict[str, object]:
     """Temp table `stored`: live stored rows whose key is in the batch, with file and position.
 
-    Reads only the key, order and tie-break columns of the current data files, skipping rows that
-    earlier position deletes removed.
+    Only the files that may hold a batch key are read (leanops.catalog.pruning: the key's bucket
+    partitions and the files' key bounds), and of those only the key, order and tie-break columns,
+    skipping rows that earlier position deletes removed. Returns {local path: DataFile} of those files.
     """
     table = staged.table
-    snapshot = table.current_snapshot()
-    tasks = list(table.scan().plan_files()) if snapshot else []
-    by_path = {local_path(t.file.file_path): t.file for t in tasks}
-    delete_paths = sorted({local_path(d.file_path) for t in tasks for d in t.delete_files})
-    mk, ob = quote(section.merge_key), quote(section.order_by)
     con.execute("CREATE TEMP TABLE stored (__file VARCHAR, __pos BIGINT, k VARCHAR, ob_text VARCHAR)").fetchall()
+    if table.current_snapshot() is None:
+        return {}
+    mk, ob = quote(section.merge_key), quote(section.order_by)
+    keys = duck.arrow(con, f"SELECT DISTINCT {mk}::VARCHAR AS k FROM typed WHERE len(__failures) = 0")["k"]
+    found = files_for_keys(table, section.merge_key, keys)
+    by_path = {local_path(f.path): f.data_file for f in found.data}
+    delete_paths = sorted({local_path(d.path) for d in found.deletes})
     if by_path:
         register_parquet(con, "stored_files", sorted(by_path), table.io,
                          [section.merge_key, section.order_by, "ingestion_ts", "message_id"])
         if delete_paths:
             register_parquet(con, "stored_deletes", delete_paths, table.io, ["file_path", "pos"])
-        deleted = ("SELECT file_path, pos FROM stored_deletes" if delete_paths
-                   else "SELECT NULL::VARCHAR AS file_path, NULL::BIGINT AS pos WHERE false")
+        deleted = ("SELECT regexp_replace(file_path, '^file:(//)?', '') AS file_path, pos FROM stored_deletes"
+                   if delete_paths else "SELECT NULL::VARCHAR AS file_path, NULL::BIGINT AS pos WHERE false")
         con.execute("CREATE OR REPLACE TEMP TABLE stored AS "
                     f"WITH dels AS ({deleted}) "
                     f"SELECT d.filename AS __file, d.file_row_number AS __pos, d.{mk} AS __k, d.{ob} AS __ob, "
                     "d.ingestion_ts, d.message_id "
                     "FROM stored_files d "
                     f"WHERE d.{mk} IN (SELECT {mk} FROM typed WHERE len(__failures) = 0) "
-                    "AND NOT EXISTS (SELECT 1 FROM dels WHERE regexp_replace(dels.file_path, '^file:(//)?', '') = d.filename "
+                    "AND NOT EXISTS (SELECT 1 FROM dels WHERE dels.file_path = d.filename "
                     "AND dels.pos = d.file_row_number)").fetchall()
     return by_path
 

@@ -31,6 +31,7 @@ from leanops import duck
 from leanops.catalog.commit import StagedAppend, append_with_retry, conform
 from leanops.catalog.files import register_parquet
 from leanops.catalog.partitioning import partition_spec
+from leanops.catalog.pruning import files_for_keys
 from leanops.catalog.row_delta import write_position_deletes
 from leanops.catalog.schemas import STANDARDIZED_META
 from leanops.catalog.tables import Lakehouse, local_path
@@ -293,13 +294,15 @@ def declared_additions(staged: StagedAppend, section: SemanticSection) -> tuple[
 
 
 def _stored_positions(con: duckdb.DuckDBPyConnection, table: Table, key: str) -> dict[str, tuple]:
-    """Live stored rows whose key has a valid changed row: {data-file URI: (DataFile, positions)}."""
-    snapshot = table.current_snapshot()
-    if snapshot is None:
+    """Live stored rows whose key has a valid changed row: {data-file URI: (DataFile, positions)}.
+
+    Only the files that may hold one of the keys are read (leanops.catalog.pruning)."""
+    if table.current_snapshot() is None:
         return {}
-    tasks = list(table.scan().plan_files())
-    by_path = {local_path(t.file.file_path): t.file for t in tasks}
-    delete_paths = sorted({local_path(d.file_path) for t in tasks for d in t.delete_files})
+    keys = duck.arrow(con, f"SELECT DISTINCT {quote(key)}::VARCHAR AS k FROM governed WHERE len(__failures) = 0")["k"]
+    found = files_for_keys(table, key, keys)
+    by_path = {local_path(f.path): f.data_file for f in found.data}
+    delete_paths = sorted({local_path(d.path) for d in found.deletes})
     if not by_path:
         return {}
     register_parquet(con, "stored_files", sorted(by_path), table.io, [key])
