@@ -41,6 +41,7 @@ def _oldest_unread_age(source, table, topic: str, now: datetime | None) -> float
     """Age of the oldest `source` commit after `table`'s checkpoint (all of them without a table)."""
     from leanops.catalog.tables import ancestors
     from leanops.stages.checkpoint import checkpoint_from_table
+    from leanops.stages.incremental import is_maintenance
     if source is None or source.current_snapshot() is None:
         return None
     consumed = checkpoint_from_table(table, topic) if table is not None else None
@@ -48,7 +49,8 @@ def _oldest_unread_age(source, table, topic: str, now: datetime | None) -> float
     for snapshot in ancestors(source):
         if snapshot.snapshot_id == consumed:
             break
-        oldest = snapshot
+        if not is_maintenance(snapshot):  # a compaction is nothing new to read
+            oldest = snapshot
     if oldest is None:
         return 0.0
     now = now or datetime.now(timezone.utc)

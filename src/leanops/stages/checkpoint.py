@@ -17,7 +17,7 @@ from leanops.catalog.tables import (
     SUMMARY_DUPLICATES, SUMMARY_ERRORS, SUMMARY_RECORDS_IN, SUMMARY_SOURCE_FROM, SUMMARY_SOURCE_SNAPSHOT,
     SUMMARY_TOPIC, ancestors, latest_summary_value,
 )
-from leanops.stages.incremental import added_files, next_range, snapshots_after
+from leanops.stages.incremental import next_range, range_files
 from leanops.stages.result import StageResult
 
 FAULT_ENV = "LEANOPS_FAULT"  # crash-test hook: the named point kills the process (exit 75)
@@ -69,7 +69,7 @@ def plan_batch(source: Table, target: Table | None, errors: Table, topic: str, h
     from_id = checkpoint_from_table(target, topic) if target is not None else None
     orphan = orphan_errors(errors, topic, from_id)
     if orphan:  # redo exactly the orphaned range
-        files = added_files(source, snapshots_after(source, topic, from_id, orphan.source_to))
+        files = range_files(source, topic, from_id, orphan.source_to)
         return Batch(from_id, orphan.source_to, files, orphan)
     to_id, files = next_range(source, topic, from_id, head, max_rows)
     return Batch(from_id, to_id, files, None)
