@@ -114,7 +114,8 @@ def test_curated_gate_and_checkpoint(ctx, schemas, tmp_path):
     [outcome] = run_once(ctx)  # RAW has nothing new; curated drains what waited in Standardized
     assert [(s.stage, s.status) for s in outcome.stages] == [("curated", RunStatus.SUCCEEDED)]
     assert outcome.trace == ["GetAllCheckpoints", "CheckForNewRawData", "RunCurated", "CheckSchemaExists",
-                             "NotifyMissingSchema", "CheckBacklogThreshold", "Success"]
+                             "NotifyMissingSchema", "CheckBacklogThreshold", "CheckMaintenanceDue",
+                             "Success"]
     assert ctx.state.get_checkpoint("events", "curated").last_snapshot_id == \
         ctx.lake.standardized_table("events").current_snapshot().snapshot_id
     [again] = run_once(ctx)

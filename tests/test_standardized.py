@@ -114,7 +114,7 @@ def test_checkpoint_lives_in_the_commit_and_is_mirrored(ctx, schemas, tmp_path):
     assert ctx.state.get_checkpoint("events", "standardized").last_snapshot_id == raw_head
     [again] = run_once(ctx)
     assert again.status == RunStatus.NO_NEW_DATA and again.stages == []  # no table opened for writing
-    assert again.trace == ["GetAllCheckpoints", "CheckForNewRawData", "NoNewData"]
+    assert again.trace == ["GetAllCheckpoints", "CheckForNewRawData", "CheckMaintenanceDue", "NoNewData"]
     assert [r.status for r in ctx.state.list_runs("events")] == ["SUCCEEDED"]
 
 

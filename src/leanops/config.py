@@ -12,6 +12,10 @@ The Iceberg catalog (docs/aws-catalog.md):
     LEANOPS_AWS_ENDPOINT  glue: endpoint URL for both Glue and S3 (moto, LocalStack); unset on AWS
     AWS_REGION / AWS_DEFAULT_REGION  glue: the region of Glue and S3 (else the AWS default chain)
 
+Table maintenance (docs/maintenance.md):
+
+    LEANOPS_MAINTENANCE   on (default) | off | a JSON object of policy fields; schema files override fields
+
 The endpoint and region also serve the S3 schema location and the deployer's S3 / Step Functions
 calls (`Settings.aws_client`).
 """
@@ -25,6 +29,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from leanops.errors import ConfigError
+from leanops.maintenance.policy import MaintenancePolicy
 
 DEFAULT_HOME = ".leanops"
 DEFAULT_SCHEMAS = "schemas"
@@ -59,6 +64,22 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, prefix
 
 
+def _maintenance_from_env() -> MaintenancePolicy:
+    """LEANOPS_MAINTENANCE: `on` (default), `off` (no automatic maintenance; `leanops maintain` still
+    runs), or a JSON object of policy fields, e.g. {"keep_snapshots_hours": 72, "target_file_mb": 64}."""
+    import json
+
+    from pydantic import ValidationError
+    value = (os.environ.get("LEANOPS_MAINTENANCE") or "on").strip()
+    if value.lower() in ("on", "off", "true", "false", "1", "0"):
+        return MaintenancePolicy(enabled=value.lower() in ("on", "true", "1"))
+    try:
+        return MaintenancePolicy.model_validate(json.loads(value))
+    except (ValueError, ValidationError) as exc:
+        raise ConfigError(f"LEANOPS_MAINTENANCE: use on, off or a JSON object of policy fields "
+                          f"(docs/maintenance.md): {exc}") from None
+
+
 class Settings(BaseModel):
     """Settings of one local deployment."""
 
@@ -78,6 +99,9 @@ class Settings(BaseModel):
     aws_endpoint: str | None = Field(default=None, description="Glue, S3 (tables and schema files) and Step "
                                                                "Functions endpoint URL (moto, LocalStack)")
     aws_region: str | None = Field(default=None, description="region of Glue, S3 and the deployer's calls")
+    maintenance: MaintenancePolicy = Field(default_factory=MaintenancePolicy,
+                                           description="table maintenance defaults (LEANOPS_MAINTENANCE=off "
+                                                       "stops the automatic runs); schema files override fields")
 
     @classmethod
     def from_env(cls, home: str | Path | None = None, schemas_dir: str | Path | None = None) -> "Settings":
@@ -92,7 +116,8 @@ class Settings(BaseModel):
         settings = cls(home=home.absolute(), schemas_dir=schemas.absolute(), schemas_uri=schemas_uri, catalog=kind,
                        warehouse=os.environ.get("LEANOPS_WAREHOUSE") or None,
                        aws_endpoint=os.environ.get("LEANOPS_AWS_ENDPOINT") or None,
-                       aws_region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None)
+                       aws_region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None,
+                       maintenance=_maintenance_from_env())
         if settings.catalog == "glue":
             settings.catalog_properties()  # a Glue deployment without a usable warehouse fails here, clearly
         return settings

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from leanops.config import split_s3_uri
 from leanops.errors import ConfigError, LeanOpsError, SchemaFileError, TransientError
+from leanops.maintenance.policy import MaintenancePolicy
 from leanops.naming import is_valid_column_name
 
 TYPE_RE = re.compile(r"^(string|int|long|double|boolean|date|timestamp|decimal\((\d{1,2}),\s*(\d{1,2})\))$")
@@ -195,6 +196,7 @@ class TopicSchema(_Section):
     semantic: SemanticSection | None = None
     change: ChangeDeclaration | None = None
     description: str | None = None
+    maintenance: MaintenancePolicy | None = None  # the fields set override the deployment's policy
 
 
 def _unique_keys(pairs: list[tuple[str, object]]) -> dict:

@@ -113,3 +113,15 @@ def _ident(name: str) -> str:
 
 def _literal(text: str) -> str:
     return text.replace("'", "''")
+
+
+def read_by_field_id_sql(paths: Sequence[str], schema) -> str:
+    """SQL of a `read_parquet` over local `paths` whose columns are the Iceberg `schema`'s, matched by field
+    id (a column a file lacks reads NULL; names follow the table, not the writer), plus `filename` and
+    `file_row_number`. For local files (`is_local`)."""
+    from leanops.catalog.duck_writer import duck_type
+    columns = ", ".join(f"{f.field_id}: {{name: '{_literal(f.name)}', type: '{duck_type(f.field_type)}', "
+                        "default_value: NULL}" for f in schema.fields)
+    listed = ", ".join(f"'{_literal(p)}'" for p in paths)
+    return (f"read_parquet([{listed}], schema = MAP {{{columns}}}, filename = true, file_row_number = true, "
+            "hive_partitioning = false)")

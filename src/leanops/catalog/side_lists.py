@@ -39,8 +39,12 @@ def read_side_list(table: Table, value: str) -> list:
 
 
 def replayed_ids(table: Table) -> set[str]:
-    """Message ids the table's replay commits took from its error table (what a resumed replay skips)."""
+    """Message ids the table's replay commits took from its error table (what a resumed replay skips),
+    including those of expired commits whose errors are still open (the table's roll-up)."""
+    from leanops.catalog.rollups import read_rollups  # rollups keeps its sets in side lists: imported late
     ids: set[str] = set()
+    for rollup in read_rollups(table).values():
+        ids.update(rollup.sets.get("replayed", ()))
     for snapshot in ancestors(table):
         props = snapshot.summary.additional_properties if snapshot.summary else {}
         if SUMMARY_REPLAYED_IDS in props:

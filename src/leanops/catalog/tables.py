@@ -46,6 +46,11 @@ SUMMARY_RESOLVES_DLQ = "leanops.resolves-dlq"  # JSON [[ingest_id, source, line_
 SUMMARY_CORRECTED_LINES = "leanops.corrected-lines"  # lines the commit landed (in place of lines-read)
 SUMMARY_UNCOUNTED_LINES = "leanops.uncounted-lines"  # of those, fixes of DLQ rows ingestion never counted in
 SUMMARY_REPLAYED_IDS = "leanops.replayed-ids"  # JSON list: message ids a replay commit took from an error table
+SUMMARY_MANIFEST_ID = "leanops.manifest-id"  # RAW: the landing manifest a commit ingested
+SUMMARY_MANIFEST_LINES = "leanops.manifest-lines"  # RAW: JSON {file key: lines read} of that commit
+# Roll-up sums of expired manifest commits (leanops.catalog.rollups): lines written to RAW, lines rejected
+ROLLUP_MANIFEST_WRITTEN = "leanops.manifest-written"
+ROLLUP_MANIFEST_REJECTED = "leanops.manifest-rejected"
 SUMMARY_REPLAY_OF = "leanops.replay-of"  # on an error table: the topic whose fixed rows a replay removed
 
 

@@ -436,6 +436,7 @@ def package(out: Path = typer.Option(..., "--out", help="directory for the artif
 
 from leanops.cli.aws import aws_app  # noqa: E402  (the `leanops aws ...` group)
 from leanops.cli.landing import files_app, watch  # noqa: E402  (the file landing path)
+from leanops.cli.maintain import maintain  # noqa: E402  (table maintenance)
 from leanops.cli.ops import errors_app, metrics  # noqa: E402  (the operations view)
 from leanops.cli.serve import serve  # noqa: E402  (the dashboard, /metrics, HTTP ingestion)
 
@@ -445,6 +446,7 @@ app.command()(watch)
 app.add_typer(errors_app, name="errors")
 app.command()(metrics)
 app.command()(serve)
+app.command()(maintain)
 
 
 def main() -> None:

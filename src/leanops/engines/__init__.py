@@ -16,6 +16,8 @@ from leanops.errors import ConfigError
 if TYPE_CHECKING:
     from leanops.catalog.tables import Lakehouse
     from leanops.config import Settings
+    from leanops.context import Context
+    from leanops.maintenance.run import MaintenanceReport
     from leanops.schema_file import StandardizedSection, TopicSchema
     from leanops.stages.result import StageResult
 
@@ -34,6 +36,9 @@ class Engine(Protocol):
     def semantic(self, lake: "Lakehouse", settings: "Settings", topic: str, schema: "TopicSchema",
                  up_to: int | None = None, on_drift=None) -> "StageResult": ...
 
+    def maintain(self, ctx: "Context", topic: str, dry_run: bool = False) -> "MaintenanceReport":
+        """Table maintenance of the topic's tables; the caller holds the topic's lease."""
+
 
 class EmbeddedEngine:
     """In-process: DuckDB + PyIceberg (leanops.stages)."""
@@ -51,6 +56,10 @@ class EmbeddedEngine:
     def semantic(self, lake, settings, topic, schema, up_to=None, on_drift=None):
         from leanops.stages.semantic import run_semantic
         return run_semantic(lake, settings, topic, schema, up_to=up_to, on_drift=on_drift or (lambda d: None))
+
+    def maintain(self, ctx, topic, dry_run=False):
+        from leanops.maintenance.run import maintain_topic
+        return maintain_topic(ctx, topic, dry_run=dry_run, leased=True)
 
 
 class SparkEngine:
@@ -83,6 +92,10 @@ class SparkEngine:
         from leanops.engines.spark.semantic import run_semantic
         return run_semantic(self.session, lake, settings, topic, schema, up_to=up_to,
                             on_drift=on_drift or (lambda d: None))
+
+    def maintain(self, ctx, topic, dry_run=False):
+        from leanops.maintenance.run import maintain_topic
+        return maintain_topic(ctx, topic, dry_run=dry_run, leased=True)
 
 
 def engine_for(name: str, settings: "Settings") -> Engine:

@@ -24,15 +24,15 @@ from typing import BinaryIO, Callable
 
 from pyiceberg.table import Table
 
-from leanops.catalog.tables import SUMMARY_LINES_READ, SUMMARY_REJECTED, Lakehouse
+from leanops.catalog.tables import (  # noqa: F401  (the manifest keys are re-exported)
+    SUMMARY_LINES_READ, SUMMARY_MANIFEST_ID, SUMMARY_MANIFEST_LINES, SUMMARY_REJECTED, Lakehouse,
+)
 from leanops.context import Context
 from leanops.errors import LeanOpsError
 from leanops.ingest.raw import Source, SourceError, ingest_sources
 from leanops.catalog.tables import ancestors
 from leanops.state.base import FileStatus, Manifest, ManifestStatus, StateStore, TrackedFile
 
-SUMMARY_MANIFEST_ID = "leanops.manifest-id"  # the manifest a RAW commit ingested
-SUMMARY_MANIFEST_LINES = "leanops.manifest-lines"  # JSON {file key: lines read} of that commit
 MiB = 1 << 20
 
 

@@ -12,7 +12,10 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
-from leanops.catalog.tables import SUMMARY_LINES_READ, SUMMARY_REJECTED, Lakehouse
+from leanops.catalog.rollups import rolled_up_sum
+from leanops.catalog.tables import (
+    ROLLUP_MANIFEST_REJECTED, ROLLUP_MANIFEST_WRITTEN, SUMMARY_LINES_READ, SUMMARY_REJECTED, Lakehouse,
+)
 from leanops.context import Context
 from leanops.landing.files import walk_keys
 from leanops.landing.manifests import SUMMARY_MANIFEST_LINES, committed_manifest, manifest_commits
@@ -88,8 +91,11 @@ def files_account(lake: Lakehouse, state: StateStore, topic: str) -> LayerAccoun
     files = [f for f in state.list_files(topic=topic, status=FileStatus.COMPLETED)]
     if not done and not files:
         return None
-    commits = manifest_commits(lake.raw_table(topic))  # one walk of RAW's history for every manifest
-    written = errors = 0
+    raw = lake.raw_table(topic)
+    commits = manifest_commits(raw)  # one walk of RAW's history for every manifest
+    # manifests whose commits expired (leanops maintain) were completed: their figures are rolled up
+    written = rolled_up_sum(raw, topic, ROLLUP_MANIFEST_WRITTEN)
+    errors = rolled_up_sum(raw, topic, ROLLUP_MANIFEST_REJECTED)
     for m in done:
         sealed = commits.get(m.manifest_id, {})
         read, rejected = int(sealed.get(SUMMARY_LINES_READ, 0)), int(sealed.get(SUMMARY_REJECTED, 0))

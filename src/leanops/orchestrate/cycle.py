@@ -47,6 +47,7 @@ class CycleReport:
     ended_at: datetime
     outcomes: list[TopicOutcome]
     alerts: list[Alert]
+    shared_maintenance: dict | None = None  # the shared tables' maintenance, when it was due this cycle
 
     @property
     def failed(self) -> bool:
@@ -55,7 +56,8 @@ class CycleReport:
     def as_dict(self) -> dict:
         return {"started_at": self.started_at.isoformat(), "ended_at": self.ended_at.isoformat(),
                 "seconds": round((self.ended_at - self.started_at).total_seconds(), 3), "failed": self.failed,
-                "topics": [o.as_dict() for o in self.outcomes], "alerts": [a.as_dict() for a in self.alerts]}
+                "topics": [o.as_dict() for o in self.outcomes], "alerts": [a.as_dict() for a in self.alerts],
+                "shared_maintenance": self.shared_maintenance}
 
 
 def holder_id() -> str:
@@ -114,7 +116,25 @@ def run_cycle(ctx: Context, options: CycleOptions | None = None, notifier: Fanou
     with ThreadPoolExecutor(max_workers=max(1, options.concurrency), thread_name_prefix="leanops-topic") as pool:
         outcomes = list(pool.map(lambda t: _branch(ctx, t, options, holder, notifier), active))
     outcomes = sorted(outcomes + skipped, key=lambda o: o.topic)
-    return CycleReport(started, datetime.now(timezone.utc), outcomes, list(notifier.sent))
+    shared = _shared_maintenance(ctx, notifier)
+    return CycleReport(started, datetime.now(timezone.utc), outcomes, list(notifier.sent), shared)
+
+
+def _shared_maintenance(ctx: Context, notifier: Fanout) -> dict | None:
+    """The tables every topic writes (DLQ, error tables) get maintenance after the topics, when due."""
+    from leanops.maintenance.run import maintain_shared, shared_due_reasons
+    try:
+        reasons = shared_due_reasons(ctx)
+        if not reasons:
+            return None
+        report = maintain_shared(ctx)
+    except Exception as exc:  # never fails the cycle: the topics' results stand
+        report_doc = {"scope": "shared", "status": "FAILED", "message": f"{type(exc).__name__}: {exc}"}
+    else:
+        report_doc = {**report.as_dict(), "reasons": reasons}
+    if report_doc["status"] == "FAILED":
+        notifier.send(Alert("MaintenanceFailed", "shared", "maintenance", report_doc["message"], {}))
+    return report_doc
 
 
 def _branch(ctx: Context, topic: str, options: CycleOptions, holder: str, notifier: Fanout) -> TopicOutcome:

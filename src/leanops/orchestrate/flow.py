@@ -2,7 +2,12 @@
 
     GetAllCheckpoints -> CheckForNewRawData -> RunStandardized -> CheckCuratedReady -> RunCurated
       -> CheckSchemaExists -> (NotifyMissingSchema | CheckForNewCuratedData -> RunSemantic
-      -> UpdateSemanticCheckpoint) -> CheckBacklogThreshold -> (GetAllCheckpoints again | Success)
+      -> UpdateSemanticCheckpoint) -> CheckBacklogThreshold -> (GetAllCheckpoints again
+      | CheckMaintenanceDue -> (RunMaintenance ->) Success | NoNewData)
+
+Maintenance (docs/maintenance.md) runs after the stages, under the same lease, when a table of the
+topic crosses a threshold of its policy (files per partition, delete files, snapshots, manifests, time
+since the last one); a topic with nothing new still gets it when due.
 
 Token passing (seed 004): the Curated step hands the snapshot it committed to RunSemantic, which
 reads Curated up to exactly that snapshot; a Curated commit landing in between waits for the next
@@ -29,9 +34,10 @@ from leanops.stages.checkpoint import checkpoint_from_table
 from leanops.orchestrate.alerts import Alert
 from leanops.stages.curated import STAGE as CURATED
 from leanops.stages.semantic import STAGE as SEMANTIC, Drift
-from leanops.stages.incremental import current_snapshot_id
+from leanops.stages.incremental import data_head_id
 from leanops.stages.result import StageResult
 from leanops.stages.standardized import STAGE as STANDARDIZED
+MAINTENANCE = "maintenance"  # the stage name of maintenance runs (leanops.maintenance.run.STAGE)
 from leanops.state.base import RunRecord
 from leanops.types import RunStatus, validate_topic
 
@@ -65,6 +71,7 @@ class FlowState:
     results: list[StageResult] = dataclasses.field(default_factory=list)
     message: str = ""
     failed_stage: str | None = None
+    maintenance_reasons: list[str] = dataclasses.field(default_factory=list)  # why maintenance is due
 
     def document(self, next_step: str | None = None) -> dict:
         """The state as Step Functions carries it ($): flat, JSON, snapshot ids as strings (63-bit ids
@@ -91,6 +98,8 @@ class FlowState:
             "max_loops": self.options.max_loops,
             "message": self.message,
             "failed_stage": self.failed_stage,
+            "maintenance_due": bool(self.maintenance_reasons),
+            "maintenance_reasons": list(self.maintenance_reasons),
             "next": next_step,
         }
 
@@ -110,6 +119,7 @@ class FlowState:
                                      target_snapshot_id=None if r.get("snapshot_id") is None else int(r["snapshot_id"]))
                          for r in doc.get("stages") or []]
         state.message, state.failed_stage = str(doc.get("message") or ""), doc.get("failed_stage")
+        state.maintenance_reasons = [str(r) for r in doc.get("maintenance_reasons") or []]
         if ctx is not None:
             state.schema = ctx.schema(state.topic)
         return state
@@ -128,13 +138,13 @@ def get_all_checkpoints(ctx: Context, s: FlowState) -> str:
     except LeanOpsError as exc:
         s.message, s.failed_stage = str(exc), "schema"
         return "Failed"
-    s.raw_snapshot = current_snapshot_id(ctx.lake.raw_table(s.topic))
+    s.raw_snapshot = data_head_id(ctx.lake.raw_table(s.topic))  # a compaction is no new data
     standardized = ctx.lake.standardized_table(s.topic)
-    s.standardized_snapshot = current_snapshot_id(standardized)
+    s.standardized_snapshot = data_head_id(standardized)
     s.standardized_checkpoint = checkpoint_from_table(standardized, s.topic) if standardized else None
     curated = ctx.lake.curated_table(s.topic)
     s.curated_checkpoint = checkpoint_from_table(curated, s.topic) if curated else None
-    s.curated_snapshot = current_snapshot_id(curated)
+    s.curated_snapshot = data_head_id(curated)
     semantic = ctx.lake.semantic_table(s.topic)
     s.semantic_checkpoint = checkpoint_from_table(semantic, s.topic) if semantic else None
     _repair_mirror(ctx, s.topic, STANDARDIZED, s.standardized_checkpoint)
@@ -162,7 +172,7 @@ def check_for_new_raw_data(ctx: Context, s: FlowState) -> str:
         return "RunCurated"  # nothing new in RAW, but Standardized rows wait for Curated
     if s.schema.semantic is not None and s.curated_snapshot not in (None, s.semantic_checkpoint):
         return "CheckSchemaExists"  # nothing new upstream, but Curated changes wait for Semantic
-    return "NoNewData" if not s.results else "Success"
+    return "CheckMaintenanceDue"
 
 
 def run_standardized_step(ctx: Context, s: FlowState) -> str:
@@ -253,7 +263,34 @@ def check_backlog_threshold(ctx: Context, s: FlowState) -> str:
     """A big batch means more may be waiting: loop now instead of waiting for the next cycle."""
     if s.loop_records > s.options.backlog_threshold and s.loops < s.options.max_loops:
         return "GetAllCheckpoints"
-    return "Success"
+    return "CheckMaintenanceDue"
+
+
+def check_maintenance_due(ctx: Context, s: FlowState) -> str:
+    """Maintenance when the topic's policy says a table needs it (a metadata-only check)."""
+    from leanops.maintenance.run import due_reasons, topic_policy
+    s.maintenance_reasons = due_reasons(ctx, s.topic, topic_policy(ctx, s.topic))
+    if s.maintenance_reasons:
+        return "RunMaintenance"
+    return "Success" if s.results else "NoNewData"
+
+
+def run_maintenance_step(ctx: Context, s: FlowState) -> str:
+    """Compaction, expiry, manifests and the orphan sweep for the topic's tables, on the run's engine,
+    under the lease the flow holds (maintenance writes its own run-log row)."""
+    try:
+        report = ctx.engine.maintain(ctx, s.topic)
+        status = RunStatus.FAILED if report.failed else RunStatus.SUCCEEDED
+        result = StageResult(s.topic, MAINTENANCE, status, message=report.message or "; ".join(s.maintenance_reasons))
+    except Exception as exc:  # the topic's data is processed; its maintenance failure is reported
+        detail = str(exc) if isinstance(exc, LeanOpsError) else traceback.format_exc(limit=4).strip()
+        result = StageResult(s.topic, MAINTENANCE, RunStatus.FAILED, message=detail)
+    record_result(s, result)
+    return after_maintenance(ctx, s, result)
+
+
+def after_maintenance(ctx: Context, s: FlowState, result: StageResult) -> str:
+    return "Failed" if result.status == RunStatus.FAILED else "Success"
 
 
 # the stage each job step runs, and the bookkeeping that follows it (shared with the Step Functions runtime,
@@ -262,6 +299,7 @@ JOB_STEPS: dict[str, tuple[str, Callable[[Context, FlowState, StageResult], str]
     "RunStandardized": (STANDARDIZED, after_standardized),
     "RunCurated": (CURATED, after_curated),
     "RunSemantic": (SEMANTIC, after_semantic),
+    "RunMaintenance": (MAINTENANCE, after_maintenance),
 }
 
 FLOW: dict[str, Callable[[Context, FlowState], str]] = {
@@ -276,13 +314,15 @@ FLOW: dict[str, Callable[[Context, FlowState], str]] = {
     "RunSemantic": run_semantic_step,
     "UpdateSemanticCheckpoint": update_semantic_checkpoint,
     "CheckBacklogThreshold": check_backlog_threshold,
+    "CheckMaintenanceDue": check_maintenance_due,
+    "RunMaintenance": run_maintenance_step,
 }
 
 
 # every step's possible successors: the graph the ASL must reproduce (tests/test_stepfunctions.py)
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "GetAllCheckpoints": ("CheckForNewRawData", "MissingSchema", "Failed"),
-    "CheckForNewRawData": ("RunStandardized", "RunCurated", "CheckSchemaExists", "NoNewData", "Success"),
+    "CheckForNewRawData": ("RunStandardized", "RunCurated", "CheckSchemaExists", "CheckMaintenanceDue"),
     "RunStandardized": ("CheckCuratedReady", "Failed"),
     "CheckCuratedReady": ("RunCurated", "CheckBacklogThreshold"),
     "RunCurated": ("CheckSchemaExists", "Failed"),
@@ -291,7 +331,9 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "CheckForNewCuratedData": ("RunSemantic", "CheckBacklogThreshold"),
     "RunSemantic": ("UpdateSemanticCheckpoint", "Failed"),
     "UpdateSemanticCheckpoint": ("CheckBacklogThreshold",),
-    "CheckBacklogThreshold": ("GetAllCheckpoints", "Success"),
+    "CheckBacklogThreshold": ("GetAllCheckpoints", "CheckMaintenanceDue"),
+    "CheckMaintenanceDue": ("RunMaintenance", "Success", "NoNewData"),
+    "RunMaintenance": ("Success", "Failed"),
 }
 
 

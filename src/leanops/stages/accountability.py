@@ -28,11 +28,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from leanops.catalog.tables import (
+    ROLLUP_MANIFEST_REJECTED, ROLLUP_MANIFEST_WRITTEN, SUMMARY_MANIFEST_ID, SUMMARY_REJECTED, SUMMARY_REPLAYED_IDS,
     SUMMARY_DUPLICATES, SUMMARY_INGEST_ID, SUMMARY_LINES_READ, SUMMARY_RECORDS_IN, SUMMARY_REPLACED,
     SUMMARY_RESOLVES_DLQ, SUMMARY_SUPERSEDED, SUMMARY_TOPIC, SUMMARY_UNCOUNTED_LINES, Lakehouse, ancestors,
 )
+from leanops.catalog.rollups import TopicRollup, read_rollups, rolled_up_set, rolled_up_sum
 from leanops.catalog.side_lists import read_side_list, replayed_ids
-from leanops.stages.incremental import records_up_to
+from leanops.stages.incremental import records_up_to, rows_added_after
 
 DLQ_SOURCE = "leanops.dlq-source"  # summary key of the DLQ drainer's commits (leanops.aws.lambdas.dlq_drainer)
 from leanops.stages.checkpoint import checkpoint_from_table
@@ -82,7 +84,8 @@ def _rows_for_topic(table: Table, topic: str) -> int:
 
 
 def _summed(table: Table, key: str, topic: str) -> int:
-    total = 0
+    """A summary count over the table's retained lineage, plus what expiry rolled up."""
+    total = rolled_up_sum(table, topic, key)
     for snapshot in ancestors(table):
         props = snapshot.summary.additional_properties if snapshot.summary else {}
         if props.get(SUMMARY_TOPIC) == topic and key in props:
@@ -101,7 +104,14 @@ class RawLedger:
 
 
 def raw_ledger(raw: Table | None) -> RawLedger:
+    """From RAW's retained commits and the roll-up of its expired ones (leanops.catalog.rollups)."""
     ledger = RawLedger()
+    if raw is not None:
+        topic = raw.name()[-1].removesuffix("_staging")
+        ledger.lines = rolled_up_sum(raw, topic, SUMMARY_LINES_READ)
+        ledger.uncounted = rolled_up_sum(raw, topic, SUMMARY_UNCOUNTED_LINES)
+        ledger.sealed = set(rolled_up_set(raw, topic, "sealed"))
+        ledger.resolved = {(i, s, int(n)) for i, s, n in rolled_up_set(raw, topic, "resolved")}
     for snapshot in ancestors(raw) if raw is not None else ():
         props = snapshot.summary.additional_properties if snapshot.summary else {}
         if SUMMARY_LINES_READ in props:
@@ -138,7 +148,7 @@ def ingestion_account(lake: Lakehouse, topic: str) -> LayerAccount:
 
 def drain_runs(dlq: Table) -> set[str]:
     """Ids of the DLQ drainer's commits (marked `leanops.dlq-source`): messages that never reached RAW."""
-    runs = set()
+    runs = set(rolled_up_set(dlq, "", "drained"))
     for snapshot in ancestors(dlq):
         props = snapshot.summary.additional_properties if snapshot.summary else {}
         if DLQ_SOURCE in props and SUMMARY_INGEST_ID in props:
@@ -204,17 +214,7 @@ def semantic_account(lake: Lakehouse, topic: str) -> LayerAccount | None:
     return LayerAccount(topic, "semantic", records_in=consumed, written=live,
                         errors=_rows_for_topic(lake.semantic_errors_table(), topic),
                         superseded=_summed(table, SUMMARY_REPLACED, topic),
-                        pending=_added_after(source, checkpoint_from_table(table, topic)))
-
-
-def _added_after(table: Table, snapshot_id: int | None) -> int:
-    """Rows a table's snapshots added after `snapshot_id` (its changes a downstream has not read)."""
-    total = 0
-    for snapshot in ancestors(table):
-        if snapshot.snapshot_id == snapshot_id:
-            break
-        total += int(snapshot.summary.additional_properties.get("added-records", 0)) if snapshot.summary else 0
-    return total
+                        pending=rows_added_after(source, checkpoint_from_table(table, topic)))
 
 
 def topic_accounts(lake: Lakehouse, topic: str) -> list[LayerAccount]:
@@ -222,3 +222,71 @@ def topic_accounts(lake: Lakehouse, topic: str) -> list[LayerAccount]:
     curated = curated_account(lake, topic)
     semantic = semantic_account(lake, topic)
     return accounts + ([curated] if curated else []) + ([semantic] if semantic else [])
+
+
+# -- what snapshot expiry must keep (leanops.maintenance.expire, leanops.catalog.rollups) -----------
+ROLLED_UP_SUMS = {  # the summary keys the accounts above sum, per kind of table
+    "raw": (SUMMARY_LINES_READ, SUMMARY_UNCOUNTED_LINES),
+    "standardized": (SUMMARY_DUPLICATES,),
+    "curated": (SUMMARY_SUPERSEDED, SUMMARY_REPLACED),
+    "semantic": (SUMMARY_RECORDS_IN, SUMMARY_REPLACED),
+}
+ERROR_TABLE_OF = {"standardized": "parse_errors_table", "curated": "curated_errors_table",
+                  "semantic": "semantic_errors_table"}
+
+
+def expiry_rollups(lake: Lakehouse, kind: str, table: Table, expired: list, topic: str = "") -> dict[str, TopicRollup]:
+    """The table's roll-ups once `expired` (snapshots) are gone: the sums of what they counted added, and
+    the sets accountability still reads (ingests sealed, DLQ rows resolved, ids replayed, DLQ drains)
+    kept only while the errors they explain are still open. Complete values, not a delta.
+
+    `kind` is raw, standardized, curated, semantic (a topic's table: `topic` names it) or dlq."""
+    rollups = read_rollups(table)
+    delta = TopicRollup()
+    props = [s.summary.additional_properties if s.summary else {} for s in expired]
+    for p in props:
+        if kind != "raw" and p.get(SUMMARY_TOPIC) != topic:
+            continue  # as the accounts count them: RAW's ledger reads every commit, the others their topic's
+        for key in ROLLED_UP_SUMS.get(kind, ()):
+            if key in p:
+                delta.sums[key] = delta.sums.get(key, 0) + int(p[key])
+        if kind == "raw" and SUMMARY_MANIFEST_ID in p:
+            read, rejected = int(p.get(SUMMARY_LINES_READ, 0)), int(p.get(SUMMARY_REJECTED, 0))
+            delta.sums[ROLLUP_MANIFEST_WRITTEN] = delta.sums.get(ROLLUP_MANIFEST_WRITTEN, 0) + read - rejected
+            delta.sums[ROLLUP_MANIFEST_REJECTED] = delta.sums.get(ROLLUP_MANIFEST_REJECTED, 0) + rejected
+    rollup = rollups.get(topic, TopicRollup()).add(delta)
+    rollup.sets = _open_sets(lake, kind, table, topic, rollup.sets, props)
+    rollups[topic] = rollup
+    return rollups
+
+
+def _open_sets(lake: Lakehouse, kind: str, table: Table, topic: str, sets: dict[str, list],
+               props: list[dict]) -> dict[str, list]:
+    if kind == "raw":
+        rejects = lake.dlq_table().scan(row_filter=EqualTo("topic_name", topic),
+                                        selected_fields=("ingest_id", "source", "line_number")).to_arrow()
+        open_ids = set(rejects["ingest_id"].to_pylist())
+        open_keys = set(zip(rejects["ingest_id"].to_pylist(), rejects["source"].to_pylist(),
+                            rejects["line_number"].to_pylist()))
+        sealed = set(sets.get("sealed", ())) | {p.get(SUMMARY_INGEST_ID) for p in props if SUMMARY_LINES_READ in p}
+        resolved = {tuple(k) for k in sets.get("resolved", ())}
+        for p in props:
+            if SUMMARY_RESOLVES_DLQ in p:
+                resolved.update((i, s, int(n)) for i, s, n in read_side_list(table, p[SUMMARY_RESOLVES_DLQ]))
+        return {"sealed": sorted(sealed & open_ids), "resolved": sorted(k for k in resolved if k in open_keys)}
+    if kind == "dlq":
+        open_ids = set(table.scan(selected_fields=("ingest_id",)).to_arrow()["ingest_id"].to_pylist())
+        drained = set(sets.get("drained", ())) | {p[SUMMARY_INGEST_ID] for p in props
+                                                   if DLQ_SOURCE in p and SUMMARY_INGEST_ID in p}
+        return {"drained": sorted(drained & open_ids)}
+    if kind in ERROR_TABLE_OF and topic:
+        replayed = set(sets.get("replayed", ()))
+        for p in props:
+            if SUMMARY_REPLAYED_IDS in p:
+                replayed.update(read_side_list(table, p[SUMMARY_REPLAYED_IDS]))
+        if not replayed:
+            return {}
+        errors = getattr(lake, ERROR_TABLE_OF[kind])().scan(
+            row_filter=EqualTo("topic_name", topic), selected_fields=("message_id",)).to_arrow()
+        return {"replayed": sorted(replayed & set(errors["message_id"].to_pylist()))}
+    return {}

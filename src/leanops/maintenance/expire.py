@@ -1,0 +1,101 @@
+"""Snapshot expiry with the accountability roll-up, and what the expired snapshots alone referenced.
+
+    report = expire(lake, target, policy, now)
+
+Kept: the newest `keep_min_snapshots`, every snapshot younger than `keep_snapshots_hours`, and every
+snapshot from the oldest protected one (leanops.maintenance.safety) to the head. Only a prefix of the
+lineage ever goes, so the history readers walk stays connected.
+
+One metadata commit removes the snapshots AND adds their counts to the table's roll-up
+(leanops.catalog.rollups): a crash leaves both or neither. The files only the expired snapshots
+referenced (manifest lists, manifests, data and delete files, side lists) are deleted after the
+commit; a crash in between leaves them to the orphan sweep.
+"""
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta
+
+from pyiceberg.exceptions import CommitFailedException
+from pyiceberg.table import Table
+from pyiceberg.table.snapshots import Snapshot
+from pyiceberg.table.update.snapshot import ExpireSnapshots
+
+from leanops.catalog import rollups
+from leanops.catalog.side_lists import PREFIX
+from leanops.catalog.tables import ancestors
+from leanops.errors import CommitConflictError
+from leanops.maintenance.policy import MaintenancePolicy
+from leanops.maintenance.reach import delete_quietly, reachable
+from leanops.maintenance.safety import Target
+from leanops.stages.accountability import expiry_rollups
+from leanops.stages.checkpoint import fault_point
+
+ROLLED_UP_KINDS = ("raw", "standardized", "curated", "semantic", "dlq")
+
+
+@dataclasses.dataclass
+class ExpiryReport:
+    snapshots_before: int = 0
+    snapshots_expired: int = 0
+    files_deleted: int = 0
+    bytes_deleted: int = 0
+    oldest_kept: int | None = None
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def plan_expiry(table: Table, target: Target, policy: MaintenancePolicy, now: datetime) -> list[Snapshot]:
+    """The snapshots to expire: those outside the retention, behind every protected one."""
+    lineage = list(ancestors(table))  # newest first
+    cutoff_ms = (now - timedelta(hours=policy.keep_snapshots_hours)).timestamp() * 1000
+    keep = min(len(lineage), policy.keep_min_snapshots)
+    for i, snapshot in enumerate(lineage):
+        if snapshot.timestamp_ms >= cutoff_ms or snapshot.snapshot_id in target.protected:
+            keep = max(keep, i + 1)
+    kept = {s.snapshot_id for s in lineage[:keep]}
+    return [s for s in table.snapshots() if s.snapshot_id not in kept]
+
+
+def expire(lake, target: Target, policy: MaintenancePolicy, now: datetime, dry_run: bool = False) -> ExpiryReport:
+    table = target.table
+    report = ExpiryReport(snapshots_before=len(table.snapshots()))
+    expired = plan_expiry(table, target, policy, now)
+    report.snapshots_expired = len(expired)
+    if not expired or dry_run:
+        return report
+    gone = {s.snapshot_id for s in expired}
+    retained = [s for s in table.snapshots() if s.snapshot_id not in gone]
+    report.oldest_kept = min((s.sequence_number for s in retained), default=None)
+    properties = {}
+    if target.kind in ROLLED_UP_KINDS:
+        figures = expiry_rollups(lake, target.kind, table, [s for s in expired], target.topic)
+        properties[rollups.PROPERTY] = rollups.property_value(table, figures)
+    before = reachable(table, expired) | _side_files(expired) | rollups.side_files(table)  # the old roll-up's
+    fault_point("before-expiry-commit")
+    txn = table.transaction()
+    if properties:
+        txn.set_properties(properties)
+    ExpireSnapshots(txn).by_ids([s.snapshot_id for s in expired]).commit()
+    try:
+        txn.commit_transaction()
+    except CommitFailedException as exc:
+        raise CommitConflictError(str(table.name()), str(exc)) from exc
+    fault_point("after-expiry-commit")
+    still = reachable(table, retained) | _side_files(retained) | rollups.side_files(table)
+    report.files_deleted, report.bytes_deleted = delete_quietly(table.io, sorted(before - still))
+    return report
+
+
+def _side_files(snapshots: list[Snapshot]) -> set[str]:
+    """Side lists (leanops.catalog.side_lists) the snapshots' summaries name."""
+    found = set()
+    for snapshot in snapshots:
+        for value in (snapshot.summary.additional_properties if snapshot.summary else {}).values():
+            if isinstance(value, str) and value.startswith(PREFIX):
+                found.add(value[len(PREFIX):])
+    return found
+
+
+__all__ = ["ExpiryReport", "expire", "plan_expiry"]

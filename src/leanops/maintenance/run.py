@@ -1,0 +1,346 @@
+"""Table maintenance of a topic, or of the shared tables: one pass of every action on every table.
+
+    reports = maintain(ctx, topic="events")           # leanops maintain --topic events
+    reasons = due_reasons(ctx, "events", policy)       # the scheduler's cheap check after each run
+
+Per table, in this order (docs/maintenance.md): the metadata.json retention properties; compaction
+(leanops.maintenance.compact); merging manifests once there are more than `max_manifests`; snapshot
+expiry with the accountability roll-up (leanops.maintenance.expire); the orphan sweep
+(leanops.maintenance.orphans). A topic's tables are maintained under the topic's lease, as runs,
+rebuilds and replays hold it, so maintenance never races the MERGE; the shared tables under a lease
+of their own, with every commit rebuilt on a lost race (other topics keep appending). A failing
+action is reported with its table and the rest go on.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import traceback
+from datetime import datetime, timezone
+from typing import Iterator
+
+from pyiceberg.table import Table
+
+from leanops.catalog.inventory import inventory
+from leanops.catalog.rewrite import commit_rewrite
+from leanops.context import Context
+from leanops.errors import LeanOpsError
+from leanops.maintenance.compact import compact, plan_compaction
+from leanops.maintenance.expire import expire
+from leanops.maintenance.orphans import sweep
+from leanops.maintenance.policy import MaintenancePolicy
+from leanops.maintenance.safety import SHARED, Target, shared_targets, topic_targets
+from leanops.stages.checkpoint import fault_point
+from leanops.state.base import RunRecord
+
+log = logging.getLogger(__name__)
+
+STAGE = "maintenance"  # the run log's stage name for maintenance runs
+SUMMARY_MAINTENANCE = "leanops.maintenance"  # on maintenance commits: compaction | manifests
+LEASE_TTL_SECONDS = 3600.0
+METADATA_PROPERTIES = ("write.metadata.delete-after-commit.enabled", "write.metadata.previous-versions-max")
+ACTIONS = ("compact", "manifests", "expire", "orphans")
+SHARED_LEASE = "__shared_tables__"  # never a topic name (topics start with a letter)
+
+
+@dataclasses.dataclass
+class Layout:
+    """What a table's current metadata holds: the figures `leanops status` and the thresholds use."""
+
+    data_files: int = 0
+    delete_files: int = 0
+    partitions: int = 0
+    max_small_files_per_partition: int = 0
+    snapshots: int = 0
+    manifests: int = 0
+    metadata_json_bytes: int | None = None
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class TableReport:
+    table: str
+    kind: str
+    before: Layout
+    after: Layout | None = None
+    actions: dict = dataclasses.field(default_factory=dict)
+    error: str | None = None
+
+    def as_dict(self) -> dict:
+        return {"table": self.table, "kind": self.kind, "before": self.before.as_dict(),
+                "after": self.after.as_dict() if self.after else None, "actions": self.actions,
+                "error": self.error}
+
+
+@dataclasses.dataclass
+class MaintenanceReport:
+    scope: str  # a topic, or "shared"
+    dry_run: bool
+    status: str = "SUCCEEDED"  # SUCCEEDED | FAILED | SKIPPED
+    message: str = ""
+    tables: list[TableReport] = dataclasses.field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "FAILED"
+
+    def as_dict(self) -> dict:
+        return {"scope": self.scope, "dry_run": self.dry_run, "status": self.status, "message": self.message,
+                "tables": [t.as_dict() for t in self.tables]}
+
+
+# -- entry points ---------------------------------------------------------------------------------
+def maintain(ctx: Context, topic: str | None = None, dry_run: bool = False,
+             actions: tuple[str, ...] = ACTIONS, now: datetime | None = None) -> list[MaintenanceReport]:
+    """Every topic (or one) and then the shared tables; the state-store retention last."""
+    now = now or datetime.now(timezone.utc)
+    reports = [maintain_topic(ctx, t, dry_run, actions, now) for t in ([topic] if topic else ctx.topics())]
+    reports.append(maintain_shared(ctx, dry_run, actions, now))
+    return reports
+
+
+def maintain_topic(ctx: Context, topic: str, dry_run: bool = False, actions: tuple[str, ...] = ACTIONS,
+                   now: datetime | None = None, leased: bool = False) -> MaintenanceReport:
+    """One topic's tables under its lease (`leased`: the caller, a pipeline run, holds it already)."""
+    now = now or datetime.now(timezone.utc)
+    report = MaintenanceReport(topic, dry_run)
+    with _lease(ctx, topic, leased) as held:
+        if not held:
+            report.status, report.message = "SKIPPED", f"a run, rebuild or replay holds {topic} right now"
+            return report
+        with _logged(ctx, topic, report, dry_run):
+            policy = topic_policy(ctx, topic)
+            for target in topic_targets(ctx, topic):
+                report.tables.append(maintain_target(ctx, target, policy, now, dry_run, actions))
+    return _settle(report)
+
+
+def maintain_shared(ctx: Context, dry_run: bool = False, actions: tuple[str, ...] = ACTIONS,
+                    now: datetime | None = None) -> MaintenanceReport:
+    now = now or datetime.now(timezone.utc)
+    report = MaintenanceReport(SHARED, dry_run)
+    with _lease(ctx, SHARED_LEASE, False) as held:
+        if not held:
+            report.status, report.message = "SKIPPED", "another maintenance holds the shared tables"
+            return report
+        with _logged(ctx, SHARED, report, dry_run):
+            policy = ctx.settings.maintenance
+            for target in shared_targets(ctx.lake):
+                report.tables.append(maintain_target(ctx, target, policy, now, dry_run, actions))
+            if not dry_run:
+                _prune_state(ctx, policy, now)
+    return _settle(report)
+
+
+def topic_policy(ctx: Context, topic: str) -> MaintenancePolicy:
+    """The deployment's policy with the topic's schema-file `maintenance` fields; the deployment's own when
+    the schema file cannot be read (maintenance must not depend on a file being valid)."""
+    try:
+        schema = ctx.schema(topic)
+    except LeanOpsError:
+        schema = None
+    return ctx.settings.maintenance.merged(schema.maintenance if schema else None)
+
+
+# -- one table ------------------------------------------------------------------------------------
+def maintain_target(ctx: Context, target: Target, policy: MaintenancePolicy, now: datetime, dry_run: bool,
+                    actions: tuple[str, ...] = ACTIONS) -> TableReport:
+    table = target.table
+    report = TableReport(target.ident, target.kind, layout(table, policy))
+    try:
+        if not dry_run:
+            _metadata_retention(table, policy)
+        if "compact" in actions:
+            inv = inventory(table)
+            plans = plan_compaction(table, inv, policy, target.horizon)
+            report.actions["compact"] = {"partitions": len(plans),
+                                         "data_files": sum(len(b) for p in plans for b in p.bins),
+                                         "delete_files": sum(len(p.deletes) for p in plans)}
+            if plans and not dry_run:
+                summary = {SUMMARY_MAINTENANCE: "compaction", **target.carry}
+                report.actions["compact"] = compact(table, plans, target.order, summary,
+                                                    ctx.settings.home / "tmp").as_dict()
+                table.refresh()
+        if "manifests" in actions:
+            count = len(table.current_snapshot().manifests(table.io)) if table.current_snapshot() else 0
+            report.actions["manifests"] = {"before": count, "rewritten": False}
+            if count > policy.max_manifests and not dry_run:
+                commit_rewrite(table, [], [], {SUMMARY_MAINTENANCE: "manifests", **target.carry}, regroup=True)
+                fault_point("after-manifest-rewrite")
+                table.refresh()
+                report.actions["manifests"].update(rewritten=True, after=len(table.current_snapshot().manifests(table.io)))
+        if not dry_run:
+            _remember_partitions(table)
+        if "expire" in actions:
+            report.actions["expire"] = expire(ctx.lake, target, policy, now, dry_run).as_dict()
+            table.refresh()
+        if "orphans" in actions:
+            report.actions["orphans"] = sweep(ctx.lake.catalog, table, policy.orphan_age_hours, dry_run).as_dict()
+    except Exception as exc:  # one table's failure is reported; the other tables go on
+        log.debug("maintenance of %s failed", target.ident, exc_info=True)
+        report.error = str(exc) if isinstance(exc, LeanOpsError) else f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, LeanOpsError):
+            report.actions["traceback"] = traceback.format_exc(limit=4).strip()
+    table.refresh()
+    report.after = layout(table, policy)
+    return report
+
+
+def layout(table: Table, policy: MaintenancePolicy | None = None) -> Layout:
+    """The table's file, partition, snapshot and manifest counts (reads its manifests once)."""
+    inv = inventory(table)
+    small = (policy or MaintenancePolicy()).small_bytes
+    per_partition: dict[tuple, int] = {}
+    for f in inv.data:
+        if f.data_file.file_size_in_bytes < small:
+            per_partition[f.partition_key] = per_partition.get(f.partition_key, 0) + 1
+    return Layout(data_files=len(inv.data), delete_files=len(inv.deletes), partitions=inv.partitions,
+                  max_small_files_per_partition=max(per_partition.values(), default=0),
+                  snapshots=len(table.metadata.snapshots), manifests=len(inv.manifests),
+                  metadata_json_bytes=_size(table, table.metadata_location))
+
+
+def _size(table: Table, path: str) -> int | None:
+    try:
+        return len(table.io.new_input(path))
+    except OSError:
+        return None
+
+
+def _remember_partitions(table: Table) -> None:
+    """The partition count after compaction: what the scheduler's files threshold is relative to."""
+    partitions = str(max(1, inventory(table).partitions))
+    if table.metadata.properties.get(PARTITIONS_PROPERTY) != partitions:
+        with table.transaction() as txn:
+            txn.set_properties({PARTITIONS_PROPERTY: partitions})
+
+
+def _metadata_retention(table: Table, policy: MaintenancePolicy) -> None:
+    """Iceberg's own metadata.json retention: each commit deletes the versions beyond the last few."""
+    wanted = {METADATA_PROPERTIES[0]: "true", METADATA_PROPERTIES[1]: str(policy.metadata_versions)}
+    if any(table.metadata.properties.get(k) != v for k, v in wanted.items()):
+        with table.transaction() as txn:
+            txn.set_properties(wanted)
+
+
+# -- the scheduler's check ------------------------------------------------------------------------
+PARTITIONS_PROPERTY = "leanops.partitions"  # partitions at the last maintenance: the files threshold's base
+
+
+def due_reasons(ctx: Context, topic: str, policy: MaintenancePolicy, now: datetime | None = None) -> list[str]:
+    """Why the topic's tables need maintenance now ([] when they do not): see `_due`."""
+    return _due(ctx, topic, _topic_tables(ctx, topic), policy, now)
+
+
+def shared_due_reasons(ctx: Context, now: datetime | None = None) -> list[str]:
+    """Why the shared tables (DLQ, error tables) need maintenance now."""
+    return _due(ctx, SHARED, [t.table for t in shared_targets(ctx.lake)], ctx.settings.maintenance, now)
+
+
+def _due(ctx: Context, scope: str, tables: list[Table], policy: MaintenancePolicy,
+         now: datetime | None) -> list[str]:
+    """From metadata alone: the head snapshot's file totals, the snapshot count, the head's manifest
+    list, and the time since the scope's last maintenance run."""
+    if not policy.enabled or not tables:
+        return []
+    now = now or datetime.now(timezone.utc)
+    last = last_maintenance(ctx, scope) or _oldest_commit(tables)  # never maintained: as old as its data
+    reasons = []
+    for table in tables:
+        snapshot, name = table.current_snapshot(), ".".join(table.name()[-2:])
+        if snapshot is None:
+            continue
+        props = snapshot.summary.additional_properties if snapshot.summary else {}
+        files = int(props.get("total-data-files", 0))
+        known = table.metadata.properties.get(PARTITIONS_PROPERTY)  # set by each maintenance
+        partitions = int(known) if known else inventory(table).partitions
+        if files > policy.max_files_per_partition * max(1, partitions):
+            reasons.append(f"{name}: {files} data files for {partitions} partitions")
+        if int(props.get("total-delete-files", 0)) > policy.max_delete_files:
+            reasons.append(f"{name}: {props['total-delete-files']} delete files")
+        if len(table.metadata.snapshots) > policy.max_snapshots:
+            reasons.append(f"{name}: {len(table.metadata.snapshots)} snapshots")
+        manifests = len(snapshot.manifests(table.io))
+        if manifests > policy.max_manifests:
+            reasons.append(f"{name}: {manifests} manifests")
+    age = (now - last).total_seconds()
+    if not reasons and age > policy.every_hours * 3600:
+        reasons.append(f"last maintenance {age / 3600:.1f} h ago")
+    return reasons
+
+
+def _oldest_commit(tables: list[Table]) -> datetime:
+    oldest = min((s.timestamp_ms for t in tables for s in t.metadata.snapshots), default=None)
+    now = datetime.now(timezone.utc)
+    return now if oldest is None else datetime.fromtimestamp(oldest / 1000, timezone.utc)
+
+
+def _topic_tables(ctx: Context, topic: str) -> list[Table]:
+    lake = ctx.lake
+    found = [lake.raw_table(topic), lake.standardized_table(topic), lake.curated_table(topic),
+             lake.semantic_table(topic)]
+    return [t for t in found if t is not None]
+
+
+def last_maintenance(ctx: Context, scope: str) -> datetime | None:
+    """When the scope's last maintenance run ended (the run log keeps each stage's newest run)."""
+    runs = [r for r in ctx.state.list_runs(scope, limit=50) if r.stage == STAGE and r.ended_at is not None]
+    return max((r.ended_at for r in runs), default=None)
+
+
+# -- bookkeeping ----------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _lease(ctx: Context, name: str, already: bool) -> Iterator[bool]:
+    """Hold `name`'s lease (a topic's, or the shared tables'); yields False when someone else holds it."""
+    if already:
+        yield True
+        return
+    from leanops.orchestrate.cycle import acquire, holder_id  # the orchestrator's own lease rules
+    holder = holder_id()
+    if not acquire(ctx, name, holder, LEASE_TTL_SECONDS):
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        ctx.state.release_lease(name, holder)
+
+
+@contextlib.contextmanager
+def _logged(ctx: Context, scope: str, report: MaintenanceReport, dry_run: bool) -> Iterator[None]:
+    """A run-log row for a real (not dry) run: the scheduler's "last maintenance" and the dashboard."""
+    if dry_run:
+        yield
+        return
+    now = datetime.now(timezone.utc)
+    record = ctx.state.start_run(RunRecord(topic=scope, stage=STAGE, started_at=now, status="RUNNING"))
+    try:
+        yield
+    finally:
+        _settle(report)
+        record.status = report.status
+        record.ended_at = datetime.now(timezone.utc)
+        record.error_message = report.message or None
+        ctx.state.finish_run(record)
+
+
+def _settle(report: MaintenanceReport) -> MaintenanceReport:
+    failures = [f"{t.table}: {t.error}" for t in report.tables if t.error]
+    if failures and report.status != "SKIPPED":
+        report.status, report.message = "FAILED", "; ".join(failures)
+    return report
+
+
+def _prune_state(ctx: Context, policy: MaintenancePolicy, now: datetime) -> None:
+    """Run-log and ingest-log retention (the newest run of each topic and stage is always kept)."""
+    from datetime import timedelta
+    prune = getattr(ctx.state, "prune_history", None)
+    if prune is not None:
+        prune(now - timedelta(days=policy.run_log_days))
+
+
+__all__ = ["ACTIONS", "Layout", "MaintenanceReport", "STAGE", "TableReport", "due_reasons", "layout",
+           "maintain", "maintain_shared", "maintain_target", "maintain_topic", "shared_due_reasons", "topic_policy"]
