@@ -1,12 +1,16 @@
 """Accountability figures of expired snapshots, kept in the table's properties.
 
 Accountability is counted from commit summaries (duplicates dropped, versions superseded, lines read,
-ingests sealed, ids replayed...). Snapshot expiry removes summaries, so the expiry commit first adds
-what it removes into the table property `leanops.rollup` — in the same metadata commit, so a crash
-leaves either both or neither. Readers add the roll-up to what the retained snapshots say.
+ingests sealed, ids replayed...). Snapshot expiry removes summaries, so it first adds what it removes
+into the table property `leanops.rollup`, with `through`: the greatest sequence number rolled up (the
+expired snapshots are always a prefix of the lineage). Readers add the roll-up to what the snapshots
+after `through` say (`counted`), so a snapshot is counted once whether or not its expiry has landed
+yet: the embedded engine commits both in one metadata commit, Spark's expire_snapshots procedure
+commits after the property (a crash in between leaves rolled-up snapshots that are simply skipped).
 
     value = rolled_up_sum(table, "events", "leanops.duplicates")      # 0 when nothing was rolled up
     ids = rolled_up_set(table, "events", "replayed")
+    for snapshot in counted(table): ...                               # the lineage not rolled up
 
 Per topic the property holds sums of summary keys and sets (ids, keys) that accountability still
 needs; a set is kept in a side file (leanops.catalog.side_lists) the property names, so the property
@@ -17,10 +21,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Iterator
 
 from pyiceberg.table import Table
+from pyiceberg.table.snapshots import Snapshot
 
 from leanops.catalog.side_lists import PREFIX, read_side_list, side_list
+from leanops.catalog.tables import ancestors
 
 PROPERTY = "leanops.rollup"
 
@@ -38,9 +45,30 @@ class TopicRollup:
         return TopicRollup(sums, {**self.sets, **other.sets})
 
 
-def _document(table: Table) -> dict:
+def _property(table: Table) -> dict:
     text = table.metadata.properties.get(PROPERTY)
     return json.loads(text) if text else {}
+
+
+def _document(table: Table) -> dict:
+    """Topic -> its figures."""
+    return _property(table).get("topics", {})
+
+
+def rolled_through(table: Table | None) -> int:
+    """The greatest sequence number of the snapshots rolled up (0: none)."""
+    return int(_property(table).get("through", 0)) if table is not None else 0
+
+
+def counted(table: Table | None) -> Iterator[Snapshot]:
+    """The current lineage, newest first, without the snapshots the roll-up already counts."""
+    if table is None:
+        return
+    through = rolled_through(table)
+    for snapshot in ancestors(table):
+        if snapshot.sequence_number <= through:
+            return
+        yield snapshot
 
 
 def read_rollups(table: Table | None) -> dict[str, TopicRollup]:
@@ -67,8 +95,9 @@ def rolled_up_set(table: Table | None, topic: str, name: str) -> set:
     return {tuple(x) if isinstance(x, list) else x for x in read_side_list(table, ref)} if ref else set()
 
 
-def property_value(table: Table, rollups: dict[str, TopicRollup]) -> str:
-    """The property value holding `rollups` (complete, not a delta); sets are written to side files."""
+def property_value(table: Table, rollups: dict[str, TopicRollup], through: int) -> str:
+    """The property value holding `rollups` (complete, not a delta) of the snapshots up to sequence number
+    `through`; sets are written to side files."""
     doc = {}
     for topic, rollup in sorted(rollups.items()):
         entry: dict = {}
@@ -80,7 +109,7 @@ def property_value(table: Table, rollups: dict[str, TopicRollup]) -> str:
             entry["sets"] = sets
         if entry:
             doc[topic] = entry
-    return json.dumps(doc, separators=(",", ":"), sort_keys=True)
+    return json.dumps({"through": int(through), "topics": doc}, separators=(",", ":"), sort_keys=True)
 
 
 def side_files(table: Table) -> set[str]:
@@ -93,5 +122,5 @@ def side_files(table: Table) -> set[str]:
     return paths
 
 
-__all__ = ["PROPERTY", "TopicRollup", "property_value", "read_rollups", "rolled_up_set", "rolled_up_sum",
-           "side_files"]
+__all__ = ["PROPERTY", "TopicRollup", "counted", "property_value", "read_rollups", "rolled_through",
+           "rolled_up_set", "rolled_up_sum", "side_files"]

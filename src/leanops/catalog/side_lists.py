@@ -18,7 +18,7 @@ import uuid
 import orjson
 from pyiceberg.table import Table
 
-from leanops.catalog.tables import SUMMARY_REPLAYED_IDS, ancestors
+from leanops.catalog.tables import SUMMARY_REPLAYED_IDS
 
 PREFIX = "file:"  # a summary value naming a file; anything else is the list itself, inline (earlier commits)
 
@@ -41,11 +41,11 @@ def read_side_list(table: Table, value: str) -> list:
 def replayed_ids(table: Table) -> set[str]:
     """Message ids the table's replay commits took from its error table (what a resumed replay skips),
     including those of expired commits whose errors are still open (the table's roll-up)."""
-    from leanops.catalog.rollups import read_rollups  # rollups keeps its sets in side lists: imported late
+    from leanops.catalog.rollups import counted, read_rollups  # rollups keeps its sets in side lists
     ids: set[str] = set()
     for rollup in read_rollups(table).values():
         ids.update(rollup.sets.get("replayed", ()))
-    for snapshot in ancestors(table):
+    for snapshot in counted(table):
         props = snapshot.summary.additional_properties if snapshot.summary else {}
         if SUMMARY_REPLAYED_IDS in props:
             ids.update(read_side_list(table, props[SUMMARY_REPLAYED_IDS]))

@@ -30,6 +30,7 @@ from leanops.catalog.tables import (  # noqa: F401  (the manifest keys are re-ex
 from leanops.context import Context
 from leanops.errors import LeanOpsError
 from leanops.ingest.raw import Source, SourceError, ingest_sources
+from leanops.catalog.rollups import counted
 from leanops.catalog.tables import ancestors
 from leanops.state.base import FileStatus, Manifest, ManifestStatus, StateStore, TrackedFile
 
@@ -114,13 +115,14 @@ def committed_manifest(raw: Table | None, manifest_id: str) -> dict | None:
     return manifest_commits(raw, stop_at=manifest_id).get(manifest_id)
 
 
-def manifest_commits(raw: Table | None, stop_at: str | None = None) -> dict[str, dict]:
+def manifest_commits(raw: Table | None, stop_at: str | None = None, uncounted: bool = False) -> dict[str, dict]:
     """Manifest id -> summary (with `snapshot_id`) of every RAW commit that ingested a manifest: one walk
-    of the table's history, newest first (stopping early once `stop_at` is found)."""
+    of the table's history, newest first (stopping early once `stop_at` is found). `uncounted`: only
+    the commits an expiry roll-up does not count yet (leanops.catalog.rollups)."""
     found: dict[str, dict] = {}
     if raw is None:
         return found
-    for snapshot in ancestors(raw):
+    for snapshot in (counted(raw) if uncounted else ancestors(raw)):
         props = snapshot.summary.additional_properties if snapshot.summary else {}
         manifest_id = props.get(SUMMARY_MANIFEST_ID)
         if manifest_id is not None and manifest_id not in found:

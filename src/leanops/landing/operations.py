@@ -92,7 +92,7 @@ def files_account(lake: Lakehouse, state: StateStore, topic: str) -> LayerAccoun
     if not done and not files:
         return None
     raw = lake.raw_table(topic)
-    commits = manifest_commits(raw)  # one walk of RAW's history for every manifest
+    commits = manifest_commits(raw, uncounted=True)  # one walk of RAW's history for every manifest
     # manifests whose commits expired (leanops maintain) were completed: their figures are rolled up
     written = rolled_up_sum(raw, topic, ROLLUP_MANIFEST_WRITTEN)
     errors = rolled_up_sum(raw, topic, ROLLUP_MANIFEST_REJECTED)

@@ -70,8 +70,11 @@ def expire(lake, target: Target, policy: MaintenancePolicy, now: datetime, dry_r
     report.oldest_kept = min((s.sequence_number for s in retained), default=None)
     properties = {}
     if target.kind in ROLLED_UP_KINDS:
-        figures = expiry_rollups(lake, target.kind, table, [s for s in expired], target.topic)
-        properties[rollups.PROPERTY] = rollups.property_value(table, figures)
+        rolled = rollups.rolled_through(table)  # counted already by an expiry that did not finish
+        fresh = [s for s in expired if s.sequence_number > rolled]
+        figures = expiry_rollups(lake, target.kind, table, fresh, target.topic)
+        through = max([rolled] + [s.sequence_number for s in expired])
+        properties[rollups.PROPERTY] = rollups.property_value(table, figures, through)
     before = reachable(table, expired) | _side_files(expired) | rollups.side_files(table)  # the old roll-up's
     fault_point("before-expiry-commit")
     txn = table.transaction()

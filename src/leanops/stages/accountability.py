@@ -30,9 +30,9 @@ import pyarrow.compute as pc
 from leanops.catalog.tables import (
     ROLLUP_MANIFEST_REJECTED, ROLLUP_MANIFEST_WRITTEN, SUMMARY_MANIFEST_ID, SUMMARY_REJECTED, SUMMARY_REPLAYED_IDS,
     SUMMARY_DUPLICATES, SUMMARY_INGEST_ID, SUMMARY_LINES_READ, SUMMARY_RECORDS_IN, SUMMARY_REPLACED,
-    SUMMARY_RESOLVES_DLQ, SUMMARY_SUPERSEDED, SUMMARY_TOPIC, SUMMARY_UNCOUNTED_LINES, Lakehouse, ancestors,
+    SUMMARY_RESOLVES_DLQ, SUMMARY_SUPERSEDED, SUMMARY_TOPIC, SUMMARY_UNCOUNTED_LINES, Lakehouse,
 )
-from leanops.catalog.rollups import TopicRollup, read_rollups, rolled_up_set, rolled_up_sum
+from leanops.catalog.rollups import TopicRollup, counted, read_rollups, rolled_up_set, rolled_up_sum
 from leanops.catalog.side_lists import read_side_list, replayed_ids
 from leanops.stages.incremental import records_up_to, rows_added_after
 
@@ -86,7 +86,7 @@ def _rows_for_topic(table: Table, topic: str) -> int:
 def _summed(table: Table, key: str, topic: str) -> int:
     """A summary count over the table's retained lineage, plus what expiry rolled up."""
     total = rolled_up_sum(table, topic, key)
-    for snapshot in ancestors(table):
+    for snapshot in counted(table):
         props = snapshot.summary.additional_properties if snapshot.summary else {}
         if props.get(SUMMARY_TOPIC) == topic and key in props:
             total += int(props[key])
@@ -112,7 +112,7 @@ def raw_ledger(raw: Table | None) -> RawLedger:
         ledger.uncounted = rolled_up_sum(raw, topic, SUMMARY_UNCOUNTED_LINES)
         ledger.sealed = set(rolled_up_set(raw, topic, "sealed"))
         ledger.resolved = {(i, s, int(n)) for i, s, n in rolled_up_set(raw, topic, "resolved")}
-    for snapshot in ancestors(raw) if raw is not None else ():
+    for snapshot in counted(raw):
         props = snapshot.summary.additional_properties if snapshot.summary else {}
         if SUMMARY_LINES_READ in props:
             ledger.lines += int(props[SUMMARY_LINES_READ])
@@ -149,7 +149,7 @@ def ingestion_account(lake: Lakehouse, topic: str) -> LayerAccount:
 def drain_runs(dlq: Table) -> set[str]:
     """Ids of the DLQ drainer's commits (marked `leanops.dlq-source`): messages that never reached RAW."""
     runs = set(rolled_up_set(dlq, "", "drained"))
-    for snapshot in ancestors(dlq):
+    for snapshot in counted(dlq):
         props = snapshot.summary.additional_properties if snapshot.summary else {}
         if DLQ_SOURCE in props and SUMMARY_INGEST_ID in props:
             runs.add(props[SUMMARY_INGEST_ID])
