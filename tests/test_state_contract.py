@@ -19,8 +19,8 @@ from conftest import fake_aws_credentials, serialize_dynamodb_writes
 
 from leanops.config import Settings
 from leanops.errors import ConfigError, UnknownTopicError
-from leanops.state.base import (FileStatus, IngestRecord, Manifest, ManifestStatus, RunRecord, StateStore,
-                                TrackedFile)
+from leanops.state.base import (HISTORY_LOGS, FileStatus, IngestRecord, Manifest, ManifestStatus, RunRecord,
+                                StateStore, TrackedFile)
 from leanops.state.factory import open_state_store
 from leanops.state.sqlite import SqliteStateStore
 from leanops.types import FlowControl
@@ -160,6 +160,106 @@ def test_ingest_log(store):
     replaced = IngestRecord("i1", "events", "a.ndjson", 3, 2, 1, 4, t0)
     store.record_ingest(replaced)  # same ingest id: replaced, not duplicated
     assert store.list_ingests("events") == [replaced, late] and store.list_ingests("nope") == []
+
+
+# -- retention ------------------------------------------------------------------------------
+OLD = datetime(2026, 1, 1, tzinfo=timezone.utc)
+CUTOFF = OLD + timedelta(days=30)
+
+
+def _finished(store, topic: str, stage: str, ended: datetime, status: str = "SUCCEEDED") -> int:
+    rec = store.start_run(RunRecord(topic, stage, ended - timedelta(minutes=1), "RUNNING"))
+    rec.status, rec.ended_at = status, ended
+    store.finish_run(rec)
+    return rec.run_id
+
+
+def _history(store) -> dict[str, int]:
+    """A history across two topics: the run ids by name; the runs `old_*` are prunable at CUTOFF."""
+    for topic in ("events", "orders"):
+        store.register_topic(topic)
+    ids = {
+        "old_std_1": _finished(store, "events", "standardized", OLD),
+        "old_std_2": _finished(store, "events", "standardized", OLD + timedelta(days=1), "FAILED"),
+        "new_std": _finished(store, "events", "standardized", CUTOFF + timedelta(days=1)),
+        "only_cur": _finished(store, "events", "curated", OLD),  # the last curated run: kept, however old
+        "old_maint": _finished(store, "events", "maintenance", OLD),
+        "last_maint": _finished(store, "events", "maintenance", OLD + timedelta(days=7), "NO_NEW_DATA"),
+        "old_ord": _finished(store, "orders", "standardized", OLD),
+        "last_ord": _finished(store, "orders", "standardized", OLD + timedelta(days=2), "FAILED"),
+    }
+    ids["stuck"] = store.start_run(RunRecord("events", "semantic", OLD, "RUNNING")).run_id  # a crashed run
+    ids["running_cur"] = store.start_run(RunRecord("events", "curated", OLD, "RUNNING")).run_id
+    return ids
+
+
+def test_prune_history_keeps_the_newest_finished_run_per_topic_and_stage(store):
+    ids = _history(store)
+    assert store.prune_history(CUTOFF) == {"runs": 4, "ingests": 0, "job_outputs": 0, "alerts": 0}
+    kept = {r.run_id for r in store.list_runs(limit=-1)}
+    assert kept == {ids[k] for k in ("new_std", "only_cur", "last_maint", "last_ord", "stuck", "running_cur")}
+    assert {(r.stage, r.status) for r in store.list_runs("events", limit=-1)} == {
+        ("standardized", "SUCCEEDED"), ("curated", "SUCCEEDED"), ("maintenance", "NO_NEW_DATA"),
+        ("semantic", "RUNNING"), ("curated", "RUNNING")}
+    assert store.prune_history(CUTOFF) == dict.fromkeys(("runs", "ingests", "job_outputs", "alerts"), 0)
+    assert {r.run_id for r in store.list_runs(limit=-1)} == kept
+
+
+def test_prune_history_never_removes_running_rows_or_the_last_runs(store):
+    ids = _history(store)
+    far = CUTOFF + timedelta(days=3650)  # everything finished is old now
+    assert store.prune_history(far)["runs"] == 4  # the same four: the rest are RUNNING or the last of a stage
+    assert {r.run_id for r in store.list_runs(limit=-1)} == {
+        ids[k] for k in ("new_std", "only_cur", "last_maint", "last_ord", "stuck", "running_cur")}
+    assert [r.run_id for r in store.list_runs("events", limit=1)] == [ids["running_cur"]]
+
+
+def test_prune_history_of_the_ingest_log(store):
+    store.register_topic("events")
+    store.register_topic("orders")
+    old = [IngestRecord(f"i{n}", topic, "a.ndjson", 3, 3, 0, BIG, OLD + timedelta(hours=n))
+           for n, topic in enumerate(("events", "events", "orders"))]
+    new = IngestRecord("i9", "events", "b.ndjson", 5, 4, 1, None, CUTOFF)  # at the cutoff: not before it
+    for rec in (*old, new):
+        store.record_ingest(rec)
+    assert store.prune_history(CUTOFF)["ingests"] == 3
+    assert store.list_ingests() == [new]
+    assert store.prune_history(CUTOFF)["ingests"] == 0
+
+
+def test_prune_history_of_job_outputs_and_alert_memory(store):
+    store.register_topic("events")
+    store.put_job_output("jr_1", {"status": "SUCCEEDED"})
+    assert store.should_alert("events", "MissingSchema")
+    now = datetime.now(timezone.utc)
+    assert store.prune_history(now - timedelta(days=1)) == dict.fromkeys(HISTORY_LOGS, 0)  # both are recent
+    assert store.get_job_output("jr_1") is not None and not store.should_alert("events", "MissingSchema")
+    counts = store.prune_history(now + timedelta(minutes=1))
+    assert (counts["job_outputs"], counts["alerts"]) == (1, 1)
+    assert store.get_job_output("jr_1") is None
+    assert store.should_alert("events", "MissingSchema")  # forgotten: sent again
+
+
+def test_prune_history_leaves_what_decides_the_next_run(store):
+    store.register_topic("events", FlowControl.PAUSED)
+    store.put_checkpoint("events", "standardized", BIG)
+    store.record_drift("events", "color", "undeclared_column", "red", 1)
+    assert store.acquire_lease("events", "me", 600)
+    store.put_rebuild("events", "_bak1", 3, "RUNNING")
+    store.record_deployment("events", "create", "a" * 64, "{}", "alice", "[]")
+    store.track_file(_landed("a"))
+    assert store.claim_files(_manifest("m1", ["a"]))
+    store.prune_history(datetime.now(timezone.utc) + timedelta(days=3650))
+    assert store.get_topic("events").flow_control_flag == FlowControl.PAUSED
+    assert store.get_checkpoint("events", "standardized").last_snapshot_id == BIG
+    assert len(store.list_drift()) == 1 and store.lease_holder("events") == "me"
+    assert store.get_rebuild("events")["status"] == "RUNNING" and store.last_deployment("events") is not None
+    assert store.get_file("a").status == FileStatus.MANIFESTED and store.get_manifest("m1") is not None
+
+
+def test_prune_history_refuses_a_naive_cutoff(store):
+    with pytest.raises(ValueError, match="timezone-aware"):
+        store.prune_history(datetime(2026, 1, 1))
 
 
 # -- leases ---------------------------------------------------------------------------------
@@ -568,3 +668,67 @@ def test_dynamodb_tables_of_layout_3_without_the_index_are_scanned(aws):
     store = dynamodb.DynamoStateStore(prefix="old_", region="us-east-1")
     store.track_file(_landed("a"))
     assert [f.file_key for f in store.list_files("events", FileStatus.PENDING)] == ["a"]
+
+
+def test_dynamodb_prune_queries_the_topic_partitions_and_scans_only_job_outputs(aws, monkeypatch):
+    from leanops.state.dynamodb import DynamoStateStore
+    store = DynamoStateStore(prefix="prune_", region="us-east-1")
+    ids = _history(store)
+    store.record_ingest(IngestRecord("i1", "events", "a.ndjson", 1, 1, 0, None, OLD))
+    real_scan, scanned = store._client.scan, []
+
+    def scan(**kwargs):
+        scanned.append(kwargs["TableName"])
+        return real_scan(**kwargs)
+    monkeypatch.setattr(store._client, "scan", scan)
+    assert store.prune_history(CUTOFF) == {"runs": 4, "ingests": 1, "job_outputs": 0, "alerts": 0}
+    assert sorted(scanned) == ["prune_JobOutputs", "prune_PipelineRegistry"]  # the registry: one item per topic
+    assert ids["last_maint"] in {r.run_id for r in store.list_runs("events")}
+
+
+def test_dynamodb_retention_writes_ttl_except_on_the_newest_run_of_a_stage(aws):
+    from leanops.state.dynamodb import RETENTION_TTL_ATTRIBUTE, DynamoStateStore
+    store = DynamoStateStore(prefix="ttl_", region="us-east-1", retention=timedelta(days=30))
+    for suffix in ("RunLog", "IngestLog", "JobOutputs"):
+        ttl = store._client.describe_time_to_live(TableName=store.table(suffix))["TimeToLiveDescription"]
+        assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", RETENTION_TTL_ATTRIBUTE)
+
+    def expires(run_id: int):
+        item = store._client.get_item(TableName=store.table("RunLog"), Key={
+            "topic": {"S": "events"}, "run_key": {"S": f"{run_id:020d}"}})["Item"]
+        return int(item[RETENTION_TTL_ATTRIBUTE]["N"]) if RETENTION_TTL_ATTRIBUTE in item else None
+
+    month = 30 * 86_400
+    first = _finished(store, "events", "standardized", OLD)
+    assert expires(first) is None  # the newest of its stage
+    other = _finished(store, "events", "maintenance", OLD + timedelta(hours=1))
+    second = _finished(store, "events", "standardized", OLD + timedelta(days=1))
+    assert (expires(first), expires(second), expires(other)) == (int(OLD.timestamp()) + month, None, None)
+    running = store.start_run(RunRecord("events", "standardized", OLD, "RUNNING"))
+    late = store.start_run(RunRecord("events", "standardized", OLD, "RUNNING"))
+    late.status, late.ended_at = "SUCCEEDED", OLD + timedelta(days=2)
+    store.finish_run(late)
+    running.status, running.ended_at = "FAILED", OLD + timedelta(days=3)
+    store.finish_run(running)  # finishes after a run started later: it is the superseded one
+    assert (expires(second), expires(late.run_id)) == (int(OLD.timestamp()) + 86_400 + month, None)
+    assert expires(running.run_id) == int(OLD.timestamp()) + 3 * 86_400 + month
+    store.finish_run(late)  # finishing twice changes nothing
+    assert expires(late.run_id) is None
+
+    store.record_ingest(IngestRecord("i1", "events", "a.ndjson", 1, 1, 0, None, OLD))
+    item = store._client.get_item(TableName=store.table("IngestLog"), Key={
+        "topic": {"S": "events"}, "ingest_id": {"S": "i1"}})["Item"]
+    assert int(item[RETENTION_TTL_ATTRIBUTE]["N"]) == int(OLD.timestamp()) + month
+
+
+def test_dynamodb_without_retention_writes_no_ttl(aws):
+    from leanops.state.dynamodb import RETENTION_TTL_ATTRIBUTE, DynamoStateStore
+    store = DynamoStateStore(prefix="nottl_", region="us-east-1")
+    _finished(store, "events", "standardized", OLD)
+    _finished(store, "events", "standardized", OLD + timedelta(days=1))
+    store.record_ingest(IngestRecord("i1", "events", "a.ndjson", 1, 1, 0, None, OLD))
+    for suffix in ("RunLog", "IngestLog"):
+        items = store._client.scan(TableName=store.table(suffix))["Items"]
+        assert items and not any(RETENTION_TTL_ATTRIBUTE in i for i in items)
+        ttl = store._client.describe_time_to_live(TableName=store.table(suffix))["TimeToLiveDescription"]
+        assert ttl["TimeToLiveStatus"] == "DISABLED"

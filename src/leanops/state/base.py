@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from datetime import datetime
+from datetime import datetime, timezone
 
 from leanops.types import FlowControl
+
+# what StateStore.prune_history counts, one key per log it prunes
+HISTORY_LOGS = ("runs", "ingests", "job_outputs", "alerts")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -266,3 +269,45 @@ class StateStore(StateReader):
 
     @abc.abstractmethod
     def get_job_output(self, job_run_id: str) -> dict | None: ...
+
+    @abc.abstractmethod
+    def prune_history(self, older_than: datetime) -> dict[str, int]:
+        """Delete history from before `older_than`, so the store stops growing over thousands of cycles.
+
+        Pruned by age, the logs that only record what happened:
+        - `runs`: run-log rows that ended before `older_than`, except any RUNNING row and the newest
+          finished run of each (topic, stage), whatever its age: `leanops status`, the dashboard and the
+          metrics show the last run of every stage (a weekly "maintenance" stage among them);
+        - `ingests`: ingest-log rows finished before it;
+        - `job_outputs`: batch job outputs written before it (read once, right after the job ends);
+        - `alerts`: alert memory (`should_alert`) last sent before it; a kind forgotten within its period
+          is sent once more, so keep `older_than` further back than the longest period (a day by default).
+
+        Runs, ingests and alerts are pruned for the topics in the registry (every topic that ingests or runs is
+        registered; DynamoDB partitions these logs by topic and finds them through it).
+
+        Never pruned, because they decide what runs next or are the only record of a decision: the topic
+        registry, checkpoints, the drift log, leases, rebuilds, deployments, tracked files, checksums and
+        manifests.
+
+        Args:
+            older_than: the cutoff, timezone-aware.
+
+        Returns:
+            Rows removed per log, keyed by `HISTORY_LOGS`; a second call with the same cutoff removes nothing.
+
+        Raises:
+            ValueError: `older_than` is naive (the store keeps UTC times).
+        """
+
+
+def utc_cutoff(older_than: datetime) -> datetime:
+    """`older_than` in UTC, the zone every stored time is written in; a naive time is refused, not guessed.
+
+    >>> from datetime import timedelta
+    >>> utc_cutoff(datetime(2026, 1, 1, 2, tzinfo=timezone(timedelta(hours=2)))).isoformat()
+    '2026-01-01T00:00:00+00:00'
+    """
+    if older_than.tzinfo is None or older_than.utcoffset() is None:
+        raise ValueError(f"prune_history: older_than must be timezone-aware, got naive {older_than.isoformat()}")
+    return older_than.astimezone(timezone.utc)

@@ -10,7 +10,8 @@ import dataclasses
 import json
 import logging
 import time
-from datetime import datetime, timezone
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -19,9 +20,9 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from leanops.errors import UnknownTopicError
-from leanops.state.base import (Checkpoint, DriftEntry, FileStatus, IngestRecord, Manifest, RunRecord, StateStore,
-                                TopicEntry, TrackedFile)
-from leanops.types import FlowControl
+from leanops.state.base import (HISTORY_LOGS, Checkpoint, DriftEntry, FileStatus, IngestRecord, Manifest, RunRecord,
+                                StateStore, TopicEntry, TrackedFile, utc_cutoff)
+from leanops.types import FlowControl, RunStatus
 
 DEFAULT_PREFIX = "leanops_"
 log = logging.getLogger("leanops.state.dynamodb")
@@ -54,6 +55,10 @@ INDEXES: dict[str, tuple[str, str, str]] = {
 }
 JOB_OUTPUT_TTL_SECONDS = 30 * 86_400
 TTL_ATTRIBUTES = {"JobOutputs": "expires_at"}  # tables whose items DynamoDB deletes when the attribute's epoch passes
+# with a retention configured, run and ingest items carry this TTL attribute too (the newest finished run of each
+# (topic, stage) never does); the store enables TTL on these tables only when it creates them itself
+RETENTION_TTL_ATTRIBUTE = "expires_at"
+RETENTION_TTL_TABLES = ("RunLog", "IngestLog")
 _SER, _DE = TypeSerializer(), TypeDeserializer()
 _RUN_FIELDS = ("topic", "stage", "started_at", "ended_at", "status", "records_in", "records_written",
                "records_errors", "records_duplicates", "records_superseded", "source_snapshot_id",
@@ -113,8 +118,11 @@ class DynamoStateStore(StateStore):
     """State store in DynamoDB tables named prefix + suffix. One client: safe to share between threads."""
 
     def __init__(self, prefix: str = DEFAULT_PREFIX, region: str | None = None, endpoint_url: str | None = None,
-                 create: bool = True) -> None:
+                 create: bool = True, retention: timedelta | None = None) -> None:
+        """`retention`: write `expires_at` (epoch seconds) = end + retention on run and ingest items, so
+        DynamoDB's TTL expires them without `prune_history` (None: never expire; prune only)."""
         self.prefix = prefix
+        self.retention = retention
         self._client = boto3.session.Session(region_name=region).client("dynamodb", endpoint_url=endpoint_url)
         if create:
             self.create_tables()
@@ -161,11 +169,14 @@ class DynamoStateStore(StateStore):
                     raise  # in use: another process created it first
             pending.append(suffix)
         waiter = self._client.get_waiter("table_exists")
+        ttl = dict(TTL_ATTRIBUTES)
+        if self.retention is not None:
+            ttl.update(dict.fromkeys(RETENTION_TTL_TABLES, RETENTION_TTL_ATTRIBUTE))
         for suffix in pending:
             waiter.wait(TableName=self.table(suffix), WaiterConfig={"Delay": 1, "MaxAttempts": 120})
-            if suffix in TTL_ATTRIBUTES:
+            if suffix in ttl:
                 self._client.update_time_to_live(TableName=self.table(suffix), TimeToLiveSpecification={
-                    "Enabled": True, "AttributeName": TTL_ATTRIBUTES[suffix]})
+                    "Enabled": True, "AttributeName": ttl[suffix]})
 
     def close(self) -> None:
         """Nothing to release: the client holds no open state."""
@@ -344,9 +355,36 @@ class DynamoStateStore(StateStore):
         """Overwrite the run's row; like SQLite's UPDATE, a run never started is silently ignored."""
         if record.run_id is None:
             return
-        self._put("RunLog", {"run_key": self._run_key(record.run_id), "run_id": record.run_id,
-                             **{f: getattr(record, f) for f in _RUN_FIELDS}},
-                  "attribute_exists(#k)", {"#k": "run_key"})
+        key = self._run_key(record.run_id)
+        written = self._put("RunLog", {"run_key": key, "run_id": record.run_id,
+                                       **{f: getattr(record, f) for f in _RUN_FIELDS}},
+                            "attribute_exists(#k)", {"#k": "run_key"})
+        if written and self.retention is not None and record.status != RunStatus.RUNNING.value \
+                and record.ended_at is not None:
+            self._expire_superseded_run(record, key)
+
+    def _expire_superseded_run(self, record: RunRecord, key: str) -> None:
+        """Give a TTL to the run this one supersedes as the newest finished run of its (topic, stage).
+
+        The newest never carries one, so TTL never removes the run `leanops status` shows, however long a
+        stage stays idle. The newest run's key and end are kept in the Counters item
+        `latest_run#<topic>#<stage>`, moved forward only (a late finish of an older run expires itself)."""
+        ended = int(record.ended_at.timestamp())  # type: ignore[union-attr]
+        old = self._update("Counters", {"counter_name": f"latest_run#{record.topic}#{record.stage}"},
+                           "SET #k = :k, #e = :e", {"#k": "run_key", "#e": "ended_epoch"}, {"k": key, "e": ended},
+                           condition="attribute_not_exists(#k) OR #k <= :k", returns="UPDATED_OLD")
+        if old is None:  # a newer run of the stage finished first: this one is superseded
+            target, target_ended = key, ended
+        elif old.get("run_key") not in (None, key):
+            target, target_ended = old["run_key"], int(old["ended_epoch"])
+        else:
+            return
+        self._update("RunLog", {"topic": record.topic, "run_key": target}, "SET #x = :x",
+                     {"#x": RETENTION_TTL_ATTRIBUTE, "#k": "run_key"},
+                     {"x": target_ended + self._retention_seconds()}, condition="attribute_exists(#k)")
+
+    def _retention_seconds(self) -> int:
+        return int(self.retention.total_seconds())  # type: ignore[union-attr]
 
     def list_runs(self, topic: str | None = None, limit: int = 100) -> list[RunRecord]:
         """Newest first; like SQLite's LIMIT, a negative limit means no limit."""
@@ -363,10 +401,13 @@ class DynamoStateStore(StateStore):
 
     # -- ingest log -----------------------------------------------------------------------
     def record_ingest(self, record: IngestRecord) -> None:
+        """With a retention, the item expires (TTL) that long after it finished."""
+        ttl = ({RETENTION_TTL_ATTRIBUTE: int(record.finished_at.timestamp()) + self._retention_seconds()}
+               if self.retention is not None else {})
         self._put("IngestLog", {"topic": record.topic, "ingest_id": record.ingest_id, "source": record.source,
                                 "lines_read": record.lines_read, "accepted": record.accepted,
                                 "rejected": record.rejected, "raw_snapshot_id": record.raw_snapshot_id,
-                                "finished_at": record.finished_at})
+                                "finished_at": record.finished_at, **ttl})
 
     def list_ingests(self, topic: str | None = None) -> list[IngestRecord]:
         items = self._items("IngestLog", "topic", topic) if topic else self._items("IngestLog")
@@ -459,6 +500,73 @@ class DynamoStateStore(StateStore):
         items.sort(key=lambda i: (i["first_seen"], i["topic"], i["column_name"]))
         return [DriftEntry(i["topic"], i["column_name"], i["kind"], _ts(i["first_seen"]), i.get("sample_value"),
                            i.get("snapshot_id"), i.get("detail", "")) for i in items]
+
+    # -- retention ------------------------------------------------------------------------
+    def prune_history(self, older_than: datetime) -> dict[str, int]:
+        """Per registered topic, one Query of its RunLog, IngestLog and AlertLog partitions (keys and times
+        only), then a DeleteItem per old item. JobOutputs, keyed by job run id alone, is the one Scan, over
+        at most a month of items (its TTL). Items of a topic missing from the registry are left (to TTL)."""
+        cutoff = utc_cutoff(older_than)
+        counts = dict.fromkeys(HISTORY_LOGS, 0)
+        for topic in (t.topic_name for t in self.list_topics()):
+            counts["runs"] += self._delete("RunLog", [{"topic": topic, "run_key": k}
+                                                      for k in self._stale_runs(topic, cutoff)])
+            ingests = self._partition("IngestLog", "topic", topic, ("ingest_id", "finished_at"))
+            counts["ingests"] += self._delete("IngestLog", [{"topic": topic, "ingest_id": i["ingest_id"]}
+                                                            for i in ingests if _ts(i["finished_at"]) < cutoff])
+            alerts = self._partition("AlertLog", "topic", topic, ("kind", "last_sent_at"))
+            counts["alerts"] += self._delete("AlertLog", [{"topic": topic, "kind": a["kind"]} for a in alerts
+                                                          if a["last_sent_at"] < cutoff.timestamp()])
+        outputs = self._partition("JobOutputs", None, None, ("job_run_id", "written_at"))
+        counts["job_outputs"] = self._delete("JobOutputs", [{"job_run_id": o["job_run_id"]} for o in outputs
+                                                            if _ts(o["written_at"]) < cutoff])
+        return counts
+
+    def _stale_runs(self, topic: str, cutoff: datetime) -> list[str]:
+        """Run keys of the topic that ended before `cutoff`, newest first, skipping RUNNING rows and the newest
+        finished run of each stage (a later finish can only make the kept one superseded: never wrongly deleted)."""
+        seen_stages: set[str] = set()
+        stale = []
+        for item in self._partition("RunLog", "topic", topic, ("run_key", "stage", "status", "ended_at"),
+                                    newest_first=True):
+            if item["status"] == RunStatus.RUNNING.value:
+                continue
+            if item["stage"] not in seen_stages:
+                seen_stages.add(item["stage"])
+            elif item.get("ended_at") and _ts(item["ended_at"]) < cutoff:
+                stale.append(item["run_key"])
+        return stale
+
+    def _partition(self, suffix: str, hash_name: str | None, hash_value: str | None, attributes: tuple[str, ...],
+                   newest_first: bool = False) -> list[dict]:
+        """Only `attributes` of one partition's items (Query), or of the whole table without a hash value (Scan)."""
+        names = {f"#a{i}": a for i, a in enumerate(attributes)}
+        args: dict[str, Any] = {"TableName": self.table(suffix), "ConsistentRead": True,
+                                "ProjectionExpression": ", ".join(names)}
+        if hash_value is not None:
+            names["#h"] = hash_name  # type: ignore[assignment]
+            args.update(KeyConditionExpression="#h = :h", ExpressionAttributeValues=_values({"h": hash_value}),
+                        ScanIndexForward=not newest_first)
+        args["ExpressionAttributeNames"] = names
+        call = self._client.query if hash_value is not None else self._client.scan
+        out: list[dict] = []
+        while True:
+            page = call(**args)
+            out.extend(_plain(i) for i in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return out
+            args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _delete(self, suffix: str, keys: list[dict]) -> int:
+        """DeleteItem each key, 8 at a time (the runtime roles have no BatchWriteItem); counts the items that
+        were still there, so a concurrent prune or TTL is not counted twice."""
+        def delete(key: dict) -> int:
+            out = self._client.delete_item(TableName=self.table(suffix), Key=_item(key), ReturnValues="ALL_OLD")
+            return 1 if out.get("Attributes") else 0
+        if not keys:
+            return 0
+        with ThreadPoolExecutor(min(8, len(keys))) as pool:
+            return sum(pool.map(delete, keys))
 
     # -- file landing (seed 003) ------------------------------------------------------------
     @staticmethod

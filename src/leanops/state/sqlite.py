@@ -15,8 +15,9 @@ from typing import Iterator
 from leanops.errors import UnknownTopicError
 from leanops.state.base import (
     Checkpoint, DriftEntry, FileStatus, IngestRecord, Manifest, RunRecord, StateStore, TopicEntry, TrackedFile,
+    utc_cutoff,
 )
-from leanops.types import FlowControl
+from leanops.types import FlowControl, RunStatus
 
 MIGRATIONS: tuple[str, ...] = (
     # v1: registry, checkpoints (seed 001 appendix), run log, ingest log
@@ -163,7 +164,18 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX manifests_topic_status ON manifests (topic, status, created_at);
     """,
+    # v8: retention (prune_history): each log's age is an index range, and the newest run per (topic, stage)
+    # is read from an index instead of the whole run log
+    """
+    CREATE INDEX run_log_ended ON run_log (ended_at);
+    CREATE INDEX run_log_topic_stage ON run_log (topic, stage, run_id);
+    CREATE INDEX ingest_log_finished ON ingest_log (finished_at);
+    CREATE INDEX job_outputs_written ON job_outputs (written_at);
+    """,
 )
+
+
+_WAL_LIMIT_BYTES = 4 * 1024 * 1024
 
 
 def _now() -> datetime:
@@ -182,7 +194,13 @@ class SqliteStateStore(StateStore):
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
+        # a new file keeps a list of freed pages it can give back (prune_history); this takes effect only
+        # before the first table exists, so it must come before WAL mode, which writes the file's header
+        self._conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
         self._conn.execute("PRAGMA journal_mode=WAL")
+        # after a checkpoint, cut the WAL back to about its auto-checkpoint size (1000 pages): without a limit
+        # it stays as large as the largest transaction ever written (a first prune of a long history)
+        self._conn.execute(f"PRAGMA journal_size_limit={_WAL_LIMIT_BYTES}")
         self._conn.execute("PRAGMA busy_timeout=30000")
         self._migrate()
 
@@ -502,6 +520,40 @@ class SqliteStateStore(StateStore):
     def get_job_output(self, job_run_id: str) -> dict | None:
         rows = self._query("SELECT output FROM job_outputs WHERE job_run_id = ?", (job_run_id,))
         return json.loads(rows[0]["output"]) if rows else None
+
+    # -- retention ------------------------------------------------------------------------
+    def prune_history(self, older_than: datetime) -> dict[str, int]:
+        """One transaction of range deletes on the migration-8 indexes (stored times are UTC ISO-8601
+        strings, whose text order is time order). The freed pages are reused by later inserts, so the file
+        stops growing; a file created with incremental auto-vacuum also gives them back at once."""
+        cutoff = utc_cutoff(older_than)
+        running = RunStatus.RUNNING.value
+        with self._transaction() as conn:
+            counts = {
+                "runs": conn.execute(
+                    "DELETE FROM run_log WHERE ended_at < ? AND status != ? AND run_id NOT IN "
+                    "(SELECT max(run_id) FROM run_log WHERE status != ? GROUP BY topic, stage)",
+                    (cutoff.isoformat(), running, running)).rowcount,
+                "ingests": conn.execute("DELETE FROM ingest_log WHERE finished_at < ?",
+                                        (cutoff.isoformat(),)).rowcount,
+                "job_outputs": conn.execute("DELETE FROM job_outputs WHERE written_at < ?",
+                                            (cutoff.isoformat(),)).rowcount,
+                "alerts": conn.execute("DELETE FROM alert_log WHERE last_sent_at < ?",
+                                       (cutoff.timestamp(),)).rowcount,
+            }
+        if any(counts.values()):
+            self._give_back_free_pages()
+        return counts
+
+    def _give_back_free_pages(self) -> None:
+        """Truncate the freed pages off the file (incremental auto-vacuum only: an older file keeps them on its
+        free list for the next inserts; a one-off `VACUUM` with auto_vacuum=INCREMENTAL converts it), then a
+        passive checkpoint, which never waits for readers, so the file shrinks now rather than at the next one."""
+        with self._lock:
+            if self._conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:  # 2: INCREMENTAL
+                # executescript steps the pragma to the end; execute() would free one page per call
+                self._conn.executescript("PRAGMA incremental_vacuum")
+            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     # -- ingest log -----------------------------------------------------------------------
     def record_ingest(self, record: IngestRecord) -> None:
