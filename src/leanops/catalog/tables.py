@@ -28,6 +28,10 @@ from leanops.config import CATALOG_NAME, Settings
 from leanops.types import Zone, validate_topic
 
 NAMESPACES = tuple(z.value for z in Zone)
+# Every table keeps only its last metadata.json versions (Iceberg deletes older ones on commit); table
+# maintenance sets the policy's own count (leanops.maintenance.run). Without it each commit leaves one more.
+METADATA_RETENTION = {"write.metadata.delete-after-commit.enabled": "true",
+                      "write.metadata.previous-versions-max": "10"}
 
 # Snapshot-summary keys lean-ops writes. The checkpoint lives in the commit that writes the data.
 SUMMARY_TOPIC = "leanops.topic"
@@ -119,7 +123,7 @@ class Lakehouse:
         spec = day_spec(schema, partition_column) if partition_column else None
         try:
             kwargs = {"partition_spec": spec} if spec else {}
-            return self.catalog.create_table(ident, schema=schema, **kwargs)
+            return self.catalog.create_table(ident, schema=schema, properties=dict(METADATA_RETENTION), **kwargs)
         except TableAlreadyExistsError:  # another process created it first
             return self.catalog.load_table(ident)
 
@@ -165,7 +169,8 @@ class Lakehouse:
 
     def _create(self, ident: str, schema: Schema, spec: PartitionSpec, properties: dict[str, str]) -> Table:
         try:
-            return self.catalog.create_table(ident, schema=schema, partition_spec=spec, properties=properties)
+            return self.catalog.create_table(ident, schema=schema, partition_spec=spec,
+                                             properties={**METADATA_RETENTION, **properties})
         except TableAlreadyExistsError:  # another process created it first
             return self.catalog.load_table(ident)
 

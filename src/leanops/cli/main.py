@@ -125,7 +125,8 @@ def _print_cycle(report, as_json: bool) -> None:
 
 @app.command()
 def status(home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
-    """Per topic: flag, checkpoints, rows pending per layer, last run and its outcome."""
+    """Per topic: flag, checkpoints, rows pending per layer, last run and its outcome; per table: files,
+    delete files, snapshots and the last maintenance."""
     from leanops.orchestrate.health import topic_status
     ctx = _context(home, schemas)
     statuses = [topic_status(ctx, t) for t in ctx.topics()]
@@ -139,6 +140,10 @@ def status(home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt,
                         s["last_run"]["ended_at"] if s["last_run"] else "",
                         f"{s['last_run']['stage']} {s['last_run']['status']}" if s["last_run"] else "",
                         (s["last_run"]["error"] or "")[:80] if s["last_run"] else "") for s in statuses])
+    output.emit_table("tables", ("topic", "table", "records", "data files", "delete files", "snapshots",
+                                 "last maintenance"),
+                      [(s["topic"], t["table"], t["records"], t["data_files"], t["delete_files"], t["snapshots"],
+                        (s["last_maintenance"] or "never")[:16].replace("T", " ")) for s in statuses for t in s["tables"]])
 
 
 def _age(seconds: float | None) -> str:

@@ -24,6 +24,7 @@ from pyiceberg.table import Table
 
 from leanops.catalog.inventory import inventory
 from leanops.catalog.rewrite import commit_rewrite
+from leanops.catalog.tables import METADATA_RETENTION
 from leanops.context import Context
 from leanops.errors import LeanOpsError
 from leanops.maintenance.compact import compact, plan_compaction
@@ -39,7 +40,6 @@ log = logging.getLogger(__name__)
 STAGE = "maintenance"  # the run log's stage name for maintenance runs
 SUMMARY_MAINTENANCE = "leanops.maintenance"  # on maintenance commits: compaction | manifests
 LEASE_TTL_SECONDS = 3600.0
-METADATA_PROPERTIES = ("write.metadata.delete-after-commit.enabled", "write.metadata.previous-versions-max")
 ACTIONS = ("compact", "manifests", "expire", "orphans")
 SHARED_LEASE = "__shared_tables__"  # never a topic name (topics start with a letter)
 
@@ -203,6 +203,20 @@ def layout(table: Table, policy: MaintenancePolicy | None = None) -> Layout:
                   metadata_json_bytes=_size(table, table.metadata_location))
 
 
+def table_counts(table: Table) -> dict:
+    """File and snapshot counts from metadata alone (the head snapshot's totals): for status pages."""
+    snapshot = table.current_snapshot()
+    props = snapshot.summary.additional_properties if snapshot is not None and snapshot.summary else {}
+    return {"table": ".".join(table.name()[-2:]), "data_files": int(props.get("total-data-files", 0)),
+            "delete_files": int(props.get("total-delete-files", 0)), "snapshots": len(table.metadata.snapshots),
+            "records": int(props.get("total-records", 0))}
+
+
+def topic_counts(ctx: Context, topic: str) -> list[dict]:
+    """`table_counts` of each of the topic's tables."""
+    return [table_counts(t) for t in _topic_tables(ctx, topic)]
+
+
 def _size(table: Table, path: str) -> int | None:
     try:
         return len(table.io.new_input(path))
@@ -220,7 +234,7 @@ def _remember_partitions(table: Table) -> None:
 
 def _metadata_retention(table: Table, policy: MaintenancePolicy) -> None:
     """Iceberg's own metadata.json retention: each commit deletes the versions beyond the last few."""
-    wanted = {METADATA_PROPERTIES[0]: "true", METADATA_PROPERTIES[1]: str(policy.metadata_versions)}
+    wanted = {**METADATA_RETENTION, "write.metadata.previous-versions-max": str(policy.metadata_versions)}
     if any(table.metadata.properties.get(k) != v for k, v in wanted.items()):
         with table.transaction() as txn:
             txn.set_properties(wanted)
@@ -343,4 +357,5 @@ def _prune_state(ctx: Context, policy: MaintenancePolicy, now: datetime) -> None
 
 
 __all__ = ["ACTIONS", "Layout", "MaintenanceReport", "STAGE", "TableReport", "due_reasons", "layout",
-           "maintain", "maintain_shared", "maintain_target", "maintain_topic", "shared_due_reasons", "topic_policy"]
+           "last_maintenance", "maintain", "maintain_shared", "maintain_target", "maintain_topic", "shared_due_reasons",
+           "table_counts", "topic_counts", "topic_policy"]

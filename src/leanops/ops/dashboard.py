@@ -100,6 +100,7 @@ def _topic_status(ctx: Context, name: str, entry, thresholds) -> tuple[dict, lis
         "is_active": entry.is_active if entry else None,
         "health": "OK", "health_reasons": [], "pending": {}, "semantic_lag_seconds": None,
         "accountable": None, "last_run": None, "lease_holder": None, "error": None,
+        "tables": [], "last_maintenance": None,
     }
     reasons: list[tuple[str, str]] = []  # (level, reason)
     accounts: list = []
@@ -111,6 +112,9 @@ def _topic_status(ctx: Context, name: str, entry, thresholds) -> tuple[dict, lis
         row["lease_holder"] = ctx.state.lease_holder(name)
         row["pending"] = {a.layer: a.pending for a in accounts if a.layer in STAGES}
         row["accountable"] = all(a.ok for a in accounts)
+        from leanops.maintenance.run import last_maintenance, topic_counts
+        row["tables"] = topic_counts(ctx, name)
+        row["last_maintenance"] = _iso(last_maintenance(ctx, name))
         try:
             schema = ctx.schema(name)
         except LeanOpsError as exc:
@@ -395,7 +399,7 @@ def _legend() -> str:
 def _header(status_home: str, generated: str, extra: str = "") -> str:
     return (f'<header><h1><a href="/" style="color:#fff;text-decoration:none">lean-ops</a></h1>'
             f'<nav><a href="/#topics">topics</a><a href="/#accountability">accountability</a>'
-            f'<a href="/#charts">lag &amp; throughput</a><a href="/#errors">errors</a><a href="/#drift">drift</a>'
+            f'<a href="/#charts">lag &amp; throughput</a><a href="/#errors">errors</a><a href="/#tables">tables</a><a href="/#drift">drift</a>'
             f'<a href="/#runs">runs</a><a href="/metrics">metrics</a><a href="/api/status">json</a></nav>'
             f'<span class="meta">home {esc(status_home)} · {esc(generated)}{extra}</span></header>')
 
@@ -495,6 +499,24 @@ def _errors_section(status: dict) -> str:
             + "".join(rows) + "</tbody></table></section>")
 
 
+def _tables_section(status: dict) -> str:
+    """Each table's layout: what maintenance keeps bounded (docs/maintenance.md)."""
+    rows = []
+    for topic in status["topics"]:
+        for t in topic["tables"]:
+            rows.append(f'<tr class="table-layout" data-topic="{esc(topic["topic"])}" data-table="{esc(t["table"])}">'
+                        f'<td>{esc(topic["topic"])}</td><td>{esc(t["table"])}</td>'
+                        + _ncell("records", t["records"]) + _ncell("data_files", t["data_files"])
+                        + _ncell("delete_files", t["delete_files"]) + _ncell("snapshots", t["snapshots"])
+                        + f'<td data-field="last_maintenance">{_when(topic["last_maintenance"]) if topic["last_maintenance"] else "never"}</td></tr>')
+    if not rows:
+        rows.append('<tr><td colspan="7" class="muted">no tables yet</td></tr>')
+    return ('<section id="tables"><h2>Tables <span class="muted">— files, delete files and snapshots stay bounded '
+            'by maintenance</span></h2><table><thead><tr><th>topic</th><th>table</th><th class="n">records</th>'
+            '<th class="n">data files</th><th class="n">delete files</th><th class="n">snapshots</th>'
+            '<th>last maintenance</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table></section>")
+
+
 def _drift_section(status: dict) -> str:
     rows = [f'<tr class="drift" data-topic="{esc(d["topic"])}"><td>{esc(d["topic"])}</td>'
             f'<td>{esc(d["column_name"])}</td><td>{esc(d["kind"])}</td><td>{_when(d["first_seen"])}</td>'
@@ -556,7 +578,8 @@ def render_dashboard(status: dict, refresh: int = 0, render_note: str = "") -> s
              f'<a href="/">all topics</a></p>' if topic else "")
     body = (_header(status["home"], status["generated_at"], render_note)
             + "<main>" + scope + _cards(status) + _topics_section(status, "/") + _accountability_section(status)
-            + _charts_section(status) + _errors_section(status) + _drift_section(status) + _runs_section(status)
+            + _charts_section(status) + _errors_section(status) + _tables_section(status) + _drift_section(status)
+            + _runs_section(status)
             + "</main>"
             + f'<footer>lean-ops dashboard · read-only · data collected in {esc(status["collect_ms"])} ms'
             + (f" · refreshes every {int(refresh)} s" if refresh > 0 else "") + "</footer>")

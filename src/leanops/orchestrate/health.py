@@ -67,6 +67,8 @@ def semantic_lag_seconds(ctx: Context, topic: str, now: datetime | None = None) 
 
 
 def topic_status(ctx: Context, topic: str) -> dict:
+    """Flag, checkpoints, pending rows, last run, and each table's files, delete files and snapshots."""
+    from leanops.maintenance.run import last_maintenance, topic_counts
     entry = ctx.state.get_topic(topic)
     accounts = {a.layer: a for a in topic_accounts(ctx.lake, topic)}
     runs = ctx.state.list_runs(topic, limit=1)
@@ -90,7 +92,13 @@ def topic_status(ctx: Context, topic: str) -> dict:
             "records_in": last.records_in, "records_written": last.records_written,
             "error": last.error_message},
         "lease_holder": ctx.state.lease_holder(topic),
+        "tables": topic_counts(ctx, topic),
+        "last_maintenance": _iso(last_maintenance(ctx, topic)),
     }
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat() if when is not None else None
 
 
 def check(ctx: Context, thresholds: Thresholds = Thresholds()) -> list[Alert]:
