@@ -11,6 +11,7 @@ read once (manifests in parallel: each is one Avro file).
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
@@ -79,12 +80,34 @@ def inventory(table: Table, snapshot: Snapshot | None = None) -> Inventory:
     return Inventory(snapshot, manifests, tuple(data), tuple(deletes))
 
 
+CACHED_MANIFESTS = 1024  # manifests are immutable: their entries are read once per process
+
+
 def read_entries(table: Table, manifests: tuple[ManifestFile, ...] | list[ManifestFile]) -> list[list]:
-    """The live entries of each manifest (same order), read in parallel."""
-    if len(manifests) <= 1:
-        return [m.fetch_manifest_entry(table.io, discard_deleted=True) for m in manifests]
-    with ThreadPoolExecutor(min(READERS, len(manifests))) as pool:
-        return list(pool.map(lambda m: m.fetch_manifest_entry(table.io, discard_deleted=True), manifests))
+    """The live entries of each manifest (same order), read in parallel, cached by manifest path.
+
+    Callers must not change the entries (they are shared)."""
+    missing = [m for m in dict.fromkeys(manifests) if m.manifest_path not in _ENTRIES]
+    if len(missing) == 1:
+        _remember(missing[0], missing[0].fetch_manifest_entry(table.io, discard_deleted=True))
+    elif missing:
+        with ThreadPoolExecutor(min(READERS, len(missing))) as pool:
+            for manifest, found in zip(missing, pool.map(
+                    lambda m: m.fetch_manifest_entry(table.io, discard_deleted=True), missing)):
+                _remember(manifest, found)
+    return [_ENTRIES[m.manifest_path] if m.manifest_path in _ENTRIES
+            else m.fetch_manifest_entry(table.io, discard_deleted=True) for m in manifests]
+
+
+_ENTRIES: dict[str, list] = {}
+_LOCK = threading.Lock()
+
+
+def _remember(manifest: ManifestFile, entries: list) -> None:
+    with _LOCK:
+        if len(_ENTRIES) >= CACHED_MANIFESTS:
+            _ENTRIES.pop(next(iter(_ENTRIES)))  # the oldest read goes first
+        _ENTRIES[manifest.manifest_path] = entries
 
 
 def is_delete_manifest(manifest: ManifestFile) -> bool:

@@ -76,12 +76,7 @@ def plan_compaction(table: Table, inv: Inventory, policy: MaintenancePolicy,
     for key, files in sorted(inv.data_by_partition().items(), key=lambda kv: repr(kv[0])):
         eligible = sorted((f for f in files if horizon is None or f.sequence_number <= horizon),
                           key=lambda f: (f.sequence_number, f.path))
-        small = [f for f in eligible if f.data_file.file_size_in_bytes < policy.small_bytes]
-        dirty = [f for f in eligible if deleted.get(f.path) and (
-            f.data_file.file_size_in_bytes < policy.small_bytes
-            or deleted[f.path] >= DELETE_RATIO * f.data_file.record_count)]
-        chosen = {f.path for f in dirty} | ({f.path for f in small} if len(small) > 1 else set())
-        bins = _bins([f for f in eligible if f.path in chosen], policy.target_bytes, deleted)
+        bins = _tiered_bins(eligible, policy, deleted)
         rewritten = {f.path for b in bins for f in b}
         part_deletes = deletes_by.get(key, [])
         stale = any(path in rewritten or path not in live for path in _named_files(table, part_deletes))
@@ -89,6 +84,59 @@ def plan_compaction(table: Table, inv: Inventory, policy: MaintenancePolicy,
         if bins or tidy_deletes:
             plans.append(PartitionPlan(key, bins, tidy_deletes))
     return plans
+
+
+def size_tiers(policy: MaintenancePolicy) -> list[int]:
+    """Upper bounds of the small-file tiers: target/F^3, target/F^2, target/F, the small-file size
+    (F = max_files_per_partition). A file at or above the last is not small."""
+    fan = max(2, policy.max_files_per_partition)
+    target = policy.target_bytes
+    return sorted({max(1, target // fan ** 3), max(1, target // fan ** 2), max(1, target // fan), policy.small_bytes})
+
+
+def _tier(size: int, bounds: list[int]) -> int | None:
+    for i, bound in enumerate(bounds):
+        if size < bound:
+            return i
+    return None
+
+
+def _tiered_bins(files: list[LiveFile], policy: MaintenancePolicy, deleted: dict[str, int]) -> list[list[LiveFile]]:
+    """Size-tiered merging: files are rewritten with others of their size, not with bigger ones.
+
+    The smallest tier merges as soon as it holds two files; a larger tier once it holds
+    `max_files_per_partition` (a merge landing in it counts). So a file is rewritten about once per
+    tier it climbs, and a compacted file is not rewritten every time a few rows arrive: the cost of
+    compaction follows the new data, not the partition. Files with deletes are rewritten too (in their
+    tier's merge, or alone once the deletes remove DELETE_RATIO of their rows).
+    """
+    bounds = size_tiers(policy)
+    fan = max(2, policy.max_files_per_partition)
+    tiers: dict[int, list[LiveFile]] = {}
+    for f in files:
+        tier = _tier(f.data_file.file_size_in_bytes, bounds)
+        if tier is not None:
+            tiers.setdefault(tier, []).append(f)
+    merges: list[list[LiveFile]] = []
+    pending: list[LiveFile] = []  # files merged below, landing in a higher tier
+    for tier in range(len(bounds)):
+        members = tiers.get(tier, [])
+        landing = pending and _tier(sum(f.data_file.file_size_in_bytes for f in pending), bounds) == tier
+        count = len(members) + (1 if landing else 0)
+        if count >= (2 if tier == 0 else fan):
+            pending = sorted(pending + members, key=lambda f: (f.sequence_number, f.path))
+            continue
+        if pending:
+            merges.append(pending)
+            pending = []
+    if pending:
+        merges.append(pending)
+    chosen = {f.path for m in merges for f in m}
+    for f in files:  # a file losing many rows to deletes is rewritten alone
+        if f.path not in chosen and deleted.get(f.path, 0) >= max(1, DELETE_RATIO * f.data_file.record_count):
+            merges.append([f])
+    bins = [b for m in merges for b in _bins(m, policy.target_bytes, deleted)]
+    return bins
 
 
 def _bins(files: list[LiveFile], target: int, deleted: dict[str, int]) -> list[list[LiveFile]]:

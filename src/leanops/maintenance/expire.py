@@ -2,9 +2,10 @@
 
     report = expire(lake, target, policy, now)
 
-Kept: the newest `keep_min_snapshots`, every snapshot younger than `keep_snapshots_hours`, and every
-snapshot from the oldest protected one (leanops.maintenance.safety) to the head. Only a prefix of the
-lineage ever goes, so the history readers walk stays connected.
+Kept: every snapshot younger than `keep_snapshots_hours` (but no more than `max_snapshots`: past the
+cap the oldest go down to half of it), at least `keep_min_snapshots`, and every snapshot from the oldest
+protected one (leanops.maintenance.safety) to the head. Only a prefix of the lineage ever goes, so the
+history readers walk stays connected.
 
 One metadata commit removes the snapshots AND adds their counts to the table's roll-up
 (leanops.catalog.rollups): a crash leaves both or neither. The files only the expired snapshots
@@ -47,12 +48,17 @@ class ExpiryReport:
 
 
 def plan_expiry(table: Table, target: Target, policy: MaintenancePolicy, now: datetime) -> list[Snapshot]:
-    """The snapshots to expire: those outside the retention, behind every protected one."""
+    """The snapshots to expire: those outside the retention window (beyond `max_snapshots` the oldest go
+    down to half of it, whatever their age), never fewer than `keep_min_snapshots` kept, and never one
+    that a protected snapshot follows."""
     lineage = list(ancestors(table))  # newest first
     cutoff_ms = (now - timedelta(hours=policy.keep_snapshots_hours)).timestamp() * 1000
-    keep = min(len(lineage), policy.keep_min_snapshots)
+    keep = sum(1 for s in lineage if s.timestamp_ms >= cutoff_ms)
+    if keep > policy.max_snapshots:
+        keep = policy.max_snapshots // 2
+    keep = min(len(lineage), max(keep, policy.keep_min_snapshots))
     for i, snapshot in enumerate(lineage):
-        if snapshot.timestamp_ms >= cutoff_ms or snapshot.snapshot_id in target.protected:
+        if snapshot.snapshot_id in target.protected:
             keep = max(keep, i + 1)
     kept = {s.snapshot_id for s in lineage[:keep]}
     return [s for s in table.snapshots() if s.snapshot_id not in kept]
@@ -68,14 +74,8 @@ def expire(lake, target: Target, policy: MaintenancePolicy, now: datetime, dry_r
     gone = {s.snapshot_id for s in expired}
     retained = [s for s in table.snapshots() if s.snapshot_id not in gone]
     report.oldest_kept = min((s.sequence_number for s in retained), default=None)
-    properties = {}
-    if target.kind in ROLLED_UP_KINDS:
-        rolled = rollups.rolled_through(table)  # counted already by an expiry that did not finish
-        fresh = [s for s in expired if s.sequence_number > rolled]
-        figures = expiry_rollups(lake, target.kind, table, fresh, target.topic)
-        through = max([rolled] + [s.sequence_number for s in expired])
-        properties[rollups.PROPERTY] = rollups.property_value(table, figures, through)
-    before = reachable(table, expired) | _side_files(expired) | rollups.side_files(table)  # the old roll-up's
+    properties = rollup_properties(lake, target, expired)
+    before = reachable(table, expired) | side_files(expired) | rollups.side_files(table)  # the old roll-up's
     fault_point("before-expiry-commit")
     txn = table.transaction()
     if properties:
@@ -86,12 +86,26 @@ def expire(lake, target: Target, policy: MaintenancePolicy, now: datetime, dry_r
     except CommitFailedException as exc:
         raise CommitConflictError(str(table.name()), str(exc)) from exc
     fault_point("after-expiry-commit")
-    still = reachable(table, retained) | _side_files(retained) | rollups.side_files(table)
+    still = reachable(table, retained) | side_files(retained) | rollups.side_files(table)
     report.files_deleted, report.bytes_deleted = delete_quietly(table.io, sorted(before - still))
     return report
 
 
-def _side_files(snapshots: list[Snapshot]) -> set[str]:
+def rollup_properties(lake, target: Target, expired: list[Snapshot]) -> dict[str, str]:
+    """The table property that adds the expired snapshots' counts to the roll-up ({} for the tables
+    accountability does not read): complete figures, through the greatest sequence number expired.
+    Shared with the Spark engine, which commits it before its expire_snapshots call."""
+    table = target.table
+    if target.kind not in ROLLED_UP_KINDS:
+        return {}
+    rolled = rollups.rolled_through(table)  # counted already by an expiry that did not finish
+    fresh = [s for s in expired if s.sequence_number > rolled]
+    figures = expiry_rollups(lake, target.kind, table, fresh, target.topic)
+    through = max([rolled] + [s.sequence_number for s in expired])
+    return {rollups.PROPERTY: rollups.property_value(table, figures, through)}
+
+
+def side_files(snapshots: list[Snapshot]) -> set[str]:
     """Side lists (leanops.catalog.side_lists) the snapshots' summaries name."""
     found = set()
     for snapshot in snapshots:
@@ -101,4 +115,4 @@ def _side_files(snapshots: list[Snapshot]) -> set[str]:
     return found
 
 
-__all__ = ["ExpiryReport", "expire", "plan_expiry"]
+__all__ = ["ExpiryReport", "expire", "plan_expiry", "rollup_properties", "side_files"]

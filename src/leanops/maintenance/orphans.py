@@ -46,7 +46,7 @@ def sweep(catalog, table: Table, older_than_hours: float, dry_run: bool = False)
         return report
     report.files_seen = len(listed)
     keep = set()
-    for other in _sharing_location(catalog, table):
+    for other in sharing_location(catalog, table):
         keep |= {_norm(p) for p in referenced(other)}
     cutoff = time.time() - older_than_hours * 3600
     orphans = sorted(uri for path, (uri, mtime) in listed.items() if path not in keep and mtime < cutoff)
@@ -72,7 +72,7 @@ def referenced(table: Table) -> set[str]:
     return found
 
 
-def _sharing_location(catalog, table: Table) -> list[Table]:
+def sharing_location(catalog, table: Table) -> list[Table]:
     """The table and every table of its namespace whose location is, contains or sits inside its own."""
     mine = table.location().rstrip("/")
     namespace = table.name()[:-1]
@@ -117,4 +117,4 @@ def _list(table: Table) -> dict[str, tuple[str, float]] | None:
     return found
 
 
-__all__ = ["OrphanReport", "referenced", "sweep"]
+__all__ = ["OrphanReport", "referenced", "sharing_location", "sweep"]

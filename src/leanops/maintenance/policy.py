@@ -22,14 +22,17 @@ class MaintenancePolicy(BaseModel):
     target_file_mb: float = Field(default=128.0, gt=0, description="compaction bin-packs files towards this size")
     small_file_ratio: float = Field(default=0.75, gt=0, le=1,
                                     description="a data file below this share of the target is small")
-    max_files_per_partition: int = Field(default=4, ge=1,
-                                         description="compact a partition holding more small files than this")
-    max_delete_files: int = Field(default=16, ge=0,
-                                  description="compact (applying deletes) once a table holds more delete files")
+    max_files_per_partition: int = Field(default=4, ge=2,
+                                         description="due once this many new files per partition arrived since "
+                                                     "the last maintenance; also the merge width of the size tiers")
+    max_delete_files_per_partition: float = Field(default=2.0, ge=0,
+                                                  description="compact (applying deletes) once a table holds more "
+                                                              "delete files than this times its partitions")
     keep_snapshots_hours: float = Field(default=24.0, ge=0, description="snapshot retention window")
     keep_min_snapshots: int = Field(default=10, ge=1, description="snapshots kept whatever their age")
-    max_snapshots: int = Field(default=150, ge=2,
-                               description="expire once a table holds more snapshots than this")
+    max_snapshots: int = Field(default=100, ge=2,
+                               description="a hard cap: beyond it the oldest are expired down to half of it, "
+                                           "whatever their age")
     max_manifests: int = Field(default=16, ge=1, description="merge manifests once a snapshot has more")
     metadata_versions: int = Field(default=10, ge=1,
                                    description="previous metadata.json files kept (Iceberg's "

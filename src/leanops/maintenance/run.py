@@ -29,7 +29,7 @@ from leanops.context import Context
 from leanops.errors import LeanOpsError
 from leanops.maintenance.compact import compact, plan_compaction
 from leanops.maintenance.expire import expire
-from leanops.maintenance.orphans import sweep
+from leanops.maintenance.orphans import sweep as sweep_orphans
 from leanops.maintenance.policy import MaintenancePolicy
 from leanops.maintenance.safety import SHARED, Target, shared_targets, topic_targets
 from leanops.stages.checkpoint import fault_point
@@ -77,7 +77,7 @@ class TableReport:
 
 @dataclasses.dataclass
 class MaintenanceReport:
-    scope: str  # a topic, or "shared"
+    scope: str  # a topic, or "_shared" (the tables every topic writes)
     dry_run: bool
     status: str = "SUCCEEDED"  # SUCCEEDED | FAILED | SKIPPED
     message: str = ""
@@ -95,16 +95,20 @@ class MaintenanceReport:
 # -- entry points ---------------------------------------------------------------------------------
 def maintain(ctx: Context, topic: str | None = None, dry_run: bool = False,
              actions: tuple[str, ...] = ACTIONS, now: datetime | None = None) -> list[MaintenanceReport]:
-    """Every topic (or one) and then the shared tables; the state-store retention last."""
+    """Every topic (or one) and then the shared tables; the state-store retention last. By hand: the
+    orphan sweep runs whatever the time since the last one."""
     now = now or datetime.now(timezone.utc)
-    reports = [maintain_topic(ctx, t, dry_run, actions, now) for t in ([topic] if topic else ctx.topics())]
-    reports.append(maintain_shared(ctx, dry_run, actions, now))
+    reports = [maintain_topic(ctx, t, dry_run, actions, now, sweep=True) for t in ([topic] if topic else ctx.topics())]
+    reports.append(maintain_shared(ctx, dry_run, actions, now, sweep=True))
     return reports
 
 
 def maintain_topic(ctx: Context, topic: str, dry_run: bool = False, actions: tuple[str, ...] = ACTIONS,
-                   now: datetime | None = None, leased: bool = False) -> MaintenanceReport:
-    """One topic's tables under its lease (`leased`: the caller, a pipeline run, holds it already)."""
+                   now: datetime | None = None, leased: bool = False, sweep: bool | None = None) -> MaintenanceReport:
+    """One topic's tables under its lease (`leased`: the caller, a pipeline run, holds it already).
+
+    `sweep`: run the orphan sweep (True), or only when the table's last one is older than the policy's
+    `orphan_age_hours` (None: what the scheduler does; the sweep lists the table's whole location)."""
     now = now or datetime.now(timezone.utc)
     report = MaintenanceReport(topic, dry_run)
     with _lease(ctx, topic, leased) as held:
@@ -114,12 +118,12 @@ def maintain_topic(ctx: Context, topic: str, dry_run: bool = False, actions: tup
         with _logged(ctx, topic, report, dry_run):
             policy = topic_policy(ctx, topic)
             for target in topic_targets(ctx, topic):
-                report.tables.append(maintain_target(ctx, target, policy, now, dry_run, actions))
+                report.tables.append(maintain_target(ctx, target, policy, now, dry_run, actions, sweep))
     return _settle(report)
 
 
 def maintain_shared(ctx: Context, dry_run: bool = False, actions: tuple[str, ...] = ACTIONS,
-                    now: datetime | None = None) -> MaintenanceReport:
+                    now: datetime | None = None, sweep: bool | None = None) -> MaintenanceReport:
     now = now or datetime.now(timezone.utc)
     report = MaintenanceReport(SHARED, dry_run)
     with _lease(ctx, SHARED_LEASE, False) as held:
@@ -129,7 +133,7 @@ def maintain_shared(ctx: Context, dry_run: bool = False, actions: tuple[str, ...
         with _logged(ctx, SHARED, report, dry_run):
             policy = ctx.settings.maintenance
             for target in shared_targets(ctx.lake):
-                report.tables.append(maintain_target(ctx, target, policy, now, dry_run, actions))
+                report.tables.append(maintain_target(ctx, target, policy, now, dry_run, actions, sweep))
             if not dry_run:
                 _prune_state(ctx, policy, now)
     return _settle(report)
@@ -147,12 +151,11 @@ def topic_policy(ctx: Context, topic: str) -> MaintenancePolicy:
 
 # -- one table ------------------------------------------------------------------------------------
 def maintain_target(ctx: Context, target: Target, policy: MaintenancePolicy, now: datetime, dry_run: bool,
-                    actions: tuple[str, ...] = ACTIONS) -> TableReport:
+                    actions: tuple[str, ...] = ACTIONS, sweep: bool | None = True) -> TableReport:
     table = target.table
     report = TableReport(target.ident, target.kind, layout(table, policy))
+    swept = False
     try:
-        if not dry_run:
-            _metadata_retention(table, policy)
         if "compact" in actions:
             inv = inventory(table)
             plans = plan_compaction(table, inv, policy, target.horizon)
@@ -172,13 +175,15 @@ def maintain_target(ctx: Context, target: Target, policy: MaintenancePolicy, now
                 fault_point("after-manifest-rewrite")
                 table.refresh()
                 report.actions["manifests"].update(rewritten=True, after=len(table.current_snapshot().manifests(table.io)))
-        if not dry_run:
-            _remember_partitions(table)
         if "expire" in actions:
             report.actions["expire"] = expire(ctx.lake, target, policy, now, dry_run).as_dict()
             table.refresh()
-        if "orphans" in actions:
-            report.actions["orphans"] = sweep(ctx.lake.catalog, table, policy.orphan_age_hours, dry_run).as_dict()
+        if "orphans" in actions and (sweep or (sweep is None and _sweep_due(table, policy, now))):
+            report.actions["orphans"] = sweep_orphans(ctx.lake.catalog, table, policy.orphan_age_hours,
+                                                      dry_run).as_dict()
+            swept = not dry_run
+        if not dry_run:
+            _remember(table, policy, now if swept else None)
     except Exception as exc:  # one table's failure is reported; the other tables go on
         log.debug("maintenance of %s failed", target.ident, exc_info=True)
         report.error = str(exc) if isinstance(exc, LeanOpsError) else f"{type(exc).__name__}: {exc}"
@@ -224,24 +229,43 @@ def _size(table: Table, path: str) -> int | None:
         return None
 
 
-def _remember_partitions(table: Table) -> None:
-    """The partition count after compaction: what the scheduler's files threshold is relative to."""
-    partitions = str(max(1, inventory(table).partitions))
-    if table.metadata.properties.get(PARTITIONS_PROPERTY) != partitions:
-        with table.transaction() as txn:
-            txn.set_properties({PARTITIONS_PROPERTY: partitions})
+PARTITIONS_PROPERTY = "leanops.partitions"  # partitions at the last maintenance: the files threshold's base
+FILES_PROPERTY = "leanops.maintained-files"  # data files right after the last maintenance
+SWEPT_PROPERTY = "leanops.swept-at"  # when the last orphan sweep of the table ran (ISO-8601)
 
 
-def _metadata_retention(table: Table, policy: MaintenancePolicy) -> None:
-    """Iceberg's own metadata.json retention: each commit deletes the versions beyond the last few."""
-    wanted = {**METADATA_RETENTION, "write.metadata.previous-versions-max": str(policy.metadata_versions)}
+def _remember(table: Table, policy: MaintenancePolicy, swept: datetime | None) -> None:
+    """One metadata commit (when anything changed) of what the next scheduling needs: the layout after
+    this maintenance, when the table was last swept, and Iceberg's metadata.json retention."""
+    inv = inventory(table)
+    wanted = {**METADATA_RETENTION, "write.metadata.previous-versions-max": str(policy.metadata_versions),
+              PARTITIONS_PROPERTY: str(max(1, inv.partitions)), FILES_PROPERTY: str(len(inv.data))}
+    if swept is not None:
+        wanted[SWEPT_PROPERTY] = swept.isoformat()
     if any(table.metadata.properties.get(k) != v for k, v in wanted.items()):
         with table.transaction() as txn:
             txn.set_properties(wanted)
 
 
+def _remember_partitions(table: Table) -> None:
+    """The layout after compaction (the Spark engine's entry point into `_remember`)."""
+    _remember(table, MaintenancePolicy(metadata_versions=int(
+        table.metadata.properties.get("write.metadata.previous-versions-max", 10))), None)
+
+
+def _metadata_retention(table: Table, policy: MaintenancePolicy) -> None:
+    """Iceberg's own metadata.json retention: each commit deletes the versions beyond the last few."""
+    _remember(table, policy, None)
+
+
+def _sweep_due(table: Table, policy: MaintenancePolicy, now: datetime) -> bool:
+    last = table.metadata.properties.get(SWEPT_PROPERTY)
+    if not last:
+        return True
+    return (now - datetime.fromisoformat(last)).total_seconds() >= policy.orphan_age_hours * 3600
+
+
 # -- the scheduler's check ------------------------------------------------------------------------
-PARTITIONS_PROPERTY = "leanops.partitions"  # partitions at the last maintenance: the files threshold's base
 
 
 def due_reasons(ctx: Context, topic: str, policy: MaintenancePolicy, now: datetime | None = None) -> list[str]:
@@ -268,13 +292,14 @@ def _due(ctx: Context, scope: str, tables: list[Table], policy: MaintenancePolic
         if snapshot is None:
             continue
         props = snapshot.summary.additional_properties if snapshot.summary else {}
-        files = int(props.get("total-data-files", 0))
+        files, deletes = int(props.get("total-data-files", 0)), int(props.get("total-delete-files", 0))
         known = table.metadata.properties.get(PARTITIONS_PROPERTY)  # set by each maintenance
-        partitions = int(known) if known else inventory(table).partitions
-        if files > policy.max_files_per_partition * max(1, partitions):
-            reasons.append(f"{name}: {files} data files for {partitions} partitions")
-        if int(props.get("total-delete-files", 0)) > policy.max_delete_files:
-            reasons.append(f"{name}: {props['total-delete-files']} delete files")
+        partitions = max(1, int(known) if known else inventory(table).partitions)
+        before = int(table.metadata.properties.get(FILES_PROPERTY, 0))
+        if files - before >= (policy.max_files_per_partition - 1) * partitions:
+            reasons.append(f"{name}: {files - before} data files since the last maintenance, {partitions} partitions")
+        if deletes > policy.max_delete_files_per_partition * partitions:
+            reasons.append(f"{name}: {deletes} delete files for {partitions} partitions")
         if len(table.metadata.snapshots) > policy.max_snapshots:
             reasons.append(f"{name}: {len(table.metadata.snapshots)} snapshots")
         manifests = len(snapshot.manifests(table.io))

@@ -28,7 +28,7 @@ from leanops.context import Context
 from leanops.stages.checkpoint import checkpoint_from_table
 from leanops.state.base import ManifestStatus
 
-SHARED = "shared"  # the report name (and lease) of the tables every topic writes
+SHARED = "_shared"  # run-log scope of the tables every topic writes (never a topic: those start with a letter)
 
 
 @dataclasses.dataclass

@@ -508,7 +508,9 @@ class DynamoStateStore(StateStore):
         at most a month of items (its TTL). Items of a topic missing from the registry are left (to TTL)."""
         cutoff = utc_cutoff(older_than)
         counts = dict.fromkeys(HISTORY_LOGS, 0)
-        for topic in (t.topic_name for t in self.list_topics()):
+        # every topic, and the run-log scope of the shared tables' maintenance (leanops.maintenance.safety.SHARED)
+        scopes = [t.topic_name for t in self.list_topics()] + ["_shared"]
+        for topic in scopes:
             counts["runs"] += self._delete("RunLog", [{"topic": topic, "run_key": k}
                                                       for k in self._stale_runs(topic, cutoff)])
             ingests = self._partition("IngestLog", "topic", topic, ("ingest_id", "finished_at"))

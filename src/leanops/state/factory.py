@@ -38,5 +38,7 @@ def open_state_store(settings: Settings) -> StateStore:
     if url.path not in ("", "/") or not _PREFIX_RE.match(prefix):
         raise ConfigError(f"{ENV}={value!r}: table prefix must be letters, digits, '_', '.' or '-' (no '/')")
     from leanops.state.dynamodb import DynamoStateStore  # boto3 is only needed here (extra "aws")
+    from datetime import timedelta
     return DynamoStateStore(prefix=prefix, region=(query.get("region") or [None])[0] or None,
-                            endpoint_url=(query.get("endpoint") or [None])[0] or None)
+                            endpoint_url=(query.get("endpoint") or [None])[0] or None,
+                            retention=timedelta(days=settings.maintenance.run_log_days))  # TTL on superseded rows
