@@ -36,10 +36,14 @@ def _checked(name: str) -> str:
     return name
 
 
-def copy_select(con: duckdb.DuckDBPyConnection, txn: Transaction, select_sql: str, provided: set[str]
-                ) -> "Written":
-    """Run `select_sql` (columns named as the table's) into data files of an unpartitioned table, one per
-    thread so COPY runs on every core.
+PARALLEL_ROWS = 250_000  # below this a batch is one file: more would only be small files to compact later
+
+
+def copy_select(con: duckdb.DuckDBPyConnection, txn: Transaction, select_sql: str, provided: set[str],
+                rows: int | None = None) -> "Written":
+    """Run `select_sql` (columns named as the table's) into data files of an unpartitioned table: one per
+    thread so COPY runs on every core when the batch has at least PARALLEL_ROWS `rows` (or is of unknown
+    size), else a single file sized for the batch.
 
     `provided` names the query's columns; the table's other columns are written as NULL. The query's
     column order does not matter.
@@ -55,9 +59,13 @@ def copy_select(con: duckdb.DuckDBPyConnection, txn: Transaction, select_sql: st
     field_ids = ", ".join(f"'{_checked(f.name)}': {f.field_id}" for f in schema.fields)
     projection = ", ".join(columns)
     # snappy: DuckDB writes zstd at about half the speed
-    options = ["FORMAT parquet", f"FIELD_IDS {{{field_ids}}}", "COMPRESSION snappy", "PER_THREAD_OUTPUT true",
-               "FILENAME_PATTERN 'part-{i}'", "RETURN_STATS true"]
-    stats = con.execute(f"COPY (SELECT {projection} FROM ({select_sql})) TO '{_literal(out_dir)}' "
+    options = ["FORMAT parquet", f"FIELD_IDS {{{field_ids}}}", "COMPRESSION snappy", "RETURN_STATS true"]
+    target = out_dir
+    if rows is None or rows >= PARALLEL_ROWS:
+        options += ["PER_THREAD_OUTPUT true", "FILENAME_PATTERN 'part-{i}'"]
+    else:
+        target = os.path.join(out_dir, "part-0.parquet")
+    stats = con.execute(f"COPY (SELECT {projection} FROM ({select_sql})) TO '{_literal(target)}' "
                         f"({', '.join(options)})").fetchall()
     paths = sorted(os.path.join(d, f) for d, _, names in os.walk(out_dir) for f in names if f.endswith(".parquet"))
     files = [parquet_file_to_data_file(txn._table.io, metadata, "file://" + p) for p in paths]

@@ -204,7 +204,8 @@ def _write(con: duckdb.DuckDBPyConnection, staged: StagedAppend, extraction: fla
     """
     if duck_writer.supports(staged.txn.table_metadata.location):
         provided = set(META_COLUMNS) | set(extraction.names)
-        written = duck_writer.copy_select(con, staged.txn, extraction.sql, provided)
+        rows = con.execute("SELECT count(*) FROM objects").fetchall()[0][0]
+        written = duck_writer.copy_select(con, staged.txn, extraction.sql, provided, rows)
         staged.add_data_files(written.files)
         return written.column_max
     else:
