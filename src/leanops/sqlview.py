@@ -1,43 +1,53 @@
 """Read-only SQL over the lakehouse with DuckDB, and the scientist view `curated.<topic>_latest`.
 
     table = run_sql(ctx, "SELECT topic_name, count(*) FROM raw.events_staging GROUP BY ALL")
+    with stream_sql(ctx, "FROM curated.events") as result:   # bounded memory: batches as DuckDB makes them
+        for batch in result.batches: ...
 
 Every Iceberg table is addressable as `<namespace>.<name>` (`raw.events_staging`,
-`standardized.parse_errors`, `curated.events`, ...). Only the tables a query names are read, each
-through PyIceberg's scan (so Iceberg delete files are applied), and registered in a throw-away
-in-memory DuckDB. For each topic with a `curated` section, `curated.<topic>_latest` is the latest
-row per merge key (seed 004, "Scientist View"); see `latest_view_sql`.
+`standardized.parse_errors`, `curated.events`, ...). Only the tables a query names are read: each is
+planned by PyIceberg (with the query's WHERE pushed down where that is safe, leanops.pushdown) and
+registered as a view over the planned files (leanops.catalog.scan: DuckDB reads the Parquet files,
+position deletes applied), in a throw-away in-memory DuckDB. For each topic with a `curated` section,
+`curated.<topic>_latest` is the latest row per merge key (seed 004, "Scientist View"); see
+`latest_view_sql`.
 
 Read-only by construction: exactly one statement, of type SELECT (DESCRIBE, SHOW, SUMMARIZE, VALUES
 and FROM-first queries parse as SELECT); after the tables are registered, external access (files,
-network, extensions) is switched off and the configuration is locked.
+network, extensions) is switched off except for the planned files themselves, and the configuration
+is locked.
 """
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import datetime
 import decimal
 import json
 import math
 import uuid
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import duckdb
 import pyarrow as pa
 
 from leanops import duck
+from leanops.catalog.scan import ScanPlan, create_view, plan_scan
 from leanops.catalog.schemas import CURATED_ERRORS_SCHEMA, DLQ_SCHEMA, PARSE_CORRECTIONS_SCHEMA, PARSE_ERRORS_SCHEMA
 from leanops.catalog.tables import Lakehouse
 from leanops.context import Context
 from leanops.errors import LeanOpsError, SchemaFileError
 from leanops.naming import is_valid_column_name
+from leanops.pushdown import pushed_filter
 from leanops.stages.curated import TIE_BREAKERS as LATEST_TIE_BREAKERS  # one definition of "latest"
 from leanops.types import Zone, validate_topic
 
 LATEST_SUFFIX = "_latest"
 # Tie-breakers after the topic's order_by: the later ingestion wins, then the greater message id.
 MAX_QUERY_CHARS = 1_000_000
+ROWS_PER_BATCH = 10_000  # rows per streamed batch: what the CLI holds at once
+TABLE_ROWS_PER_BATCH = 1_000_000  # run_sql collects them all anyway
 # Fixed tables the pipeline creates on first use: before that they read as empty, not as unknown.
 FIXED_TABLES = {tuple(Lakehouse.DLQ.split(".")): DLQ_SCHEMA,
                 tuple(Lakehouse.PARSE_ERRORS.split(".")): PARSE_ERRORS_SCHEMA,
@@ -62,6 +72,11 @@ class SqlError(LeanOpsError):
 def quote_ident(name: str) -> str:
     """A DuckDB identifier, double-quoted (names come from the catalog, quoted all the same)."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def _string(text: str) -> str:
+    """A SQL string literal (SET takes no parameters)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def latest_view_sql(topic: str, merge_key: str, order_by: str) -> str:
@@ -169,8 +184,8 @@ def check_read_only(con: duckdb.DuckDBPyConnection, query: str) -> str:
     return query
 
 
-def referenced_tables(con: duckdb.DuckDBPyConnection, query: str) -> set[tuple[str, str]]:
-    """(schema, table) of every schema-qualified table reference, lower-cased, from DuckDB's parse tree.
+def parse_tree(con: duckdb.DuckDBPyConnection, query: str) -> dict:
+    """DuckDB's parse tree of `query` (json_serialize_sql), or SqlError.
 
     Parse only: unlike duckdb.get_table_names (which binds, and so fails on `JOIN ... USING` over
     tables that are not registered yet), json_serialize_sql never looks at the catalog.
@@ -179,6 +194,15 @@ def referenced_tables(con: duckdb.DuckDBPyConnection, query: str) -> set[tuple[s
     tree = json.loads(text)
     if tree.get("error"):
         raise SqlError(f"SQL error: {tree.get('error_message', 'cannot parse the query')}")
+    return tree
+
+
+def referenced_tables(con: duckdb.DuckDBPyConnection, query: str) -> set[tuple[str, str]]:
+    """(schema, table) of every schema-qualified table reference, lower-cased, from DuckDB's parse tree."""
+    return _tables_in(parse_tree(con, query))
+
+
+def _tables_in(tree: dict) -> set[tuple[str, str]]:
     found = set()
     for node in _walk(tree):
         if node.get("type") == "BASE_TABLE" and node.get("schema_name"):
@@ -198,35 +222,100 @@ def _walk(node: Any) -> Iterator[dict]:
 
 
 # -- running ------------------------------------------------------------------------------
+@dataclasses.dataclass
+class SqlResult:
+    """A running query: its columns (duplicate names made unique) and its rows as they are fetched."""
+
+    schema: pa.Schema
+    batches: Iterator[pa.RecordBatch]
+
+    @property
+    def columns(self) -> list[str]:
+        return self.schema.names
+
+
+@contextlib.contextmanager
+def stream_sql(ctx: Context, query: str, rows_per_batch: int = ROWS_PER_BATCH) -> Iterator[SqlResult]:
+    """Run one read-only query over the lakehouse; its rows stream while the context is open.
+
+    Args:
+        ctx: the deployment.
+        query: one SELECT (DuckDB dialect).
+        rows_per_batch: rows per Arrow record batch.
+
+    Yields:
+        The result; memory follows the batches taken from it, not the tables' sizes.
+
+    Raises:
+        SqlError: a refused statement, a parse or bind error, an unknown table, or an error while
+            the rows are fetched.
+    """
+    with duck.connect(ctx.settings.home / "tmp") as con:
+        _prepare(ctx, con, query)
+        try:
+            reader = duck.arrow_batches(con, query, rows_per_batch)
+        except duckdb.Error as exc:
+            raise _query_error(ctx, exc) from exc
+        names = unique_names(reader.schema.names)
+        schema = pa.schema([field.with_name(name) for field, name in zip(reader.schema, names)])
+        yield SqlResult(schema, _renamed(ctx, reader, schema))
+
+
 def run_sql(ctx: Context, query: str) -> pa.Table:
     """Run one read-only query over the lakehouse; the result as an Arrow table (duplicate names made unique)."""
+    with stream_sql(ctx, query, rows_per_batch=TABLE_ROWS_PER_BATCH) as result:
+        return pa.Table.from_batches(list(result.batches), schema=result.schema)
+
+
+def plan_query(ctx: Context, query: str) -> dict[str, ScanPlan]:
+    """The scan plan of every lakehouse table `query` reads, by `<namespace>.<name>` (what it would read)."""
     with duck.connect(ctx.settings.home / "tmp") as con:
-        check_read_only(con, query)
-        wanted = referenced_tables(con, query)
-        _register(ctx, con, wanted)
-        for statement in _LOCKDOWN:
-            con.execute(statement).fetchall()
-        try:
-            result = duck.arrow(con, query)
-        except duckdb.Error as exc:
-            message = f"SQL error: {exc}"
-            if isinstance(exc, duckdb.CatalogException) and "Table with name" in str(exc):
-                message += f"\navailable tables: {', '.join(available_tables(ctx)) or '(none yet)'}"
-            raise SqlError(message) from exc
-    return result.rename_columns(unique_names(result.column_names))
+        return {".".join(ident): plan for ident, plan in _prepare(ctx, con, query).items()}
 
 
-def _register(ctx: Context, con: duckdb.DuckDBPyConnection, wanted: set[tuple[str, str]]) -> None:
-    """Load each referenced lakehouse table (and the latest views asked for) into `con`."""
+def _prepare(ctx: Context, con: duckdb.DuckDBPyConnection, query: str) -> dict[tuple[str, str], ScanPlan]:
+    """Check the query, plan and register the tables it names, lock the connection down."""
+    check_read_only(con, query)
+    tree = parse_tree(con, query)
+    plans = _register(ctx, con, tree)
+    files = sorted({path for plan in plans.values() for path in plan.local_files})
+    # Before external access goes off: these files, and only these, stay readable (by the views).
+    con.execute(f"SET allowed_paths = [{', '.join(_string(p) for p in files)}]").fetchall()
+    for statement in _LOCKDOWN:
+        con.execute(statement).fetchall()
+    return plans
+
+
+def _renamed(ctx: Context, reader: pa.RecordBatchReader, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    try:
+        for batch in reader:
+            yield pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+    except (duckdb.Error, pa.ArrowException, OSError) as exc:  # DuckDB's errors mid-stream come as OSError
+        raise _query_error(ctx, exc) from exc
+    finally:
+        reader.close()
+
+
+def _query_error(ctx: Context, exc: Exception) -> SqlError:
+    message = f"SQL error: {exc}"
+    if isinstance(exc, duckdb.CatalogException) and "Table with name" in str(exc):
+        message += f"\navailable tables: {', '.join(available_tables(ctx)) or '(none yet)'}"
+    return SqlError(message)
+
+
+def _register(ctx: Context, con: duckdb.DuckDBPyConnection, tree: dict) -> dict[tuple[str, str], ScanPlan]:
+    """Register each referenced lakehouse table (and the latest views asked for) in `con`; their plans."""
+    wanted = _tables_in(tree)
     tables = catalog_tables(ctx)
     namespaces = {ns for ns, _ in tables} | {z.value for z in Zone}
+    plans: dict[tuple[str, str], ScanPlan] = {}
     loaded: set[tuple[str, str]] = set()
     views: list[LatestView] = []
     for schema, name in sorted(wanted):
         if schema not in namespaces:
             continue  # DuckDB's own schemas (information_schema, pg_catalog, ...) or an error DuckDB reports
         if (schema, name) in tables or (schema, name) in FIXED_TABLES:
-            _load_table(ctx, con, schema, name, loaded, exists=(schema, name) in tables)
+            _load_table(ctx, con, tree, (schema, name), plans, loaded, exists=(schema, name) in tables)
             continue
         view = None
         if schema == Zone.CURATED.value and name.endswith(LATEST_SUFFIX):
@@ -238,7 +327,7 @@ def _register(ctx: Context, con: duckdb.DuckDBPyConnection, wanted: set[tuple[st
         if view is None:
             raise SqlError(f"unknown table {schema}.{name}; available tables: "
                            f"{', '.join(available_tables(ctx)) or '(none yet: ingest data first)'}")
-        _load_table(ctx, con, Zone.CURATED.value, view.topic, loaded)
+        _load_table(ctx, con, tree, (Zone.CURATED.value, view.topic), plans, loaded)
         views.append(view)
     for view in views:
         try:
@@ -246,23 +335,30 @@ def _register(ctx: Context, con: duckdb.DuckDBPyConnection, wanted: set[tuple[st
         except duckdb.Error as exc:
             raise SqlError(f"cannot define {'.'.join(view.name)} (merge_key {view.merge_key!r}, order_by "
                            f"{view.order_by!r}) over curated.{view.topic}: {exc}") from exc
+    return plans
 
 
-def _load_table(ctx: Context, con: duckdb.DuckDBPyConnection, schema: str, name: str,
-                loaded: set[tuple[str, str]], exists: bool = True) -> None:
-    if (schema, name) in loaded:
+def _load_table(ctx: Context, con: duckdb.DuckDBPyConnection, tree: dict, ident: tuple[str, str],
+                plans: dict[tuple[str, str], ScanPlan], loaded: set[tuple[str, str]], exists: bool = True) -> None:
+    """Plan `ident` (the WHERE pushed down when the query reads it alone) and register it as a view."""
+    if ident in loaded:
         return
-    if exists:
-        # scan().to_arrow() applies the table's delete files; reading its Parquet files directly would not.
-        data = ctx.lake.catalog.load_table(f"{schema}.{name}").scan().to_arrow()
-    else:
-        data = FIXED_TABLES[(schema, name)].as_arrow().empty_table()
-    relation = f"__lake_{len(loaded)}"
-    con.register(relation, data)
+    loaded.add(ident)
+    schema, name = ident
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}").fetchall()
-    con.execute(f"CREATE VIEW {quote_ident(schema)}.{quote_ident(name)} AS "
-                f"SELECT * FROM {quote_ident(relation)}").fetchall()
-    loaded.add((schema, name))
+    view = f"{quote_ident(schema)}.{quote_ident(name)}"
+    if not exists:  # a fixed table before its first row
+        helper = f"__lake_empty_{schema}_{name}"
+        con.register(helper, FIXED_TABLES[ident].as_arrow().empty_table())
+        con.execute(f"CREATE VIEW {view} AS SELECT * FROM {quote_ident(helper)}").fetchall()
+        return
+    table = ctx.lake.catalog.load_table(f"{schema}.{name}")
+    try:
+        plan = plan_scan(table, pushed_filter(con, tree, ident, table.schema()))
+    except LeanOpsError as exc:
+        raise SqlError(f"cannot read {schema}.{name}: {exc}") from exc
+    create_view(con, plan, view)
+    plans[ident] = plan
 
 
 # -- result shaping -----------------------------------------------------------------------
@@ -316,13 +412,42 @@ def text_value(value: Any) -> str | None:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def json_rows(table: pa.Table) -> list[dict[str, Any]]:
+def json_rows(table: pa.Table | pa.RecordBatch) -> list[dict[str, Any]]:
     """Rows as JSON-safe objects, in result order."""
-    names = table.column_names
+    names = table.schema.names
     columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
     return [{name: json_value(col[r]) for name, col in zip(names, columns)} for r in range(table.num_rows)]
 
 
-def text_rows(table: pa.Table) -> list[list[str | None]]:
+def text_rows(table: pa.Table | pa.RecordBatch) -> list[list[str | None]]:
     columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
     return [[text_value(col[r]) for col in columns] for r in range(table.num_rows)]
+
+
+def head(batches: Iterable[pa.RecordBatch], limit: int | None) -> Iterator[pa.RecordBatch]:
+    """The first `limit` rows of a stream (all of them for None); stops fetching once it has them."""
+    left = limit
+    for batch in batches:
+        if left is not None and batch.num_rows >= left:
+            if left:
+                yield batch.slice(0, left)
+            return
+        if left is not None:
+            left -= batch.num_rows
+        yield batch
+
+
+def json_array(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
+    r"""A JSON array of `rows` in pieces, one per row: what json.dumps(list(rows), indent=2) prints, then a
+    newline, without holding the rows.
+
+    >>> "".join(json_array([{"a": 1}, {"b": [2]}])) == json.dumps([{"a": 1}, {"b": [2]}], indent=2) + "\n"
+    True
+    >>> "".join(json_array([]))
+    '[]\n'
+    """
+    opening = "[\n  "
+    for row in rows:
+        yield opening + json.dumps(row, indent=2, default=str, ensure_ascii=False).replace("\n", "\n  ")
+        opening = ",\n  "
+    yield "[]\n" if opening == "[\n  " else "\n]\n"

@@ -268,20 +268,22 @@ def sql(query: str = typer.Argument(..., help='one read-only query, e.g. "SELECT
         as_csv: bool = typer.Option(False, "--csv", help="CSV on stdout"),
         home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
     """Read-only SQL (DuckDB) over the lakehouse: raw.*, standardized.*, curated.*, semantic.*, curated.<topic>_latest."""
-    from leanops.sqlview import json_rows, run_sql, text_rows
+    from leanops.sqlview import head, json_array, json_rows, stream_sql, text_rows
     if as_json and as_csv:
         raise LeanOpsError("--json and --csv exclude each other")
     ctx = _context(home, schemas)
-    result = run_sql(ctx, sys.stdin.read() if query == "-" else query)
-    shown = result.slice(0, limit if limit is not None else (None if as_json or as_csv else 1000))
-    if as_json:
-        output.emit_json(json_rows(shown))
-    elif as_csv:
-        output.emit_csv(shown.column_names, text_rows(shown))
-    else:
-        output.emit_table("sql", shown.column_names, text_rows(shown))
-        output.note(f"{result.num_rows} rows" if shown.num_rows == result.num_rows else
-                    f"{shown.num_rows} of {result.num_rows} rows shown (--limit N, or --json/--csv for all)")
+    shown = limit if limit is not None else (None if as_json or as_csv else 1000)
+    with stream_sql(ctx, sys.stdin.read() if query == "-" else query) as result:
+        if as_json:  # printed batch by batch: memory follows the batch, not the result
+            for piece in json_array(row for batch in head(result.batches, shown) for row in json_rows(batch)):
+                sys.stdout.write(piece)
+        elif as_csv:
+            output.emit_csv(result.columns, (row for batch in head(result.batches, shown) for row in text_rows(batch)))
+        else:  # a table is drawn once it is complete: fetch one row more than shown, to know if there are more
+            rows = [row for batch in head(result.batches, shown + 1) for row in text_rows(batch)]
+            output.emit_table("sql", result.columns, rows[:shown])
+            output.note(f"{len(rows)} rows" if len(rows) <= shown else
+                        f"first {shown} rows shown, the result has more (--limit N, or --json/--csv for all)")
 
 
 @app.command()
