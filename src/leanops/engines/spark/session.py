@@ -12,7 +12,10 @@ SQLite lock leak (Iceberg 1.10.2): `JdbcCatalog.initialize()` leaves two JDBC Re
 transaction, so the pooled connection keeps a SHARED lock on catalog.db for the life of the JVM and
 every PyIceberg commit fails with "database is locked". Every other catalog query closes its
 statements, so right after initialization `spark_session` reconnects the pool's idle connections
-(`_release_init_locks`), which finalizes the leaked statements.
+(`_release_init_locks`), which finalizes the leaked statements. Iceberg's rewrite procedures
+(rewrite_data_files, rewrite_position_delete_files) run in a clone of the session, whose catalog is
+initialized again: the session therefore sets `jdbc.init-catalog-tables=false` once its own catalog
+is up, so a clone's catalog skips the leaking metadata queries.
 
 One JVM per process: the first call starts Spark with the jars and the Iceberg extensions; every
 call returns a new session of it whose catalog `leanops` points at the given deployment, so two
@@ -179,6 +182,10 @@ def spark_session(settings: Settings, master: str | None = None) -> "SparkSessio
     for key, value in catalog_conf(settings).items():
         session.conf.set(key, value)
     _release_init_locks(session)
+    if settings.catalog != "glue":
+        # the catalog tables exist now; sessions cloned from this one (Iceberg's rewrite actions clone
+        # the session) must not initialize them again, which would leak the lock of the module doc
+        session.conf.set(f"spark.sql.catalog.{CATALOG_NAME}.jdbc.init-catalog-tables", "false")
     return session
 
 
