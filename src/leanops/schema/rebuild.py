@@ -32,7 +32,7 @@ from leanops.ops.corrections import apply_parse_corrections
 from leanops.orchestrate.cycle import acquire, holder_id
 from leanops.schema_file import TopicSchema
 from leanops.stages.checkpoint import checkpoint_from_table
-from leanops.stages.incremental import current_snapshot_id
+from leanops.stages.incremental import data_head_id
 from leanops.stages.result import StageResult
 from leanops.types import FlowControl, RunStatus
 
@@ -87,7 +87,7 @@ def _rebuild_leased(ctx: Context, topic: str, schema, on_batch: Callable[[StageR
         suffix, target = pending["archive_suffix"], pending["target_raw_snapshot"]
     else:
         suffix = "archive_" + datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
-        target = current_snapshot_id(ctx.lake.raw_table(topic))
+        target = data_head_id(ctx.lake.raw_table(topic))  # a compaction on top adds nothing to replay
         ctx.state.put_rebuild(topic, suffix, target, "RUNNING")
         archive(ctx.lake, topic, suffix)
     report = RebuildReport(topic, suffix, target)
@@ -137,6 +137,8 @@ def _replay(ctx: Context, topic: str, schema, target: int | None, report: Rebuil
             break
         result = ctx.engine.standardized(ctx.lake, settings, topic, schema.standardized, up_to=target)
         _check(result)
+        if result.status == RunStatus.NO_NEW_DATA:
+            break  # only maintenance snapshots were left before the target
         report.batches += 1
         report.standardized_rows += result.records_written
         on_batch(result)
