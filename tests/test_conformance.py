@@ -10,6 +10,8 @@ Standardized, Curated and both error tables (all columns but the ingestion and e
 stage run's counts, the accountability report, and the checkpoint each run committed (as a position
 in the upstream table's history, since snapshot ids differ between homes).
 A crash between the error commit and the data commit on one engine is finished by the other.
+Table maintenance: tables maintained by the embedded engine or by Spark's Iceberg procedures read the same
+as a never-maintained twin, and the next runs, on either engine, stay exact (docs/maintenance-spark.md).
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ import conformance_fixtures as fx  # noqa: E402
 from conftest import LEANOPS, write_lines, write_schema  # noqa: E402
 from leanops.context import Context  # noqa: E402
 from leanops.ingest import ingest_stream  # noqa: E402
+from leanops.maintenance.policy import MaintenancePolicy  # noqa: E402
 from leanops.orchestrate.cycle import CycleOptions, run_cycle  # noqa: E402
 from leanops.orchestrate.flow import FlowOptions  # noqa: E402
 from leanops.stages.accountability import topic_accounts  # noqa: E402
@@ -50,7 +53,10 @@ class Home:
 
     def _open(self, engine: str) -> Context:
         ctx = Context.open(self.root / "home", self.schemas, engine=engine)
-        ctx.settings = ctx.settings.model_copy(update={"max_batch_rows": fx.BATCH_ROWS})
+        # the stages only: maintenance has its own conformance test below, and when it became due here
+        # would depend on each engine's file layout
+        ctx.settings = ctx.settings.model_copy(update={"max_batch_rows": fx.BATCH_ROWS,
+                                                       "maintenance": MaintenancePolicy(enabled=False)})
         return ctx
 
     @property
@@ -179,3 +185,141 @@ def test_crash_on_one_engine_is_finished_by_the_other(tmp_path):
         assert all(a.ok for a in topic_accounts(ctx.lake, fx.TOPIC))
     finally:
         ctx.close()
+
+
+# -- table maintenance on either engine ----------------------------------------------------------------------
+
+VOLATILE = CLOCKS | {"ingest_id", "source"}  # differ between homes fed alike
+MAINTAIN_ALL = {"enabled": False, "keep_snapshots_hours": 0, "keep_min_snapshots": 1, "orphan_age_hours": 0,
+                "max_manifests": 1}  # by hand only, everything expirable expired, every manifest merged
+DLQ_LINE = "this line is no envelope"  # an open DLQ row: RAW's roll-up keeps a set in a side file
+STEP_4 = [fx.event("m14", "k1", "2026-01-19T12:00:00Z", amount="4"),  # a correction after the maintenance
+          fx.event("m15", "k19", "2026-01-22T00:00:00Z", qty="2", publish_time="2026-01-22T00:00:00Z")]
+
+
+def _open_home(root: Path) -> Context:
+    (root / "schemas").mkdir(parents=True, exist_ok=True)
+    ctx = Context.open(root / "home", root / "schemas")
+    ctx.settings = ctx.settings.model_copy(update={"maintenance": MaintenancePolicy(**MAINTAIN_ALL)})
+    return ctx
+
+
+def _feed(ctx: Context, root: Path, schema: dict, lines: list[str], tag: str) -> None:
+    write_schema(root / "schemas", schema)
+    path = write_lines(root / f"{tag}.ndjson", lines)
+    with path.open("rb") as stream:
+        ingest_stream(ctx.lake, ctx.state, ctx.settings, fx.TOPIC, stream, str(path))
+
+
+def _cycle(ctx: Context, engine: str) -> None:
+    from leanops.engines import engine_for
+    ctx.engine = engine_for(engine, ctx.settings)  # the same home, this cycle on `engine`
+    report = run_cycle(ctx, CycleOptions(flow=FlowOptions(backlog_threshold=0)))
+    assert [o.status.value for o in report.outcomes] == ["SUCCEEDED"], [o.message for o in report.outcomes]
+
+
+def _contents(ctx: Context) -> dict[str, list[str]]:
+    """Every table's rows (the shared tables too), order-free, without the columns that depend on when."""
+    found = {}
+    for namespace in ("raw", "standardized", "curated", "semantic"):
+        for ident in ctx.lake.catalog.list_tables(namespace):
+            rows = ctx.lake.catalog.load_table(ident).scan().to_arrow()
+            rows = rows.drop_columns([c for c in VOLATILE if c in rows.column_names])
+            found[".".join(ident)] = sorted(json.dumps({k: _value(v) for k, v in r.items()}, default=str,
+                                                       sort_keys=True) for r in rows.to_pylist())
+    return found
+
+
+def _accounts(ctx: Context) -> list[dict]:
+    accounts = topic_accounts(ctx.lake, fx.TOPIC)
+    assert all(a.ok for a in accounts), [dataclasses.asdict(a) for a in accounts if not a.ok]
+    return [dataclasses.asdict(a) for a in accounts]
+
+
+def _plant_orphan(ctx: Context) -> Path:
+    """A data file no commit references (a run killed before its commit), a day old."""
+    import os
+    import time as clock
+    location = ctx.lake.raw_table(fx.TOPIC).location().removeprefix("file://")
+    orphan = Path(location) / "data" / "killed-run-00000.parquet"
+    orphan.write_bytes(b"PAR1 not committed")
+    os.utime(orphan, (clock.time() - 86_400, clock.time() - 86_400))
+    return orphan
+
+
+def test_tables_maintained_by_either_engine_read_the_same_and_runs_stay_exact(tmp_path):
+    """Three homes fed alike: one never maintained, one maintained by the embedded engine, one by Spark
+    (Iceberg's procedures). Maintenance lands while Semantic lags a Curated commit behind; the next runs
+    go to the other engine. Every table of every home reads the same at every point, the accounts stay
+    whole, and Spark keeps its safety rules: Curated is compacted only once Semantic has caught up, the
+    roll-up's side file survives the orphan removal, a planted orphan does not."""
+    from leanops.catalog import rollups
+    from leanops.engines import engine_for
+    from leanops.engines.spark.maintenance import maintain_shared, maintain_topic
+    from leanops.maintenance import run as embedded
+    from leanops.stages.curated import run_curated
+    from leanops.stages.standardized import run_standardized
+    from readers import assert_same_rows, read_spark
+    homes = {name: _open_home(tmp_path / name) for name in ("plain", "embedded", "spark")}
+    try:
+        for name, ctx in homes.items():  # two cycles, then Standardized and Curated run but Semantic does not
+            root = tmp_path / name
+            _feed(ctx, root, fx.SCHEMA_V1, fx.STEP_1 + [DLQ_LINE], "step1")
+            _cycle(ctx, "embedded")
+            _feed(ctx, root, fx.SCHEMA_V1, fx.STEP_2, "step2")
+            _cycle(ctx, "embedded")
+            _feed(ctx, root, fx.SCHEMA_V2, fx.STEP_3A, "step3a")
+            schema = ctx.schema(fx.TOPIC)
+            run_standardized(ctx.lake, ctx.settings, fx.TOPIC, schema.standardized)
+            run_curated(ctx.lake, ctx.settings, fx.TOPIC, schema)
+        expected, figures = _contents(homes["plain"]), _accounts(homes["plain"])
+
+        orphans = {name: _plant_orphan(homes[name]) for name in ("embedded", "spark")}
+        emb = homes["embedded"]
+        assert not embedded.maintain_topic(emb, fx.TOPIC).failed and not embedded.maintain_shared(emb).failed
+        spk = homes["spark"]
+        spark = engine_for("spark", spk.settings).session
+        topic_report, shared_report = maintain_topic(spark, spk, fx.TOPIC), maintain_shared(spark, spk)
+        assert not topic_report.failed and not shared_report.failed, (topic_report.message, shared_report.message)
+
+        tables = {t.kind: t for t in topic_report.tables}
+        assert "Semantic has read Curated up to" in tables["curated"].actions["compact"]["skipped"]
+        assert tables["raw"].actions["compact"]["data_files_removed"] > 1
+        assert tables["raw"].after.data_files < tables["raw"].before.data_files
+        assert tables["raw"].actions["expire"]["snapshots_expired"] > 0
+        assert tables["raw"].actions["orphans"]["method"] == "iceberg"
+        raw = spk.lake.raw_table(fx.TOPIC)
+        sides = rollups.side_files(raw)
+        assert sides and all(Path(p.removeprefix("file:").removeprefix("//")).is_file() for p in sides)
+        assert not any(p.exists() for p in orphans.values())
+        for name, ctx in homes.items():
+            assert _contents(ctx) == expected, f"{name}: rows differ after maintenance"
+            assert _accounts(ctx) == figures, f"{name}: accounts differ after maintenance"
+
+        # the next runs, each maintained home on the other engine: Semantic catches up over the maintained tables
+        for name, engine in (("plain", "embedded"), ("embedded", "spark"), ("spark", "embedded")):
+            _feed(homes[name], tmp_path / name, fx.SCHEMA_V2, fx.STEP_3B, "step3b")
+            _cycle(homes[name], engine)
+        expected, figures = _contents(homes["plain"]), _accounts(homes["plain"])
+        for name, ctx in homes.items():
+            assert _contents(ctx) == expected, f"{name}: rows differ after the next run"
+            assert _accounts(ctx) == figures, f"{name}: accounts differ after the next run"
+
+        # Semantic has caught up: now Spark compacts Curated too, and Spark reads what PyIceberg reads
+        again = maintain_topic(spark, spk, fx.TOPIC)
+        curated = next(t for t in again.tables if t.kind == "curated")
+        assert not again.failed and curated.actions["compact"]["data_files_removed"] > 0, again.as_dict()
+        assert not embedded.maintain_topic(emb, fx.TOPIC).failed
+        for ident in ("curated.events", "semantic.events"):
+            assert_same_rows(spk.lake.load(ident).scan().to_arrow(), read_spark(spk.settings.home, ident),
+                             ("pyiceberg", "spark"))
+        for name, ctx in homes.items():
+            _feed(ctx, tmp_path / name, fx.SCHEMA_V2, STEP_4, "step4")
+            _cycle(ctx, "embedded")
+        expected, figures = _contents(homes["plain"]), _accounts(homes["plain"])
+        for name, ctx in homes.items():
+            assert _contents(ctx) == expected, f"{name}: rows differ at the end"
+            assert _accounts(ctx) == figures, f"{name}: accounts differ at the end"
+    finally:
+        for ctx in homes.values():
+            ctx.close()

@@ -39,6 +39,9 @@ class Engine(Protocol):
     def maintain(self, ctx: "Context", topic: str, dry_run: bool = False) -> "MaintenanceReport":
         """Table maintenance of the topic's tables; the caller holds the topic's lease."""
 
+    def maintain_shared(self, ctx: "Context", dry_run: bool = False) -> "MaintenanceReport":
+        """Table maintenance of the tables every topic writes, under their own lease."""
+
 
 class EmbeddedEngine:
     """In-process: DuckDB + PyIceberg (leanops.stages)."""
@@ -60,6 +63,10 @@ class EmbeddedEngine:
     def maintain(self, ctx, topic, dry_run=False):
         from leanops.maintenance.run import maintain_topic
         return maintain_topic(ctx, topic, dry_run=dry_run, leased=True)
+
+    def maintain_shared(self, ctx, dry_run=False):
+        from leanops.maintenance.run import maintain_shared
+        return maintain_shared(ctx, dry_run=dry_run)
 
 
 class SparkEngine:
@@ -94,8 +101,12 @@ class SparkEngine:
                             on_drift=on_drift or (lambda d: None))
 
     def maintain(self, ctx, topic, dry_run=False):
-        from leanops.maintenance.run import maintain_topic
-        return maintain_topic(ctx, topic, dry_run=dry_run, leased=True)
+        from leanops.engines.spark.maintenance import maintain_topic
+        return maintain_topic(self.session, ctx, topic, dry_run=dry_run, leased=True)
+
+    def maintain_shared(self, ctx, dry_run=False):
+        from leanops.engines.spark.maintenance import maintain_shared
+        return maintain_shared(self.session, ctx, dry_run=dry_run)
 
 
 def engine_for(name: str, settings: "Settings") -> Engine:
