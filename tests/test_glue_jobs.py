@@ -29,7 +29,8 @@ def test_argparse_fallback_ignores_arguments_of_glue_and_spark():
                               "--JOB_RUN_ID", "jr_1"])
     assert args == {"topic_name": "events", "home": None, "schemas": None, "max_batch_rows": "5",
                     "curated_snapshot_id": None, "catalog": None, "warehouse": None, "state": None,
-                    "engine": None, "JOB_RUN_ID": "jr_1", "resume": None, "MANIFEST_PATH": None, "emf": None}
+                    "engine": None, "JOB_RUN_ID": "jr_1", "resume": None, "MANIFEST_PATH": None, "emf": None,
+                    "dry_run": None, "lease_holder": None, "shared": None}
     with pytest.raises(SystemExit):
         jobs.resolve_args(["job.py", "--home", "/tmp/h"])  # --topic_name is required
 
@@ -51,7 +52,8 @@ def test_inside_glue_the_glue_resolver_reads_the_arguments(monkeypatch):
     assert asked == [["topic_name", "home"]]  # optional arguments are asked for only when passed
     assert args == {"topic_name": "events", "home": "/h", "schemas": None, "max_batch_rows": None,
                     "curated_snapshot_id": None, "catalog": None, "warehouse": None, "state": None,
-                    "engine": None, "JOB_RUN_ID": None, "resume": None, "MANIFEST_PATH": None, "emf": None}
+                    "engine": None, "JOB_RUN_ID": None, "resume": None, "MANIFEST_PATH": None, "emf": None,
+                    "dry_run": None, "lease_holder": None, "shared": None}
 
 
 def test_on_aws_spark_uses_the_glue_catalog_and_the_platforms_iceberg(monkeypatch, tmp_path):
@@ -107,6 +109,57 @@ def test_a_named_run_keeps_its_output_and_its_run_log_row(tmp_path, capsys):
     [run] = ctx.state.list_runs("events")
     assert (run.stage, run.status, run.records_written) == ("standardized", "SUCCEEDED", 3)
     assert ctx.state.get_checkpoint("events", "standardized").last_snapshot_id == kept["source_snapshot_id"]
+    ctx.close()
+
+
+def test_the_maintenance_job_runs_under_the_topics_lease(tmp_path, capsys, monkeypatch):
+    """glue/table_maintenance.py on the embedded engine (the Step Functions tests run it so): a topic another
+    run holds is SKIPPED (exit 0, nothing changed); the pipeline's own lease (--lease_holder) is used and kept;
+    without one the job takes and releases the lease itself; --dry_run changes nothing."""
+    from conftest import envelope, ingest
+    from leanops.context import Context
+    from leanops.maintenance.run import layout
+    from leanops.maintenance.safety import SHARED
+    from leanops.runner import run_once
+    monkeypatch.setenv("LEANOPS_MAINTENANCE", "off")  # the runs leave the maintenance to the job
+    schemas = tmp_path / "schemas"
+    write_schema(schemas, SCHEMA)
+    ctx = Context.open(tmp_path / "home", schemas)
+    for n in range(3):
+        ingest(ctx, "events", [envelope(f"m{n}-{i}", {"_metadata": {"idempotencyKeyResource": f"k{i}"},
+                                                      "event": {"timestamp": "2026-01-19T10:00:00Z"}, "qty": str(i)})
+                               for i in range(3)], tmp_path, f"in{n}.ndjson")
+        run_once(ctx)
+    raw = ctx.lake.raw_table("events")
+    monkeypatch.setenv("LEANOPS_MAINTENANCE", '{"keep_snapshots_hours": 0, "keep_min_snapshots": 1, '
+                                              '"orphan_age_hours": 0}')
+    argv = ["job.py", "--topic_name", "events", "--home", str(tmp_path / "home"), "--schemas", str(schemas),
+            "--engine", "embedded"]
+
+    def job(*extra: str) -> tuple[int, dict]:
+        code = jobs.execute("table_maintenance", argv + list(extra))
+        return code, json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+    assert ctx.state.acquire_lease("events", "someone-else", 600)
+    code, busy = job()
+    assert code == 0 and busy["maintenance_status"] == "SKIPPED" and "someone-else" in busy["message"]
+    ctx.state.release_lease("events", "someone-else")
+    code, dry = job("--dry_run", "true")
+    raw.refresh()
+    assert code == 0 and dry["report"]["dry_run"] and (layout(raw).data_files, len(raw.snapshots())) == (3, 3)
+
+    assert ctx.state.acquire_lease("events", "execution-1", 600)
+    code, done = job("--lease_holder", "execution-1", "--JOB_RUN_ID", "jr_m1", "--shared", "false")
+    assert code == 0 and (done["stage"], done["status"], done["maintenance_status"]) == \
+        ("maintenance", "SUCCEEDED", "SUCCEEDED")
+    assert ctx.state.get_job_output("jr_m1") == {**done, "job_run_id": "jr_m1"}
+    assert ctx.state.lease_holder("events") == "execution-1"  # the pipeline's lease: still the pipeline's
+    [raw_report] = [t for t in done["report"]["tables"] if t["kind"] == "raw"]
+    assert raw_report["after"]["data_files"] == 1 and raw_report["after"]["snapshots"] < 3
+    assert [r.status for r in ctx.state.list_runs("events") if r.stage == "maintenance"] == ["SUCCEEDED"]
+    ctx.state.release_lease("events", "execution-1")
+    code, own = job("--shared", "true")
+    assert code == 0 and own["shared"]["scope"] == SHARED and ctx.state.lease_holder("events") is None
     ctx.close()
 
 

@@ -15,6 +15,9 @@ e.g. for the Step Functions tests). `--JOB_RUN_ID` (AWS Glue passes it to every 
 the output is also kept in the state store under it (`put_job_output`), because Step Functions'
 `glue:startJobRun.sync` returns only the JobRun and the next state reads the job's result from there.
 The historical rebuilder takes `--resume false` when a state machine resumes the topic itself.
+The table maintenance job (`run_maintenance_job`) takes `--dry_run true`, `--lease_holder` (the topic
+pipeline's execution id: the lease the pipeline holds) and `--shared auto|true|false` (the shared
+tables after the topic: when due, always, never).
 Each stage run gets its run-log row, exactly as under the local orchestrator.
 
 Output, one JSON line on stdout (the last line), e.g.
@@ -34,7 +37,7 @@ from leanops.errors import LeanOpsError
 
 REQUIRED = ("topic_name",)
 OPTIONAL = ("home", "schemas", "max_batch_rows", "curated_snapshot_id", "catalog", "warehouse", "state", "engine",
-            "JOB_RUN_ID", "resume", "MANIFEST_PATH", "emf")
+            "JOB_RUN_ID", "resume", "MANIFEST_PATH", "emf", "dry_run", "lease_holder", "shared")
 
 
 def resolve_args(argv: Sequence[str], required: Sequence[str] = REQUIRED) -> dict[str, str | None]:
@@ -163,12 +166,69 @@ def run_file_job(job: str, argv: Sequence[str] | None = None) -> dict:
         ctx.close()
 
 
+MAINTENANCE_LEASE_TTL_SECONDS = 3 * 3600.0  # as the topic pipeline's lease (its Lambda steps renew it)
+
+
+def run_maintenance_job(job: str, argv: Sequence[str] | None = None) -> dict:
+    """Table maintenance of one topic's tables on the job's engine (leanops.maintenance, or on Spark
+    leanops.engines.spark.maintenance), then the shared tables per `--shared`.
+
+    The topic's lease: the pipeline's (`--lease_holder`, renewed here) or the job's own, taken and
+    released as `leanops maintain` does; held by someone else, the run is SKIPPED (exit 0). The output
+    is a stage result (stage "maintenance") that the pipeline's RecordMaintenance step applies, with
+    the engine's report under "report" (and the shared tables' under "shared")."""
+    from leanops.maintenance.run import STAGE, shared_due_reasons
+    from leanops.orchestrate.cycle import acquire, holder_id
+    from leanops.stages.result import StageResult
+    from leanops.types import RunStatus, validate_topic
+    args = resolve_args(sys.argv if argv is None else argv)
+    topic, dry_run = validate_topic(args["topic_name"]), _flag(args, "dry_run", "false")
+    shared = (args.get("shared") or "auto").lower()
+    if shared not in ("auto", "true", "false"):
+        raise LeanOpsError(f"--shared {shared!r}: one of auto, true, false")
+    ctx = _context(args)
+    try:
+        holder = args.get("lease_holder") or holder_id()
+        if not acquire(ctx, topic, holder, MAINTENANCE_LEASE_TTL_SECONDS):
+            result = StageResult(topic, STAGE, RunStatus.SUCCEEDED,
+                                 message=f"skipped: {ctx.state.lease_holder(topic)} holds {topic}'s lease")
+            return _emit(job, {**result.as_dict(), "maintenance_status": "SKIPPED", "snapshot_id": None},
+                         ctx, args.get("JOB_RUN_ID"))
+        try:
+            report = ctx.engine.maintain(ctx, topic, dry_run=dry_run)
+        except Exception as exc:  # the engine itself failed (a table's failure is in the report instead)
+            _emit(job, {"topic": topic, "stage": STAGE, "status": "FAILED", "error": f"{type(exc).__name__}: {exc}"},
+                  ctx, args.get("JOB_RUN_ID"))
+            raise
+        finally:
+            if not args.get("lease_holder"):
+                ctx.state.release_lease(topic, holder)
+        result = StageResult(topic, STAGE, RunStatus.FAILED if report.failed else RunStatus.SUCCEEDED,
+                             message=report.message)
+        output = {**result.as_dict(), "maintenance_status": report.status, "snapshot_id": None,
+                  "report": report.as_dict(), "shared": None}
+        if shared == "true" or (shared == "auto" and not dry_run and shared_due_reasons(ctx)):
+            # the shared tables' run is logged on its own ("shared"); its failure never fails the topic
+            output["shared"] = ctx.engine.maintain_shared(ctx, dry_run=dry_run).as_dict()
+        return _emit(job, output, ctx, args.get("JOB_RUN_ID"))
+    finally:
+        ctx.close()
+
+
+def _flag(args: dict, name: str, default: str) -> bool:
+    value = (args.get(name) or default).lower()
+    if value not in ("true", "false", "1", "0", "yes", "no"):
+        raise LeanOpsError(f"--{name} {value!r}: true or false")
+    return value in ("true", "1", "yes")
+
+
 JOBS = {  # the Glue job scripts (glue/<name>.py) and what each runs
     "standardized_processor": lambda argv: run_stage_job("standardized_processor", "standardized", argv),
     "curated_processor": lambda argv: run_stage_job("curated_processor", "curated", argv),
     "semantic_processor": lambda argv: run_stage_job("semantic_processor", "semantic", argv),
     "historical_rebuilder": lambda argv: run_rebuild_job("historical_rebuilder", argv),
     "file_processor": lambda argv: run_file_job("file_processor", argv),
+    "table_maintenance": lambda argv: run_maintenance_job("table_maintenance", argv),
 }
 
 
