@@ -20,6 +20,7 @@ VALUES = {  # what Terraform substitutes: real-looking ARNs and names
     "topic_pipeline_state_machine_arn": "arn:aws:states:eu-west-1:111122223333:stateMachine:leanops-topic-pipeline",
     "standardized_job_name": "leanops-standardized-processor", "curated_job_name": "leanops-curated-processor",
     "semantic_job_name": "leanops-semantic-processor", "rebuilder_job_name": "leanops-historical-rebuilder",
+    "maintenance_job_name": "leanops-table-maintenance",
     "file_processor_job_name": "leanops-file-processor", "file_manifests_table_name": "leanops_FileManifests",
     "alerts_topic_arn": "arn:aws:sns:eu-west-1:111122223333:leanops-alerts",
 }

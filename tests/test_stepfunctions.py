@@ -34,7 +34,7 @@ REGION, ACCOUNT = "us-east-1", "123456789012"
 PREFIX = "leanops_"
 JOBS = {"standardized_job_name": "standardized_processor", "curated_job_name": "curated_processor",
         "semantic_job_name": "semantic_processor", "rebuilder_job_name": "historical_rebuilder",
-        "file_processor_job_name": "file_processor"}
+        "file_processor_job_name": "file_processor", "maintenance_job_name": "table_maintenance"}
 LAMBDAS = {"fetch_active_topics_lambda_arn": "leanops.aws.lambdas.orchestration.fetch_active_topics_handler",
            "flow_step_lambda_arn": "leanops.aws.lambdas.orchestration.flow_step_handler"}
 # Short retry waits so a test takes seconds; the structure (2 retries, backoff 2) is the deployed one.
@@ -388,7 +388,7 @@ def test_pipeline_graph_is_the_flow_graph():
         if state["Type"] == "Task" and state["Resource"].endswith(("lambda:invoke", "startJobRun.sync")):
             assert state["Catch"][0]["ErrorEquals"] == ["States.ALL"], name
     glue = [s for s in pipeline["States"].values() if s.get("Resource", "").endswith("startJobRun.sync")]
-    assert len(glue) == 3 and all({"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 60, "MaxAttempts": 2,
+    assert len(glue) == 4 and all({"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 60, "MaxAttempts": 2,
                                    "BackoffRate": 2.0} in s["Retry"] for s in glue)
 
 
@@ -429,7 +429,7 @@ def test_happy_path_mirrors_the_local_flow(aws_runtime, tmp_path, monkeypatch):
     assert rt.trace(runs["events"][0]["executionArn"]) == [
         "GetAllCheckpoints", "CheckForNewRawData", "RunStandardized", "CheckCuratedReady", "RunCurated",
         "CheckSchemaExists", "CheckForNewCuratedData", "RunSemantic", "UpdateSemanticCheckpoint",
-        "CheckBacklogThreshold", "Success"]
+        "CheckBacklogThreshold", "CheckMaintenanceDue", "Success"]
     assert "NotifyMissingSchema" in rt.trace(runs["orders"][0]["executionArn"])
     ctx = rt.context()
     try:  # the data really moved, and every record is accounted for
@@ -457,7 +457,8 @@ def test_no_new_data(aws_runtime):
     second = rt.execute("topic_pipeline", {"topic": "events"})
 
     assert second["status"] == "SUCCEEDED" and json.loads(second["output"])["outcome"] == "NoNewData"
-    assert rt.trace(second["executionArn"]) == ["GetAllCheckpoints", "CheckForNewRawData", "NoNewData"]
+    assert rt.trace(second["executionArn"]) == ["GetAllCheckpoints", "CheckForNewRawData", "CheckMaintenanceDue",
+                                                "NoNewData"]
     assert [job for job, _, _ in rt.glue.runs] == ["standardized_processor", "curated_processor",
                                                    "semantic_processor"]  # the second run started no job
 
@@ -572,6 +573,41 @@ def test_backlog_loop_mirrors_the_local_flow(aws_runtime, tmp_path, monkeypatch)
     ctx = rt.context()
     try:
         assert len(ctx.lake.standardized_table("events").scan().to_arrow()) == 25
+    finally:
+        ctx.close()
+
+
+def test_maintenance_runs_as_a_glue_job_when_due(aws_runtime, tmp_path, monkeypatch):
+    """A policy the second ingest crosses (RAW's second manifest): CheckMaintenanceDue (Lambda) sends the
+    pipeline to RunMaintenance, the table_maintenance Glue job (here on the embedded engine), under the
+    execution's own lease, exactly where the local flow runs it on a twin home."""
+    monkeypatch.setenv("LEANOPS_MAINTENANCE", '{"max_manifests": 1, "keep_snapshots_hours": 0, '
+                                              '"keep_min_snapshots": 1, "orphan_age_hours": 0}')
+    rt = aws_runtime
+    doc = schema("events")
+    rt.write_schema(doc)
+    batches = [("events", events("events", 6)), ("events", events("events", 6, start=6))]
+    runs = []
+    for _, lines in batches:
+        rt.ingest("events", lines)
+        runs.append(rt.execute("topic_pipeline", {"topic": "events"}))
+        assert runs[-1]["status"] == "SUCCEEDED", rt.failures(runs[-1]["executionArn"])
+
+    expected = local_trace(tmp_path, monkeypatch, "twin", [doc], batches, FlowOptions(), "events")
+    assert [rt.trace(r["executionArn"]) for r in runs] == expected
+    assert expected[0][-2:] == ["CheckMaintenanceDue", "Success"]
+    assert expected[1][-3:] == ["CheckMaintenanceDue", "RunMaintenance", "Success"]
+    assert rt.entered(runs[-1]["executionArn"])[-5:] == ["RunMaintenance", "RecordMaintenance",
+                                                         "RecordMaintenanceGate", "Success", "ReleaseTopicLease"]
+    assert [s for j, _, s in rt.glue.runs if j == "table_maintenance"] == ["SUCCEEDED"]
+    ctx = rt.context()
+    try:
+        assert [r.status for r in ctx.state.list_runs("events") if r.stage == "maintenance"] == ["SUCCEEDED"]
+        raw = ctx.lake.raw_table("events")
+        assert len(raw.scan().to_arrow()) == 12 and min(s.sequence_number for s in raw.snapshots()) > 1  # expired
+        assert len(ctx.lake.semantic_table("events").scan().to_arrow()) == 7
+        assert ctx.state.lease_holder("events") is None
+        assert json.loads(runs[-1]["output"])["stages"][-1]["stage"] == "maintenance"
     finally:
         ctx.close()
 

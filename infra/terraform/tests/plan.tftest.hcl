@@ -52,6 +52,7 @@ run "inline_map" {
       curated_processor      = "leanops-curated-processor"
       semantic_processor     = "leanops-semantic-processor"
       historical_rebuilder   = "leanops-historical-rebuilder"
+      table_maintenance      = "leanops-table-maintenance"
       file_processor         = "leanops-file-processor"
     }
     error_message = "Unexpected Glue job names."

@@ -12,9 +12,9 @@ Four Standard workflows:
   stops the others. MaxConcurrency comes from the input (`max_concurrency`, via FetchActiveTopics).
 - `topic_pipeline` (seeds 001/004): `leanops.orchestrate.flow` state for state. Every FLOW step keeps
   its name: decisions are Choice states over `FlowState.document()`; RunStandardized / RunCurated /
-  RunSemantic are Glue `startJobRun.sync` tasks, each followed by a `Record*` Lambda step that applies
-  the job's output as the local flow applies a stage result; the Python steps run in the
-  `flow_step` Lambda. Retry with exponential backoff (2 retries) on job failures, Catch -> SNS -> Fail.
+  RunSemantic / RunMaintenance are Glue `startJobRun.sync` tasks, each followed by a `Record*` Lambda
+  step that applies the job's output as the local flow applies a stage result; the Python steps
+  (among them CheckMaintenanceDue, which reads table metadata) run in the `flow_step` Lambda. Retry with exponential backoff (2 retries) on job failures, Catch -> SNS -> Fail.
   Around the flow, as around a branch of the local cycle: AcquireTopicLease (a PAUSED topic, or one
   another run holds, ends Skipped) and ReleaseTopicLease on every way out.
 - `historical_rebuilder` (seed 000): PauseTopic -> RunRebuild (Glue) -> UpdateRebuildCheckpoints ->
@@ -46,9 +46,10 @@ LAMBDA_TRANSIENT = ["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lam
                     "Lambda.TooManyRequestsException"]
 PLACEHOLDER = re.compile(r"\$\{([a-z_]+)\}")
 # the Python steps' Record* Lambda that follows each Glue job of the flow
-RECORD_STEP = {"RunStandardized": "RecordStandardized", "RunCurated": "RecordCurated", "RunSemantic": "RecordSemantic"}
+RECORD_STEP = {"RunStandardized": "RecordStandardized", "RunCurated": "RecordCurated", "RunSemantic": "RecordSemantic",
+               "RunMaintenance": "RecordMaintenance"}
 JOB_NAME = {"RunStandardized": "${standardized_job_name}", "RunCurated": "${curated_job_name}",
-            "RunSemantic": "${semantic_job_name}"}
+            "RunSemantic": "${semantic_job_name}", "RunMaintenance": "${maintenance_job_name}"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,9 +159,8 @@ def topic_pipeline(options: RenderOptions) -> dict:
             {"And": [_is_true("curated_schema_exists"),
                      _differs("standardized_snapshot", "curated_checkpoint")], "Next": "RunCurated"},
             {"And": [_is_true("schema_exists"), _differs("curated_snapshot", "semantic_checkpoint")],
-             "Next": "CheckSchemaExists"},
-            {"Variable": "$.stages_run", "NumericEquals": 0, "Next": "NoNewData"}],
-            "Default": "Success"},
+             "Next": "CheckSchemaExists"}],
+            "Default": "CheckMaintenanceDue"},
         "CheckCuratedReady": {"Type": "Choice", "Choices": [{**_is_true("curated_schema_exists"), "Next": "RunCurated"}],
                               "Default": "CheckBacklogThreshold"},
         "CheckSchemaExists": {"Type": "Choice", "Choices": [
@@ -180,7 +180,14 @@ def topic_pipeline(options: RenderOptions) -> dict:
                                       {"Variable": "$.loop_records", "NumericGreaterThanPath": "$.backlog_threshold"},
                                       {"Variable": "$.loops", "NumericLessThanPath": "$.max_loops"}],
                                       "Next": "GetAllCheckpoints"}],
-                                  "Default": "Success"},
+                                  "Default": "CheckMaintenanceDue"},
+        "CheckMaintenanceDue": {**_flow_lambda("CheckMaintenanceDue", "MaintenanceGate", options, fail, lease=True),
+                                "Comment": "table metadata against the topic's maintenance policy (no data read)"},
+        "MaintenanceGate": {"Type": "Choice", "Comment": "CheckMaintenanceDue's decision",
+                            "Choices": [{"Variable": "$.next", "StringEquals": "RunMaintenance",
+                                         "Next": "RunMaintenance"},
+                                        {"Variable": "$.next", "StringEquals": "NoNewData", "Next": "NoNewData"}],
+                            "Default": "Success"},
         "Success": _outcome("Success", "ReleaseTopicLease"),
         "NoNewData": _outcome("NoNewData", "ReleaseTopicLease"),
         "MissingSchema": _outcome("MissingSchema", "ReleaseTopicLease"),
@@ -197,9 +204,11 @@ def topic_pipeline(options: RenderOptions) -> dict:
     }
     job_arguments = {"RunStandardized": {"--topic_name.$": "$.topic"},
                      "RunCurated": {"--topic_name.$": "$.topic"},
-                     "RunSemantic": {"--topic_name.$": "$.topic", "--curated_snapshot_id.$": "$.curated_snapshot"}}
+                     "RunSemantic": {"--topic_name.$": "$.topic", "--curated_snapshot_id.$": "$.curated_snapshot"},
+                     # under the lease this execution holds (the job checks it is still ours)
+                     "RunMaintenance": {"--topic_name.$": "$.topic", "--lease_holder.$": "$$.Execution.Id"}}
     after_record = {"RunStandardized": "CheckCuratedReady", "RunCurated": "CheckSchemaExists",
-                    "RunSemantic": "UpdateSemanticCheckpoint"}
+                    "RunSemantic": "UpdateSemanticCheckpoint", "RunMaintenance": "Success"}
     for job_step in JOB_STEPS:
         record = RECORD_STEP[job_step]
         states[job_step] = _glue_job(JOB_NAME[job_step], job_arguments[job_step], record, options, fail)
@@ -210,8 +219,8 @@ def topic_pipeline(options: RenderOptions) -> dict:
     missing = set(FLOW) - set(states)
     if missing:
         raise AssertionError(f"flow steps without a state: {sorted(missing)}")
-    return {"Comment": "lean-ops topic pipeline: RAW -> Standardized -> Curated -> Semantic for one topic "
-                       "(generated by `leanops aws render` from leanops.orchestrate.flow)",
+    return {"Comment": "lean-ops topic pipeline: RAW -> Standardized -> Curated -> Semantic for one topic, then "
+                       "table maintenance when due (generated by `leanops aws render` from leanops.orchestrate.flow)",
             "StartAt": "AcquireTopicLease", "States": states}
 
 

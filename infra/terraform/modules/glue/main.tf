@@ -2,7 +2,13 @@
 # Spark engine, uploaded from `leanops package --out DIR` together with the lean-ops wheel.
 #
 # --topic_name is NOT a default argument: the state machines pass it on every run (`--topic_name.$ = $.topic`);
-# the semantic job also gets --curated_snapshot_id and the rebuilder --resume the same way.
+# the semantic job also gets --curated_snapshot_id, the rebuilder --resume and the table maintenance job
+# --lease_holder (the topic pipeline's execution id) the same way.
+#
+# The table maintenance job (glue/table_maintenance.py, docs/maintenance-spark.md) runs Iceberg's procedures
+# with the stage jobs' role: rewrites and expiry need the warehouse's GetObject/PutObject/DeleteObject, and the
+# orphan removal lists each table's location (ListBucket under the warehouse prefix) and deletes the files no
+# metadata references (DeleteObject), all of which ReadWriteWarehouse and ListWarehouse grant already.
 #
 # The seed-003 file processor (glue/file_processor.py) is a job of its own below: one manifest of landed
 # NDJSON files into RAW as one commit, run by the file-manifest workflow with --manifest_id and --MANIFEST_PATH.
@@ -15,6 +21,7 @@ locals {
     curated_processor      = "Standardized -> Curated for the topic in --topic_name"
     semantic_processor     = "Curated -> Semantic for the topic in --topic_name"
     historical_rebuilder   = "Full rebuild of the topic in --topic_name from RAW (NUCLEAR_RESET)"
+    table_maintenance      = "Compaction, snapshot expiry, manifest rewrite and orphan removal of the topic in --topic_name"
   }
 
   # Every script uploaded to glue/: the stage jobs' and the file processor's.

@@ -1,5 +1,5 @@
 output "job_names" {
-  description = "Name of each job by key: standardized_processor, curated_processor, semantic_processor, historical_rebuilder, file_processor."
+  description = "Name of each job by key: standardized_processor, curated_processor, semantic_processor, historical_rebuilder, table_maintenance, file_processor."
   value       = merge({ for key, job in aws_glue_job.this : key => job.name }, { file_processor = aws_glue_job.file_processor.name })
 }
 

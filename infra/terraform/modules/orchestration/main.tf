@@ -30,6 +30,7 @@ locals {
     standardized_job_name = var.glue_job_names["standardized_processor"]
     curated_job_name      = var.glue_job_names["curated_processor"]
     semantic_job_name     = var.glue_job_names["semantic_processor"]
+    maintenance_job_name  = var.glue_job_names["table_maintenance"]
     alerts_topic_arn      = var.alerts_topic_arn
   }
 
@@ -157,6 +158,7 @@ locals {
         "${local.glue_job_arn}/${var.glue_job_names["standardized_processor"]}",
         "${local.glue_job_arn}/${var.glue_job_names["curated_processor"]}",
         "${local.glue_job_arn}/${var.glue_job_names["semantic_processor"]}",
+        "${local.glue_job_arn}/${var.glue_job_names["table_maintenance"]}",
       ]
     },
   ], local.alert_statements)

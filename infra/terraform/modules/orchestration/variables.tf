@@ -74,7 +74,7 @@ variable "flow_step_arn" {
 }
 
 variable "glue_job_names" {
-  description = "Glue job names by key: standardized_processor, curated_processor, semantic_processor, historical_rebuilder, file_processor (the file-manifest workflow's job)."
+  description = "Glue job names by key: standardized_processor, curated_processor, semantic_processor, table_maintenance, historical_rebuilder, file_processor (the file-manifest workflow's job)."
   type        = map(string)
 }
 
