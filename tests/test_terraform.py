@@ -329,8 +329,9 @@ def test_dynamodb_tables_match_the_state_store(modules):
                            None if index is None else (index, _string(spec["index_hash"]), _string(spec["index_range"])))
         return out
 
-    expected = {suffix: (hash_key, range_key, getattr(dynamodb, "TTL_ATTRIBUTES", {}).get(suffix),
-                         dynamodb.INDEXES.get(suffix))
+    ttl = dict(getattr(dynamodb, "TTL_ATTRIBUTES", {}))  # plus the retention's, on run and ingest items
+    ttl.update({suffix: dynamodb.RETENTION_TTL_ATTRIBUTE for suffix in dynamodb.RETENTION_TTL_TABLES})
+    expected = {suffix: (hash_key, range_key, ttl.get(suffix), dynamodb.INDEXES.get(suffix))
                 for suffix, (hash_key, range_key) in dynamodb.TABLES.items()}
     assert layout(state.locals["state_tables"]) == expected
     assert state.locals["tables"] == "${local.state_tables}"

@@ -2,13 +2,15 @@
 # CreateTable: at start-up it only describes them, and the runtime roles have no dynamodb:CreateTable.
 
 locals {
-  # Exactly leanops.state.dynamodb.TABLES (suffix -> hash key, range key) plus its TTL_ATTRIBUTES and
-  # INDEXES (the status index: pending files without a Scan); tests/test_terraform.py fails when they drift apart.
+  # Exactly leanops.state.dynamodb.TABLES (suffix -> hash key, range key) plus its TTL_ATTRIBUTES, the
+  # retention's TTL attribute on RETENTION_TTL_TABLES (run and ingest items expire `run_log_days` after they
+  # finish, docs/maintenance.md) and INDEXES (the status index: pending files without a Scan);
+  # tests/test_terraform.py fails when they drift apart.
   state_tables = {
     PipelineRegistry = { hash_key = "topic_name", hash_key_type = "S", range_key = null, range_key_type = null, ttl_attribute = null, index_name = null, index_hash = null, index_range = null }
     Checkpoints      = { hash_key = "pipeline_id", hash_key_type = "S", range_key = "checkpoint_type", range_key_type = "S", ttl_attribute = null, index_name = null, index_hash = null, index_range = null }
-    RunLog           = { hash_key = "topic", hash_key_type = "S", range_key = "run_key", range_key_type = "S", ttl_attribute = null, index_name = null, index_hash = null, index_range = null }
-    IngestLog        = { hash_key = "topic", hash_key_type = "S", range_key = "ingest_id", range_key_type = "S", ttl_attribute = null, index_name = null, index_hash = null, index_range = null }
+    RunLog           = { hash_key = "topic", hash_key_type = "S", range_key = "run_key", range_key_type = "S", ttl_attribute = "expires_at", index_name = null, index_hash = null, index_range = null }
+    IngestLog        = { hash_key = "topic", hash_key_type = "S", range_key = "ingest_id", range_key_type = "S", ttl_attribute = "expires_at", index_name = null, index_hash = null, index_range = null }
     Leases           = { hash_key = "topic", hash_key_type = "S", range_key = null, range_key_type = null, ttl_attribute = null, index_name = null, index_hash = null, index_range = null }
     Rebuilds         = { hash_key = "topic_name", hash_key_type = "S", range_key = null, range_key_type = null, ttl_attribute = null, index_name = null, index_hash = null, index_range = null }
     Deployments      = { hash_key = "topic_name", hash_key_type = "S", range_key = "deployment_id", range_key_type = "N", ttl_attribute = null, index_name = null, index_hash = null, index_range = null }
