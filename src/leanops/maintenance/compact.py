@@ -287,10 +287,15 @@ def _rewrite_bin(con, table: Table, files: list[LiveFile], deletes: pa.Table,
             con.register("bin_remote", rows)
             source = "bin_remote"
         select = ", ".join(f'r."{n}"' for n in names)
-        query = (f"SELECT {select} FROM {source} r JOIN bin_files f ON f.path = r.filename "
-                 "WHERE NOT EXISTS (SELECT 1 FROM bin_deletes d WHERE d.path = r.filename "
-                 "AND d.pos = r.file_row_number AND d.delete_seq >= f.seq) "
-                 f"ORDER BY {order_sql + ', ' if order_sql else ''}f.idx, r.file_row_number")
+        if bin_deletes.num_rows == 0 and not order_sql:
+            # nothing to leave out, nothing to sort: the files' rows streamed in order (file list, then
+            # row order: DuckDB keeps insertion order), so memory stays one batch whatever the bin's size
+            query = f"SELECT {select} FROM {source} r"
+        else:
+            query = (f"SELECT {select} FROM {source} r JOIN bin_files f ON f.path = r.filename "
+                     "WHERE NOT EXISTS (SELECT 1 FROM bin_deletes d WHERE d.path = r.filename "
+                     "AND d.pos = r.file_row_number AND d.delete_seq >= f.seq) "
+                     f"ORDER BY {order_sql + ', ' if order_sql else ''}f.idx, r.file_row_number")
         applied = _applied(con)
         new_file = _write(table, files[0].data_file, duck.arrow_batches(con, query, 65_536), bool(order_sql))
     finally:

@@ -30,7 +30,7 @@ class MaintenancePolicy(BaseModel):
                                                               "delete files than this times its partitions")
     keep_snapshots_hours: float = Field(default=24.0, ge=0, description="snapshot retention window")
     keep_min_snapshots: int = Field(default=10, ge=1, description="snapshots kept whatever their age")
-    max_snapshots: int = Field(default=100, ge=2,
+    max_snapshots: int = Field(default=50, ge=2,
                                description="a hard cap: beyond it the oldest are expired down to half of it, "
                                            "whatever their age")
     max_manifests: int = Field(default=16, ge=1, description="merge manifests once a snapshot has more")
