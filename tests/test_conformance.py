@@ -255,7 +255,7 @@ def test_tables_maintained_by_either_engine_read_the_same_and_runs_stay_exact(tm
     roll-up's side file survives the orphan removal, a planted orphan does not."""
     from leanops.catalog import rollups
     from leanops.engines import engine_for
-    from leanops.engines.spark.maintenance import maintain_shared, maintain_topic
+    from leanops.engines.spark.maintenance import spark_actions
     from leanops.maintenance import run as embedded
     from leanops.stages.curated import run_curated
     from leanops.stages.standardized import run_standardized
@@ -279,7 +279,9 @@ def test_tables_maintained_by_either_engine_read_the_same_and_runs_stay_exact(tm
         assert not embedded.maintain_topic(emb, fx.TOPIC).failed and not embedded.maintain_shared(emb).failed
         spk = homes["spark"]
         spark = engine_for("spark", spk.settings).session
-        topic_report, shared_report = maintain_topic(spark, spk, fx.TOPIC), maintain_shared(spark, spk)
+        on_spark = spark_actions(spark)
+        topic_report = embedded.maintain_topic(spk, fx.TOPIC, engine=on_spark)
+        shared_report = embedded.maintain_shared(spk, engine=on_spark)
         assert not topic_report.failed and not shared_report.failed, (topic_report.message, shared_report.message)
 
         tables = {t.kind: t for t in topic_report.tables}

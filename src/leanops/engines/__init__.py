@@ -101,12 +101,14 @@ class SparkEngine:
                             on_drift=on_drift or (lambda d: None))
 
     def maintain(self, ctx, topic, dry_run=False):
-        from leanops.engines.spark.maintenance import maintain_topic
-        return maintain_topic(self.session, ctx, topic, dry_run=dry_run, leased=True)
+        from leanops.engines.spark.maintenance import spark_actions
+        from leanops.maintenance.run import maintain_topic
+        return maintain_topic(ctx, topic, dry_run=dry_run, leased=True, engine=spark_actions(self.session))
 
     def maintain_shared(self, ctx, dry_run=False):
-        from leanops.engines.spark.maintenance import maintain_shared
-        return maintain_shared(self.session, ctx, dry_run=dry_run)
+        from leanops.engines.spark.maintenance import spark_actions
+        from leanops.maintenance.run import maintain_shared
+        return maintain_shared(ctx, dry_run=dry_run, engine=spark_actions(self.session))
 
 
 def engine_for(name: str, settings: "Settings") -> Engine:

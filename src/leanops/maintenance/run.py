@@ -18,7 +18,7 @@ import dataclasses
 import logging
 import traceback
 from datetime import datetime, timezone
-from typing import Iterator
+from typing import Callable, Iterator
 
 from pyiceberg.table import Table
 
@@ -104,11 +104,13 @@ def maintain(ctx: Context, topic: str | None = None, dry_run: bool = False,
 
 
 def maintain_topic(ctx: Context, topic: str, dry_run: bool = False, actions: tuple[str, ...] = ACTIONS,
-                   now: datetime | None = None, leased: bool = False, sweep: bool | None = None) -> MaintenanceReport:
+                   now: datetime | None = None, leased: bool = False, sweep: bool | None = None,
+                   engine: "EngineActions | None" = None) -> MaintenanceReport:
     """One topic's tables under its lease (`leased`: the caller, a pipeline run, holds it already).
 
     `sweep`: run the orphan sweep (True), or only when the table's last one is older than the policy's
-    `orphan_age_hours` (None: what the scheduler does; the sweep lists the table's whole location)."""
+    `orphan_age_hours` (None: what the scheduler does; the sweep lists the table's whole location).
+    `engine`: how each action is carried out (default: in-process; the Spark engine passes its own)."""
     now = now or datetime.now(timezone.utc)
     report = MaintenanceReport(topic, dry_run)
     with _lease(ctx, topic, leased) as held:
@@ -118,12 +120,15 @@ def maintain_topic(ctx: Context, topic: str, dry_run: bool = False, actions: tup
         with _logged(ctx, topic, report, dry_run):
             policy = topic_policy(ctx, topic)
             for target in topic_targets(ctx, topic):
-                report.tables.append(maintain_target(ctx, target, policy, now, dry_run, actions, sweep))
+                report.tables.append(maintain_target(ctx, target, policy, now, dry_run, actions, sweep, engine))
     return _settle(report)
 
 
 def maintain_shared(ctx: Context, dry_run: bool = False, actions: tuple[str, ...] = ACTIONS,
-                    now: datetime | None = None, sweep: bool | None = None) -> MaintenanceReport:
+                    now: datetime | None = None, sweep: bool | None = None,
+                    engine: "EngineActions | None" = None) -> MaintenanceReport:
+    """The DLQ and the error tables under the shared tables' lease (every topic keeps appending meanwhile:
+    each commit is rebuilt on the new head), then the state store's run-log retention."""
     now = now or datetime.now(timezone.utc)
     report = MaintenanceReport(SHARED, dry_run)
     with _lease(ctx, SHARED_LEASE, False) as held:
@@ -133,7 +138,7 @@ def maintain_shared(ctx: Context, dry_run: bool = False, actions: tuple[str, ...
         with _logged(ctx, SHARED, report, dry_run):
             policy = ctx.settings.maintenance
             for target in shared_targets(ctx.lake):
-                report.tables.append(maintain_target(ctx, target, policy, now, dry_run, actions, sweep))
+                report.tables.append(maintain_target(ctx, target, policy, now, dry_run, actions, sweep, engine))
             if not dry_run:
                 _prune_state(ctx, policy, now)
     return _settle(report)
@@ -150,48 +155,93 @@ def topic_policy(ctx: Context, topic: str) -> MaintenancePolicy:
 
 
 # -- one table ------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class EngineActions:
+    """How an engine carries out each action on one table; each returns the action's report (a dict)."""
+
+    compact: Callable[[Context, Target, MaintenancePolicy, bool], dict]
+    manifests: Callable[[Context, Target, MaintenancePolicy, bool], dict]
+    expire: Callable[[Context, Target, MaintenancePolicy, datetime, bool], dict]
+    orphans: Callable[[Context, Table, MaintenancePolicy, datetime, bool], dict]
+
+
 def maintain_target(ctx: Context, target: Target, policy: MaintenancePolicy, now: datetime, dry_run: bool,
-                    actions: tuple[str, ...] = ACTIONS, sweep: bool | None = True) -> TableReport:
+                    actions: tuple[str, ...] = ACTIONS, sweep: bool | None = True,
+                    engine: EngineActions | None = None) -> TableReport:
+    """Every action on one table, in order; a failure is reported with the table, never raised."""
+    engine = engine or EMBEDDED
     table = target.table
     report = TableReport(target.ident, target.kind, layout(table, policy))
     swept = False
     try:
         if "compact" in actions:
-            inv = inventory(table)
-            plans = plan_compaction(table, inv, policy, target.horizon)
-            report.actions["compact"] = {"partitions": len(plans),
-                                         "data_files": sum(len(b) for p in plans for b in p.bins),
-                                         "delete_files": sum(len(p.deletes) for p in plans)}
-            if plans and not dry_run:
-                summary = {SUMMARY_MAINTENANCE: "compaction", **target.carry}
-                report.actions["compact"] = compact(table, plans, target.order, summary,
-                                                    ctx.settings.home / "tmp").as_dict()
-                table.refresh()
+            report.actions["compact"] = engine.compact(ctx, target, policy, dry_run)
+            table.refresh()
         if "manifests" in actions:
-            count = len(table.current_snapshot().manifests(table.io)) if table.current_snapshot() else 0
-            report.actions["manifests"] = {"before": count, "rewritten": False}
-            if count > policy.max_manifests and not dry_run:
-                commit_rewrite(table, [], [], {SUMMARY_MAINTENANCE: "manifests", **target.carry}, regroup=True)
-                fault_point("after-manifest-rewrite")
-                table.refresh()
-                report.actions["manifests"].update(rewritten=True, after=len(table.current_snapshot().manifests(table.io)))
+            report.actions["manifests"] = engine.manifests(ctx, target, policy, dry_run)
+            table.refresh()
         if "expire" in actions:
-            report.actions["expire"] = expire(ctx.lake, target, policy, now, dry_run).as_dict()
+            report.actions["expire"] = engine.expire(ctx, target, policy, now, dry_run)
             table.refresh()
         if "orphans" in actions and (sweep or (sweep is None and _sweep_due(table, policy, now))):
-            report.actions["orphans"] = sweep_orphans(ctx.lake.catalog, table, policy.orphan_age_hours,
-                                                      dry_run).as_dict()
+            report.actions["orphans"] = engine.orphans(ctx, table, policy, now, dry_run)
             swept = not dry_run
         if not dry_run:
             _remember(table, policy, now if swept else None)
     except Exception as exc:  # one table's failure is reported; the other tables go on
         log.debug("maintenance of %s failed", target.ident, exc_info=True)
-        report.error = str(exc) if isinstance(exc, LeanOpsError) else f"{type(exc).__name__}: {exc}"
+        report.error = str(exc) if isinstance(exc, LeanOpsError) else f"{type(exc).__name__}: {_brief(exc)}"
         if not isinstance(exc, LeanOpsError):
-            report.actions["traceback"] = traceback.format_exc(limit=4).strip()
+            report.actions["traceback"] = traceback.format_exc(limit=4).strip()[-MAX_TRACEBACK:]
     table.refresh()
     report.after = layout(table, policy)
     return report
+
+
+MAX_TRACEBACK = 4000  # characters of a failure's traceback kept in the report
+
+
+def _brief(exc: Exception) -> str:
+    """The message without a Java stack (a Py4J error from the Spark engine carries it in its text)."""
+    lines = []
+    for line in str(exc).strip().splitlines():
+        if line.lstrip().startswith("at ") or line.startswith("Caused by"):
+            break
+        lines.append(line.strip(" :"))
+    return " ".join(x for x in lines if x)[:1000]
+
+
+def _compact(ctx: Context, target: Target, policy: MaintenancePolicy, dry_run: bool) -> dict:
+    table = target.table
+    plans = plan_compaction(table, inventory(table), policy, target.horizon)
+    if plans and not dry_run:
+        summary = {SUMMARY_MAINTENANCE: "compaction", **target.carry}
+        return compact(table, plans, target.order, summary, ctx.settings.home / "tmp").as_dict()
+    return {"partitions": len(plans), "data_files": sum(len(b) for p in plans for b in p.bins),
+            "delete_files": sum(len(p.deletes) for p in plans)}
+
+
+def _manifests(ctx: Context, target: Target, policy: MaintenancePolicy, dry_run: bool) -> dict:
+    table = target.table
+    count = len(table.current_snapshot().manifests(table.io)) if table.current_snapshot() else 0
+    report = {"before": count, "rewritten": False}
+    if count > policy.max_manifests and not dry_run:
+        commit_rewrite(table, [], [], {SUMMARY_MAINTENANCE: "manifests", **target.carry}, regroup=True)
+        fault_point("after-manifest-rewrite")
+        table.refresh()
+        report.update(rewritten=True, after=len(table.current_snapshot().manifests(table.io)))
+    return report
+
+
+def _expire(ctx: Context, target: Target, policy: MaintenancePolicy, now: datetime, dry_run: bool) -> dict:
+    return expire(ctx.lake, target, policy, now, dry_run).as_dict()
+
+
+def _orphans(ctx: Context, table: Table, policy: MaintenancePolicy, now: datetime, dry_run: bool) -> dict:
+    return sweep_orphans(ctx.lake.catalog, table, policy.orphan_age_hours, dry_run).as_dict()
+
+
+EMBEDDED = EngineActions(_compact, _manifests, _expire, _orphans)
 
 
 def layout(table: Table, policy: MaintenancePolicy | None = None) -> Layout:
@@ -245,17 +295,6 @@ def _remember(table: Table, policy: MaintenancePolicy, swept: datetime | None) -
     if any(table.metadata.properties.get(k) != v for k, v in wanted.items()):
         with table.transaction() as txn:
             txn.set_properties(wanted)
-
-
-def _remember_partitions(table: Table) -> None:
-    """The layout after compaction (the Spark engine's entry point into `_remember`)."""
-    _remember(table, MaintenancePolicy(metadata_versions=int(
-        table.metadata.properties.get("write.metadata.previous-versions-max", 10))), None)
-
-
-def _metadata_retention(table: Table, policy: MaintenancePolicy) -> None:
-    """Iceberg's own metadata.json retention: each commit deletes the versions beyond the last few."""
-    _remember(table, policy, None)
 
 
 def _sweep_due(table: Table, policy: MaintenancePolicy, now: datetime) -> bool:
@@ -381,6 +420,6 @@ def _prune_state(ctx: Context, policy: MaintenancePolicy, now: datetime) -> None
         prune(now - timedelta(days=policy.run_log_days))
 
 
-__all__ = ["ACTIONS", "Layout", "MaintenanceReport", "STAGE", "TableReport", "due_reasons", "layout",
+__all__ = ["ACTIONS", "EMBEDDED", "EngineActions", "Layout", "MaintenanceReport", "STAGE", "TableReport", "due_reasons", "layout",
            "last_maintenance", "maintain", "maintain_shared", "maintain_target", "maintain_topic", "shared_due_reasons",
            "table_counts", "topic_counts", "topic_policy"]

@@ -122,13 +122,13 @@ def run_cycle(ctx: Context, options: CycleOptions | None = None, notifier: Fanou
 
 def _shared_maintenance(ctx: Context, notifier: Fanout) -> dict | None:
     """The tables every topic writes (DLQ, error tables) get maintenance after the topics, when due."""
-    from leanops.maintenance.run import maintain_shared, shared_due_reasons
+    from leanops.maintenance.run import shared_due_reasons
     from leanops.maintenance.safety import SHARED
     try:
         reasons = shared_due_reasons(ctx)
         if not reasons:
             return None
-        report = maintain_shared(ctx)
+        report = ctx.engine.maintain_shared(ctx)
     except Exception as exc:  # never fails the cycle: the topics' results stand
         report_doc = {"scope": SHARED, "status": "FAILED", "message": f"{type(exc).__name__}: {exc}"}
     else:

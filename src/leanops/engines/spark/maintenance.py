@@ -1,8 +1,7 @@
 """Table maintenance on Spark: the policy and the safety rules of `leanops.maintenance`, carried out with
 Iceberg's Spark procedures (docs/maintenance-spark.md).
 
-    report = maintain_topic(spark, ctx, "events", leased=True)     # SparkEngine.maintain, the flow's step
-    report = maintain_shared(spark, ctx)                            # the tables every topic writes
+    report = maintain_topic(ctx, "events", leased=True, engine=spark_actions(spark))   # SparkEngine.maintain
 
 Per table, in the order of the embedded engine (leanops.maintenance.run), each action ending in one commit:
   - compaction: `rewrite_data_files` (bin-pack; sorted by the merge key on Curated and Semantic) with
@@ -18,14 +17,13 @@ Per table, in the order of the embedded engine (leanops.maintenance.run), each a
     As on the embedded engine, a scheduled run removes orphans once per `orphan_age_hours` (`sweep`);
   - the table properties the scheduler reads (layout after maintenance, last sweep) and the metadata.json
     retention, in one metadata commit (`leanops.maintenance.run._remember`).
-Reports have the embedded engine's shapes (`MaintenanceReport`, `TableReport`, `layout`), each action's
-entry marked `"engine": "spark"`.
+`leanops.maintenance.run` walks the tables, holds the leases, writes the run-log rows and the reports
+for both engines; each action's entry here is marked `"engine": "spark"`.
 """
 from __future__ import annotations
 
 import logging
 import time
-import traceback
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -34,16 +32,14 @@ from leanops.catalog.inventory import inventory
 from leanops.catalog.tables import ancestors, local_path
 from leanops.config import CATALOG_NAME
 from leanops.context import Context
-from leanops.errors import LeanOpsError
 from leanops.maintenance.compact import DELETE_RATIO, plan_compaction
 from leanops.maintenance.expire import ExpiryReport, plan_expiry, rollup_properties, side_files
 from leanops.maintenance.orphans import OrphanReport, sharing_location, sweep as sweep_orphans
 from leanops.maintenance.policy import MaintenancePolicy
 from leanops.maintenance.reach import delete_quietly
 # the run's bookkeeping is the embedded engine's own, so both engines lease, log and schedule alike
-from leanops.maintenance.run import ACTIONS, SHARED_LEASE, MaintenanceReport, TableReport, _lease, _logged, \
-    _remember, _settle, _sweep_due, layout, topic_policy
-from leanops.maintenance.safety import SHARED, Target, shared_targets, topic_targets
+from leanops.maintenance.run import EngineActions
+from leanops.maintenance.safety import Target
 from leanops.stages.checkpoint import checkpoint_from_table, fault_point
 from leanops.stages.incremental import data_head_id
 
@@ -54,84 +50,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ENGINE = "spark"
-MAX_TRACEBACK = 4000  # characters of a failure's traceback kept in the report
 
 
-# -- entry points (as leanops.maintenance.run's) --------------------------------------------------
-def maintain_topic(spark: "SparkSession", ctx: Context, topic: str, dry_run: bool = False,
-                   actions: tuple[str, ...] = ACTIONS, now: datetime | None = None, leased: bool = False,
-                   sweep: bool | None = None) -> MaintenanceReport:
-    """One topic's tables under its lease (`leased`: the caller, a pipeline run, holds it already);
-    `sweep` as in `leanops.maintenance.run.maintain_topic` (None: when the table's last one is old enough)."""
-    now = now or datetime.now(timezone.utc)
-    report = MaintenanceReport(topic, dry_run)
-    with _lease(ctx, topic, leased) as held:
-        if not held:
-            report.status, report.message = "SKIPPED", f"a run, rebuild or replay holds {topic} right now"
-            return report
-        with _logged(ctx, topic, report, dry_run):
-            policy = topic_policy(ctx, topic)
-            for target in topic_targets(ctx, topic):
-                report.tables.append(maintain_target(spark, ctx, target, policy, now, dry_run, actions, sweep))
-    return _settle(report)
-
-
-def maintain_shared(spark: "SparkSession", ctx: Context, dry_run: bool = False, actions: tuple[str, ...] = ACTIONS,
-                    now: datetime | None = None, sweep: bool | None = None) -> MaintenanceReport:
-    """The DLQ and the error tables under the shared tables' lease; every topic keeps appending meanwhile
-    (Iceberg retries each commit on the new head and refuses a rewrite a concurrent delete touches)."""
-    now = now or datetime.now(timezone.utc)
-    report = MaintenanceReport(SHARED, dry_run)
-    with _lease(ctx, SHARED_LEASE, False) as held:
-        if not held:
-            report.status, report.message = "SKIPPED", "another maintenance holds the shared tables"
-            return report
-        with _logged(ctx, SHARED, report, dry_run):
-            for target in shared_targets(ctx.lake):
-                report.tables.append(maintain_target(spark, ctx, target, ctx.settings.maintenance, now, dry_run,
-                                                     actions, sweep))
-    return _settle(report)
-
-
-# -- one table ------------------------------------------------------------------------------------
-def maintain_target(spark: "SparkSession", ctx: Context, target: Target, policy: MaintenancePolicy, now: datetime,
-                    dry_run: bool, actions: tuple[str, ...] = ACTIONS, sweep: bool | None = True) -> TableReport:
-    table = target.table
-    report = TableReport(target.ident, target.kind, layout(table, policy))
-    swept = False
-    try:
-        if "compact" in actions:
-            report.actions["compact"] = compact(spark, ctx, target, policy, dry_run)
-            table.refresh()
-        if "manifests" in actions:
-            report.actions["manifests"] = rewrite_manifests(spark, target, policy, dry_run)
-            table.refresh()
-        if "expire" in actions:
-            report.actions["expire"] = expire(spark, ctx, target, policy, now, dry_run)
-            table.refresh()
-        if "orphans" in actions and (sweep or (sweep is None and _sweep_due(table, policy, now))):
-            report.actions["orphans"] = remove_orphans(spark, ctx, table, policy, now, dry_run)
-            swept = not dry_run
-        if not dry_run:
-            _remember(table, policy, now if swept else None)
-    except Exception as exc:  # one table's failure is reported; the other tables go on
-        log.debug("maintenance of %s failed", target.ident, exc_info=True)
-        report.error = str(exc) if isinstance(exc, LeanOpsError) else f"{type(exc).__name__}: {_brief(exc)}"
-        if not isinstance(exc, LeanOpsError):
-            report.actions["traceback"] = traceback.format_exc(limit=4).strip()[-MAX_TRACEBACK:]
-    table.refresh()
-    report.after = layout(table, policy)
-    return report
-
-
-def _brief(exc: Exception) -> str:
-    """The message without a Java stack (a Py4J error carries the whole stack in its text)."""
-    lines = []
-    for line in str(exc).strip().splitlines():
-        if line.lstrip().startswith("at ") or line.startswith("Caused by"):
-            break
-        lines.append(line.strip(" :"))
-    return " ".join(x for x in lines if x)[:1000]
+# -- the engine's actions (leanops.maintenance.run walks the tables, leases, logs and reports) ------
+def spark_actions(spark: "SparkSession") -> EngineActions:
+    """The four actions on Spark, for `leanops.maintenance.run.maintain_topic(..., engine=...)`."""
+    return EngineActions(
+        compact=lambda ctx, target, policy, dry_run: compact(spark, ctx, target, policy, dry_run),
+        manifests=lambda ctx, target, policy, dry_run: rewrite_manifests(spark, target, policy, dry_run),
+        expire=lambda ctx, target, policy, now, dry_run: expire(spark, ctx, target, policy, now, dry_run),
+        orphans=lambda ctx, table, policy, now, dry_run: remove_orphans(spark, ctx, table, policy, now, dry_run))
 
 
 # -- compaction -----------------------------------------------------------------------------------
@@ -170,7 +98,10 @@ def compact(spark: "SparkSession", ctx: Context, target: Target, policy: Mainten
                "min-input-files": 2,  # as the embedded engine: two small files of a partition are worth it
                "delete-ratio-threshold": DELETE_RATIO,
                "remove-dangling-deletes": "true"}
-    order = ", ".join(f"`{column}` ASC NULLS LAST" for column in target.order)
+    # bin-pack may reorder rows; a table read in ingestion order (RAW, Standardized, the error tables) is
+    # sorted by ingestion_ts instead, the order a full replay's first-wins dedup relies on
+    columns = target.order or (("ingestion_ts",) if "ingestion_ts" in {f.name for f in table.schema().fields} else ())
+    order = ", ".join(f"`{column}` ASC NULLS LAST" for column in columns)
     strategy = f", strategy => 'sort', sort_order => '{order}'" if order else ""
     [data] = _call(spark, "rewrite_data_files", f"table => {_name(target)}{strategy}, options => {_map(options)}")
     if data["rewritten_data_files_count"]:
@@ -330,5 +261,4 @@ def _head_id(table: "Table") -> int | None:
     return snapshot.snapshot_id if snapshot else None
 
 
-__all__ = ["commit_rollup", "compaction_blocked", "find_orphans", "maintain_shared", "maintain_target",
-           "maintain_topic", "orphan_method"]
+__all__ = ["commit_rollup", "compaction_blocked", "find_orphans", "orphan_method", "spark_actions"]
