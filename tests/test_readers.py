@@ -35,6 +35,7 @@ def orders_schema() -> dict:
     # one partition per day: the corrections of one run then hit data files of several commits in
     # the same partition, so one position-delete file names more than one data file
     doc["curated"]["partition_by"] = ["day(publish_time)"]
+    doc["maintenance"] = {"enabled": False}  # keep the MERGE's delete files: they are what the readers must apply
     return doc
 
 
