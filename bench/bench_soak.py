@@ -194,8 +194,8 @@ def _sql(home: Path, schemas: Path, key: str | None) -> dict:
     return report
 
 
-def big_table(work: Path, rows: int, seed: int, log) -> dict:
-    """A curated table of `rows` rows (one topic, ingested in 10 commits, one run per commit), then
+def big_table(work: Path, rows: int, seed: int, log, commits: int = 10) -> dict:
+    """A curated table of `rows` rows (one topic, ingested in `commits` commits, one run each), then
     count(*) and a point lookup, as the soak measures them."""
     from leanops.demo import _install_schemas, topic_lines
     home, schemas, inbox = work / "big-home", work / "big-schemas", work / "big-inbox"
@@ -209,7 +209,7 @@ def big_table(work: Path, rows: int, seed: int, log) -> dict:
     rates = {k: 0.0 for k in ("duplicates", "broken_json", "non_object", "non_envelope", "corrections",
                               "late_versions", "cde_violations", "bad_casts")}
     stream = topic_lines("orders", seed, rows, rates=rates)
-    key, chunk = None, max(1, rows // 10)
+    key, chunk = None, max(1, -(-rows // commits))
     for i in range(0, rows, chunk):
         lines = list(itertools.islice(stream, chunk))
         key = key or _first_key(lines)
@@ -308,6 +308,7 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=2000, help="envelope lines per topic per cycle")
     parser.add_argument("--sql-every", type=int, default=8, help="measure the SQL reads every N cycles (0: never)")
     parser.add_argument("--big-rows", type=int, default=1_000_000, help="rows of the count/lookup table (0: skip)")
+    parser.add_argument("--big-commits", type=int, default=10, help="ingest + run rounds building the big table")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true")
@@ -330,7 +331,7 @@ def main() -> int:
 
     def measure(work: Path) -> dict:
         soaked = soak(work, args.cycles, args.events, args.sql_every, args.seed, log)
-        big = big_table(work, args.big_rows, args.seed, log) if args.big_rows else None
+        big = big_table(work, args.big_rows, args.seed, log, args.big_commits) if args.big_rows else None
         summary = summarize(soaked["cycles"])
         return {"cycles": args.cycles, "events": args.events, "environment": environment(), "summary": summary,
                 "checks": checks(summary, soaked["cycles"], big), "big": big, "per_cycle": soaked["cycles"]}
