@@ -308,7 +308,7 @@ def test_tables_maintained_by_either_engine_read_the_same_and_runs_stay_exact(tm
             assert _accounts(ctx) == figures, f"{name}: accounts differ after the next run"
 
         # Semantic has caught up: now Spark compacts Curated too, and Spark reads what PyIceberg reads
-        again = maintain_topic(spark, spk, fx.TOPIC)
+        again = embedded.maintain_topic(spk, fx.TOPIC, engine=on_spark)
         curated = next(t for t in again.tables if t.kind == "curated")
         assert not again.failed and curated.actions["compact"]["data_files_removed"] > 0, again.as_dict()
         assert not embedded.maintain_topic(emb, fx.TOPIC).failed
