@@ -45,7 +45,7 @@ def served(ctx, **options):
 def call(server, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
     """(status, headers, body) of one request on a fresh connection."""
     host, port = server.server_address[:2]
-    conn = http.client.HTTPConnection(host, port, timeout=30)
+    conn = http.client.HTTPConnection(host, port, timeout=120)
     try:
         conn.request(method, path, body=body, headers=headers or {})
         response = conn.getresponse()
@@ -271,6 +271,53 @@ def test_concurrent_ingests_of_one_topic_all_land(ctx):
     assert results == [200] * 4
     ingestion = topic_accounts(ctx.lake, "events")[0]
     assert (ingestion.records_in, ingestion.written, ingestion.ok) == (200, 200, True)
+
+
+def test_a_burst_of_concurrent_requests_is_answered_not_reset(ctx):
+    """300 requests from 64 threads: every one gets an HTTP answer (no reset), and what was answered 200 landed."""
+    def one(n: int):
+        if n % 3:
+            return "post", post_events(ctx_server, "events", lines(*good(2, f"b{n}")))
+        return "get", call(ctx_server, "GET", "/healthz")
+
+    with served(ctx, ingest_wait_seconds=2) as ctx_server, ThreadPoolExecutor(64) as pool:
+        answers = list(pool.map(one, range(300)))
+    statuses = {status for _, (status, _, _) in answers}
+    assert statuses <= {200, 503}, statuses
+    assert all(headers.get("Retry-After") for _, (status, headers, _) in answers if status == 503)
+    posted = sum(2 for kind, (status, _, _) in answers if kind == "post" and status == 200)
+    assert posted > 0
+    ingestion = topic_accounts(ctx.lake, "events")[0]
+    assert (ingestion.records_in, ingestion.written, ingestion.ok) == (posted, posted, True)
+
+
+def _wait_until(condition, what: str) -> None:
+    """Poll a condition of the server (an event), with a generous bound only to fail instead of hanging."""
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.01)
+
+
+def test_a_saturated_server_answers_503_with_retry_after(ctx):
+    with served(ctx, max_connections=2) as server:
+        held = [socket.create_connection(server.server_address[:2], timeout=30) for _ in range(2)]
+        for sock in held:  # half a request: each handler waits for the rest
+            sock.sendall(b"GET /healthz HTTP/1.1\r\n")
+        _wait_until(lambda: server.busy == 2, "both held connections handled")
+        status, headers, body = post_events(server, "events", lines(good(1)[0]))
+        assert status == 503 and headers["Retry-After"] == "1" and headers["Connection"] == "close"
+        assert "busy" in json.loads(body)["error"]
+        for sock in held:
+            sock.close()
+        _wait_until(lambda: server.busy == 0, "the held connections released")
+        assert post_events(server, "events", lines(good(1)[0]))[0] == 200
+    assert [i.lines_read for i in ctx.state.list_ingests("events")] == [1]  # the refused POST ingested nothing
+
+
+def test_max_connections_must_be_positive():
+    with pytest.raises(LeanOpsError, match="max-connections"):
+        check_options(ServeOptions(max_connections=0))
 
 
 def test_a_stopping_server_takes_no_new_ingest(ctx):

@@ -24,6 +24,12 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="address to bind;
           cache: float = typer.Option(5.0, "--cache-seconds", min=0,
                                       help="pages, /api and /metrics answer from data at most this old "
                                            "(an ingest here clears it; 0: recompute every request)"),
+          max_connections: int = typer.Option(64, "--max-connections", min=1,
+                                              help="requests handled at once; one more is answered 503 with "
+                                                   "Retry-After"),
+          ingest_wait: float = typer.Option(10.0, "--ingest-wait", min=0,
+                                            help="seconds a POST waits behind its topic's queued ingests "
+                                                 "before it is answered 503 with Retry-After"),
           home: Optional[Path] = typer.Option(None, "--home", envvar="LEANOPS_HOME",
                                               help="deployment home (default ./.leanops)"),
           schemas: Optional[Path] = typer.Option(None, "--schemas", envvar="LEANOPS_SCHEMAS",
@@ -35,7 +41,8 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="address to bind;
 
     options = ServeOptions(host=host, port=port, token=token or None, max_body=parse_size(max_body),
                            max_decompressed=parse_size(max_decompressed) if max_decompressed else None,
-                           refresh_seconds=refresh, cache_seconds=cache)
+                           refresh_seconds=refresh, cache_seconds=cache, max_connections=max_connections,
+                           ingest_wait_seconds=ingest_wait)
     check_options(options)  # before opening anything: a refused start touches nothing
     ctx = Context.open(home, schemas)
     try:

@@ -25,6 +25,10 @@ Security:
   `Authorization: Bearer <token>` (compared in constant time). A browser may sign in once through a
   form (`/login`), which sets an HttpOnly, SameSite=Strict cookie holding an HMAC of the token; the
   cookie opens the read-only pages only, never the POST.
+- Load: the listen backlog holds `LISTEN_BACKLOG` waiting connections, and at most `max_connections`
+  are handled at once; one more is answered `503` with `Retry-After` at once (never a reset), so a
+  client under a burst knows to come back; so is a POST that waited `ingest_wait_seconds` for its
+  topic's queued ingests (they commit one at a time).
 - Bodies: `Content-Length` is required and limited (`max_body`), gzip bodies are also limited once
   inflated (`max_decompressed`); a body is read (and inflated) to a temporary file in full before
   anything is ingested, so a refused or broken body leaves nothing behind. Ingests of one topic are
@@ -58,6 +62,10 @@ from leanops.errors import LeanOpsError, TransientError
 log = logging.getLogger("leanops.serve")
 
 DEFAULT_MAX_BODY = 16 << 20
+DEFAULT_MAX_CONNECTIONS = 64
+LISTEN_BACKLOG = 1024  # the kernel caps it at net.core.somaxconn; the stdlib's 5 reset clients under a burst
+BUSY_RETRY_AFTER = "1"
+BUSY_DRAIN_SECONDS = 2.0  # a refused connection's request is read (and dropped) this long, so closing never resets it
 INFLATE_FACTOR = 8  # default limit of an inflated gzip body: this many times the body limit
 TOKEN_ENV = "LEANOPS_SERVE_TOKEN"
 MIN_TOKEN_LENGTH = 16
@@ -88,6 +96,8 @@ class ServeOptions:
     refresh_seconds: int = 30            # the page's auto-refresh; 0: off
     request_timeout: float = 60.0        # seconds a connection may stay silent
     cache_seconds: float = 5.0           # read routes answer from data at most this old; 0: compute every time
+    max_connections: int = DEFAULT_MAX_CONNECTIONS  # handled at once; one more is answered 503 + Retry-After
+    ingest_wait_seconds: float = 10.0    # a POST waits this long for its topic's running ingest, then 503
 
     @property
     def inflated_limit(self) -> int:
@@ -116,6 +126,10 @@ def check_options(options: ServeOptions) -> None:
                            "(or bind to 127.0.0.1)")
     if options.max_body < 1 or options.inflated_limit < 1:
         raise LeanOpsError("body limits must be positive")
+    if options.ingest_wait_seconds < 0:
+        raise LeanOpsError("the ingest wait must not be negative")
+    if options.max_connections < 1:
+        raise LeanOpsError("--max-connections must be at least 1")
 
 
 class HttpError(Exception):
@@ -161,6 +175,7 @@ class ReadCache:
 
 class LeanOpsHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
 
     def __init__(self, ctx: Context, options: ServeOptions) -> None:
         self.address_family = socket.AF_INET6 if ":" in options.host else socket.AF_INET
@@ -173,7 +188,40 @@ class LeanOpsHTTPServer(ThreadingHTTPServer):
         self._inflight_cond = threading.Condition()
         self._stop = threading.Event()
         self.cache = ReadCache(options.cache_seconds)
+        self._slots = threading.BoundedSemaphore(options.max_connections)
+        self._busy = 0
+        self._busy_lock = threading.Lock()
         super().__init__((options.host.strip("[]"), options.port), Handler)
+
+    # -- load: at most max_connections handled at once, the next one answered 503 -----------------
+    @property
+    def busy(self) -> int:
+        """Connections being handled now."""
+        return self._busy
+
+    def process_request(self, request, client_address) -> None:
+        if not self._slots.acquire(blocking=False):
+            threading.Thread(target=_refuse_busy, args=(self, request), name="leanops-serve-busy",
+                             daemon=True).start()
+            return
+        with self._busy_lock:
+            self._busy += 1
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._release_slot()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._release_slot()
+
+    def _release_slot(self) -> None:
+        with self._busy_lock:
+            self._busy -= 1
+        self._slots.release()
 
     def status(self, topic: str | None) -> dict:
         """The dashboard's data (`collect_status`), through the read cache."""
@@ -208,6 +256,27 @@ class LeanOpsHTTPServer(ThreadingHTTPServer):
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
+
+
+def _refuse_busy(server: LeanOpsHTTPServer, request: socket.socket) -> None:
+    """Answer a connection over `max_connections` with 503 + Retry-After, then read what the client
+    sends until it closes (a close with unread data would reset the connection before the client
+    reads the answer)."""
+    body = json.dumps({"error": f"busy: {server.options.max_connections} connections are being handled; "
+                                f"retry after {BUSY_RETRY_AFTER} s"}).encode()
+    head = (f"HTTP/1.1 503 Service Unavailable\r\nServer: leanops\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nRetry-After: {BUSY_RETRY_AFTER}\r\nConnection: close\r\n\r\n")
+    try:
+        request.settimeout(BUSY_DRAIN_SECONDS)
+        request.sendall(head.encode() + body)
+        request.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + BUSY_DRAIN_SECONDS
+        while time.monotonic() < deadline and request.recv(CHUNK):
+            pass
+    except OSError:
+        pass  # the client went away: nothing to answer
+    finally:
+        server.shutdown_request(request)
 
 
 def warm_up() -> None:
@@ -543,9 +612,15 @@ class Handler(BaseHTTPRequestHandler):
                 raise HttpError(HTTPStatus.BAD_REQUEST, "empty body: nothing to ingest")
             body.seek(0)
             ctx = self.server.ctx
-            with self.server.topic_lock(topic):
+            lock = self.server.topic_lock(topic)
+            if not lock.acquire(timeout=self.server.options.ingest_wait_seconds):
+                raise HttpError(HTTPStatus.SERVICE_UNAVAILABLE, f"busy: ingests of {topic} are queued; send again "
+                                f"later", headers={"Retry-After": BUSY_RETRY_AFTER})
+            try:
                 report = ingest_stream(ctx.lake, ctx.state, ctx.settings, topic, body,
                                        f"http:{self.client_address[0]}")
+            finally:
+                lock.release()
         finally:
             body.close()
         self.server.cache.clear()  # the next page shows what was just ingested
