@@ -106,7 +106,7 @@ def _single_table_select(tree: dict, table: tuple[str, str]) -> dict | None:
     if (source.get("type") != "BASE_TABLE" or _table_of(source) != table or source.get("catalog_name")
             or source.get("column_name_alias") or source.get("sample") or source.get("at_clause")):
         return None
-    references = [n for n in _walk(tree) if n.get("type") == "BASE_TABLE" and n.get("schema_name")]
+    references = [n for n in walk_nodes(tree) if n.get("type") == "BASE_TABLE" and n.get("schema_name")]
     if len(references) != 1:  # another table, or this one again (a subquery must see every row)
         return None
     return node
@@ -116,7 +116,8 @@ def _table_of(node: dict) -> tuple[str, str]:
     return str(node.get("schema_name", "")).lower(), str(node.get("table_name", "")).lower()
 
 
-def _walk(node: Any) -> Iterator[dict]:
+def walk_nodes(node: Any) -> Iterator[dict]:
+    """Every dict of DuckDB's JSON-serialised plan or parse tree, depth first, without recursion."""
     stack = [node]
     while stack:
         item = stack.pop()

@@ -39,6 +39,7 @@ from leanops.catalog.tables import Lakehouse
 from leanops.context import Context
 from leanops.errors import LeanOpsError, SchemaFileError
 from leanops.naming import is_valid_column_name
+from leanops.pushdown import walk_nodes
 from leanops.pushdown import pushed_filter
 from leanops.stages.curated import TIE_BREAKERS as LATEST_TIE_BREAKERS  # one definition of "latest"
 from leanops.types import Zone, validate_topic
@@ -204,21 +205,10 @@ def referenced_tables(con: duckdb.DuckDBPyConnection, query: str) -> set[tuple[s
 
 def _tables_in(tree: dict) -> set[tuple[str, str]]:
     found = set()
-    for node in _walk(tree):
+    for node in walk_nodes(tree):
         if node.get("type") == "BASE_TABLE" and node.get("schema_name"):
             found.add((str(node["schema_name"]).lower(), str(node["table_name"]).lower()))
     return found
-
-
-def _walk(node: Any) -> Iterator[dict]:
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            yield item
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
 
 
 # -- running ------------------------------------------------------------------------------
