@@ -5,7 +5,8 @@ What each step holds, and what the contract says must happen to it:
   step 1  corrections within a batch, a network duplicate within the batch, order_by ties (the later
           ingestion wins), broken JSON, non-object payloads, a repeated key, an empty object, key
           collisions (`a_b` vs `a.b`, `A_B`), a key that is a scalar in one row and an object in
-          another, unicode and spaced keys, number spellings, CDE violations, bad casts of every type
+          another, unicode and spaced keys, number spellings (kept as written), CDE violations, bad
+          casts of every type
   step 2  network duplicates of step-1 messages (dropped), a late older version (superseded), a
           correction on a later publish day (replaces), a new payload field (new Standardized
           column, carried into Curated as a string), epoch-millisecond timestamps
@@ -82,6 +83,10 @@ STEP_1 = [
     event("mixed-2", "k6", "2026-01-19T13:00:00Z", m={"n": 2}),
     event("keys", "k7", "2026-01-19T13:00:00Z", **{"café": "x", "first name": "y", "Tags": [1, {"z": None}]}),
     event("numbers", "k8", "2026-01-19T13:00:00Z", f=1.50, e=1e3, big=123456789012345678, neg=-0.0, t=True, n=None),
+    # numbers as written (JSON text, not re-serialised): each engine keeps every character of them
+    '{"message_id": "spellings", "publish_time": "2026-01-19T10:00:00Z", "payload": {"_metadata": '
+    '{"idempotencyKeyResource": "k19"}, "event": {"timestamp": "2026-01-19T13:00:00Z"}, "amount": 1.50, '
+    '"sci": 1E5, "negzero": -0, "long": 12345678901234567.89, "list": [1.10, -0]}}',
     event("no-key", None, "2026-01-19T13:00:00Z", qty="1"),  # CDE: merge key missing
     event("no-ts", "k9", None, qty="1"),  # CDE: order_by missing
     event("bad-qty", "k10", "2026-01-19T13:00:00Z", qty="1.5"),

@@ -351,3 +351,16 @@ def test_epoch_numbers_agree_with_exact_arithmetic(con, numbers):
             assert value == epoch + timedelta(microseconds=micros), text
         else:
             assert value == Fail(TIMESTAMP_REASON), text
+
+
+def test_decimal_38_2_keeps_every_digit(con):
+    """Issue 18: a 36-digit number fits decimal(38,2) and keeps its digits; nothing goes through a double."""
+    texts = ["123456789012345678901234567890123456.12", "-123456789012345678901234567890123456",
+             "12345678901234567.89", "99999999999999999999999999999999999.99", "-0", "0.10", "+0.01"]
+    got = cast_one(con, "decimal(38,2)", texts)
+    assert got == [Decimal(t) for t in texts]
+    assert [str(v) for v in got] == ["123456789012345678901234567890123456.12",
+                                     "-123456789012345678901234567890123456.00", "12345678901234567.89",
+                                     "99999999999999999999999999999999999.99", "0.00", "0.10", "0.01"]
+    assert cast_one(con, "decimal(38,2)", ["1234567890123456789012345678901234567", "0.125"]) == [
+        Fail("out of range for decimal(38,2)"), Fail("more than 2 decimal places")]

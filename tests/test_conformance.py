@@ -145,6 +145,10 @@ def test_engines_agree_step_by_step_and_in_turns(tmp_path):
     assert by_key["k1"]["message_id"] == "m13" and by_key["k1"]["amount"] == "3.00"
     assert by_key["k2"]["message_id"] == "m9" and by_key["k3"]["message_id"] == "m7"
     assert by_key["k17"]["score"] == -0.5 and by_key["k16"]["extra"] == "new field"
+    assert by_key["k19"]["amount"] == "1.50"  # a number spelt 1.50 in the payload
+    spelt = next(json.loads(r) for r in final["standardized.events rows"] if '"spellings"' in r)
+    assert (spelt["sci"], spelt["negzero"], spelt["long"], spelt["list"]) == ("1E5", "-0", "12345678901234567.89",
+                                                                            "[1.10,-0]")
     errors = {json.loads(r)["message_id"]: json.loads(r) for r in final["curated.errors rows"]}
     assert set(errors) == set(CURATED_ERRORS_STEP_1) | {"m11"}
     parse = {json.loads(r)["message_id"] for r in final["standardized.parse_errors rows"]}

@@ -272,3 +272,19 @@ def test_cli_watch_stats_orphans(tmp_path, landing):
     assert found.returncode == 1 and json.loads(found.stdout)["untracked_files"]
     accounts = json.loads(run_cli("accountability", "--json", *home).stdout)
     assert [a["layer"] for a in accounts][:2] == ["files", "ingestion"] and all(a["ok"] for a in accounts)
+
+
+def test_poison_lines_in_a_landed_file_are_dlq_rows_and_the_rest_lands(ctx, landing):
+    """Issue 18: one line with a publish_time out of range failed the whole manifest three times."""
+    from poison_lines import EXACT_PAYLOADS, POISON, mixed_lines
+    drop(landing, "money/a.ndjson", mixed_lines())
+    drop(landing, "money/b.ndjson", lines("b", 2))
+    report = watch_pass(ctx, landing, "money", LandingOptions(settle_seconds=1), flush=True)
+    assert not report.failed and [r.status for r in report.results] == [ManifestStatus.COMPLETED]
+    assert (report.results[0].accepted, report.results[0].rejected) == (len(EXACT_PAYLOADS) + 2, len(POISON))
+    stored = ctx.lake.raw_table("money").scan().to_arrow().to_pylist()
+    assert {r["message_id"]: r["json_payload"] for r in stored if r["message_id"] in EXACT_PAYLOADS} == EXACT_PAYLOADS
+    dlq = {r["raw_text"]: r["reason"] for r in ctx.lake.dlq_table().scan().to_arrow().to_pylist()}
+    assert all(dlq[line].startswith(reason) for line, reason in POISON.items())
+    assert all(f.status == FileStatus.COMPLETED for f in ctx.state.list_files(topic="money"))
+    assert files_account(ctx.lake, ctx.state, "money").ok and ingestion_account(ctx.lake, "money").ok

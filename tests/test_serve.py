@@ -406,3 +406,18 @@ def test_pages_share_one_collection_until_an_ingest_clears_it(ctx, monkeypatch):
         after = json.loads(call(server, "GET", "/api/status")[2])
         ingestion = next(a for a in after["accountability"] if a["layer"] == "ingestion")
         assert ingestion["records_in"] == 5 and len(collected) == before + 2
+
+
+def test_poison_lines_are_dlq_rows_and_payloads_land_byte_for_byte(ctx):
+    """Issue 18: a publish_time out of range, a repeated key, NaN ... no longer answer 500 and lose the body."""
+    from poison_lines import EXACT_PAYLOADS, POISON, mixed_lines
+    with served(ctx) as server:
+        status, _, raw = post_events(server, "money", lines(*mixed_lines()))
+        assert status == 200, raw
+        report = json.loads(raw)
+        assert (report["accepted"], report["rejected"]) == (len(EXACT_PAYLOADS), len(POISON))
+    stored = ctx.lake.raw_table("money").scan().to_arrow().to_pylist()
+    assert {r["message_id"]: r["json_payload"] for r in stored} == EXACT_PAYLOADS
+    dlq = {r["raw_text"]: r["reason"] for r in ctx.lake.dlq_table().scan().to_arrow().to_pylist()}
+    assert all(dlq[line].startswith(reason) for line, reason in POISON.items())
+    assert all(a.ok for a in topic_accounts(ctx.lake, "money"))

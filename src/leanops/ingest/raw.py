@@ -76,29 +76,72 @@ class IngestReport:
 
 
 CHUNK_BYTES = 16 << 20
+MAX_LINE_BYTES = 16 << 20  # a longer line is rejected (DLQ), its first LINE_SAMPLE_BYTES kept as its text
+LINE_SAMPLE_BYTES = 1024
 
 
 def _read_batches(stream: BinaryIO, size: int, on_bytes: Callable[[int], None]) -> Iterator[pa.Table]:
-    """(line_number, line) tables of at most `size` lines, read in 16 MiB chunks.
+    """(line_number, line, reason) tables of at most `size` lines, read in 16 MiB chunks.
 
-    Undecodable bytes are kept (replaced) and the line marked, so it is rejected, never dropped.
+    Undecodable bytes are kept (replaced) and the line marked, so it is rejected, never dropped. A
+    line longer than MAX_LINE_BYTES is never held whole: its start is kept with a reason, the rest
+    skipped up to its newline, so memory stays bounded whatever the input.
     """
     number, tail = 0, b""
+    oversize: list[int] = []  # [bytes so far] while skipping the rest of a line that is too long
     while chunk := stream.read(CHUNK_BYTES):
         on_bytes(len(chunk))
+        if oversize:
+            cut = chunk.find(b"\n")
+            if cut < 0:
+                oversize[0] += len(chunk)
+                continue
+            oversize[0] += cut
+            number += 1
+            yield _table(number, [_sample(tail)], [_too_long(oversize[0])])
+            oversize, tail, chunk = [], b"", chunk[cut + 1:]
         data = tail + chunk
         cut = data.rfind(b"\n")
         if cut < 0:
             tail = data
+            if len(tail) > MAX_LINE_BYTES:
+                oversize, tail = [len(tail)], tail[:LINE_SAMPLE_BYTES]
             continue
         body, tail = data[:cut], data[cut + 1:]
-        lines = _decode(body)
+        lines, reasons = _split(body)
         for start in range(0, len(lines), size):
-            part = lines[start:start + size]
-            yield _table(number + start + 1, part)
+            yield _table(number + start + 1, lines[start:start + size], reasons[start:start + size])
         number += len(lines)
-    if tail:  # a last line without a newline
+        if len(tail) > MAX_LINE_BYTES:
+            oversize, tail = [len(tail)], tail[:LINE_SAMPLE_BYTES]
+    if oversize:
+        yield _table(number + 1, [_sample(tail)], [_too_long(oversize[0])])
+    elif tail:  # a last line without a newline
         yield _table(number + 1, _decode(tail))
+
+
+def _too_long(length: int) -> str:
+    return (f"line of {length:,} bytes exceeds the limit of {MAX_LINE_BYTES:,} bytes "
+            f"(its first {LINE_SAMPLE_BYTES:,} bytes are kept)")
+
+
+def _split(body: bytes) -> tuple[list[str], list[str | None]]:
+    """The lines of `body` and a reason for each (none: every line read whole), cutting lines that are too long."""
+    raw = body.split(b"\n") if len(body) > MAX_LINE_BYTES else []
+    if not raw or max(map(len, raw)) <= MAX_LINE_BYTES:
+        return _decode(body), []
+    lines: list[str] = []
+    reasons: list[str | None] = []
+    for line in raw:
+        too_long = len(line) > MAX_LINE_BYTES
+        lines += [_sample(line)] if too_long else _decode(line)
+        reasons.append(_too_long(len(line)) if too_long else None)
+    return lines, reasons
+
+
+def _sample(line: bytes) -> str:
+    """The start of a line too long to keep, as its DLQ text."""
+    return line[:LINE_SAMPLE_BYTES].decode("utf-8", errors="replace")
 
 
 def _decode(body: bytes) -> list[str]:
@@ -114,9 +157,11 @@ def _decode(body: bytes) -> list[str]:
     return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
-def _table(first_number: int, lines: list[str]) -> pa.Table:
+def _table(first_number: int, lines: list[str], reasons: list[str | None] | None = None) -> pa.Table:
+    """(line_number, line, reason) of consecutive lines; `reason` is set where the reader refused a line."""
     numbers = pa.array(range(first_number, first_number + len(lines)), pa.int64())
-    return pa.table({"line_number": numbers, "line": pa.array(lines, pa.string())})
+    return pa.table({"line_number": numbers, "line": pa.array(lines, pa.string()),
+                     "reason": pa.array(reasons or [None] * len(lines), pa.string())})
 
 
 def ingest_stream(lake: Lakehouse, state: StateStore, settings: Settings, topic: str, stream: BinaryIO,
@@ -171,7 +216,7 @@ def ingest_sources(lake: Lakehouse, state: StateStore, settings: Settings, topic
         lines = pa.concat_tables([t for _, t in parts])
         names = pa.array([name for name, t in parts for _ in range(t.num_rows)], pa.string())
         numbered = pa.table({"line_number": pa.array(range(first, first + lines.num_rows), pa.int64()),
-                             "line": lines["line"]})
+                             "line": lines["line"], "reason": lines["reason"]})
         checked = validate_lines(con, numbered, ingested)
         ok = checked.filter(checked["reason"].is_null())
         bad = checked.filter(checked["reason"].is_valid())

@@ -13,7 +13,8 @@ Paths reach DuckDB as JSON pointers in session variables, never spliced into SQL
 normalised identifiers (letters, digits, `_`) and are quoted. Naming, collisions and reserved
 names follow `leanops.naming` and docs/standardized.md:
   - objects are walked; scalars and arrays are leaves (arrays as JSON text, booleans `true`/`false`,
-    numbers as DuckDB prints them, JSON null is a missing value); an empty object is the leaf `{}`;
+    numbers exactly as written in the payload (`leanops.stages.numbers`), JSON null is a missing
+    value); an empty object is the leaf `{}`;
   - a key that holds an object in some rows and a scalar in others: the scalar rows fill the column
     of the key itself, the object rows fill its children;
   - several paths that give one name share the column; when one row has values for more than one
@@ -33,6 +34,7 @@ import duckdb
 import pyarrow as pa
 
 from leanops import duck
+from leanops.stages import numbers
 from leanops.naming import column_name, json_pointer, overflow_name
 
 Path = tuple[str, ...]
@@ -246,14 +248,18 @@ class Extraction:
 def _values(con: duckdb.DuckDBPyConnection, shape: Shape) -> dict[Path, str]:
     """SQL for each leaf path's string value over `_extracted(...)`.
 
-    Sets session variables `leanops_s`/`leanops_j` to the pointer lists (parameters, not SQL text).
+    Sets session variables `leanops_s`/`leanops_j` to the pointer lists (parameters, not SQL text)
+    and defines `leanops_exact_numbers` for the same paths: `__n`, the payload's own text of the
+    numbers DuckDB would print otherwise, wins over DuckDB's.
     """
     string_paths = [p for p in shape.leaf_paths if p not in shape.mixed_paths]
     json_paths = [p for p in shape.leaf_paths if p in shape.mixed_paths]
     con.execute("SET VARIABLE leanops_s = $1::VARCHAR[]", [[json_pointer(p) for p in string_paths]]).fetchall()
     con.execute("SET VARIABLE leanops_j = $1::VARCHAR[]", [[json_pointer(p) for p in json_paths]]).fetchall()
-    value: dict[Path, str] = {p: f"__s[{i + 1}]" for i, p in enumerate(string_paths)}
-    value.update({p: _mixed_value(f"__j[{i + 1}]") for i, p in enumerate(json_paths)})
+    numbers.register(con, "leanops_exact_numbers", string_paths + json_paths)
+    value: dict[Path, str] = {p: f"coalesce(__n[{i + 1}], __s[{i + 1}])" for i, p in enumerate(string_paths)}
+    value.update({p: _mixed_value(f"coalesce(__n[{len(string_paths) + i + 1}], __j[{i + 1}])")
+                  for i, p in enumerate(json_paths)})
     return value
 
 
@@ -300,9 +306,11 @@ def select_sql(con: duckdb.DuckDBPyConnection, relation: str, shape: Shape, plan
 
 
 def _extracted(relation: str) -> str:
-    """The relation with its leaf values extracted in one parse per row: `__s` strings, `__j` JSON texts."""
+    """The relation with its leaf values extracted in one parse per row: `__s` strings, `__j` JSON texts,
+    and `__n` exact number texts, only for the (few) rows with a number DuckDB would print otherwise."""
     return ("(SELECT *, json_extract_string(json_payload, getvariable('leanops_s')) AS __s, "
-            f"json_extract(json_payload, getvariable('leanops_j'))::VARCHAR[] AS __j FROM {relation})")
+            "json_extract(json_payload, getvariable('leanops_j'))::VARCHAR[] AS __j, "
+            f"CASE WHEN {numbers.LOSSY_ROW_SQL} THEN leanops_exact_numbers(json_payload) END AS __n FROM {relation})")
 
 
 def _max_slots(con: duckdb.DuckDBPyConnection, relation: str, present: str) -> int:

@@ -101,6 +101,15 @@ def _register_batch(con: duckdb.DuckDBPyConnection, files: list[str], io: FileIO
     register_parquet(con, "raw_batch", files, io, RAW_COLUMNS)
 
 
+def dedup_since(oldest: datetime, window_days: int) -> datetime:
+    """The earliest publish_time the duplicate check looks back to from the batch's oldest row.
+
+    Never before 0001-01-01: RAW takes publish_times from that day on, and a window reaching further
+    back would not be a datetime."""
+    floor = datetime.min.replace(tzinfo=oldest.tzinfo)
+    return oldest - min(timedelta(days=window_days), oldest - floor)
+
+
 def _batch_min_publish_time(con: duckdb.DuckDBPyConnection):
     return con.execute("SELECT min(publish_time) FROM raw_batch").fetchall()[0][0]
 
@@ -129,7 +138,7 @@ def _process(con, lake, settings, topic, section, table, errors_table, files, fr
     result = StageResult(topic, STAGE, RunStatus.SUCCEEDED, source_snapshot_id=to_id)
     if files:
         _register_batch(con, files, table.io)
-        since = _batch_min_publish_time(con) - timedelta(days=settings.dedup_window_days)
+        since = dedup_since(_batch_min_publish_time(con), settings.dedup_window_days)
         known = _known_ids(table, errors_table, topic, since, orphan)
         result.records_in, kept = _load_fresh(con, files, known)
     else:

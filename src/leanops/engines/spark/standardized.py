@@ -14,7 +14,6 @@ one table.
 from __future__ import annotations
 
 import functools
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from leanops.catalog.commit import StagedAppend
@@ -28,7 +27,7 @@ from leanops.stages import flatten
 from leanops.stages.checkpoint import Batch, commit_summary, fault_point
 from leanops.stages.incremental import current_snapshot_id
 from leanops.stages.result import StageResult
-from leanops.stages.standardized import STAGE, plan_run
+from leanops.stages.standardized import STAGE, dedup_since, plan_run
 from leanops.types import RunStatus
 
 if TYPE_CHECKING:
@@ -93,7 +92,7 @@ def _first_arrivals(spark: "SparkSession", lake: Lakehouse, settings: Settings, 
     oldest = rows.agg(F.min("publish_time")).first()[0]
     if oldest is None:
         return rows
-    since = oldest - timedelta(days=settings.dedup_window_days)
+    since = dedup_since(oldest, settings.dedup_window_days)
     landed = (spark.table(spark_name(lake.standardized_ident(topic)))
               .where(F.col("publish_time") >= F.lit(since)).select("message_id"))
     if batch.orphan is None or batch.orphan.before is not None:
