@@ -52,7 +52,8 @@ def watch(directory: Path = typer.Argument(..., help="landing directory to pick 
           home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
     """Ingest NDJSON files dropped in DIR: tracked once, grouped into manifests, one RAW commit each."""
     from leanops.landing.manifests import LandingOptions
-    from leanops.landing.watch import WatchFailures, watch_pass
+    from leanops.landing.failures import WatchFailures
+    from leanops.landing.watch import watch_pass
     from leanops.orchestrate.schedule import parse_interval, run_every
     if (topic is None) == (not topic_from_path):
         raise LeanOpsError("give exactly one of --topic T or --topic-from-path")
@@ -82,7 +83,7 @@ def _print_failures(ctx, failures, topic: Optional[str], options) -> bool:
     """On stderr: the manifests and files of this run that ended failed, why, and how to recover them; a
     note for those failed before this run. True when this run left something failed."""
     from leanops.landing.failures import unlanded_files
-    manifests, files = failures.still_failed(ctx)
+    manifests, files = failures.still_failed(ctx.state)
     for m in manifests:
         retried = (f"attempt {m.attempts} of {options.max_attempts}, the next pass retries it"
                    if m.attempts < options.max_attempts else f"all {m.attempts} attempts used")

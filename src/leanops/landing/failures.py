@@ -3,6 +3,7 @@
     gap = unlanded_files(state, "events")        # the `files` layer's open gap, `failed_files` of orphans
     retry_failed(state, "events")                # leanops files retry: failed manifests and files go again
     dismiss(state, [key], "re-sent as b.ndjson") # leanops files dismiss: given up on, with the reason
+    failures.add(pass_report); failures.still_failed(state)   # what a `leanops watch` run leaves failed
 
 A file is unlanded when it is `failed` (it could not be read, its manifest failed, or it has no valid
 topic), when its manifest failed without the file being marked (the AWS workflow marks the manifest
@@ -14,10 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from leanops.errors import LeanOpsError
 from leanops.landing.manifests import LandingOptions
 from leanops.state.base import FileStatus, Manifest, ManifestStatus, StateStore, TrackedFile
+
+if TYPE_CHECKING:  # watch imports the landing's operations, which import this module
+    from leanops.landing.watch import PassReport
 
 RETRY, RESET_STUCK, DISMISS = "retry", "reset-stuck", "dismiss"  # what brings an unlanded file back
 SETTLED = (FileStatus.COMPLETED, FileStatus.DUPLICATE, FileStatus.DISMISSED)  # nothing left to do for these
@@ -87,6 +92,31 @@ def gap_reason(topic: str, gap: list[Unlanded]) -> str:
     return ". ".join(sentences)
 
 
+@dataclasses.dataclass
+class WatchFailures:
+    """What failed in the passes of one `leanops watch` run. `still_failed` reads what those manifests and
+    files are at its end: a manifest that a later pass retried and completed is no longer a failure, one
+    that ended failed makes the run exit 1 (seen nowhere else, it would look like a quiet run)."""
+
+    manifest_ids: set[str] = dataclasses.field(default_factory=set)
+    file_keys: set[str] = dataclasses.field(default_factory=set)
+
+    def add(self, report: PassReport) -> None:
+        self.file_keys.update(rejected["file"] for rejected in report.rejected)
+        for result in report.results:
+            self.file_keys.update(result.failed_files)
+            if result.status == ManifestStatus.FAILED:
+                self.manifest_ids.add(result.manifest_id)
+
+    def still_failed(self, state: StateStore) -> tuple[list[Manifest], list[TrackedFile]]:
+        """(manifests still failed, files still failed: theirs and those that failed on their own)."""
+        manifests = [m for m in map(state.get_manifest, sorted(self.manifest_ids))
+                     if m is not None and m.status == ManifestStatus.FAILED]
+        keys = self.file_keys.union(*(m.files for m in manifests))
+        files = [f for f in map(state.get_file, sorted(keys)) if f is not None and f.status == FileStatus.FAILED]
+        return manifests, files
+
+
 def retry_failed(state: StateStore, topic: str | None = None) -> dict:
     """Failed manifests back to pending (their files to manifested), whatever attempts they used; files
     that failed on their own in a completed manifest back to pending, for a new manifest. The next
@@ -145,4 +175,5 @@ def dismiss(state: StateStore, keys: list[str], reason: str) -> dict:
     return {"dismissed": dismissed, "refused": refused}
 
 
-__all__ = ["Unlanded", "unlanded_files", "gap_reason", "retry_failed", "dismiss", "RETRY", "RESET_STUCK", "DISMISS"]
+__all__ = ["Unlanded", "unlanded_files", "gap_reason", "WatchFailures", "retry_failed", "dismiss", "RETRY",
+           "RESET_STUCK", "DISMISS"]

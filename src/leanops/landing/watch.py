@@ -17,7 +17,7 @@ from leanops.errors import LeanOpsError
 from leanops.landing.files import discover, open_landed, sha256_of, topic_of
 from leanops.landing.manifests import LandingOptions, ManifestResult, build_manifests, due_manifests, \
     process_manifest
-from leanops.state.base import FileStatus, Manifest, ManifestStatus, TrackedFile
+from leanops.state.base import FileStatus, TrackedFile
 
 
 @dataclasses.dataclass
@@ -41,32 +41,6 @@ class PassReport:
         data["results"] = [r.as_dict() for r in self.results]
         data["failed"] = self.failed
         return data
-
-
-@dataclasses.dataclass
-class WatchFailures:
-    """What failed in the passes of one `leanops watch` run. `still_failed` reads what those manifests and
-    files are at its end: a manifest that a later pass retried and completed is no longer a failure, one
-    that ended failed makes the run exit 1 (seen nowhere else, it would look like a quiet run)."""
-
-    manifest_ids: set[str] = dataclasses.field(default_factory=set)
-    file_keys: set[str] = dataclasses.field(default_factory=set)
-
-    def add(self, report: PassReport) -> None:
-        self.file_keys.update(rejected["file"] for rejected in report.rejected)
-        for result in report.results:
-            self.file_keys.update(result.failed_files)
-            if result.status == ManifestStatus.FAILED:
-                self.manifest_ids.add(result.manifest_id)
-
-    def still_failed(self, ctx: Context) -> tuple[list[Manifest], list[TrackedFile]]:
-        """(manifests still failed, files still failed: theirs and those that failed on their own)."""
-        state = ctx.state
-        manifests = [m for m in map(state.get_manifest, sorted(self.manifest_ids))
-                     if m is not None and m.status == ManifestStatus.FAILED]
-        keys = self.file_keys.union(*(m.files for m in manifests))
-        files = [f for f in map(state.get_file, sorted(keys)) if f is not None and f.status == FileStatus.FAILED]
-        return manifests, files
 
 
 def track_new_files(ctx: Context, directory: Path, topic: str | None, options: LandingOptions,
