@@ -288,3 +288,214 @@ def test_poison_lines_in_a_landed_file_are_dlq_rows_and_the_rest_lands(ctx, land
     assert all(dlq[line].startswith(reason) for line, reason in POISON.items())
     assert all(f.status == FileStatus.COMPLETED for f in ctx.state.list_files(topic="money"))
     assert files_account(ctx.lake, ctx.state, "money").ok and ingestion_account(ctx.lake, "money").ok
+
+
+# -- a manifest that fails: reported, counted as a gap, listed, retried once ------------------------------
+
+def _raw_fails(monkeypatch, error: Exception) -> None:
+    """The RAW commit raises (a catalog outage): a failure of the platform, not of the data."""
+    from leanops.catalog.commit import StagedAppend
+
+    def commit(self, *args, **kwargs):
+        raise error
+    monkeypatch.setattr(StagedAppend, "commit", commit)
+
+
+def _manifest_commits(ctx: Context, topic: str, manifest_id: str) -> int:
+    return sum(1 for s in ctx.lake.raw_table(topic).snapshots()
+               if s.summary and s.summary.additional_properties.get("leanops.manifest-id") == manifest_id)
+
+
+def test_a_manifest_that_fails_every_attempt_stays_a_gap_until_retried_then_lands_once(ctx, landing, monkeypatch):
+    """Issue 18: a manifest failing all its attempts left its files `failed`, accountability at 100% with
+    0 lines in and no orphan: the files disappeared from every report."""
+    from leanops.landing.failures import retry_failed
+    a = drop(landing, "events/a.ndjson", lines("a", 3) + ["not an envelope"])
+    b = drop(landing, "events/b.ndjson", lines("b", 2))
+    options = LandingOptions(settle_seconds=1)
+    _raw_fails(monkeypatch, OSError("catalog unreachable"))
+
+    passes = [watch_pass(ctx, landing, "events", options, flush=True) for _ in range(options.max_attempts + 1)]
+
+    assert [[r.status for r in p.results] for p in passes] == [["failed"]] * options.max_attempts + [[]]
+    [manifest] = ctx.state.list_manifests(topic="events")
+    assert (manifest.status, manifest.attempts) == (ManifestStatus.FAILED, options.max_attempts)
+    account = files_account(ctx.lake, ctx.state, "events")
+    assert not account.ok and account.percent is None and account.failed_files == 2
+    assert account.reason.startswith("2 landed files failed to ingest: ")
+    assert str(a) in account.reason and "OSError: catalog unreachable" in account.reason
+    assert "leanops files retry --topic events" in account.reason
+    found = orphans(ctx.state, landing, None, stuck_after=3600)
+    assert found["found"] and [(f["file"], f["recovery"], f["attempts"]) for f in found["failed_files"]] == \
+        [(str(a), "retry", 3), (str(b), "retry", 3)]
+    assert ingestion_account(ctx.lake, "events").orphaned == 3  # the DLQ row of each attempt: never counted
+    assert _failed_files_metric(ctx, "events") == 2.0
+
+    monkeypatch.undo()  # the catalog is back
+    assert retry_failed(ctx.state, "events") == {"manifests_retried": [manifest.manifest_id], "files_released": [],
+                                                  "not_retryable": []}
+    again = watch_pass(ctx, landing, "events", options, flush=True)
+
+    assert [(r.manifest_id, r.status) for r in again.results] == [(manifest.manifest_id, ManifestStatus.COMPLETED)]
+    assert raw_rows(ctx, "events") == 5 and _manifest_commits(ctx, "events", manifest.manifest_id) == 1
+    account = files_account(ctx.lake, ctx.state, "events")
+    assert (account.records_in, account.written, account.errors, account.ok) == (6, 5, 1, True)
+    ingestion = ingestion_account(ctx.lake, "events")
+    assert ingestion.ok and ingestion.errors == 1
+    assert not orphans(ctx.state, landing, None, stuck_after=3600)["found"]
+    assert _failed_files_metric(ctx, "events") == 0.0
+
+
+def _failed_files_metric(ctx: Context, topic: str) -> float:
+    from leanops.ops.metrics import collect
+    [value] = [s.value for s in collect(ctx) if s.name == "leanops_layer_failed_files"
+               and s.labels == (("topic", topic), ("layer", "files"))]
+    return value
+
+
+def test_a_manifest_that_failed_after_its_raw_commit_is_completed_from_it_not_ingested_twice(ctx, landing,
+                                                                                              monkeypatch):
+    drop(landing, "events/a.ndjson", lines("a", 3))
+    options = LandingOptions(settle_seconds=1)
+
+    def state_store_down(record):
+        raise OSError("state store unreachable")
+    monkeypatch.setattr(ctx.state, "record_ingest", state_store_down)  # right after the RAW commit
+    first = watch_pass(ctx, landing, "events", options, flush=True)
+    monkeypatch.undo()
+
+    assert first.failed and raw_rows(ctx, "events") == 3
+    assert files_account(ctx.lake, ctx.state, "events").failed_files == 1
+    again = watch_pass(ctx, landing, "events", options, flush=True)  # an attempt is left: the pass retries
+    [result] = again.results
+    assert (result.status, result.recovered) == (ManifestStatus.COMPLETED, True) and raw_rows(ctx, "events") == 3
+    assert files_account(ctx.lake, ctx.state, "events").ok and ingestion_account(ctx.lake, "events").ok
+
+
+def test_an_unreadable_file_is_a_gap_until_retried_or_dismissed(ctx, landing):
+    from leanops.landing.failures import dismiss, retry_failed
+    drop(landing, "events/good.ndjson", lines("g", 2))
+    broken = landing / "events/broken.ndjson.gz"
+    broken.write_bytes(gzip.compress(b"\n".join(line.encode() for line in lines("x", 50)))[:40])
+    os.utime(broken, (OLD, OLD))
+    drop(landing, "loose.ndjson", lines("l", 1))  # no topic directory
+    options = LandingOptions(settle_seconds=1)
+
+    watch_pass(ctx, landing, None, options, flush=True)
+    account = files_account(ctx.lake, ctx.state, "events")
+    assert (account.records_in, account.written, account.failed_files, account.ok) == (2, 2, 1, False)
+    assert f"{broken} (cannot read {broken}" in account.reason
+    retried = retry_failed(ctx.state)
+    assert retried["files_released"] == [str(broken)] and retried["not_retryable"] == [str(landing / "loose.ndjson")]
+    watch_pass(ctx, landing, None, options, flush=True)  # still corrupt: failed again, in a manifest of its own
+    assert ctx.state.get_file(str(broken)).status == FileStatus.FAILED and raw_rows(ctx, "events") == 2
+
+    refused = dismiss(ctx.state, [str(landing / "events/good.ndjson"), "/nowhere.ndjson"], "no")
+    assert refused["dismissed"] == [] and [r["error"] for r in refused["refused"]] == \
+        ["it is completed: only a failed file can be dismissed", "not tracked"]
+    with pytest.raises(Exception, match="reason"):
+        dismiss(ctx.state, [str(broken)], "  ")
+    done = dismiss(ctx.state, [str(broken), str(landing / "loose.ndjson")], "truncated upload, re-sent as good2")
+
+    assert done == {"dismissed": [str(broken), str(landing / "loose.ndjson")], "refused": []}
+    gone = ctx.state.get_file(str(broken))
+    assert gone.status == FileStatus.DISMISSED and gone.error.startswith("dismissed: truncated upload, re-sent")
+    assert files_account(ctx.lake, ctx.state, "events").ok
+    assert not orphans(ctx.state, landing, None, stuck_after=3600)["found"]
+
+
+def test_dismissing_every_file_of_a_failed_manifest_dismisses_it(ctx, landing, monkeypatch):
+    from leanops.landing.failures import dismiss
+    a = drop(landing, "events/a.ndjson", lines("a", 1))
+    b = drop(landing, "events/b.ndjson", lines("b", 1))
+    options = LandingOptions(settle_seconds=1)
+    _raw_fails(monkeypatch, OSError("catalog unreachable"))
+    watch_pass(ctx, landing, "events", options, flush=True)  # attempt 1 of 3
+    monkeypatch.undo()
+
+    dismiss(ctx.state, [str(a)], "sent twice upstream")
+    [manifest] = ctx.state.list_manifests(topic="events")
+    assert (manifest.status, manifest.files) == (ManifestStatus.FAILED, [str(b)])
+    again = watch_pass(ctx, landing, "events", options, flush=True)  # the retry takes the rest only
+    assert [r.status for r in again.results] == [ManifestStatus.COMPLETED] and raw_rows(ctx, "events") == 1
+    assert ctx.state.get_file(str(a)).status == FileStatus.DISMISSED
+
+    c = drop(landing, "events/c.ndjson", lines("c", 1))
+    _raw_fails(monkeypatch, OSError("catalog unreachable"))
+    watch_pass(ctx, landing, "events", options, flush=True)
+    monkeypatch.undo()
+    dismiss(ctx.state, [str(c)], "test data")
+    assert ctx.state.get_manifest(ctx.state.get_file(str(c)).manifest_id).status == ManifestStatus.DISMISSED
+    assert watch_pass(ctx, landing, "events", options, flush=True).results == []
+    assert files_account(ctx.lake, ctx.state, "events").ok
+
+
+def _pass_lines(process, passes: int) -> list[str]:
+    """stdout of a running `leanops watch` until it has printed `passes` passes (each starts with "files:")."""
+    seen = []
+    while sum(line.startswith("files:") for line in seen) < passes:
+        line = process.stdout.readline()
+        assert line, "watch ended before its passes: " + "".join(seen)
+        seen.append(line)
+    return seen
+
+
+@pytest.mark.slow
+def test_cli_a_manifest_that_ends_failed_fails_the_watch_and_the_accounts_until_retried(tmp_path, landing, schemas):
+    """The files vanished (an unmounted share) after they were tracked: every attempt fails for real."""
+    import signal
+    import subprocess
+    from conftest import LEANOPS
+    home_dir = tmp_path / "clihome"
+    home = ["--home", str(home_dir), "--schemas", str(schemas)]
+    a = drop(landing, "events/a.ndjson", lines("a", 2))
+    content = a.read_bytes()
+    ctx = Context.open(home_dir, schemas)
+    try:  # tracked; the manifest waits for more files
+        watch_pass(ctx, landing, "events", LandingOptions(settle_seconds=1, max_wait_seconds=3600), now=NOW)
+    finally:
+        ctx.close()
+    a.unlink()
+
+    watcher = subprocess.Popen([LEANOPS, "watch", str(landing), "--topic", "events", "--every", "0.05s",
+                                "--max-wait", "0", "--settle", "1", *home], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    timer = threading.Timer(240, watcher.kill)  # a safety net only: the test waits for the passes' output
+    timer.start()
+    try:
+        _pass_lines(watcher, 5)  # 3 failed attempts, then passes with nothing due
+        watcher.send_signal(signal.SIGTERM)
+        _, stderr = watcher.communicate()
+    finally:
+        timer.cancel()
+    assert watcher.returncode == 1, stderr
+    assert "all 3 attempts used): no file of the manifest could be read" in stderr
+    assert f"file {a} (events) was not ingested: cannot read {a}: FileNotFoundError" in stderr
+    assert "leanops files retry" in stderr
+
+    later = run_cli("watch", str(landing), "--topic", "events", "--once", "--settle", "1", *home)
+    assert later.returncode == 0 and "1 landed files of earlier runs are not in RAW" in later.stderr
+    accounts = run_cli("accountability", "--json", *home)
+    [files] = [x for x in json.loads(accounts.stdout) if x["layer"] == "files"]
+    assert accounts.returncode == 1 and (files["ok"], files["failed_files"], files["percent"]) == (False, 1, None)
+    assert files["reason"].startswith(f"1 landed file failed to ingest: {a} (cannot read {a}: FileNotFoundError")
+    text = run_cli("accountability", *home)
+    assert "open: 1 file not in RAW" in text.stdout and "leanops files retry --topic events" in text.stdout
+    found = run_cli("files", "orphans", "--json", *home)
+    assert found.returncode == 1 and [f["file"] for f in json.loads(found.stdout)["failed_files"]] == [str(a)]
+
+    a.write_bytes(content)  # the share is back
+    os.utime(a, (OLD, OLD))
+    retried = run_cli("files", "retry", "--json", *home)
+    assert retried.returncode == 0 and len(json.loads(retried.stdout)["manifests_retried"]) == 1
+    done = run_cli("watch", str(landing), "--topic", "events", "--once", "--settle", "1", "--json", *home)
+    assert done.returncode == 0, done.stderr
+    assert [r["status"] for r in json.loads(done.stdout)["results"]] == ["completed"]
+    accounts = run_cli("accountability", "--json", *home)
+    assert accounts.returncode == 0 and all(x["ok"] for x in json.loads(accounts.stdout))
+    assert run_cli("files", "orphans", *home).returncode == 0
+    ctx = Context.open(home_dir, schemas)
+    try:
+        assert raw_rows(ctx, "events") == 2
+    finally:
+        ctx.close()

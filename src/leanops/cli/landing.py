@@ -1,4 +1,5 @@
-"""`leanops watch DIR` and `leanops files stats|orphans|reset-stuck`: the file landing path (seed 003)."""
+"""`leanops watch DIR` and `leanops files stats|orphans|reset-stuck|retry|dismiss`: the file landing path
+(seed 003)."""
 from __future__ import annotations
 
 import re
@@ -10,7 +11,8 @@ import typer
 from leanops.cli import output
 from leanops.errors import LeanOpsError
 
-files_app = typer.Typer(no_args_is_help=True, help="Landed files and manifests: stats, orphans, reset-stuck.")
+files_app = typer.Typer(no_args_is_help=True,
+                        help="Landed files and manifests: stats, orphans, reset-stuck, retry, dismiss.")
 
 HomeOpt = typer.Option(None, "--home", envvar="LEANOPS_HOME", help="deployment home (default ./.leanops)")
 SchemasOpt = typer.Option(None, "--schemas", envvar="LEANOPS_SCHEMAS", help="schema directory (default ./schemas)")
@@ -50,6 +52,7 @@ def watch(directory: Path = typer.Argument(..., help="landing directory to pick 
           home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
     """Ingest NDJSON files dropped in DIR: tracked once, grouped into manifests, one RAW commit each."""
     from leanops.landing.manifests import LandingOptions
+    from leanops.landing.failures import WatchFailures
     from leanops.landing.watch import watch_pass
     from leanops.orchestrate.schedule import parse_interval, run_every
     if (topic is None) == (not topic_from_path):
@@ -57,11 +60,11 @@ def watch(directory: Path = typer.Argument(..., help="landing directory to pick 
     options = LandingOptions(max_files=max_files, max_bytes=parse_size(max_bytes), max_wait_seconds=max_wait,
                              settle_seconds=settle)
     ctx = _context(home, schemas)
-    failed = []
+    failures = WatchFailures()  # over every pass: a failure of the first pass is not forgotten by the last
 
     def one_pass() -> None:
         report = watch_pass(ctx, directory, topic, options, flush=once)
-        failed.append(report.failed)
+        failures.add(report)
         _print_pass(report, as_json)
 
     try:
@@ -69,10 +72,33 @@ def watch(directory: Path = typer.Argument(..., help="landing directory to pick 
             one_pass()
         else:
             run_every(parse_interval(every), one_pass)
+        failed = _print_failures(ctx, failures, topic, options)
     finally:
         ctx.close()
-    if failed and failed[-1]:
+    if failed:
         raise typer.Exit(1)
+
+
+def _print_failures(ctx, failures, topic: Optional[str], options) -> bool:
+    """On stderr: the manifests and files of this run that ended failed, why, and how to recover them; a
+    note for those failed before this run. True when this run left something failed."""
+    from leanops.landing.failures import unlanded_files
+    manifests, files = failures.still_failed(ctx.state)
+    for m in manifests:
+        retried = (f"attempt {m.attempts} of {options.max_attempts}, the next pass retries it"
+                   if m.attempts < options.max_attempts else f"all {m.attempts} attempts used")
+        output.fail(f"manifest {m.manifest_id} ({m.topic}, {len(m.files)} files) failed ({retried}): {m.error}")
+    for f in files:
+        output.fail(f"file {f.file_key} ({f.topic or 'no topic'}) was not ingested: {f.error}")
+    if manifests or files:
+        output.note("to recover: fix the cause, then `leanops files retry` and `leanops watch` again "
+                    "(`leanops files dismiss FILE --reason TEXT` gives a file up); `leanops files orphans` lists them")
+    reported = {f.file_key for f in files} | {k for m in manifests for k in m.files}
+    earlier = [u for u in unlanded_files(ctx.state, topic) if u.file.file_key not in reported]
+    if earlier:
+        output.note(f"{len(earlier)} landed files of earlier runs are not in RAW (failed or stuck): "
+                    "`leanops files orphans` lists them")
+    return bool(manifests or files)
 
 
 def _print_pass(report, as_json: bool) -> None:
@@ -116,7 +142,8 @@ def stats(topic: Optional[str] = TopicOpt, home: Optional[Path] = HomeOpt, schem
 def orphans(directory: Optional[Path] = typer.Argument(None, help="landing directory, to list files never tracked"),
             topic: Optional[str] = TopicOpt, stuck_after: float = StuckOpt,
             home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
-    """Files on disk never tracked, tracked files gone, manifests stuck in processing. Exit 1 if any."""
+    """Files on disk never tracked, tracked files gone, manifests stuck in processing, files that failed to
+    ingest. Exit 1 if any."""
     from leanops.landing.operations import orphans as find_orphans
     ctx = _context(home, schemas)
     try:
@@ -132,6 +159,11 @@ def orphans(directory: Optional[Path] = typer.Argument(None, help="landing direc
         for m in result["stuck_manifests"]:
             output.console.print(f"stuck manifest: {m['manifest_id']} ({m['topic']}, {m['files']} files, "
                                  f"processing since {m['processing_since']})")
+        for f in result["failed_files"]:
+            output.console.print(f"failed file: {f['file']} ({f['topic'] or 'no topic'}, manifest "
+                                 f"{f['manifest_id'] or '-'}, attempts: {f['attempts']}): {f['error']} -> "
+                                 f"{'leanops files retry' if f['recovery'] == 'retry' else 'move it, then dismiss'}",
+                                 markup=False, highlight=False, soft_wrap=True)
         if not result["found"]:
             output.console.print("no orphans")
     if result["found"]:
@@ -153,3 +185,45 @@ def reset_stuck(topic: Optional[str] = TopicOpt, stuck_after: float = StuckOpt,
     else:
         output.console.print(f"completed from RAW: {len(result['completed_from_raw'])}, reset to pending: "
                              f"{len(result['reset_to_pending'])}, files released: {len(result['files_released'])}")
+
+
+@files_app.command()
+def retry(topic: Optional[str] = TopicOpt, home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt,
+          as_json: bool = JsonOpt) -> None:
+    """Failed manifests and files back to pending, for the next `leanops watch` (RAW is asked first: never twice)."""
+    from leanops.landing.failures import retry_failed
+    ctx = _context(home, schemas)
+    try:
+        result = retry_failed(ctx.state, topic)
+    finally:
+        ctx.close()
+    if as_json:
+        output.emit_json(result)
+        return
+    output.console.print(f"manifests back to pending: {len(result['manifests_retried'])}, files back to pending: "
+                         f"{len(result['files_released'])}; run `leanops watch` to ingest them")
+    for key in result["not_retryable"]:
+        output.note(f"cannot retry {key}: it has no valid topic; move it under <dir>/<topic>/, then "
+                    "`leanops files dismiss` it")
+
+
+@files_app.command()
+def dismiss(files: list[str] = typer.Argument(..., help="keys of failed files (as `leanops files orphans` lists them)"),
+            reason: str = typer.Option(..., "--reason", help="why they are given up (kept with each file)"),
+            home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
+    """Give failed files up for good, with the reason: accountability stops counting them as missing. Exit 2 when
+    a file could not be dismissed."""
+    from leanops.landing.failures import dismiss as give_up
+    ctx = _context(home, schemas)
+    try:
+        result = give_up(ctx.state, files, reason)
+    finally:
+        ctx.close()
+    if as_json:
+        output.emit_json(result)
+    else:
+        output.console.print(f"dismissed: {len(result['dismissed'])}")
+        for refused in result["refused"]:
+            output.fail(f"{refused['file']}: {refused['error']}")
+    if result["refused"]:
+        raise typer.Exit(2)

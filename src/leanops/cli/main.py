@@ -238,26 +238,40 @@ def accountability(topic: Optional[str] = typer.Option(None, "--topic", "-t"),
                    home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt,
                    as_json: bool = JsonOpt) -> None:
     """Records in = written + errors + duplicates, per topic and layer. Exit 1 below 100%."""
+    from leanops.landing.failures import unlanded_files
     from leanops.landing.operations import files_account
     from leanops.stages.accountability import topic_accounts
     ctx = _context(home, schemas)
     accounts = []
-    for name in [topic] if topic else ctx.topics():
+    names = [topic] if topic else ctx.topics()
+    for name in names:
         files = files_account(ctx.lake, ctx.state, name)  # lines in landed files = RAW accepted + DLQ
         accounts += ([files] if files else []) + topic_accounts(ctx.lake, name)
+    if not topic:  # landed files whose topic never reached RAW (or is no valid name) have only their files layer
+        for name in sorted({u.file.topic for u in unlanded_files(ctx.state)} - set(names)):
+            accounts.append(files_account(ctx.lake, ctx.state, name))
     if as_json:
         output.emit_json([a.as_dict() for a in accounts])
     else:
         output.emit_table("accountability", ("topic", "layer", "in", "written", "errors", "duplicates",
                                              "superseded", "pending", "accounted", "%"),
-                          [(a.topic, a.layer, a.records_in, a.written, a.errors, a.duplicates, a.superseded, a.pending,
-                            a.accounted, "n/a" if a.percent is None else f"{a.percent:.2f}") for a in accounts])
+                          [(a.topic or "(no topic)", a.layer, a.records_in, a.written, a.errors, a.duplicates,
+                            a.superseded, a.pending, a.accounted, _percent_cell(a)) for a in accounts])
         for a in accounts:
             if a.orphaned:
                 output.console.print(f"{a.topic}: {a.orphaned} DLQ rows belong to ingests that never committed "
                                      "(the process died); that input was not ingested, ingest it again")
+            if a.reason:
+                output.console.print(f"{a.topic or '(no topic)'} {a.layer}: {a.reason}", markup=False,
+                                     highlight=False, soft_wrap=True)
     if not all(a.ok for a in accounts):
         raise typer.Exit(1)
+
+
+def _percent_cell(account) -> str:
+    if account.failed_files:  # landed files missing from RAW: their lines were never counted
+        return f"open: {account.failed_files} file{'s' if account.failed_files != 1 else ''} not in RAW"
+    return "n/a" if account.percent is None else f"{account.percent:.2f}"
 
 
 @app.command()

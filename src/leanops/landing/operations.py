@@ -3,6 +3,8 @@
     leanops files stats [--topic T]
     leanops files orphans [DIR] [--stuck-after SECONDS]
     leanops files reset-stuck [--stuck-after SECONDS]
+
+Retrying and dismissing failed files: leanops.landing.failures.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from leanops.catalog.tables import (
     ROLLUP_MANIFEST_REJECTED, ROLLUP_MANIFEST_WRITTEN, SUMMARY_LINES_READ, SUMMARY_REJECTED, Lakehouse,
 )
 from leanops.context import Context
+from leanops.landing.failures import RESET_STUCK, gap_reason, unlanded_files
 from leanops.landing.files import walk_keys
 from leanops.landing.manifests import SUMMARY_MANIFEST_LINES, committed_manifest, manifest_commits
 from leanops.stages.accountability import LayerAccount
@@ -44,7 +47,8 @@ def _stuck(state: StateStore, topic: str | None, stuck_after: float, now: dateti
 
 def orphans(state: StateStore, directory: Path | None, topic: str | None, stuck_after: float,
             now: datetime | None = None) -> dict:
-    """What needs an operator: untracked files on disk, tracked files gone, stuck and unclaimed manifests."""
+    """What needs an operator: untracked files on disk, tracked files gone, stuck and unclaimed manifests,
+    files that failed to ingest (with why, and whether `leanops files retry` or only dismiss helps)."""
     now = now or datetime.now(timezone.utc)
     tracked = state.list_files(topic=topic)
     keys = {f.file_key for f in tracked}
@@ -57,9 +61,10 @@ def orphans(state: StateStore, directory: Path | None, topic: str | None, stuck_
                        and f.manifest_id not in manifest_ids)
     stuck = [{"manifest_id": m.manifest_id, "topic": m.topic, "files": len(m.files),
               "processing_since": m.updated_at.isoformat()} for m in _stuck(state, topic, stuck_after, now)]
+    failed = [u.as_dict() for u in unlanded_files(state, topic, now, stuck_after) if u.recovery != RESET_STUCK]
     return {"untracked_files": untracked, "missing_files": missing, "stuck_manifests": stuck,
-            "unclaimed_files": unclaimed,
-            "found": bool(untracked or missing or stuck or unclaimed)}
+            "unclaimed_files": unclaimed, "failed_files": failed,
+            "found": bool(untracked or missing or stuck or unclaimed or failed)}
 
 
 def reset_stuck(ctx: Context, topic: str | None, stuck_after: float, now: datetime | None = None) -> dict:
@@ -86,19 +91,27 @@ def reset_stuck(ctx: Context, topic: str | None, stuck_after: float, now: dateti
 
 
 def files_account(lake: Lakehouse, state: StateStore, topic: str) -> LayerAccount | None:
-    """Lines in the topic's ingested files (tracking) = RAW accepted + DLQ of their manifests' commits."""
+    """Lines in the topic's ingested files (tracking) = RAW accepted + DLQ of their manifests' commits.
+    Landed files that never reached RAW (failed, or stuck) hold the layer open, with the reason and the
+    command that recovers them, until they land or are dismissed (leanops.landing.failures)."""
     done = state.list_manifests(topic=topic, status=ManifestStatus.COMPLETED)
     files = [f for f in state.list_files(topic=topic, status=FileStatus.COMPLETED)]
-    if not done and not files:
+    gap = unlanded_files(state, topic)
+    if not done and not files and not gap:
         return None
+    # files not yet ingested have no line count yet: `leanops files stats` lists them, and duplicates
+    account = LayerAccount(topic, "files", records_in=sum(f.lines or 0 for f in files), written=0, errors=0,
+                           failed_files=len(gap), reason=gap_reason(topic, gap) if gap else None)
+    if not done and not files:  # nothing of the topic reached RAW (its name may not even be valid)
+        return account
     raw = lake.raw_table(topic)
     commits = manifest_commits(raw, uncounted=True)  # one walk of RAW's history for every manifest
     # manifests whose commits expired (leanops maintain) were completed: their figures are rolled up
-    written = rolled_up_sum(raw, topic, ROLLUP_MANIFEST_WRITTEN)
-    errors = rolled_up_sum(raw, topic, ROLLUP_MANIFEST_REJECTED)
+    account.written = rolled_up_sum(raw, topic, ROLLUP_MANIFEST_WRITTEN)
+    account.errors = rolled_up_sum(raw, topic, ROLLUP_MANIFEST_REJECTED)
     for m in done:
         sealed = commits.get(m.manifest_id, {})
         read, rejected = int(sealed.get(SUMMARY_LINES_READ, 0)), int(sealed.get(SUMMARY_REJECTED, 0))
-        written, errors = written + read - rejected, errors + rejected
-    # files not yet ingested have no line count yet: `leanops files stats` lists them, and duplicates
-    return LayerAccount(topic, "files", records_in=sum(f.lines or 0 for f in files), written=written, errors=errors)
+        account.written += read - rejected
+        account.errors += rejected
+    return account

@@ -134,7 +134,8 @@ def _topic_status(ctx: Context, name: str, entry, thresholds) -> tuple[dict, lis
     for account in accounts:
         if not account.ok:
             percent = "n/a" if account.percent is None else f"{account.percent:.2f} %"
-            reasons.append(("FAIL", f"{account.layer} accountability {percent}"))
+            reasons.append(("FAIL", f"{account.layer} accountability {percent}"
+                            + (f": {account.reason}" if account.reason else "")))
     last = row["last_run"]
     if last and last["status"] == "FAILED":
         reasons.append(("FAIL", f"last run failed ({last['stage']})"))
@@ -447,6 +448,7 @@ def _accountability_section(status: dict) -> str:
             + f'<td>{percent_bar(percent, a["ok"])}</td>'
             f'<td>{_badge("yes" if a["ok"] else "no", "ok")}'
             + (f'<div class="reasons">{_num(a["orphaned"])} orphaned DLQ rows</div>' if a.get("orphaned") else "")
+            + (f'<div class="reasons">{esc(a["reason"])}</div>' if a.get("reason") else "")
             + "</td></tr>")
     broken = [t for t in status["topics"] if t["error"]]
     for t in broken:

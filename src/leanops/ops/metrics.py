@@ -68,6 +68,9 @@ def collect(ctx: Context, now: datetime | None = None) -> list[Sample]:
             samples.append(Sample("leanops_layer_accounted_ratio", 1.0 if account.records_in == 0 and account.ok
                                   else (account.accounted / account.records_in if account.records_in else 0.0), tl,
                                   "accounted / in; the target is 1 (100%)"))
+            if account.layer == "files":
+                samples.append(Sample("leanops_layer_failed_files", float(account.failed_files), tl,
+                                      "landed files not in RAW (failed or stuck): the target is 0"))
         for layer in UPSTREAM:
             lag = layer_lag_seconds(ctx, topic, layer, now)
             if lag is not None:

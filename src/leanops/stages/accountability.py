@@ -51,6 +51,10 @@ class LayerAccount:
     superseded: int = 0
     pending: int = 0
     orphaned: int = 0  # informational: rejects of interrupted ingests, not part of the balance
+    # the files layer: landed files that never reached RAW (failed, or stuck in processing). Their lines
+    # were never counted, so they are an open gap in files, not in lines, until retried or dismissed
+    failed_files: int = 0
+    reason: str | None = None  # why the layer is open, and what recovers it
 
     @property
     def accounted(self) -> int:
@@ -58,14 +62,17 @@ class LayerAccount:
 
     @property
     def percent(self) -> float | None:
-        """accounted / in as a percentage; None when nothing came in but something was accounted."""
+        """accounted / in as a percentage; None when nothing came in but something was accounted, or when
+        landed files are missing whose lines nobody counted (the figure would claim too much)."""
+        if self.failed_files:
+            return None
         if self.records_in == 0:
             return 100.0 if self.accounted == 0 else None
         return round(100.0 * self.accounted / self.records_in, 4)
 
     @property
     def ok(self) -> bool:
-        return self.accounted == self.records_in
+        return self.accounted == self.records_in and not self.failed_files
 
     def as_dict(self) -> dict:
         data = dataclasses.asdict(self)

@@ -85,16 +85,18 @@ class DriftEntry:
 
 class FileStatus:
     """A landed file's life (seed 003): pending -> manifested -> processing -> completed | failed.
-    `duplicate`: the same bytes (checksum) as a file already tracked for the topic; never ingested."""
+    `duplicate`: the same bytes (checksum) as a file already tracked for the topic; never ingested.
+    `dismissed`: a failed file an operator gave up on (`leanops files dismiss`, with the reason)."""
 
     PENDING, MANIFESTED, PROCESSING = "pending", "manifested", "processing"
-    COMPLETED, FAILED, DUPLICATE = "completed", "failed", "duplicate"
+    COMPLETED, FAILED, DUPLICATE, DISMISSED = "completed", "failed", "duplicate", "dismissed"
 
 
 class ManifestStatus:
-    """A manifest's life: pending -> processing -> completed | failed (failed ones may be retried)."""
+    """A manifest's life: pending -> processing -> completed | failed (failed ones may be retried);
+    `dismissed` once every file of a failed manifest was dismissed."""
 
-    PENDING, PROCESSING, COMPLETED, FAILED = "pending", "processing", "completed", "failed"
+    PENDING, PROCESSING, COMPLETED, FAILED, DISMISSED = "pending", "processing", "completed", "failed", "dismissed"
 
 
 @dataclasses.dataclass
