@@ -86,10 +86,15 @@ class CuratedColumn(_Section):
         return value.replace(" ", "")
 
 
+def default_partitions(merge_key: str) -> list[str]:
+    """The partitioning of a curated or semantic table whose section sets no `partition_by`."""
+    return ["day(publish_time)", f"bucket(16, {merge_key})"]
+
+
 class CuratedSection(_Section):
     merge_key: str = "idempotency_key"
     order_by: str = "event_timestamp"
-    partition_by: list[str] = Field(default_factory=lambda: ["day(publish_time)", "bucket(16, idempotency_key)"])
+    partition_by: list[str] | None = None  # default: day(publish_time), bucket(16, merge_key)
     columns: dict[str, CuratedColumn] = Field(default_factory=dict)
 
     _names = field_validator("columns")(lambda cls, value: _check_columns(value))
@@ -104,11 +109,16 @@ class CuratedSection(_Section):
                 raise ValueError(f"{field} {name!r} must be declared in curated.columns")
         from leanops.catalog.partitioning import parse_partition
         from leanops.stages.casting import check_default
-        for entry in self.partition_by:
+        for entry in self.partitions:
             parse_partition(entry)
         for name, column in self.columns.items():
             check_default(name, column)  # a default that would not cast, or a CDE with a default
         return self
+
+    @property
+    def partitions(self) -> list[str]:
+        """`partition_by`, or the default that follows the merge key."""
+        return self.partition_by if self.partition_by is not None else default_partitions(self.merge_key)
 
 
 class SemanticColumn(_Section):
@@ -180,8 +190,8 @@ class SemanticSection(_Section):
 
     @property
     def partitions(self) -> list[str]:
-        return self.partition_by if self.partition_by is not None else [
-            "day(publish_time)", f"bucket(16, {self.merge_key})"]
+        """`partition_by`, or the default that follows the merge key."""
+        return self.partition_by if self.partition_by is not None else default_partitions(self.merge_key)
 
 
 class ChangeDeclaration(_Section):

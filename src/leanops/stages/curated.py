@@ -212,7 +212,7 @@ def create_table(lake: Lakehouse, topic: str, section: CuratedSection, declared:
         fields.append(NestedField(len(fields) + 1, name, StringType(), required=False))
     schema = Schema(*fields)
     try:
-        spec = partition_spec(section.partition_by, schema)
+        spec = partition_spec(section.partitions, schema)
     except ValueError as exc:
         raise ConfigError(f"{topic}: curated.partition_by: {exc}") from exc
     return lake.create_curated_table(topic, schema, spec, table_properties(section))
