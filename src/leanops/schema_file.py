@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from leanops.config import split_s3_uri
 from leanops.errors import ConfigError, LeanOpsError, SchemaFileError, TransientError
 from leanops.maintenance.policy import MaintenancePolicy
-from leanops.naming import is_valid_column_name
+from leanops.naming import ICEBERG_METADATA_COLUMNS, is_valid_column_name
 
 TYPE_RE = re.compile(r"^(string|int|long|double|boolean|date|timestamp|decimal\((\d{1,2}),\s*(\d{1,2})\))$")
 SCHEMA_SUFFIXES = (".json", ".yaml", ".yml")
@@ -39,6 +39,9 @@ _META_NAMES = ("message_id", "topic_name", "publish_time", "ingestion_ts")  # ty
 def _check_column(name: str) -> str:
     if not is_valid_column_name(name):
         raise ValueError(f"column name {name!r} must be lower-case a-z, 0-9 and '_' (not starting with a digit)")
+    if name in ICEBERG_METADATA_COLUMNS:
+        raise ValueError(f"column name {name!r} is reserved for an Iceberg metadata column: Iceberg engines refuse "
+                         "a table column of that name")
     return name
 
 
