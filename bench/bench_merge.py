@@ -310,13 +310,13 @@ def phase_baseline_load(work: dict) -> dict:
     """A plain PyIceberg table: curated's typed columns, day(publish_time) + bucket(16, key), N rows."""
     from leanops.catalog.commit import conform
     from leanops.catalog.partitioning import partition_spec
-    from leanops.schema_file import CuratedSection
+    from leanops.schema_file import default_partitions
 
     n = work["baseline_table_rows"]
     catalog = _baseline_catalog(work)
     catalog.create_namespace("bench")
     schema = _baseline_schema()
-    spec = partition_spec(CuratedSection.model_fields["partition_by"].default_factory(), schema)  # curated's default
+    spec = partition_spec(default_partitions("idempotency_key"), schema)  # curated's default
     table = catalog.create_table("bench.upsert", schema=schema, partition_spec=spec)
     con = _generator()
     rows = conform(generate_rows(con, _table_source(0, n, n), "m-", typed=True), table.schema().as_arrow())

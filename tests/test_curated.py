@@ -187,3 +187,38 @@ def test_sql_sees_the_merge_through_position_deletes(ctx, schemas, tmp_path):
     assert rows == [{"idempotency_key": "j", "qty": 1}, {"idempotency_key": "k", "qty": 2}]
     latest = run_sql(ctx, "SELECT count(*) AS n FROM curated.events_latest").to_pylist()
     assert latest == [{"n": 2}]
+
+
+def test_default_partitioning_follows_a_merge_key_other_than_idempotency_key(ctx, schemas, tmp_path):
+    """No `partition_by` and `merge_key: order_id`: the linter accepts the file, the deployer creates the table
+    bucketed by order_id, and the runs merge into it (the default used to be bucket(16, idempotency_key),
+    which failed every run with "no column idempotency_key")."""
+    from leanops.schema.deploy import deploy
+    from leanops.schema.lint import lint_files
+    doc = {"topic": "orders", "standardized": {},
+           "curated": {"merge_key": "order_id", "order_by": "updated_at",
+                       "columns": {"order_id": {"type": "string", "cde": True},
+                                   "updated_at": {"type": "timestamp", "cde": True},
+                                   "total": {"type": "decimal(10,2)"}}}}
+    path = write_schema(schemas, doc)
+    report = lint_files({}, {path.name: path.read_bytes()})
+    assert report.ok and [t.kind for t in report.topics] == ["NEW_TABLE"], report.as_dict()
+    [deployed] = deploy(ctx, schemas)
+    assert deployed.ok and deployed.kind == "NEW_TABLE", deployed.as_dict()
+    fields = [(f.name, str(f.transform)) for f in ctx.lake.curated_table("orders").spec().fields]
+    assert fields == [("publish_time_day", "day"), ("order_id_bucket_16", "bucket[16]")]
+
+    def order(mid, key, ts, total):
+        return envelope(mid, {"order_id": key, "updated_at": ts, "total": total}, T0.isoformat())
+    batches = [[order("a1", "o1", "2026-01-19T10:00:00Z", "1.00"), order("a2", "o2", "2026-01-19T10:00:00Z", "2.00")],
+               [order("b1", "o1", "2026-01-19T11:00:00Z", "1.50"),   # replaces the stored o1
+                order("b2", "o3", "2026-01-19T10:00:00Z", "3.00")]]
+    for n, lines in enumerate(batches):  # one run per ingest: the second batch merges against the stored rows
+        ingest(ctx, "orders", lines, tmp_path, f"{n}.ndjson")
+        [outcome] = run_once(ctx)
+        assert outcome.status == RunStatus.SUCCEEDED, outcome.message
+    rows = {r["order_id"]: r for r in ctx.lake.curated_table("orders").scan().to_arrow().to_pylist()}
+    assert {k: (r["message_id"], r["total"]) for k, r in rows.items()} == {
+        "o1": ("b1", Decimal("1.50")), "o2": ("a2", Decimal("2.00")), "o3": ("b2", Decimal("3.00"))}
+    accounts = topic_accounts(ctx.lake, "orders")
+    assert all(a.ok for a in accounts), [a.as_dict() for a in accounts]

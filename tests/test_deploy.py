@@ -34,6 +34,26 @@ def test_new_table_then_idempotent(ctx, schemas):
     assert (record["kind"], record["deployed_by"]) == ("NEW_TABLE", "ci")
 
 
+def test_default_partitioning_written_out_is_no_change(ctx, schemas):
+    """The fingerprint holds the partitioning in force, as earlier versions stored it: a file that writes
+    the default out deploys as unchanged, and one with another merge key hashes its own default."""
+    write_schema(schemas, BASE)
+    deploy(ctx, schemas)
+    explicit = json.loads(json.dumps(BASE))
+    explicit["curated"]["partition_by"] = ["day(publish_time)", "bucket(16, idempotency_key)"]
+    write_schema(schemas, explicit)
+    assert deploy(ctx, schemas)[0].actions == ["unchanged: nothing to do"]
+    [record] = ctx.state.list_deployments("events")
+    stored = json.loads(record["schema_json"])
+    assert stored["curated"]["partition_by"] == ["day(publish_time)", "bucket(16, idempotency_key)"]
+    from leanops.schema.deploy import fingerprint
+    from leanops.schema_file import TopicSchema
+    keyed = json.loads(json.dumps(BASE))
+    keyed["curated"].update(merge_key="qty")
+    text, _ = fingerprint(TopicSchema.model_validate(keyed))
+    assert json.loads(text)["curated"]["partition_by"] == ["day(publish_time)", "bucket(16, qty)"]
+
+
 def test_schema_evolve_in_place(ctx, schemas, tmp_path):
     write_schema(schemas, BASE)
     deploy(ctx, schemas)

@@ -138,6 +138,8 @@ def test_glue_settings_come_from_the_environment(monkeypatch, tmp_path):
 def test_register_parquet_reads_s3_like_duckdb_reads_local_files(aws, tmp_path):
     """The same two files (the second with one more column) on disk and in S3 give the same relation."""
     from pyiceberg.io.pyarrow import PyArrowFileIO
+
+    from leanops.helper_columns import FILE, POS
     io = PyArrowFileIO({"s3.endpoint": aws, "s3.region": REGION})
     parts = [pa.table({"k": ["a", "b", "c"], "n": [1, 2, 3]}),
              pa.table({"k": ["d", "e"], "n": [4, 5], "extra": ["x", None]})]
@@ -153,7 +155,7 @@ def test_register_parquet_reads_s3_like_duckdb_reads_local_files(aws, tmp_path):
     def rows(con, name, uris):
         names = dict(zip(uris, ("first", "second")))
         return sorted((names[f], p, k, n, extra) for k, n, extra, f, p in con.execute(
-            f"SELECT k, n, extra, filename, file_row_number FROM {name}").fetchall())
+            f"SELECT k, n, extra, {FILE}, {POS} FROM {name}").fetchall())
 
     with duckdb.connect() as con:
         register_parquet(con, "on_disk", local)
@@ -162,7 +164,7 @@ def test_register_parquet_reads_s3_like_duckdb_reads_local_files(aws, tmp_path):
             ("first", 0, "a", 1, None), ("first", 1, "b", 2, None), ("first", 2, "c", 3, None),
             ("second", 0, "d", 4, "x"), ("second", 1, "e", 5, None)]
         register_parquet(con, "narrow", remote, io, ["n"])  # only the asked columns leave S3
-        assert [r[0] for r in con.execute("DESCRIBE narrow").fetchall()] == ["n", "filename", "file_row_number"]
+        assert [r[0] for r in con.execute("DESCRIBE narrow").fetchall()] == ["n", FILE.name, POS.name]
         with pytest.raises(ValueError, match="FileIO"):
             register_parquet(con, "no_io", remote)
 

@@ -6,6 +6,9 @@ Rule (documented in docs/standardized.md):
   2. Nested keys are joined with `_`: `event.userId` -> `event_userid`. An empty key becomes `_`.
   3. A name that starts with a digit gets a leading `_`.
   4. Names are identifiers, never SQL text: every query quotes them or passes them as parameters.
+  5. Iceberg's metadata column names (`_file`, `_pos`, ...) are never table columns: Iceberg engines
+     (Spark, Trino) refuse to read a table that has one. The Standardized stage treats them as
+     reserved (a payload key `_file` lands in `_file__2`), schema files may not declare them.
 
 >>> column_name(("event", "metadata", "ipAddress"))
 'event_metadata_ipaddress'
@@ -21,6 +24,11 @@ from __future__ import annotations
 import re
 
 _VALID_COLUMN = re.compile(r"^(?!\d)\w+$")
+# org.apache.iceberg.MetadataColumns.isMetadataColumn (Iceberg 1.10): a table column of one of these
+# names makes Spark's Iceberg reader refuse the table ("Table column names conflict with names reserved
+# for Iceberg metadata columns")
+ICEBERG_METADATA_COLUMNS = frozenset({"_file", "_pos", "_deleted", "_spec_id", "_partition", "_row_id",
+                                      "_last_updated_sequence_number"})
 
 
 def normalize_key(key: str) -> str:

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from leanops.config import split_s3_uri
 from leanops.errors import ConfigError, LeanOpsError, SchemaFileError, TransientError
 from leanops.maintenance.policy import MaintenancePolicy
-from leanops.naming import is_valid_column_name
+from leanops.naming import ICEBERG_METADATA_COLUMNS, is_valid_column_name
 
 TYPE_RE = re.compile(r"^(string|int|long|double|boolean|date|timestamp|decimal\((\d{1,2}),\s*(\d{1,2})\))$")
 SCHEMA_SUFFIXES = (".json", ".yaml", ".yml")
@@ -39,6 +39,9 @@ _META_NAMES = ("message_id", "topic_name", "publish_time", "ingestion_ts")  # ty
 def _check_column(name: str) -> str:
     if not is_valid_column_name(name):
         raise ValueError(f"column name {name!r} must be lower-case a-z, 0-9 and '_' (not starting with a digit)")
+    if name in ICEBERG_METADATA_COLUMNS:
+        raise ValueError(f"column name {name!r} is reserved for an Iceberg metadata column: Iceberg engines refuse "
+                         "a table column of that name")
     return name
 
 
@@ -86,10 +89,15 @@ class CuratedColumn(_Section):
         return value.replace(" ", "")
 
 
+def default_partitions(merge_key: str) -> list[str]:
+    """The partitioning of a curated or semantic table whose section sets no `partition_by`."""
+    return ["day(publish_time)", f"bucket(16, {merge_key})"]
+
+
 class CuratedSection(_Section):
     merge_key: str = "idempotency_key"
     order_by: str = "event_timestamp"
-    partition_by: list[str] = Field(default_factory=lambda: ["day(publish_time)", "bucket(16, idempotency_key)"])
+    partition_by: list[str] | None = None  # default: day(publish_time), bucket(16, merge_key)
     columns: dict[str, CuratedColumn] = Field(default_factory=dict)
 
     _names = field_validator("columns")(lambda cls, value: _check_columns(value))
@@ -104,11 +112,16 @@ class CuratedSection(_Section):
                 raise ValueError(f"{field} {name!r} must be declared in curated.columns")
         from leanops.catalog.partitioning import parse_partition
         from leanops.stages.casting import check_default
-        for entry in self.partition_by:
+        for entry in self.partitions:
             parse_partition(entry)
         for name, column in self.columns.items():
             check_default(name, column)  # a default that would not cast, or a CDE with a default
         return self
+
+    @property
+    def partitions(self) -> list[str]:
+        """`partition_by`, or the default that follows the merge key."""
+        return self.partition_by if self.partition_by is not None else default_partitions(self.merge_key)
 
 
 class SemanticColumn(_Section):
@@ -180,8 +193,8 @@ class SemanticSection(_Section):
 
     @property
     def partitions(self) -> list[str]:
-        return self.partition_by if self.partition_by is not None else [
-            "day(publish_time)", f"bucket(16, {self.merge_key})"]
+        """`partition_by`, or the default that follows the merge key."""
+        return self.partition_by if self.partition_by is not None else default_partitions(self.merge_key)
 
 
 class ChangeDeclaration(_Section):

@@ -1,13 +1,19 @@
 """Iceberg data and delete files as a DuckDB relation, wherever they live (docs/aws-catalog.md).
 
     register_parquet(con, "batch", files, table.io)
-    con.execute("SELECT filename, file_row_number, message_id FROM batch")
+    con.execute(f'SELECT {FILE}, {POS}, message_id FROM batch')
 
-The stages join rows to their file (`filename`, the path or URI exactly as passed) and position
-(`file_row_number`, 0-based) for ingestion order and position deletes. Local files are read by
-DuckDB itself (`read_parquet`, every core, projection pushed down); remote ones (s3://...) by pyarrow
-through PyIceberg's FileIO, since DuckDB cannot open them without its httpfs extension: DuckDB only
-computes over the Arrow rows.
+The stages join rows to their file (`$file`, the path or URI exactly as passed) and position
+(`$pos`, 0-based) for ingestion order and position deletes. Local files are read by DuckDB itself
+(`read_parquet`, every core, projection pushed down); remote ones (s3://...) by pyarrow through
+PyIceberg's FileIO, since DuckDB cannot open them without its httpfs extension: DuckDB only computes
+over the Arrow rows.
+
+The file and position are helper columns (leanops.helper_columns), never `filename` and
+`file_row_number`, which a payload key can be: `read_parquet` takes another name for its filename
+column, but always calls the row number `file_row_number` and refuses a file column of that name, so
+the files' columns are read under placeholder names (its `schema` parameter, by name or Iceberg field
+id) and renamed in the SELECT around it.
 """
 from __future__ import annotations
 
@@ -21,11 +27,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyiceberg.io import FileIO
 
-FILENAME = "filename"
-FILE_ROW_NUMBER = "file_row_number"
+from leanops.helper_columns import FILE, POS
+
 REMOTE_READERS = 8  # files fetched at once from an object store
 _NAME = re.compile(r"^\w+$")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_ROW_NUMBER = "file_row_number"  # read_parquet's fixed name for it, renamed to POS at once
 
 
 def is_local(uri: str) -> bool:
@@ -36,11 +43,11 @@ def is_local(uri: str) -> bool:
 def register_parquet(con: duckdb.DuckDBPyConnection, name: str, uris: Sequence[str], io: FileIO | None = None,
                      columns: Sequence[str] | None = None) -> None:
     """Temp view `name`: the rows of the Parquet files `uris` (by column name, union of the files' columns)
-    plus `filename` (the URI as passed) and `file_row_number` (0-based row position in its file).
+    plus FILE (the URI as passed) and POS (0-based row position in its file).
 
-    `columns` limits the files' columns to those (a column no file has is NULL for the remote reader and
-    an error for DuckDB, as before); None keeps them all. Local paths stay DuckDB's lazy `read_parquet`;
-    any other URI needs `io`, the table's FileIO, and is read into memory (only `columns`).
+    `columns` limits the files' columns to those (a column no file has is NULL); None keeps them all.
+    Local paths stay DuckDB's lazy `read_parquet`; any other URI needs `io`, the table's FileIO, and is
+    read into memory (only `columns`).
     """
     if not _NAME.match(name):
         raise ValueError(f"unsafe relation name {name!r}")
@@ -49,12 +56,10 @@ def register_parquet(con: duckdb.DuckDBPyConnection, name: str, uris: Sequence[s
     if not uris:
         raise ValueError("register_parquet needs at least one file")
     if all(is_local(u) for u in uris):
-        projection = "*" if columns is None else ", ".join(
-            [_ident(c) for c in columns] + [FILENAME, FILE_ROW_NUMBER])
-        listed = ", ".join(f"'{_literal(u)}'" for u in uris)
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {projection} FROM read_parquet([{listed}], "
-                    "filename = true, file_row_number = true, union_by_name = true, hive_partitioning = false)"
-                    ).fetchall()
+        types = dict(_file_columns(con, uris))
+        wanted = list(types) if columns is None else columns
+        fields = [(f"'{_literal(c)}'", c, types.get(c, "VARCHAR")) for c in wanted]
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {_positioned_sql(uris, fields)}").fetchall()
         return
     if io is None:
         raise ValueError(f"reading {uris[0]} needs the table's FileIO")
@@ -64,7 +69,7 @@ def register_parquet(con: duckdb.DuckDBPyConnection, name: str, uris: Sequence[s
 
 
 def read_arrow(uris: Sequence[str], io: FileIO, columns: Sequence[str] | None = None) -> pa.Table:
-    """The files' rows as one Arrow table (file order, then row order) with `filename` and `file_row_number`."""
+    """The files' rows as one Arrow table (file order, then row order) with FILE and POS."""
     def read(uri: str) -> pa.Table:
         with io.new_input(uri).open(seekable=True) as stream:
             parquet = pq.ParquetFile(stream)
@@ -72,8 +77,8 @@ def read_arrow(uris: Sequence[str], io: FileIO, columns: Sequence[str] | None = 
             wanted = None if columns is None else [c for c in columns if c in present]
             table = parquet.read(columns=wanted, use_threads=True)
         table = table.replace_schema_metadata(None)
-        table = table.append_column(FILENAME, pa.repeat(pa.scalar(uri, pa.string()), table.num_rows))
-        return table.append_column(FILE_ROW_NUMBER, _positions(table.num_rows))
+        table = table.append_column(FILE.name, pa.repeat(pa.scalar(uri, pa.string()), table.num_rows))
+        return table.append_column(POS.name, _positions(table.num_rows))
 
     if len(uris) == 1:
         parts = [read(uris[0])]
@@ -85,7 +90,7 @@ def read_arrow(uris: Sequence[str], io: FileIO, columns: Sequence[str] | None = 
         if column not in rows.column_names:  # in no file at all
             rows = rows.add_column(rows.num_columns - 2, column, pa.nulls(rows.num_rows, pa.string()))
     if columns is not None:
-        rows = rows.select([*columns, FILENAME, FILE_ROW_NUMBER])
+        rows = rows.select([*columns, FILE.name, POS.name])
     return rows
 
 
@@ -116,12 +121,32 @@ def _literal(text: str) -> str:
 
 
 def read_by_field_id_sql(paths: Sequence[str], schema) -> str:
-    """SQL of a `read_parquet` over local `paths` whose columns are the Iceberg `schema`'s, matched by field
-    id (a column a file lacks reads NULL; names follow the table, not the writer), plus `filename` and
-    `file_row_number`. For local files (`is_local`)."""
+    """SQL of a relation over local `paths` whose columns are the Iceberg `schema`'s, matched by field id
+    (a column a file lacks reads NULL; names follow the table, not the writer), plus FILE and POS. For
+    local files (`is_local`)."""
     from leanops.catalog.duck_writer import duck_type
-    columns = ", ".join(f"{f.field_id}: {{name: '{_literal(f.name)}', type: '{duck_type(f.field_type)}', "
-                        "default_value: NULL}" for f in schema.fields)
+    fields = [(str(f.field_id), f.name, duck_type(f.field_type)) for f in schema.fields]
+    return f"({_positioned_sql(paths, fields)})"
+
+
+def _file_columns(con: duckdb.DuckDBPyConnection, paths: Sequence[str]) -> list[tuple[str, str]]:
+    """(name, DuckDB type) of the columns of local Parquet files, unified by name (footers only)."""
     listed = ", ".join(f"'{_literal(p)}'" for p in paths)
-    return (f"read_parquet([{listed}], schema = MAP {{{columns}}}, filename = true, file_row_number = true, "
-            "hive_partitioning = false)")
+    rows = con.execute(f"DESCRIBE SELECT * FROM read_parquet([{listed}], union_by_name = true, "
+                       "hive_partitioning = false)").fetchall()
+    return [(row[0], row[1]) for row in rows]
+
+
+def _positioned_sql(paths: Sequence[str], fields: Sequence[tuple[str, str, str]]) -> str:
+    """SELECT over local Parquet files: `fields` (key in the file as SQL — a quoted name or a field id —,
+    column name, DuckDB type), then FILE and POS.
+
+    The files' columns are read as `$0`, `$1`, ... and renamed here, so no data column meets the row
+    number read_parquet adds as `file_row_number`; a column a file lacks reads NULL."""
+    mapping = ", ".join(f"{key}: {{name: '${i}', type: '{_literal(kind)}', default_value: NULL}}"
+                        for i, (key, _, kind) in enumerate(fields))
+    select = [f'"${i}" AS {_ident(name)}' for i, (_, name, _) in enumerate(fields)]
+    listed = ", ".join(f"'{_literal(p)}'" for p in paths)
+    return (f"SELECT {', '.join(select + [str(FILE), f'{_ROW_NUMBER} AS {POS}'])} "
+            f"FROM read_parquet([{listed}], schema = MAP {{{mapping}}}, filename = '{FILE.name}', "
+            "file_row_number = true, hive_partitioning = false)")

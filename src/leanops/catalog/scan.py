@@ -32,13 +32,13 @@ from pyiceberg.schema import Schema
 from pyiceberg.table import FileScanTask, Table
 
 from leanops.catalog.duck_writer import duck_type
-from leanops.catalog.files import FILE_ROW_NUMBER, is_local
+from leanops.catalog.files import is_local, read_by_field_id_sql
 from leanops.catalog.tables import local_path
 from leanops.errors import TerminalError
+from leanops.helper_columns import FILE, POS
 
 ARROW_FILES_AT_ONCE = 4  # the Arrow path holds at most this many files' rows in memory
 NAME_MAPPING = "schema.name-mapping.default"  # set by add_files: data files may lack field ids
-_FILE = "__leanops_file"  # read_parquet's filename column, named so it cannot clash with the table's
 _FILE_PATH_ID, _POS_ID = 2147483546, 2147483545  # the position-delete columns' reserved field ids
 
 
@@ -113,8 +113,6 @@ def arrow_reason(table: Table, schema: Schema, tasks: tuple[FileScanTask, ...]) 
             return f"column {field.name!r} has type {field.field_type}, which DuckDB is not mapped to"
         if getattr(field, "initial_default", None) is not None:
             return f"column {field.name!r} has an initial default for older files"
-        if field.name.lower() in (FILE_ROW_NUMBER, _FILE):
-            return f"column {field.name!r} clashes with read_parquet's row-number column"
     for task in tasks:
         if task.file.file_format != FileFormat.PARQUET:
             return f"data file {task.file.file_path} is {task.file.file_format.name}"
@@ -154,10 +152,9 @@ def _duckdb_select(con: duckdb.DuckDBPyConnection, plan: ScanPlan, helper: str) 
                      "hive_partitioning = false)")
     if deleted:
         kept = ", ".join(f"r.{_ident(f.name)}" for f in plan.schema.fields)
-        parts.append(f"SELECT {kept} FROM read_parquet({_list(local_path(t.file.file_path) for t in deleted)}, "
-                     f"schema = {by_id}, filename = '{_FILE}', file_row_number = true, hive_partitioning = false) r "
-                     f"ANTI JOIN ({_delete_rows(con, deleted, helper)}) d "
-                     f"ON d.path = r.{_FILE} AND d.pos = r.{FILE_ROW_NUMBER}")
+        source = read_by_field_id_sql([local_path(t.file.file_path) for t in deleted], plan.schema)
+        parts.append(f"SELECT {kept} FROM {source} r ANTI JOIN ({_delete_rows(con, deleted, helper)}) d "
+                     f"ON d.path = r.{FILE} AND d.pos = r.{POS}")
     return " UNION ALL ".join(parts)
 
 
@@ -178,8 +175,8 @@ def _delete_rows(con: duckdb.DuckDBPyConnection, tasks: list[FileScanTask], help
     path = ("CASE WHEN starts_with(x.file_path, 'file://') THEN x.file_path[8:] "
             "WHEN starts_with(x.file_path, 'file:/') THEN x.file_path[6:] ELSE x.file_path END")
     return (f"SELECT a.data_file AS path, x.pos AS pos FROM read_parquet({_list(delete_files)}, schema = {by_id}, "
-            f"filename = '{_FILE}', hive_partitioning = false) x "
-            f"JOIN {applies} a ON a.delete_file = x.{_FILE} AND a.data_file = {path}")
+            f"filename = '{FILE.name}', hive_partitioning = false) x "
+            f"JOIN {applies} a ON a.delete_file = x.{FILE} AND a.data_file = {path}")
 
 
 # -- PyIceberg's Arrow read -------------------------------------------------------------------

@@ -35,6 +35,7 @@ from leanops.catalog.inventory import Inventory, LiveFile
 from leanops.catalog.rewrite import commit_rewrite
 from leanops.catalog.row_delta import _DELETE_SCHEMA, _write_delete_file
 from leanops.catalog.tables import local_path
+from leanops.helper_columns import FILE, POS
 from leanops.maintenance.policy import MaintenancePolicy
 from leanops.stages.checkpoint import fault_point
 
@@ -292,10 +293,10 @@ def _rewrite_bin(con, table: Table, files: list[LiveFile], deletes: pa.Table,
             # row order: DuckDB keeps insertion order), so memory stays one batch whatever the bin's size
             query = f"SELECT {select} FROM {source} r"
         else:
-            query = (f"SELECT {select} FROM {source} r JOIN bin_files f ON f.path = r.filename "
-                     "WHERE NOT EXISTS (SELECT 1 FROM bin_deletes d WHERE d.path = r.filename "
-                     "AND d.pos = r.file_row_number AND d.delete_seq >= f.seq) "
-                     f"ORDER BY {order_sql + ', ' if order_sql else ''}f.idx, r.file_row_number")
+            query = (f"SELECT {select} FROM {source} r JOIN bin_files f ON f.path = r.{FILE} "
+                     f"WHERE NOT EXISTS (SELECT 1 FROM bin_deletes d WHERE d.path = r.{FILE} "
+                     f"AND d.pos = r.{POS} AND d.delete_seq >= f.seq) "
+                     f"ORDER BY {order_sql + ', ' if order_sql else ''}f.idx, r.{POS}")
         applied = _applied(con)
         new_file = _write(table, files[0].data_file, duck.arrow_batches(con, query, 65_536), bool(order_sql))
     finally:

@@ -54,6 +54,7 @@ from leanops.catalog import duck_writer
 from leanops.config import Settings
 from leanops.context import Context
 from leanops.errors import LeanOpsError
+from leanops.helper_columns import ORD
 from leanops.ingest.raw import envelope_rows
 from leanops.ops.replay import topic_lease
 from leanops.schema_file import StandardizedSection
@@ -320,15 +321,15 @@ def _parse_problems(settings: Settings, rows: pa.Table) -> list[str | None]:
     with duck.connect(settings.home / "tmp") as con:
         _load_fresh(con, rows)
         standardized.screen(con)
-        failing = dict(con.execute("SELECT ord, reason FROM errs").fetchall())
+        failing = dict(con.execute(f"SELECT {ORD}, reason FROM errs").fetchall())
     return [failing.get(i) for i in range(1, rows.num_rows + 1)]
 
 
 def _load_fresh(con, rows: pa.Table) -> None:
-    """Corrections -> temp table `fresh` as Standardized screens it (`ord` from 1, in the rows' order)."""
+    """Corrections -> temp table `fresh` as Standardized screens it (ORD from 1, in the rows' order)."""
     con.register("corrections", rows)
     try:
-        con.execute("CREATE TEMP TABLE fresh AS SELECT row_number() OVER () AS ord, message_id, topic_name, "
+        con.execute(f"CREATE TEMP TABLE fresh AS SELECT row_number() OVER () AS {ORD}, message_id, topic_name, "
                     "json_payload, publish_time, ingestion_ts FROM corrections").fetchall()
     finally:
         con.unregister("corrections")

@@ -39,6 +39,7 @@ from leanops.catalog.side_lists import replayed_ids, side_list
 from leanops.catalog.tables import SUMMARY_RECORDS_IN, SUMMARY_REPLAY_OF, SUMMARY_REPLAYED_IDS
 from leanops.context import Context
 from leanops.errors import LeanOpsError
+from leanops.helper_columns import FAILURES, ORD
 from leanops.stages import curated, semantic
 from leanops.stages.checkpoint import checkpoint_from_table
 from leanops.stages.result import StageResult
@@ -119,7 +120,7 @@ def _passing(target, relation: str, fixed: list[str], extra: dict[str, str]):
     the commit (in a side file), which is what a resumed replay must not merge again."""
     def summary(con) -> dict[str, str]:
         fixed.extend(r[0] for r in con.execute(
-            f"SELECT message_id FROM {relation} WHERE len(__failures) = 0 ORDER BY message_id").fetchall())
+            f"SELECT message_id FROM {relation} WHERE len({FAILURES}) = 0 ORDER BY message_id").fetchall())
         return {SUMMARY_REPLAYED_IDS: side_list(target, fixed), **extra}
     return summary
 
@@ -195,11 +196,11 @@ def _remove_fixed(errors_table, topic: str, report: ReplayReport, fixed: list[st
 
 
 def _load_rows(con, rows: pa.Table, columns: list[str]) -> set[str]:
-    """Standardized rows -> temp table `batch` as Curated's loader makes it (ingestion order as `ord`)."""
+    """Standardized rows -> temp table `batch` as Curated's loader makes it (ingestion order as ORD)."""
     ordered = rows.sort_by([("ingestion_ts", "ascending"), ("message_id", "ascending")])
     con.register("replay_rows", ordered)
     try:
-        con.execute("CREATE TEMP TABLE batch AS SELECT row_number() OVER () AS ord, * FROM replay_rows").fetchall()
+        con.execute(f"CREATE TEMP TABLE batch AS SELECT row_number() OVER () AS {ORD}, * FROM replay_rows").fetchall()
     finally:
         con.unregister("replay_rows")
     present = {row[0] for row in con.execute("DESCRIBE batch").fetchall()}

@@ -73,8 +73,14 @@ class TopicDeployment:
 
 
 def fingerprint(schema: TopicSchema) -> tuple[str, str]:
-    """Canonical JSON of a schema and its sha256: formatting and key order do not count as changes."""
-    text = json.dumps(schema.model_dump(mode="json", by_alias=True, exclude_none=True), sort_keys=True)
+    """Canonical JSON of a schema and its sha256: formatting and key order do not count as changes.
+
+    The curated partitioning is the one in force: an unset `partition_by` is written out as its default
+    (as the fingerprints of earlier versions hold it), so writing the default out is no change either."""
+    data = schema.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if schema.curated is not None:
+        data["curated"]["partition_by"] = schema.curated.partitions
+    text = json.dumps(data, sort_keys=True)
     return text, hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -32,6 +32,8 @@ from leanops.catalog.schemas import STANDARDIZED_META
 from leanops.catalog.tables import Lakehouse, local_path
 from leanops.config import Settings
 from leanops.errors import ConfigError
+from leanops.helper_columns import (
+    CAST_FAILURES, FAILURES, FILE, KEY, KEY_TEXT, ORD, ORDER_VALUE, POS, RANK, WINS)
 from leanops.schema_file import CuratedSection, TopicSchema
 from leanops.stages import casting
 from leanops.stages.checkpoint import OrphanErrors, StageRun, commit_summary, fault_point, plan_stage
@@ -42,8 +44,9 @@ from leanops.types import RunStatus
 STAGE = "curated"
 META = tuple(name for name, _, _ in STANDARDIZED_META)
 TIE_BREAKERS = ("ingestion_ts", "message_id")  # after order_by: the later ingestion, then the greater id
-# a complete tie keeps the stored row (ord NULL), then the first ingested batch row: never a coin toss
-RANK_ORDER = "{ob} DESC NULLS LAST, " + ", ".join(f"{c} DESC" for c in TIE_BREAKERS) + ", ord ASC NULLS FIRST"
+# a complete tie keeps the stored row (ORD NULL), then the first ingested batch row: never a coin toss
+RANK_ORDER = (f"{ORDER_VALUE} DESC NULLS LAST, " + ", ".join(f"{c} DESC" for c in TIE_BREAKERS)
+              + f", {ORD} ASC NULLS FIRST")
 
 
 def quote(name: str) -> str:
@@ -128,7 +131,7 @@ def merge_batch(con, lake, topic, section, table, errors_table, available: set[s
 
     columns = [f.name for f in staged.txn.table_metadata.schema().fields]
     rows = duck.arrow(con, f"SELECT {', '.join(quote(c) for c in columns)} FROM typed "
-                           "WHERE __rank = 1 AND __wins ORDER BY ord")
+                           f"WHERE {RANK} = 1 AND {WINS} ORDER BY {ORD}")
     staged.write(conform(rows, staged.arrow_schema))
     delete_files = write_position_deletes(table, deletes)
     replaced = sum(len(p) for _, p in deletes.values())
@@ -149,18 +152,18 @@ def _count(con: duckdb.DuckDBPyConnection, relation: str) -> int:
 
 def _load_batch(con: duckdb.DuckDBPyConnection, files: list[str], columns: list[str],
                 io: FileIO | None = None) -> set[str]:
-    """New Standardized rows -> temp table `batch` with `ord` (file order, row order) and exactly
+    """New Standardized rows -> temp table `batch` with ORD (file order, row order) and exactly
     `columns` (those no file of the batch carries are NULL); returns them. `io` reads remote files."""
     if files:
         con.execute("CREATE TEMP TABLE files AS SELECT * FROM unnest($1::VARCHAR[]) WITH ORDINALITY t(path, idx)",
                     [files]).fetchall()
         register_parquet(con, "standardized_batch", files, io)
-        con.execute("CREATE TEMP TABLE batch AS SELECT (f.idx::BIGINT << 32) + s.file_row_number AS ord, "
-                    "s.* EXCLUDE (filename, file_row_number) "
-                    "FROM standardized_batch s JOIN files f ON f.path = s.filename").fetchall()
+        con.execute(f"CREATE TEMP TABLE batch AS SELECT (f.idx::BIGINT << 32) + s.{POS} AS {ORD}, "
+                    f"s.* EXCLUDE ({FILE}, {POS}) "
+                    f"FROM standardized_batch s JOIN files f ON f.path = s.{FILE}").fetchall()
         con.execute("DROP VIEW standardized_batch").fetchall()
     else:
-        con.execute("CREATE TEMP TABLE batch (ord BIGINT, message_id VARCHAR, topic_name VARCHAR, "
+        con.execute(f"CREATE TEMP TABLE batch ({ORD} BIGINT, message_id VARCHAR, topic_name VARCHAR, "
                     "publish_time TIMESTAMPTZ, ingestion_ts TIMESTAMPTZ)").fetchall()
     present = {row[0] for row in con.execute("DESCRIBE batch").fetchall()}
     for name in columns:
@@ -170,36 +173,40 @@ def _load_batch(con: duckdb.DuckDBPyConnection, files: list[str], columns: list[
 
 
 def cast_typed(con, section: CuratedSection, declared: dict, available: set[str], undeclared: list[str]) -> None:
-    """Temp table `typed`: metadata, declared columns cast, undeclared strings, `__failures`."""
+    """Temp table `typed`: ORD, metadata, declared columns cast, undeclared strings, KEY_TEXT, FAILURES,
+    and RANK / WINS for `_latest_wins`."""
     projection = casting.projection(con, declared, available)
     mk = section.merge_key
     key_text = quote(mk) if mk in available else "NULL::VARCHAR"
-    missing_key = (f"CASE WHEN len(__f) = 0 AND {quote(mk) if mk in declared else key_text} IS NULL "
+    key_value = quote(mk) if mk in declared else key_text
+    missing_key = (f"CASE WHEN len({CAST_FAILURES}) = 0 AND {key_value} IS NULL "
                    f"THEN [{{'column': '{mk}', 'value': NULL::VARCHAR, 'reason': 'missing merge key'}}] "
                    "ELSE [] END")
-    select = ["ord"] + [quote(m) for m in META]
+    select = [str(ORD)] + [quote(m) for m in META]
     select += [f"{expr} AS {quote(name)}" for name, expr in projection.typed]
     select += [quote(name) for name in undeclared]
-    select += [f"{key_text}::VARCHAR AS __key_text"]
-    con.execute(f"CREATE TEMP TABLE typed_raw AS SELECT {', '.join(select)}, {projection.errors} AS __f "
-                "FROM batch").fetchall()
-    con.execute(f"CREATE TEMP TABLE typed AS SELECT * EXCLUDE (__f), list_concat(__f, {missing_key}) AS __failures, "
-                "false AS __wins, 0::BIGINT AS __rank FROM typed_raw").fetchall()
+    select += [f"{key_text}::VARCHAR AS {KEY_TEXT}"]
+    con.execute(f"CREATE TEMP TABLE typed_raw AS SELECT {', '.join(select)}, "
+                f"{projection.errors} AS {CAST_FAILURES} FROM batch").fetchall()
+    con.execute(f"CREATE TEMP TABLE typed AS SELECT * EXCLUDE ({CAST_FAILURES}), "
+                f"list_concat({CAST_FAILURES}, {missing_key}) AS {FAILURES}, "
+                f"false AS {WINS}, 0::BIGINT AS {RANK} FROM typed_raw").fetchall()
     con.execute("DROP TABLE typed_raw").fetchall()
 
 
-ERROR_PREFIX = "__error_"  # the Spark engine carries ERROR_FIELDS through its partitions under this prefix
-# curated.errors columns computed from a row of `typed` whose __failures is not empty (every engine)
+# curated.errors columns computed from a row of `typed` whose FAILURES is not empty (every engine; the
+# Spark engine carries them through its partitions as helper_columns.error_field(name))
 ERROR_FIELDS = {
-    "idempotency_key": "coalesce(__key_text, '')",
-    "column_name": "__failures[1].column",
-    "value": "coalesce(__failures[1].value, '')",
-    "reason": "__failures[1].reason",
-    "failures": "to_json(__failures)::VARCHAR",
+    "idempotency_key": f"coalesce({KEY_TEXT}, '')",
+    "column_name": f"{FAILURES}[1].column",
+    "value": f"coalesce({FAILURES}[1].value, '')",
+    "reason": f"{FAILURES}[1].reason",
+    "failures": f"to_json({FAILURES})::VARCHAR",
 }
 _ERRORS_SQL = ("SELECT topic_name, message_id, "
                + ", ".join(f"{expr} AS {name}" for name, expr in ERROR_FIELDS.items())
-               + ", publish_time, ingestion_ts, now() AS error_ts FROM typed WHERE len(__failures) > 0 ORDER BY ord")
+               + f", publish_time, ingestion_ts, now() AS error_ts FROM typed WHERE len({FAILURES}) > 0 "
+               f"ORDER BY {ORD}")
 
 
 def create_table(lake: Lakehouse, topic: str, section: CuratedSection, declared: dict,
@@ -212,7 +219,7 @@ def create_table(lake: Lakehouse, topic: str, section: CuratedSection, declared:
         fields.append(NestedField(len(fields) + 1, name, StringType(), required=False))
     schema = Schema(*fields)
     try:
-        spec = partition_spec(section.partition_by, schema)
+        spec = partition_spec(section.partitions, schema)
     except ValueError as exc:
         raise ConfigError(f"{topic}: curated.partition_by: {exc}") from exc
     return lake.create_curated_table(topic, schema, spec, table_properties(section))
@@ -243,11 +250,12 @@ def _stored_keys(con: duckdb.DuckDBPyConnection, staged: StagedAppend, section: 
     skipping rows that earlier position deletes removed. Returns {local path: DataFile} of those files.
     """
     table = staged.table
-    con.execute("CREATE TEMP TABLE stored (__file VARCHAR, __pos BIGINT, k VARCHAR, ob_text VARCHAR)").fetchall()
+    con.execute(f"CREATE TEMP TABLE stored ({FILE} VARCHAR, {POS} BIGINT, {KEY} VARCHAR, {ORDER_VALUE} VARCHAR, "
+                "ingestion_ts TIMESTAMPTZ, message_id VARCHAR)").fetchall()
     if table.current_snapshot() is None:
         return {}
     mk, ob = quote(section.merge_key), quote(section.order_by)
-    keys = duck.arrow(con, f"SELECT DISTINCT {mk}::VARCHAR AS k FROM typed WHERE len(__failures) = 0")["k"]
+    keys = duck.arrow(con, f"SELECT DISTINCT {mk}::VARCHAR AS k FROM typed WHERE len({FAILURES}) = 0")["k"]
     found = files_for_keys(table, section.merge_key, keys)
     by_path = {local_path(f.path): f.data_file for f in found.data}
     delete_paths = sorted({local_path(d.path) for d in found.deletes})
@@ -260,12 +268,12 @@ def _stored_keys(con: duckdb.DuckDBPyConnection, staged: StagedAppend, section: 
                    if delete_paths else "SELECT NULL::VARCHAR AS file_path, NULL::BIGINT AS pos WHERE false")
         con.execute("CREATE OR REPLACE TEMP TABLE stored AS "
                     f"WITH dels AS ({deleted}) "
-                    f"SELECT d.filename AS __file, d.file_row_number AS __pos, d.{mk} AS __k, d.{ob} AS __ob, "
+                    f"SELECT d.{FILE}, d.{POS}, d.{mk} AS {KEY}, d.{ob} AS {ORDER_VALUE}, "
                     "d.ingestion_ts, d.message_id "
                     "FROM stored_files d "
-                    f"WHERE d.{mk} IN (SELECT {mk} FROM typed WHERE len(__failures) = 0) "
-                    "AND NOT EXISTS (SELECT 1 FROM dels WHERE dels.file_path = d.filename "
-                    "AND dels.pos = d.file_row_number)").fetchall()
+                    f"WHERE d.{mk} IN (SELECT {mk} FROM typed WHERE len({FAILURES}) = 0) "
+                    f"AND NOT EXISTS (SELECT 1 FROM dels WHERE dels.file_path = d.{FILE} "
+                    f"AND dels.pos = d.{POS})").fetchall()
     return by_path
 
 
@@ -273,25 +281,27 @@ def _latest_wins(con: duckdb.DuckDBPyConnection, section: CuratedSection,
                  by_path: dict[str, object]) -> tuple[int, dict[str, tuple]]:
     """Rank the valid batch rows together with the stored rows of their keys; rank 1 wins.
 
-    Marks `typed.__wins` for batch rows that win; returns (rows to insert, stored rows to delete as
+    Marks `typed`'s WINS for batch rows that win; returns (rows to insert, stored rows to delete as
     {data-file URI: (DataFile, positions)}).
     """
     mk, ob = quote(section.merge_key), quote(section.order_by)
     has_stored = _count(con, "stored") > 0 if by_path else False
-    stored_part = ("UNION ALL SELECT NULL::BIGINT, __k, __ob, ingestion_ts, message_id, __file, __pos FROM stored"
-                   if has_stored else "")
+    stored_part = (f"UNION ALL SELECT NULL::BIGINT, {KEY}, {ORDER_VALUE}, ingestion_ts, message_id, {FILE}, {POS} "
+                   "FROM stored" if has_stored else "")
     con.execute(
-        "CREATE TEMP TABLE contest AS SELECT *, row_number() OVER (PARTITION BY k "
-        f"ORDER BY {RANK_ORDER.format(ob='ob')}) AS rnk FROM ("
-        f"SELECT ord, {mk} AS k, {ob} AS ob, ingestion_ts, message_id, NULL::VARCHAR AS file, NULL::BIGINT AS pos "
-        f"FROM typed WHERE len(__failures) = 0 {stored_part})").fetchall()
-    con.execute("UPDATE typed SET __rank = 1, __wins = true WHERE ord IN "
-                "(SELECT ord FROM contest WHERE rnk = 1 AND ord IS NOT NULL)").fetchall()
-    inserts = _count(con, "typed WHERE __wins")
+        f"CREATE TEMP TABLE contest AS SELECT *, row_number() OVER (PARTITION BY {KEY} "
+        f"ORDER BY {RANK_ORDER}) AS {RANK} FROM ("
+        f"SELECT {ORD}, {mk} AS {KEY}, {ob} AS {ORDER_VALUE}, ingestion_ts, message_id, "
+        f"NULL::VARCHAR AS {FILE}, NULL::BIGINT AS {POS} "
+        f"FROM typed WHERE len({FAILURES}) = 0 {stored_part})").fetchall()
+    winners = f"SELECT {ORD} FROM contest WHERE {RANK} = 1 AND {ORD} IS NOT NULL"
+    con.execute(f"UPDATE typed SET {RANK} = 1, {WINS} = true WHERE {ORD} IN ({winners})").fetchall()
+    inserts = _count(con, f"typed WHERE {WINS}")
     deletes: dict[str, tuple] = {}
     if has_stored:
-        rows = con.execute("SELECT c.file, list(c.pos ORDER BY c.pos) FROM contest c WHERE c.ord IS NULL AND c.k IN "
-                           "(SELECT k FROM contest WHERE rnk = 1 AND ord IS NOT NULL) GROUP BY c.file").fetchall()
+        rows = con.execute(f"SELECT c.{FILE}, list(c.{POS} ORDER BY c.{POS}) FROM contest c "
+                           f"WHERE c.{ORD} IS NULL AND c.{KEY} IN (SELECT {KEY} FROM contest "
+                           f"WHERE {RANK} = 1 AND {ORD} IS NOT NULL) GROUP BY c.{FILE}").fetchall()
         for path, positions in rows:
             data_file = by_path[path]
             deletes[data_file.file_path] = (data_file, positions)

@@ -1,6 +1,6 @@
 """Flatten JSON payloads into string columns, vectorised in DuckDB (the embedded engine's hot path).
 
-Two steps over a relation of JSON-object texts (`ord`, `json_payload`, ...):
+Two steps over a relation of JSON-object texts (`$ord`, `json_payload`, ...):
   1. `discover`: find every key path. Levels are walked on a sample first, then ONE verification
      scan over all rows asks `json_keys` of every known object path at once (grouped by the answer,
      so a million rows with a handful of shapes cost one scan); only keys the sample missed cost
@@ -34,8 +34,9 @@ import duckdb
 import pyarrow as pa
 
 from leanops import duck
-from leanops.stages import numbers
+from leanops.helper_columns import EXACT_NUMBERS, JSON_TEXTS, ORD, STRINGS, Helper
 from leanops.naming import column_name, json_pointer, overflow_name
+from leanops.stages import numbers
 
 Path = tuple[str, ...]
 SAMPLE_ROWS = 20_000
@@ -183,11 +184,11 @@ def hidden_objects(con: duckdb.DuckDBPyConnection, relation: str, shape: Shape, 
 
 
 def duplicate_key_rows(con: duckdb.DuckDBPyConnection, relation: str, pointers: list[str]) -> dict[int, str]:
-    """ord -> reason for rows holding an object with the same key twice."""
+    """ORD -> reason for rows holding an object with the same key twice."""
     found: dict[int, str] = {}
     for pointer in pointers:
         for ord_, keys in con.execute(
-            f"SELECT ord, json_keys(json_payload, $1) ks FROM {relation} "
+            f"SELECT {ORD}, json_keys(json_payload, $1) ks FROM {relation} "
             "WHERE len(list_distinct(json_keys(json_payload, $1))) < len(json_keys(json_payload, $1))",
             [pointer],
         ).fetchall():
@@ -225,7 +226,9 @@ def plan_columns(paths: Iterable[Path], reserved: set[str]) -> ColumnPlan:
     return ColumnPlan(plain, groups, set(by_name) | set(reserved))
 
 
-def _ident(name: str) -> str:
+def _ident(name: str | Helper) -> str:
+    if isinstance(name, Helper):
+        return str(name)
     if not _SAFE_NAME.match(name):
         raise ValueError(f"unsafe column name {name!r}")
     return '"' + name + '"'
@@ -249,7 +252,7 @@ def _values(con: duckdb.DuckDBPyConnection, shape: Shape) -> dict[Path, str]:
     """SQL for each leaf path's string value over `_extracted(...)`.
 
     Sets session variables `leanops_s`/`leanops_j` to the pointer lists (parameters, not SQL text)
-    and defines `leanops_exact_numbers` for the same paths: `__n`, the payload's own text of the
+    and defines `leanops_exact_numbers` for the same paths: EXACT_NUMBERS, the payload's own text of the
     numbers DuckDB would print otherwise, wins over DuckDB's.
     """
     string_paths = [p for p in shape.leaf_paths if p not in shape.mixed_paths]
@@ -257,8 +260,9 @@ def _values(con: duckdb.DuckDBPyConnection, shape: Shape) -> dict[Path, str]:
     con.execute("SET VARIABLE leanops_s = $1::VARCHAR[]", [[json_pointer(p) for p in string_paths]]).fetchall()
     con.execute("SET VARIABLE leanops_j = $1::VARCHAR[]", [[json_pointer(p) for p in json_paths]]).fetchall()
     numbers.register(con, "leanops_exact_numbers", string_paths + json_paths)
-    value: dict[Path, str] = {p: f"coalesce(__n[{i + 1}], __s[{i + 1}])" for i, p in enumerate(string_paths)}
-    value.update({p: _mixed_value(f"coalesce(__n[{len(string_paths) + i + 1}], __j[{i + 1}])")
+    value: dict[Path, str] = {p: f"coalesce({EXACT_NUMBERS}[{i + 1}], {STRINGS}[{i + 1}])"
+                              for i, p in enumerate(string_paths)}
+    value.update({p: _mixed_value(f"coalesce({EXACT_NUMBERS}[{len(string_paths) + i + 1}], {JSON_TEXTS}[{i + 1}])")
                   for i, p in enumerate(json_paths)})
     return value
 
@@ -276,7 +280,8 @@ def group_slots(con: duckdb.DuckDBPyConnection, relation: str, shape: Shape, pla
 
 
 def select_sql(con: duckdb.DuckDBPyConnection, relation: str, shape: Shape, plan: ColumnPlan,
-               keep: tuple[str, ...], renames: dict[str, str], slots: dict[str, int] | None = None) -> Extraction:
+               keep: tuple[str | Helper, ...], renames: dict[str, str],
+               slots: dict[str, int] | None = None) -> Extraction:
     """Build the SELECT: `keep` columns, then one column per output name.
 
     `slots` (from `group_slots`) is measured on `relation` when not given; an engine that flattens a
@@ -306,11 +311,12 @@ def select_sql(con: duckdb.DuckDBPyConnection, relation: str, shape: Shape, plan
 
 
 def _extracted(relation: str) -> str:
-    """The relation with its leaf values extracted in one parse per row: `__s` strings, `__j` JSON texts,
-    and `__n` exact number texts, only for the (few) rows with a number DuckDB would print otherwise."""
-    return ("(SELECT *, json_extract_string(json_payload, getvariable('leanops_s')) AS __s, "
-            "json_extract(json_payload, getvariable('leanops_j'))::VARCHAR[] AS __j, "
-            f"CASE WHEN {numbers.LOSSY_ROW_SQL} THEN leanops_exact_numbers(json_payload) END AS __n FROM {relation})")
+    """The relation with its leaf values extracted in one parse per row: STRINGS, JSON_TEXTS, and
+    EXACT_NUMBERS, number texts as written, only for the (few) rows with a number DuckDB would print otherwise."""
+    return (f"(SELECT *, json_extract_string(json_payload, getvariable('leanops_s')) AS {STRINGS}, "
+            f"json_extract(json_payload, getvariable('leanops_j'))::VARCHAR[] AS {JSON_TEXTS}, "
+            f"CASE WHEN {numbers.LOSSY_ROW_SQL} THEN leanops_exact_numbers(json_payload) END AS {EXACT_NUMBERS} "
+            f"FROM {relation})")
 
 
 def _max_slots(con: duckdb.DuckDBPyConnection, relation: str, present: str) -> int:
@@ -328,19 +334,19 @@ def flatten_texts(payloads: list[str], reserved: frozenset[str] = frozenset()) -
     [{'event_userid': 'u1', 'tags': '[1,2]'}]
     """
     with duck.connect() as con:
-        con.register("texts", pa.table({"ord": pa.array(range(len(payloads)), pa.int64()),
+        con.register("texts", pa.table({ORD.name: pa.array(range(len(payloads)), pa.int64()),
                                         "json_payload": pa.array(payloads, pa.string())}))
         con.execute("CREATE TEMP TABLE objects AS SELECT * FROM texts").fetchall()
         shape = discover(con, "objects")
         errors = duplicate_key_rows(con, "objects", shape.duplicate_key_pointers)
         if errors:
-            con.execute("DELETE FROM objects WHERE ord IN (SELECT unnest($1::BIGINT[]))", [list(errors)]).fetchall()
+            con.execute(f"DELETE FROM objects WHERE {ORD} IN (SELECT unnest($1::BIGINT[]))", [list(errors)]).fetchall()
             shape = discover(con, "objects")
         plan = plan_columns(shape.leaf_paths, set(reserved))
-        extraction = select_sql(con, "objects", shape, plan, ("ord",), {})
-        table = duck.arrow(con, extraction.sql + " ORDER BY ord")
+        extraction = select_sql(con, "objects", shape, plan, (ORD,), {})
+        table = duck.arrow(con, extraction.sql + f" ORDER BY {ORD}")
     rows: list[dict] = [{} for _ in payloads]
     for record in table.to_pylist():
-        index = record.pop("ord")
+        index = record.pop(ORD.name)
         rows[index] = {k: v for k, v in record.items() if v is not None}
     return rows, errors

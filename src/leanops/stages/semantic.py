@@ -37,6 +37,7 @@ from leanops.catalog.schemas import STANDARDIZED_META
 from leanops.catalog.tables import Lakehouse, local_path
 from leanops.config import Settings
 from leanops.errors import ConfigError
+from leanops.helper_columns import CAST_FAILURES, FAILURES, FILE, KEY_TEXT, ORD, POS
 from leanops.schema_file import CuratedColumn, SemanticSection, TopicSchema
 from leanops.stages import casting
 from leanops.stages.checkpoint import StageRun, commit_summary, fault_point, plan_stage
@@ -87,9 +88,9 @@ def run_semantic(lake: Lakehouse, settings: Settings, topic: str, schema: TopicS
 
 
 def load_changed(con: duckdb.DuckDBPyConnection, rows: pa.Table) -> None:
-    """Curated rows to project -> temp table `changed`, with `ord` in their order."""
+    """Curated rows to project -> temp table `changed`, with ORD in their order."""
     con.register("changed_arrow", rows)
-    con.execute("CREATE TEMP TABLE changed AS SELECT row_number() OVER () AS ord, * FROM changed_arrow").fetchall()
+    con.execute(f"CREATE TEMP TABLE changed AS SELECT row_number() OVER () AS {ORD}, * FROM changed_arrow").fetchall()
     con.unregister("changed_arrow")
 
 
@@ -114,7 +115,7 @@ def merge_changed(con, lake: Lakehouse, topic: str, section: SemanticSection, ta
     deletes = _stored_positions(con, table, section.merge_key)
     columns = [f.name for f in staged.txn.table_metadata.schema().fields]
     staged.write(conform(duck.arrow(con, f"SELECT {', '.join(quote(c) for c in columns)} FROM governed "
-                                         "WHERE len(__failures) = 0 ORDER BY ord"), staged.arrow_schema))
+                                         f"WHERE len({FAILURES}) = 0 ORDER BY {ORD}"), staged.arrow_schema))
     delete_files = write_position_deletes(table, deletes)
     replaced = sum(len(p) for _, p in deletes.values())
     result.records_superseded = 0
@@ -189,26 +190,27 @@ def _sample(con: duckdb.DuckDBPyConnection, column: str) -> str | None:
 
 
 def govern(con: duckdb.DuckDBPyConnection, section: SemanticSection, upstream: dict[str, str]) -> None:
-    """Temp table `governed`: metadata, the declared columns typed, `__key_text`, `__failures`."""
+    """Temp table `governed`: ORD, metadata, the declared columns typed, KEY_TEXT, FAILURES."""
     same = {n for n, c in section.all_columns.items() if upstream.get(_source(section, n)) == c.type}
     cast = {n: CuratedColumn(type=c.type, cde=(n == section.merge_key))
             for n, c in section.all_columns.items() if n not in same}
     texts = [f"{quote(_source(section, n))}::VARCHAR AS {quote(n)}" for n in cast
              if _source(section, n) in upstream]
     typed = [f"{quote(_source(section, n))} AS {quote(n)}" for n in same]
-    con.execute(f"CREATE TEMP TABLE projected AS SELECT ord, {', '.join(quote(m) for m in META)}"
+    con.execute(f"CREATE TEMP TABLE projected AS SELECT {ORD}, {', '.join(quote(m) for m in META)}"
                 + "".join(f", {t}" for t in typed + texts) + " FROM changed").fetchall()
     projection = casting.projection(con, cast, {n for n in cast if _source(section, n) in upstream})
-    select = ["ord", *(quote(m) for m in META), *(quote(n) for n in same)]
+    select = [str(ORD), *(quote(m) for m in META), *(quote(n) for n in same)]
     select += [f"{sql} AS {quote(name)}" for name, sql in projection.typed]
     key = section.merge_key
-    con.execute(f"CREATE TEMP TABLE typed AS SELECT {', '.join(select)}, {projection.errors} AS __cast_failures "
+    con.execute(f"CREATE TEMP TABLE typed AS SELECT {', '.join(select)}, {projection.errors} AS {CAST_FAILURES} "
                 "FROM projected").fetchall()
     rules = _rule_failures(con, section, same)
-    key_check = (f"CASE WHEN {quote(key)} IS NULL AND len(__cast_failures) = 0 THEN "
+    key_check = (f"CASE WHEN {quote(key)} IS NULL AND len({CAST_FAILURES}) = 0 THEN "
                  f"[{{'column': '{key}', 'value': NULL::VARCHAR, 'reason': 'missing merge key'}}] ELSE [] END")
-    con.execute(f"CREATE TEMP TABLE governed AS SELECT * EXCLUDE (__cast_failures), {quote(key)}::VARCHAR AS __key_text, "
-                f"list_concat(__cast_failures, {key_check}, {rules}) AS __failures FROM typed").fetchall()
+    con.execute(f"CREATE TEMP TABLE governed AS SELECT * EXCLUDE ({CAST_FAILURES}), "
+                f"{quote(key)}::VARCHAR AS {KEY_TEXT}, "
+                f"list_concat({CAST_FAILURES}, {key_check}, {rules}) AS {FAILURES} FROM typed").fetchall()
 
 
 def _rule_failures(con: duckdb.DuckDBPyConnection, section: SemanticSection, same: set[str]) -> str:
@@ -253,7 +255,7 @@ def _typed_literal(text_sql: str, type_name: str, duck_type: str) -> str:
 def _errors_sql(section: SemanticSection) -> str:
     fields = ", ".join(f"{expr} AS {name}" for name, expr in ERROR_FIELDS.items())
     return (f"SELECT topic_name, message_id, {fields}, publish_time, ingestion_ts, now() AS error_ts "
-            "FROM governed WHERE len(__failures) > 0 ORDER BY ord")
+            f"FROM governed WHERE len({FAILURES}) > 0 ORDER BY {ORD}")
 
 
 def table_schema(section: SemanticSection) -> Schema:
@@ -299,7 +301,7 @@ def _stored_positions(con: duckdb.DuckDBPyConnection, table: Table, key: str) ->
     Only the files that may hold one of the keys are read (leanops.catalog.pruning)."""
     if table.current_snapshot() is None:
         return {}
-    keys = duck.arrow(con, f"SELECT DISTINCT {quote(key)}::VARCHAR AS k FROM governed WHERE len(__failures) = 0")["k"]
+    keys = duck.arrow(con, f"SELECT DISTINCT {quote(key)}::VARCHAR AS k FROM governed WHERE len({FAILURES}) = 0")["k"]
     found = files_for_keys(table, key, keys)
     by_path = {local_path(f.path): f.data_file for f in found.data}
     delete_paths = sorted({local_path(d.path) for d in found.deletes})
@@ -308,11 +310,11 @@ def _stored_positions(con: duckdb.DuckDBPyConnection, table: Table, key: str) ->
     register_parquet(con, "stored_files", sorted(by_path), table.io, [key])
     if delete_paths:
         register_parquet(con, "stored_deletes", delete_paths, table.io, ["file_path", "pos"])
-    deleted = ("SELECT regexp_replace(file_path, '^file:(//)?', '') AS f, pos FROM stored_deletes"
-               if delete_paths else "SELECT NULL::VARCHAR AS f, NULL::BIGINT AS pos WHERE false")
+    deleted = ("SELECT regexp_replace(file_path, '^file:(//)?', '') AS file_path, pos FROM stored_deletes"
+               if delete_paths else "SELECT NULL::VARCHAR AS file_path, NULL::BIGINT AS pos WHERE false")
     rows = con.execute(
-        f"WITH dels AS ({deleted}) SELECT d.filename, list(d.file_row_number ORDER BY d.file_row_number) "
+        f"WITH dels AS ({deleted}) SELECT d.{FILE}, list(d.{POS} ORDER BY d.{POS}) "
         f"FROM stored_files d WHERE d.{quote(key)} IN (SELECT {quote(key)} FROM governed "
-        "WHERE len(__failures) = 0) AND NOT EXISTS (SELECT 1 FROM dels WHERE dels.f = d.filename "
-        "AND dels.pos = d.file_row_number) GROUP BY d.filename").fetchall()
+        f"WHERE len({FAILURES}) = 0) AND NOT EXISTS (SELECT 1 FROM dels WHERE dels.file_path = d.{FILE} "
+        f"AND dels.pos = d.{POS}) GROUP BY d.{FILE}").fetchall()
     return {by_path[path].file_path: (by_path[path], positions) for path, positions in rows}

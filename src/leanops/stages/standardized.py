@@ -32,6 +32,8 @@ from leanops.catalog.schemas import META_COLUMNS
 from leanops.catalog.tables import Lakehouse, local_path
 from leanops.config import Settings
 from leanops.duck import json_kind_sql
+from leanops.helper_columns import FILE, ORD, POS
+from leanops.naming import ICEBERG_METADATA_COLUMNS
 from leanops.schema_file import StandardizedSection
 from leanops.stages import flatten
 from leanops.stages.checkpoint import OrphanErrors, StageRun, commit_summary, fault_point, plan_stage
@@ -68,21 +70,21 @@ def _load_fresh(con: duckdb.DuckDBPyConnection, files: list[str], known: pa.Tabl
     """New RAW rows (view `raw_batch`, `_register_batch`) -> temp table `fresh`, deduplicated FIFO.
     Returns (rows read, rows kept).
 
-    `ord` is the ingestion order: file order (commit order), then row order within the file.
+    ORD is the ingestion order: file order (commit order), then row order within the file.
     """
     con.execute("CREATE TEMP TABLE files AS SELECT * FROM unnest($1::VARCHAR[]) WITH ORDINALITY t(path, idx)",
                 [files]).fetchall()
     con.register("known_ids", known)
     try:
-        # dedup on the narrow (message_id, ord) pairs, then keep the wide rows by ord: a window over
+        # dedup on the narrow (message_id, ORD) pairs, then keep the wide rows by ORD: a window over
         # the payloads themselves costs twice as much
         con.execute(
             "CREATE TEMP TABLE fresh AS WITH batch AS ("
-            "  SELECT (f.idx::BIGINT << 32) + r.file_row_number AS ord, r.message_id, r.topic_name, "
+            f"  SELECT (f.idx::BIGINT << 32) + r.{POS} AS {ORD}, r.message_id, r.topic_name, "
             "         r.json_payload, r.publish_time, r.ingestion_ts "
             "  FROM raw_batch r "
-            "  JOIN files f ON f.path = r.filename) "
-            "SELECT * FROM batch WHERE ord IN (SELECT min(b.ord) FROM batch b "
+            f"  JOIN files f ON f.path = r.{FILE}) "
+            f"SELECT * FROM batch WHERE {ORD} IN (SELECT min(b.{ORD}) FROM batch b "
             "  ANTI JOIN known_ids k ON k.message_id = b.message_id GROUP BY b.message_id)").fetchall()
     finally:
         con.unregister("known_ids")
@@ -92,12 +94,12 @@ def _load_fresh(con: duckdb.DuckDBPyConnection, files: list[str], known: pa.Tabl
 
 
 def _empty_fresh(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("CREATE TEMP TABLE fresh (ord BIGINT, message_id VARCHAR, topic_name VARCHAR, "
+    con.execute(f"CREATE TEMP TABLE fresh ({ORD} BIGINT, message_id VARCHAR, topic_name VARCHAR, "
                 "json_payload VARCHAR, publish_time TIMESTAMPTZ, ingestion_ts TIMESTAMPTZ)").fetchall()
 
 
 def _register_batch(con: duckdb.DuckDBPyConnection, files: list[str], io: FileIO) -> None:
-    """View `raw_batch`: the batch's RAW rows with `filename` and `file_row_number` (local or S3 files)."""
+    """View `raw_batch`: the batch's RAW rows with FILE and POS (local or S3 files)."""
     register_parquet(con, "raw_batch", files, io, RAW_COLUMNS)
 
 
@@ -150,7 +152,7 @@ def _process(con, lake, settings, topic, section, table, errors_table, files, fr
     error_rows = duck.arrow(
         con,
         "SELECT f.topic_name, f.message_id, e.reason, coalesce(f.json_payload, '') AS raw_text, f.publish_time, "
-        "f.ingestion_ts, now() AS error_ts FROM fresh f JOIN errs e USING (ord) ORDER BY ord")
+        f"f.ingestion_ts, now() AS error_ts FROM fresh f JOIN errs e USING ({ORD}) ORDER BY {ORD}")
     result.records_errors = error_rows.num_rows
     result.records_written = kept - result.records_errors
 
@@ -191,10 +193,16 @@ def write_objects(con: duckdb.DuckDBPyConnection, table: Table, section: Standar
     return staged.commit(summary), added
 
 
+def reserved_columns(section: StandardizedSection) -> set[str]:
+    """Names no payload path fills (its values start at `name__2`): the metadata columns, the `column_map`
+    targets, and Iceberg's metadata column names, which no Iceberg table may have (leanops.naming)."""
+    return set(META_COLUMNS) | set(section.column_map.values()) | ICEBERG_METADATA_COLUMNS
+
+
 def _flatten_and_write(con: duckdb.DuckDBPyConnection, staged: StagedAppend, shape: flatten.Shape,
                        section: StandardizedSection) -> tuple[flatten.Extraction, dict[str, str]]:
     """Plan the columns, add the new ones to the (uncommitted) schema, write the data files."""
-    plan = flatten.plan_columns(shape.leaf_paths, set(META_COLUMNS) | set(section.column_map.values()))
+    plan = flatten.plan_columns(shape.leaf_paths, reserved_columns(section))
     extraction = flatten.select_sql(con, "objects", shape, plan, META_COLUMNS, section.column_map)
     staged.add_string_columns(extraction.names)
     return extraction, _write(con, staged, extraction)
@@ -224,7 +232,7 @@ def _write(con: duckdb.DuckDBPyConnection, staged: StagedAppend, extraction: fla
 
 
 def screen(con: duckdb.DuckDBPyConnection, verify_leaves: bool = True) -> flatten.Shape:
-    """Over temp table `fresh` (ord, json_payload, ...): temp table `errs` (ord, reason) of the rows that
+    """Over temp table `fresh` (ORD, json_payload, ...): temp table `errs` (ORD, reason) of the rows that
     are not flattenable JSON objects, view `objects` of the rest, and the shape of `objects`.
 
     Rule set of parse_errors, shared by every engine (Spark runs it on each partition).
@@ -236,28 +244,28 @@ def screen(con: duckdb.DuckDBPyConnection, verify_leaves: bool = True) -> flatte
         con.execute("INSERT INTO errs SELECT unnest($1::BIGINT[]), unnest($2::VARCHAR[])",
                     [list(repeated), list(repeated.values())]).fetchall()
         con.execute("CREATE OR REPLACE TEMP VIEW objects AS SELECT * FROM fresh "
-                    "WHERE ord NOT IN (SELECT ord FROM errs)").fetchall()
+                    f"WHERE {ORD} NOT IN (SELECT {ORD} FROM errs)").fetchall()
         shape = flatten.discover(con, "objects", verify_leaves=verify_leaves)
     return shape
 
 
 def _find_parse_errors(con: duckdb.DuckDBPyConnection, screen: bool) -> None:
-    """Temp table `errs` (ord, reason) of payloads that are not JSON objects; view `objects` of the rest.
+    """Temp table `errs` (ORD, reason) of payloads that are not JSON objects; view `objects` of the rest.
 
     Discovery already scanned every payload; `screen` is False when it found only JSON objects, and
     then the screening scan is skipped.
     """
     if not screen:
-        con.execute("CREATE TEMP TABLE errs (ord BIGINT, reason VARCHAR)").fetchall()
+        con.execute(f"CREATE TEMP TABLE errs ({ORD} BIGINT, reason VARCHAR)").fetchall()
         con.execute("CREATE TEMP VIEW objects AS SELECT * FROM fresh").fetchall()
         return
     whitespace = "chr(32) || chr(9) || chr(10) || chr(13)"
     con.execute(
-        "CREATE TEMP TABLE errs AS SELECT ord, reason FROM (SELECT ord, CASE "
+        f"CREATE TEMP TABLE errs AS SELECT {ORD}, reason FROM (SELECT {ORD}, CASE "
         "WHEN json_payload IS NULL THEN 'payload is missing' "
         "WHEN NOT json_valid(json_payload) THEN 'invalid JSON' "
         f"WHEN left(ltrim(json_payload, {whitespace}), 1) <> '{{' THEN "
         f"  'payload is a JSON ' || {json_kind_sql('json_type(json_payload)')} || ', not an object' "
         "END AS reason FROM fresh) WHERE reason IS NOT NULL").fetchall()
     con.execute("CREATE TEMP VIEW objects AS SELECT * FROM fresh "
-                "WHERE ord NOT IN (SELECT ord FROM errs)").fetchall()
+                f"WHERE {ORD} NOT IN (SELECT {ORD} FROM errs)").fetchall()

@@ -1,10 +1,10 @@
 """Curated stage on Spark: the contract of `leanops.stages.curated`, with Iceberg's `MERGE INTO`.
 
-    Standardized range (Batch) --Iceberg incremental scan--> rows with `ord`
+    Standardized range (Batch) --Iceberg incremental scan--> rows with ORD (`$ord`)
       -> partitions: CDE checks and casts (partitions.cast_rows, the DuckDB rules of stages.casting)
       -> failures -> curated.errors (committed first, marked with the range)
       -> latest wins in the batch: row_number() over the merge key by
-         (order_by DESC NULLS LAST, ingestion_ts DESC, message_id DESC, ord)
+         (order_by DESC NULLS LAST, ingestion_ts DESC, message_id DESC, ORD)
       -> against the table: a batch winner replaces the stored row only when it ranks higher
       -> MERGE INTO curated.<topic> (merge-on-read: position deletes) with the checkpoint in the summary
 
@@ -21,6 +21,8 @@ from leanops.catalog.tables import Lakehouse
 from leanops.config import Settings
 from leanops.engines.spark import partitions
 from leanops.engines.spark.io import append, materialize, merge_into, read_batch, spark_name, spark_type
+from leanops.helper_columns import (
+    KEY_TEXT, ORD, RANK, REPLACES, STORED_ID, STORED_INGESTION, STORED_KEY, STORED_ORDER, error_field)
 from leanops.schema_file import TopicSchema
 from leanops.stages import casting, curated
 from leanops.stages.checkpoint import commit_summary, fault_point
@@ -45,10 +47,10 @@ def run_curated(spark: "SparkSession", lake: Lakehouse, settings: Settings, topi
     columns = curated.source_columns(source, batch.to_id)
     declared = {n: c for n, c in section.columns.items() if n not in META}
     undeclared = sorted(set(columns) - set(declared) - set(META))
-    rows = read_batch(spark, lake.standardized_ident(topic), batch).select("ord", *[f"`{c}`" for c in columns])
+    rows = read_batch(spark, lake.standardized_ident(topic), batch).select(ORD.spark, *[f"`{c}`" for c in columns])
     typed = materialize(_cast(rows, section, declared, columns, undeclared))
     result.records_in = typed.count()
-    failed = typed.where(F.col(f"{curated.ERROR_PREFIX}failures").isNotNull())
+    failed = typed.where(F.col(error_field("failures").spark).isNotNull())
     result.records_errors = failed.count()
 
     table = table or curated.create_table(lake, topic, section, declared, undeclared)
@@ -56,10 +58,10 @@ def run_curated(spark: "SparkSession", lake: Lakehouse, settings: Settings, topi
     result.columns_added = curated.evolve(staged, declared, undeclared)
     staged.txn.commit_transaction()
 
-    valid = typed.where(F.col(f"{curated.ERROR_PREFIX}failures").isNull())
+    valid = typed.where(F.col(error_field("failures").spark).isNull())
     winners = materialize(_beat_stored(spark, lake.curated_ident(topic), _batch_winners(valid, section), section))
     result.records_written = winners.count()
-    replaced = winners.where(F.col("__replaces")).count()
+    replaced = winners.where(F.col(REPLACES.spark)).count()
     result.records_superseded = result.records_in - result.records_errors - result.records_written
     result.check_accountability()
 
@@ -75,12 +77,12 @@ def run_curated(spark: "SparkSession", lake: Lakehouse, settings: Settings, topi
 
 
 def _cast(rows: "DataFrame", section, declared: dict, columns: list[str], undeclared: list[str]) -> "DataFrame":
-    """Rows -> ord, metadata, declared columns typed, undeclared strings, __key_text, __error_* fields."""
+    """Rows -> ORD, metadata, declared columns typed, undeclared strings, KEY_TEXT, the error fields."""
     from leanops.catalog.schemas import STANDARDIZED_META
-    fields = [("ord", "bigint")] + [(n, spark_type(t)) for n, t, _ in STANDARDIZED_META]
+    fields = [(ORD.name, "bigint")] + [(n, spark_type(t)) for n, t, _ in STANDARDIZED_META]
     fields += [(n, spark_type(casting.iceberg_type(c.type))) for n, c in declared.items()]
-    fields += [(n, "string") for n in undeclared] + [("__key_text", "string")]
-    fields += [(f"{curated.ERROR_PREFIX}{name}", "string") for name in curated.ERROR_FIELDS]
+    fields += [(n, "string") for n in undeclared] + [(KEY_TEXT.name, "string")]
+    fields += [(error_field(name).name, "string") for name in curated.ERROR_FIELDS]
     task = functools.partial(partitions.cast_rows, section.model_dump_json(by_alias=True), list(declared),
                              columns, undeclared, [n for n, _ in fields])
     return rows.mapInArrow(task, ", ".join(f"`{n}` {t}" for n, t in fields))
@@ -90,10 +92,11 @@ def _batch_winners(valid: "DataFrame", section) -> "DataFrame":
     from pyspark.sql import Window
     from pyspark.sql import functions as F
     mk, ob = F.col(f"`{section.merge_key}`"), F.col(f"`{section.order_by}`")
-    # the embedded engine's RANK_ORDER: order_by, then the later ingestion, the greater id, the first ord
+    # the embedded engine's RANK_ORDER: order_by, then the later ingestion, the greater id, the first ORD
     window = Window.partitionBy(mk).orderBy(ob.desc_nulls_last(), F.col("ingestion_ts").desc(),
-                                            F.col("message_id").desc(), F.col("ord").asc())
-    return valid.withColumn("__rank", F.row_number().over(window)).where("__rank = 1").drop("__rank")
+                                            F.col("message_id").desc(), F.col(ORD.spark).asc())
+    return (valid.withColumn(RANK.name, F.row_number().over(window)).where(F.col(RANK.spark) == 1)
+            .drop(RANK.name))
 
 
 def _ranks_higher(batch_ob: "Column", stored_ob: "Column", batch_ing: "Column", stored_ing: "Column",
@@ -106,23 +109,23 @@ def _ranks_higher(batch_ob: "Column", stored_ob: "Column", batch_ing: "Column", 
 
 
 def _beat_stored(spark: "SparkSession", ident: str, winners: "DataFrame", section) -> "DataFrame":
-    """Batch winners that are new keys or rank above the stored row of their key (`__replaces`)."""
+    """Batch winners that are new keys or rank above the stored row of their key (REPLACES)."""
     from pyspark.sql import functions as F
     mk, ob = section.merge_key, section.order_by
     stored = spark.table(spark_name(ident)).select(
-        F.col(f"`{mk}`").alias("__s_key"), F.col(f"`{ob}`").alias("__s_ob"),
-        F.col("ingestion_ts").alias("__s_ing"), F.col("message_id").alias("__s_id"))
-    joined = winners.join(stored, F.col(f"`{mk}`") == F.col("__s_key"), "left")
-    higher = _ranks_higher(F.col(f"`{ob}`"), F.col("__s_ob"), F.col("ingestion_ts"), F.col("__s_ing"),
-                           F.col("message_id"), F.col("__s_id"))
-    return (joined.where(F.col("__s_key").isNull() | higher)
-            .withColumn("__replaces", F.col("__s_key").isNotNull())
-            .drop("__s_key", "__s_ob", "__s_ing", "__s_id"))
+        F.col(f"`{mk}`").alias(STORED_KEY.name), F.col(f"`{ob}`").alias(STORED_ORDER.name),
+        F.col("ingestion_ts").alias(STORED_INGESTION.name), F.col("message_id").alias(STORED_ID.name))
+    joined = winners.join(stored, F.col(f"`{mk}`") == F.col(STORED_KEY.spark), "left")
+    higher = _ranks_higher(F.col(f"`{ob}`"), F.col(STORED_ORDER.spark), F.col("ingestion_ts"),
+                           F.col(STORED_INGESTION.spark), F.col("message_id"), F.col(STORED_ID.spark))
+    return (joined.where(F.col(STORED_KEY.spark).isNull() | higher)
+            .withColumn(REPLACES.name, F.col(STORED_KEY.spark).isNotNull())
+            .drop(STORED_KEY.name, STORED_ORDER.name, STORED_INGESTION.name, STORED_ID.name))
 
 
 def _error_rows(failed: "DataFrame") -> "DataFrame":
     from pyspark.sql import functions as F
-    fields = [F.col(f"{curated.ERROR_PREFIX}{name}").alias(name) for name in curated.ERROR_FIELDS]
+    fields = [F.col(error_field(name).spark).alias(name) for name in curated.ERROR_FIELDS]
     return failed.select("topic_name", "message_id", *fields, "publish_time", "ingestion_ts",
                          F.current_timestamp().alias("error_ts"))
 

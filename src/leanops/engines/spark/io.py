@@ -3,8 +3,9 @@ commits that carry the run's checkpoint in their snapshot summary.
 
 - `read_batch`: the rows a `stages.checkpoint.Batch` covers, through Iceberg's snapshot-incremental
   scan (`start-snapshot-id` exclusive, `end-snapshot-id` inclusive; `snapshot-id` for a first run),
-  with `ord` = (file's position in commit order << 32) + row position, exactly as the embedded
-  engine numbers them.
+  with ORD (`$ord`) = (file's position in commit order << 32) + row position, exactly as the embedded
+  engine numbers them. The file and row position come from Iceberg's metadata columns `_file` and
+  `_pos`, which no table column can be named (leanops.naming.ICEBERG_METADATA_COLUMNS).
 - `append`: DataFrameWriterV2 append with `snapshot-property.*` write options.
 - `with_summary`: runs SQL (MERGE INTO) inside Iceberg's `CommitMetadata.withCommitProperties`, the
   Java API for summary properties on SQL commands. The callable crosses into Python through Py4J's
@@ -16,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable
 
 from leanops.config import CATALOG_NAME
+from leanops.helper_columns import FILE, FILE_INDEX, ORD, POS
 from leanops.stages.checkpoint import Batch
 
 if TYPE_CHECKING:
@@ -42,23 +44,25 @@ def spark_type(iceberg_type) -> str:
 
 
 def read_batch(spark: "SparkSession", ident: str, batch: Batch) -> "DataFrame":
-    """The batch's rows of the append-only table `ident`, with `ord`; no rows when it added no file."""
+    """The batch's rows of the append-only table `ident`, with ORD; no rows when it added no file."""
     from pyspark.sql import functions as F
     if not batch.files:
         schema = spark.table(spark_name(ident)).schema
-        return spark.createDataFrame([], schema).withColumn("ord", F.lit(None).cast("bigint"))
+        return spark.createDataFrame([], schema).withColumn(ORD.name, F.lit(None).cast("bigint"))
     reader = spark.read
     if batch.from_id is None:
         reader = reader.option("snapshot-id", str(batch.to_id))
     else:
         reader = reader.option("start-snapshot-id", str(batch.from_id)).option("end-snapshot-id", str(batch.to_id))
     rows = reader.table(spark_name(ident))
-    order = spark.createDataFrame([(i, p) for i, p in enumerate(batch.files, start=1)], "__idx bigint, __path string")
+    order = spark.createDataFrame([(i, p) for i, p in enumerate(batch.files, start=1)],
+                                  f"{FILE_INDEX.spark} bigint, {FILE.spark} string")
     # `_file` is the manifest's URI; batch.files are local paths for a local warehouse (as local_path)
-    located = rows.select("*", F.regexp_replace("_file", "^file:(//)?", "").alias("__path"), F.col("_pos"))
-    return (located.join(F.broadcast(order), "__path")
-            .withColumn("ord", F.shiftleft("__idx", 32) + F.col("_pos"))
-            .drop("__path", "__idx", "_pos"))
+    located = rows.select("*", F.regexp_replace("_file", "^file:(//)?", "").alias(FILE.name),
+                          F.col("_pos").alias(POS.name))
+    return (located.join(F.broadcast(order), FILE.name)
+            .withColumn(ORD.name, F.shiftleft(F.col(FILE_INDEX.spark), 32) + F.col(POS.spark))
+            .drop(FILE.name, FILE_INDEX.name, POS.name))
 
 
 def materialize(df: "DataFrame") -> "DataFrame":

@@ -18,10 +18,11 @@ import pyarrow as pa
 
 from leanops import duck
 from leanops.catalog.schemas import META_COLUMNS
+from leanops.helper_columns import ERROR_PREFIX, FAILURES, ORD, error_field, sql_name
 from leanops.stages import flatten
 
 OUTPUT_BATCH_ROWS = 16_384
-SCREEN_SCHEMA = "kind string, ord bigint, text string"  # one row per parse error or shape fact
+SCREEN_SCHEMA = "kind string, ord bigint, text string"  # one row per parse error (ord: its ORD) or shape fact
 
 
 def _load(con, batches: Iterator[pa.RecordBatch], name: str) -> int:
@@ -42,7 +43,7 @@ def _facts(rows: list[tuple[str, int | None, str | None]]) -> pa.RecordBatch:
 
 
 def screen(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """(ord, json_payload) rows -> parse errors ('error', ord, reason) and the shape of the rest
+    """(ORD, json_payload) rows -> parse errors ('error', ORD, reason) and the shape of the rest
     ('leaf' / 'object', NULL, path as a JSON list; 'duplicate-key', NULL, pointer)."""
     from leanops.stages.standardized import screen as screen_rows
     with duck.connect() as con:
@@ -50,7 +51,7 @@ def screen(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
             return
         shape = screen_rows(con, verify_leaves=True)
         rows: list[tuple[str, int | None, str | None]] = [
-            ("error", ord_, reason) for ord_, reason in con.execute("SELECT ord, reason FROM errs").fetchall()]
+            ("error", ord_, reason) for ord_, reason in con.execute(f"SELECT {ORD}, reason FROM errs").fetchall()]
     rows += [("leaf", None, json.dumps(list(p))) for p in shape.leaf_paths]
     rows += [("object", None, json.dumps(list(p))) for p in shape.object_paths]
     rows += [("duplicate-key", None, p) for p in shape.duplicate_key_pointers]
@@ -96,7 +97,7 @@ def output_names(shape: flatten.Shape, plan: flatten.ColumnPlan, column_map: dic
 def cast_rows(section_json: str, declared: list[str], columns: list[str], undeclared: list[str],
               output: list[str], batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """Standardized rows -> `output` columns: metadata, declared columns cast, undeclared strings, and
-    for failing rows the curated.errors fields (`__error_<field>`; NULL on a valid row)."""
+    for failing rows the curated.errors fields (helper_columns.error_field; NULL on a valid row)."""
     from leanops.schema_file import CuratedSection
     from leanops.stages import curated
     section = CuratedSection.model_validate_json(section_json)
@@ -105,8 +106,14 @@ def cast_rows(section_json: str, declared: list[str], columns: list[str], undecl
         if not _load(con, batches, "batch"):
             return
         curated.cast_typed(con, section, chosen, set(columns), undeclared)
-        errors = ", ".join(f"CASE WHEN len(__failures) > 0 THEN {expr} END AS {curated.ERROR_PREFIX}{name}"
-                           for name, expr in curated.ERROR_FIELDS.items())
-        names = [n for n in output if not n.startswith(curated.ERROR_PREFIX)]
-        sql = f"SELECT {', '.join(curated.quote(n) for n in names)}, {errors} FROM typed"
-        yield from duck.arrow_batches(con, sql, OUTPUT_BATCH_ROWS)
+        yield from duck.arrow_batches(con, with_error_fields(output, "typed"), OUTPUT_BATCH_ROWS)
+
+
+def with_error_fields(output: list[str], relation: str) -> str:
+    """SELECT of `output` from a stage's relation of typed rows (curated `typed`, semantic `governed`):
+    its columns, and the errors-table fields (helper_columns.error_field) of the rows that failed."""
+    from leanops.stages.curated import ERROR_FIELDS
+    errors = ", ".join(f"CASE WHEN len({FAILURES}) > 0 THEN {expr} END AS {error_field(name)}"
+                       for name, expr in ERROR_FIELDS.items())
+    names = [n for n in output if not n.startswith(ERROR_PREFIX)]
+    return f"SELECT {', '.join(sql_name(n) for n in names)}, {errors} FROM {relation}"

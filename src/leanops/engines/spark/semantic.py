@@ -19,10 +19,12 @@ from leanops.catalog.schemas import STANDARDIZED_META
 from leanops.catalog.tables import Lakehouse
 from leanops.config import Settings
 from leanops.engines.spark.io import append, materialize, merge_into, spark_name, spark_type
+from leanops.engines.spark.partitions import with_error_fields
+from leanops.helper_columns import FILE, ORD, STORED_KEY, error_field
 from leanops.schema_file import SemanticSection, TopicSchema
 from leanops.stages import casting, semantic
 from leanops.stages.checkpoint import commit_summary, fault_point
-from leanops.stages.curated import ERROR_FIELDS, ERROR_PREFIX, quote
+from leanops.stages.curated import ERROR_FIELDS
 from leanops.stages.result import StageResult
 from leanops.stages.semantic import STAGE, Drift
 from leanops.types import RunStatus
@@ -46,7 +48,7 @@ def run_semantic(spark: "SparkSession", lake: Lakehouse, settings: Settings, top
         on_drift(drift)
 
     governed = materialize(_govern(changed, section, upstream))
-    failed = governed.where(F.col(f"{ERROR_PREFIX}failures").isNotNull())
+    failed = governed.where(F.col(error_field("failures").spark).isNotNull())
     result.records_in = governed.count()
     result.records_errors = failed.count()
     result.records_written = result.records_in - result.records_errors
@@ -59,12 +61,12 @@ def run_semantic(spark: "SparkSession", lake: Lakehouse, settings: Settings, top
     result.columns_added = tuple(section.all_columns) if run.target is None else added
 
     ident, key = lake.semantic_ident(topic), section.merge_key
-    valid = governed.where(F.col(f"{ERROR_PREFIX}failures").isNull())
-    stored = spark.table(spark_name(ident)).select(F.col(f"`{key}`").alias("__s_key"))
-    replaced = valid.join(stored, F.col(f"`{key}`") == F.col("__s_key"), "left_semi").count()
+    valid = governed.where(F.col(error_field("failures").spark).isNull())
+    stored = spark.table(spark_name(ident)).select(F.col(f"`{key}`").alias(STORED_KEY.name))
+    replaced = valid.join(stored, F.col(f"`{key}`") == F.col(STORED_KEY.spark), "left_semi").count()
     summary = commit_summary(result, batch.from_id, replaced=replaced)
     if batch.orphan is None and result.records_errors:
-        fields = [F.col(f"{ERROR_PREFIX}{name}").alias(name) for name in ERROR_FIELDS]
+        fields = [F.col(error_field(name).spark).alias(name) for name in ERROR_FIELDS]
         append(failed.select("topic_name", "message_id", *fields, "publish_time", "ingestion_ts",
                              F.current_timestamp().alias("error_ts")), lake.SEMANTIC_ERRORS, summary)
         fault_point("after-semantic-errors-commit")
@@ -78,13 +80,14 @@ def run_semantic(spark: "SparkSession", lake: Lakehouse, settings: Settings, top
 
 def _changed_rows(spark: "SparkSession", ident: str, snapshot_id: int, files: list[str],
                   columns: list[str]) -> "DataFrame":
-    """Curated rows of the batch's data files still live at `snapshot_id`, numbered by `ord`."""
+    """Curated rows of the batch's data files still live at `snapshot_id`, numbered by ORD."""
     from pyspark.sql import functions as F
     table = spark.read.option("snapshot-id", str(snapshot_id)).table(spark_name(ident))
-    wanted = spark.createDataFrame([(p,) for p in files] or [("",)], "__path string")
-    located = table.select(*[f"`{c}`" for c in columns], F.regexp_replace("_file", "^file:(//)?", "").alias("__path"))
-    return (located.join(F.broadcast(wanted), "__path", "left_semi").drop("__path")
-            .withColumn("ord", F.monotonically_increasing_id()))
+    wanted = spark.createDataFrame([(p,) for p in files] or [("",)], f"{FILE.spark} string")
+    located = table.select(*[f"`{c}`" for c in columns],
+                           F.regexp_replace("_file", "^file:(//)?", "").alias(FILE.name))
+    return (located.join(F.broadcast(wanted), FILE.name, "left_semi").drop(FILE.name)
+            .withColumn(ORD.name, F.monotonically_increasing_id()))
 
 
 def _samples(changed: "DataFrame", columns: list[str]) -> dict[str, str | None]:
@@ -99,7 +102,7 @@ def _samples(changed: "DataFrame", columns: list[str]) -> dict[str, str | None]:
 def _govern(changed: "DataFrame", section: SemanticSection, upstream: dict[str, str]) -> "DataFrame":
     fields = [(n, spark_type(t)) for n, t, _ in STANDARDIZED_META]
     fields += [(n, spark_type(casting.iceberg_type(c.type))) for n, c in section.all_columns.items()]
-    fields += [(f"{ERROR_PREFIX}{name}", "string") for name in ERROR_FIELDS]
+    fields += [(error_field(name).name, "string") for name in ERROR_FIELDS]
     task = functools.partial(_govern_partition, section.model_dump_json(by_alias=True), upstream,
                              [n for n, _ in fields])
     return changed.mapInArrow(task, ", ".join(f"`{n}` {t}" for n, t in fields))
@@ -117,9 +120,5 @@ def _govern_partition(section_json: str, upstream: dict[str, str], output: list[
         con.execute("CREATE TEMP TABLE changed AS SELECT * FROM __part").fetchall()
         con.unregister("__part")
         semantic.govern(con, section, upstream)
-        errors = ", ".join(f"CASE WHEN len(__failures) > 0 THEN {expr} END AS {ERROR_PREFIX}{name}"
-                           for name, expr in ERROR_FIELDS.items())
-        names = [n for n in output if not n.startswith(ERROR_PREFIX)]
-        yield from duck.arrow_batches(con, f"SELECT {', '.join(quote(n) for n in names)}, {errors} FROM governed",
-                                      16_384)
+        yield from duck.arrow_batches(con, with_error_fields(output, "governed"), 16_384)
 

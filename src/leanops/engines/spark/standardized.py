@@ -1,7 +1,7 @@
 """Standardized stage on Spark: the contract of `leanops.stages.standardized`, distributed.
 
-    RAW range (Batch) --Iceberg incremental scan--> rows with `ord`
-      -> anti-join with message_ids already landed (7-day publish_time window), first `ord` wins
+    RAW range (Batch) --Iceberg incremental scan--> rows with ORD (`$ord`)
+      -> anti-join with message_ids already landed (7-day publish_time window), first ORD wins
       -> partitions: parse-error screen + shape facts        (partitions.screen, DuckDB rules)
       -> driver: union of shapes -> column plan -> collision slots (partitions.slots)
       -> add new string columns (catalog schema update, same order as the embedded engine)
@@ -17,23 +17,24 @@ import functools
 from typing import TYPE_CHECKING
 
 from leanops.catalog.commit import StagedAppend
-from leanops.catalog.schemas import META_COLUMNS, STANDARDIZED_META
+from leanops.catalog.schemas import STANDARDIZED_META
 from leanops.catalog.tables import Lakehouse
 from leanops.config import Settings
 from leanops.engines.spark import partitions
 from leanops.engines.spark.io import append, materialize, read_batch, spark_name, spark_type
+from leanops.helper_columns import ORD
 from leanops.schema_file import StandardizedSection
 from leanops.stages import flatten
 from leanops.stages.checkpoint import Batch, commit_summary, fault_point
 from leanops.stages.incremental import current_snapshot_id
 from leanops.stages.result import StageResult
-from leanops.stages.standardized import STAGE, dedup_since, plan_run
+from leanops.stages.standardized import STAGE, dedup_since, plan_run, reserved_columns
 from leanops.types import RunStatus
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-FRESH_COLUMNS = ("ord", "message_id", "topic_name", "json_payload", "publish_time", "ingestion_ts")
+FRESH_COLUMNS = (ORD.name, "message_id", "topic_name", "json_payload", "publish_time", "ingestion_ts")
 
 
 def run_standardized(spark: "SparkSession", lake: Lakehouse, settings: Settings, topic: str,
@@ -44,22 +45,22 @@ def run_standardized(spark: "SparkSession", lake: Lakehouse, settings: Settings,
     batch, table = run.batch, run.target
     result = StageResult(topic, STAGE, RunStatus.SUCCEEDED, source_snapshot_id=batch.to_id)
 
-    rows = read_batch(spark, lake.raw_ident(topic), batch).select(*FRESH_COLUMNS)
+    rows = read_batch(spark, lake.raw_ident(topic), batch).select(*[f"`{c}`" for c in FRESH_COLUMNS])
     fresh = materialize(_first_arrivals(spark, lake, settings, topic, rows, batch))
     result.records_in = rows.count()
     kept = fresh.count()
     result.records_duplicates = result.records_in - kept
 
-    facts = fresh.select("ord", "json_payload").mapInArrow(partitions.screen, partitions.SCREEN_SCHEMA).collect()
+    facts = fresh.select(ORD.spark, "json_payload").mapInArrow(partitions.screen, partitions.SCREEN_SCHEMA).collect()
     errors = [(r.ord, r.text) for r in facts if r.kind == "error"]
     shape = partitions.shape_from_facts(facts)
     result.records_errors = len(errors)
     result.records_written = kept - result.records_errors
     result.check_accountability()
 
-    error_ords = spark.createDataFrame(errors, "ord bigint, reason string")
-    objects = fresh.join(error_ords.select("ord"), "ord", "left_anti")
-    plan = flatten.plan_columns(shape.leaf_paths, set(META_COLUMNS) | set(section.column_map.values()))
+    error_ords = spark.createDataFrame(errors, f"{ORD.spark} bigint, reason string")
+    objects = fresh.join(error_ords.select(ORD.spark), ORD.name, "left_anti")
+    plan = flatten.plan_columns(shape.leaf_paths, reserved_columns(section))
     slots = _group_slots(objects, shape, plan)
     names = partitions.output_names(shape, plan, section.column_map, slots)
 
@@ -69,7 +70,7 @@ def run_standardized(spark: "SparkSession", lake: Lakehouse, settings: Settings,
 
     summary = commit_summary(result, batch.from_id)
     if batch.orphan is None and errors:
-        error_rows = (fresh.join(error_ords, "ord")
+        error_rows = (fresh.join(error_ords, ORD.name)
                       .selectExpr("topic_name", "message_id", "reason", "coalesce(json_payload, '') AS raw_text",
                                   "publish_time", "ingestion_ts", "current_timestamp() AS error_ts"))
         append(error_rows, lake.PARSE_ERRORS, summary)
@@ -87,7 +88,7 @@ def run_standardized(spark: "SparkSession", lake: Lakehouse, settings: Settings,
 def _first_arrivals(spark: "SparkSession", lake: Lakehouse, settings: Settings, topic: str,
                     rows: "DataFrame", batch: Batch) -> "DataFrame":
     """The batch without network duplicates: ids already landed within the window, then all but the
-    first (smallest `ord`) of each message_id."""
+    first (smallest ORD) of each message_id."""
     from pyspark.sql import functions as F
     oldest = rows.agg(F.min("publish_time")).first()[0]
     if oldest is None:
@@ -104,8 +105,8 @@ def _first_arrivals(spark: "SparkSession", lake: Lakehouse, settings: Settings, 
             .where((F.col("topic_name") == F.lit(topic)) & (F.col("publish_time") >= F.lit(since)))
             .select("message_id"))
     new = rows.join(landed.distinct(), "message_id", "left_anti")
-    first = new.groupBy("message_id").agg(F.min("ord").alias("ord"))
-    return new.join(first, ["message_id", "ord"], "left_semi").select(*FRESH_COLUMNS)
+    first = new.groupBy("message_id").agg(F.min(ORD.spark).alias(ORD.name))
+    return new.join(first, ["message_id", ORD.name], "left_semi").select(*[f"`{c}`" for c in FRESH_COLUMNS])
 
 
 def _group_slots(objects: "DataFrame", shape: flatten.Shape, plan: flatten.ColumnPlan) -> dict[str, int]:

@@ -17,5 +17,6 @@ def partition_layout(old: TopicSchema | None, new: TopicSchema | None) -> Iterat
     """A different `partition_by` (another column, transform, bucket count or order) is
     NUCLEAR_RESET: the stored files are laid out by the old spec."""
     for section, before, after in common_sections(old, new, ("curated",)):
-        if _spec(before.partition_by) != _spec(after.partition_by):
-            yield ChangePartition(f"{section}.partition_by", list(before.partition_by), list(after.partition_by))
+        # the partitioning in force: an unset partition_by follows the merge key
+        if _spec(before.partitions) != _spec(after.partitions):
+            yield ChangePartition(f"{section}.partition_by", list(before.partitions), list(after.partitions))
