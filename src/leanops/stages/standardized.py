@@ -32,8 +32,9 @@ from leanops.catalog.schemas import META_COLUMNS
 from leanops.catalog.tables import Lakehouse, local_path
 from leanops.config import Settings
 from leanops.duck import json_kind_sql
-from leanops.schema_file import StandardizedSection
+from leanops.schema_file import ShapeLimits, StandardizedSection
 from leanops.stages import flatten
+from leanops.stages import limits as shape_limits
 from leanops.stages.checkpoint import OrphanErrors, StageRun, commit_summary, fault_point, plan_stage
 from leanops.stages.incremental import current_snapshot_id
 from leanops.stages.result import StageResult
@@ -137,18 +138,19 @@ def _process(con, lake, settings, topic, section, table, errors_table, files, fr
         kept = 0
     result.records_duplicates = result.records_in - kept
 
-    shape = screen(con, verify_leaves=not duck_writer.supports(table.metadata.location))
-    error_rows = duck.arrow(
-        con,
-        "SELECT f.topic_name, f.message_id, e.reason, coalesce(f.json_payload, '') AS raw_text, f.publish_time, "
-        "f.ingestion_ts, now() AS error_ts FROM fresh f JOIN errs e USING (ord) ORDER BY ord")
-    result.records_errors = error_rows.num_rows
-    result.records_written = kept - result.records_errors
-
-    result.check_accountability()
-    summary = commit_summary(result, from_id)
+    shape = screen(con, verify_leaves=not duck_writer.supports(table.metadata.location), limits=section.shape_limits)
+    summary: dict[str, str] = {}
 
     def commit_errors() -> None:
+        """The parse errors are final once the rows are written (the column cap may refuse some there)."""
+        error_rows = duck.arrow(
+            con,
+            "SELECT f.topic_name, f.message_id, e.reason, coalesce(f.json_payload, '') AS raw_text, "
+            "f.publish_time, f.ingestion_ts, now() AS error_ts FROM fresh f JOIN errs e USING (ord) ORDER BY ord")
+        result.records_errors = error_rows.num_rows
+        result.records_written = kept - result.records_errors
+        result.check_accountability()
+        summary.update(commit_summary(result, from_id))
         if orphan is None and error_rows.num_rows:
             append_with_retry(errors_table, conform(error_rows, errors_table.schema().as_arrow()), summary)
             fault_point("after-parse-errors-commit")
@@ -164,31 +166,75 @@ def write_objects(con: duckdb.DuckDBPyConnection, table: Table, section: Standar
                   ) -> tuple[int, tuple[str, ...]]:
     """Flatten the screened rows (view `objects`, see `screen`) into one commit of `table`.
 
-    Returns the snapshot id and the columns it added. `before_commit` runs once the data files are
-    written and before the commit (the run commits its parse errors there); the parse-error replay
-    writes its corrected rows through here too.
+    Returns the snapshot id and the columns it added. Rows that would take the table past its column
+    cap move to `errs` here. `before_commit` runs once the data files are written and before the
+    commit (the run commits its parse errors there, and may still fill `summary`); the parse-error
+    replay writes its corrected rows through here too.
     """
     local = duck_writer.supports(table.metadata.location)  # written files can be checked before the commit
     staged = StagedAppend(table)
-    extraction, column_max = _flatten_and_write(con, staged, shape, section)
+    shape, extraction, column_max = _flatten_and_write(con, staged, shape, section)
     # only a column whose greatest value starts with '{' or later can hold an object's JSON text
     suspects = [n for n in extraction.names if column_max.get(n) is None or column_max[n][:1] >= "{"]
     if local and flatten.hidden_objects(con, "objects", shape, [local_path(f.file_path) for f in staged.files],
                                         suspects):
         _discard(staged)  # nothing is committed yet: rediscover every path exactly and write again
-        extraction, _ = _flatten_and_write(con, staged, flatten.discover(con, "objects"), section)
+        staged = StagedAppend(table)
+        _, extraction, _ = _flatten_and_write(con, staged, flatten.discover(con, "objects"), section, exact=True)
     added = tuple(sorted(n for n in extraction.names if n not in {f.name for f in table.schema().fields}))
     before_commit()
     return staged.commit(summary), added
 
 
 def _flatten_and_write(con: duckdb.DuckDBPyConnection, staged: StagedAppend, shape: flatten.Shape,
-                       section: StandardizedSection) -> tuple[flatten.Extraction, dict[str, str]]:
-    """Plan the columns, add the new ones to the (uncommitted) schema, write the data files."""
-    plan = flatten.plan_columns(shape.leaf_paths, set(META_COLUMNS) | set(section.column_map.values()))
-    extraction = flatten.select_sql(con, "objects", shape, plan, META_COLUMNS, section.column_map)
+                       section: StandardizedSection, exact: bool = False
+                       ) -> tuple[flatten.Shape, flatten.Extraction, dict[str, str]]:
+    """Plan the columns (within the topic's cap), add the new ones to the (uncommitted) schema, write the
+    data files. Returns the shape written (the cap may have refused rows), the extraction, the column maxima."""
+    shape, extraction = _within_column_cap(con, staged, shape, section, exact)
     staged.add_string_columns(extraction.names)
-    return extraction, _write(con, staged, extraction)
+    return shape, extraction, _write(con, staged, extraction)
+
+
+def _extraction(con: duckdb.DuckDBPyConnection, shape: flatten.Shape, section: StandardizedSection,
+                keep: tuple[str, ...] = META_COLUMNS) -> flatten.Extraction:
+    plan = flatten.plan_columns(shape.leaf_paths, set(META_COLUMNS) | set(section.column_map.values()))
+    return flatten.select_sql(con, "objects", shape, plan, keep, section.column_map)
+
+
+def _within_column_cap(con: duckdb.DuckDBPyConnection, staged: StagedAppend, shape: flatten.Shape,
+                       section: StandardizedSection, exact: bool) -> tuple[flatten.Shape, flatten.Extraction]:
+    """The extraction of `objects`, after refusing the rows whose new columns would take the table past
+    `max_columns` (they move to `errs`, see `limits.refuse_over_column_cap`).
+
+    Costs nothing while the batch fits. Past the cap, the rows are judged on an exact shape (as the Spark
+    engine has), and the shape is found again without the refused rows until the batch fits; new
+    columns that no remaining row fills (JSON nulls only) are then left out.
+    """
+    cap = section.shape_limits.max_columns
+    existing = {f.name for f in staged.txn.table_metadata.schema().fields}
+    extraction = _extraction(con, shape, section)
+    while len(existing | set(extraction.names)) > cap:
+        if not exact:
+            shape, exact = flatten.discover(con, "objects"), True
+            extraction = _extraction(con, shape, section)
+            continue
+        new = [n for n in extraction.names if n not in existing]
+        filled = shape_limits.filled_columns(con, _extraction(con, shape, section, keep=("ord",)).sql, new)
+        refused, admitted = shape_limits.refuse_over_column_cap(filled, max(cap - len(existing), 0), cap)
+        if not refused:
+            return shape, _narrowed(extraction, existing | admitted)
+        _route_errors(con, refused)
+        shape = flatten.discover(con, "objects")
+        extraction = _extraction(con, shape, section)
+    return shape, extraction
+
+
+def _narrowed(extraction: flatten.Extraction, allowed: set[str]) -> flatten.Extraction:
+    """The extraction without the columns not in `allowed` (the metadata columns stay)."""
+    names = [n for n in extraction.names if n in allowed]
+    columns = ", ".join(f'"{n}"' for n in (*META_COLUMNS, *names))  # names the extraction already validated
+    return flatten.Extraction(f"SELECT {columns} FROM ({extraction.sql})", names)
 
 
 def _discard(staged: StagedAppend) -> None:
@@ -214,33 +260,50 @@ def _write(con: duckdb.DuckDBPyConnection, staged: StagedAppend, extraction: fla
         return {}
 
 
-def screen(con: duckdb.DuckDBPyConnection, verify_leaves: bool = True) -> flatten.Shape:
+def screen(con: duckdb.DuckDBPyConnection, verify_leaves: bool = True,
+           limits: ShapeLimits = ShapeLimits()) -> flatten.Shape:
     """Over temp table `fresh` (ord, json_payload, ...): temp table `errs` (ord, reason) of the rows that
     are not flattenable JSON objects, view `objects` of the rest, and the shape of `objects`.
 
+    Payloads over the shape `limits` are measured first and never reach discovery: their cost (and the
+    columns they would add) does not depend on how deep or wide they are.
     Rule set of parse_errors, shared by every engine (Spark runs it on each partition).
     """
-    shape = flatten.discover(con, "fresh", verify_leaves=verify_leaves)  # also screens for non-objects
-    _find_parse_errors(con, screen=not shape.clean)
+    over = shape_limits.payload_errors(con, "fresh", limits)
+    source = "fresh"
+    if over:
+        con.execute("CREATE TEMP TABLE over_limits AS SELECT unnest($1::BIGINT[]) AS ord", [list(over)]).fetchall()
+        con.execute("CREATE TEMP VIEW within_limits AS SELECT * FROM fresh "
+                    "WHERE ord NOT IN (SELECT ord FROM over_limits)").fetchall()
+        source = "within_limits"
+    shape = flatten.discover(con, source, verify_leaves=verify_leaves)  # also screens for non-objects
+    _find_parse_errors(con, source, screen=not shape.clean)
+    if over:
+        _route_errors(con, over)
     if shape.duplicate_key_pointers:
-        repeated = flatten.duplicate_key_rows(con, "objects", shape.duplicate_key_pointers)
-        con.execute("INSERT INTO errs SELECT unnest($1::BIGINT[]), unnest($2::VARCHAR[])",
-                    [list(repeated), list(repeated.values())]).fetchall()
-        con.execute("CREATE OR REPLACE TEMP VIEW objects AS SELECT * FROM fresh "
-                    "WHERE ord NOT IN (SELECT ord FROM errs)").fetchall()
+        _route_errors(con, flatten.duplicate_key_rows(con, "objects", shape.duplicate_key_pointers))
         shape = flatten.discover(con, "objects", verify_leaves=verify_leaves)
     return shape
 
 
-def _find_parse_errors(con: duckdb.DuckDBPyConnection, screen: bool) -> None:
-    """Temp table `errs` (ord, reason) of payloads that are not JSON objects; view `objects` of the rest.
+def _route_errors(con: duckdb.DuckDBPyConnection, errors: dict[int, str]) -> None:
+    """Move rows of `objects` to `errs` (ord -> reason); `objects` is then the rest of `fresh`."""
+    con.execute("INSERT INTO errs SELECT unnest($1::BIGINT[]), unnest($2::VARCHAR[])",
+                [list(errors), list(errors.values())]).fetchall()
+    con.execute("CREATE OR REPLACE TEMP VIEW objects AS SELECT * FROM fresh "
+                "WHERE ord NOT IN (SELECT ord FROM errs)").fetchall()
+
+
+def _find_parse_errors(con: duckdb.DuckDBPyConnection, relation: str, screen: bool) -> None:
+    """Temp table `errs` (ord, reason) of the payloads of `relation` that are not JSON objects; view
+    `objects` of the rest.
 
     Discovery already scanned every payload; `screen` is False when it found only JSON objects, and
     then the screening scan is skipped.
     """
     if not screen:
         con.execute("CREATE TEMP TABLE errs (ord BIGINT, reason VARCHAR)").fetchall()
-        con.execute("CREATE TEMP VIEW objects AS SELECT * FROM fresh").fetchall()
+        con.execute(f"CREATE TEMP VIEW objects AS SELECT * FROM {relation}").fetchall()
         return
     whitespace = "chr(32) || chr(9) || chr(10) || chr(13)"
     con.execute(
@@ -249,6 +312,6 @@ def _find_parse_errors(con: duckdb.DuckDBPyConnection, screen: bool) -> None:
         "WHEN NOT json_valid(json_payload) THEN 'invalid JSON' "
         f"WHEN left(ltrim(json_payload, {whitespace}), 1) <> '{{' THEN "
         f"  'payload is a JSON ' || {json_kind_sql('json_type(json_payload)')} || ', not an object' "
-        "END AS reason FROM fresh) WHERE reason IS NOT NULL").fetchall()
-    con.execute("CREATE TEMP VIEW objects AS SELECT * FROM fresh "
+        f"END AS reason FROM {relation}) WHERE reason IS NOT NULL").fetchall()
+    con.execute(f"CREATE TEMP VIEW objects AS SELECT * FROM {relation} "
                 "WHERE ord NOT IN (SELECT ord FROM errs)").fetchall()
