@@ -12,11 +12,11 @@ in the schema file's `standardized.limits`; docs/standardized.md, "Limits") boun
   - columns: `standardized.<topic>` holds at most `max_columns` columns, metadata included.
 
 `payload_errors` finds the payloads over the first two before discovery sees them, without walking
-them: a text test picks the few rows that could be over (more `{` than `max_depth`, more than 5 bytes
-per allowed key), and only those are measured, by DuckDB's JSON reader with `$.*` wildcard paths (one
-parse per level, at most `max_depth` levels, whatever the payload's own depth). `refuse_over_column_cap`
-decides which rows of a batch would take the topic past its column cap; the engines ask
-`filled_columns` which new columns each row fills.
+them: a text test picks the few rows that could be over (more `{` than `max_depth`; more than 5 bytes
+and more `:` than `max_keys` allows), and only those are measured, by DuckDB's JSON reader with `$.*`
+wildcard paths (one parse per level, at most `max_depth` levels, whatever the payload's own depth).
+`refuse_over_column_cap` decides which rows of a batch would take the topic past its column cap; the
+engines ask `filled_columns` which new columns each row fills.
 """
 from __future__ import annotations
 
@@ -49,11 +49,12 @@ def payload_errors(con: duckdb.DuckDBPyConnection, relation: str, limits: ShapeL
 
     Rows that are not valid JSON objects are left to the parse-error rules (their reason is that).
     """
-    # LIKE '%{%{%...' with max_depth + 1 braces: one forward search, no copy (twice as fast as counting
-    # with replace); a literal built from an int, as DuckDB plans a constant pattern best
-    braces = "%" + "{%" * (limits.max_depth + 1)
+    # more `{` than levels allowed, or more bytes and more `:` than keys allowed (text in strings counts
+    # too: an upper bound). LIKE '%{%{%...' is one forward search without a copy (twice as fast as
+    # counting with replace); literals built from ints, as DuckDB plans a constant pattern best.
+    braces, colons = "%" + "{%" * (limits.max_depth + 1), "%" + ":%" * (limits.max_keys + 1)
     con.execute(f"CREATE OR REPLACE TEMP TABLE __leanops_big AS SELECT ord, json_payload FROM {relation} "
-                f"WHERE json_payload LIKE '{braces}' OR strlen(json_payload) > $1",
+                f"WHERE json_payload LIKE '{braces}' OR (strlen(json_payload) > $1 AND json_payload LIKE '{colons}')",
                 [BYTES_PER_KEY * limits.max_keys]).fetchall()
     try:
         con.execute(f"DELETE FROM __leanops_big WHERE NOT coalesce(json_valid(json_payload) AND {IS_OBJECT}, false)"

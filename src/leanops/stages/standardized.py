@@ -4,9 +4,10 @@ Contract (docs/standardized.md, design.md section 4):
   1. read the RAW data files added after the checkpoint snapshot (exclusive) up to the current one;
   2. drop network duplicates on message_id, first in ingestion order wins, also against rows already
      in Standardized or parse_errors whose publish_time is within `dedup_window_days` of the batch;
-  3. invalid JSON, non-object payloads and objects with a repeated key -> parse_errors with a reason;
+  3. invalid JSON, non-object payloads, payloads nested too deep or with too many keys
+     (leanops.stages.limits) and objects with a repeated key -> parse_errors with a reason;
   4. flatten the rest to lower-case string columns (leanops.stages.flatten), apply `column_map`,
-     add new columns to the table;
+     add new columns to the table (rows whose new columns would pass its cap -> parse_errors);
   5. commit the rows with the RAW snapshot id consumed in the snapshot summary of the same commit.
 
 parse_errors is another table, so it commits first, marked with the RAW range it covers; a rerun

@@ -2,8 +2,10 @@
 
     RAW range (Batch) --Iceberg incremental scan--> rows with `ord`
       -> anti-join with message_ids already landed (7-day publish_time window), first `ord` wins
-      -> partitions: parse-error screen + shape facts        (partitions.screen, DuckDB rules)
+      -> partitions: parse-error screen + shape facts        (partitions.screen, DuckDB rules, shape limits)
       -> driver: union of shapes -> column plan -> collision slots (partitions.slots)
+      -> past the column cap: the new columns each row fills (partitions.filled_columns) -> refused
+         rows join the parse errors, the rest is shaped again    (stages.limits, the embedded rule)
       -> add new string columns (catalog schema update, same order as the embedded engine)
       -> partitions: flatten (partitions.flatten_rows) -> append with the checkpoint in the summary
 
