@@ -188,7 +188,8 @@ def test_a_very_deep_payload_is_measured_without_walking_it():
     assert over_limits(nested(200_000), {"ok": 1}) == {0: "payload nested deeper than 32 levels"}
 
 
-_any_json = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.text(alphabet="{}[]:,\"\\ab", max_size=4)),
+_json_text = st.text(alphabet="{}[]:,\"\\ab", max_size=4)  # strings full of JSON punctuation
+_any_json = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), _json_text),
                          lambda inner: st.one_of(st.lists(inner, max_size=3),
                                                  st.dictionaries(_keys, inner, max_size=4)), max_leaves=25)
 

@@ -102,7 +102,8 @@ def _key_counts(con: duckdb.DuckDBPyConnection, deep: list[int], limits: ShapeLi
     return counts
 
 
-def filled_columns(con: duckdb.DuckDBPyConnection, extraction_sql: str, names: list[str]) -> list[tuple[int, list[str]]]:
+def filled_columns(con: duckdb.DuckDBPyConnection, extraction_sql: str,
+                   names: list[str]) -> list[tuple[int, list[str]]]:
     """(ord, the `names` it fills) for every row of a flattening SELECT (with `ord`) that fills any, in ord order.
 
     A column is filled when the row's value there is not NULL (a JSON null fills nothing).
