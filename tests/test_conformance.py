@@ -159,6 +159,55 @@ def test_engines_agree_step_by_step_and_in_turns(tmp_path):
     assert all(a["ok"] for a in final["accountability"])
 
 
+def _standardized_state(ctx: Context) -> dict:
+    """What the engines must agree on when a topic has only a standardized section."""
+    out = {}
+    for ident in ("standardized.events", "standardized.parse_errors"):
+        table = ctx.lake.load(ident)
+        out[f"{ident} schema"] = [(f.name, str(f.field_type), f.required) for f in table.schema().fields]
+        out[f"{ident} rows"] = sorted(json.dumps({k: v for k, v in row.items() if k not in CLOCKS}, default=str,
+                                                 sort_keys=True) for row in table.scan().to_arrow().to_pylist())
+    out["accountability"] = [{**dataclasses.asdict(a), "ok": a.ok} for a in topic_accounts(ctx.lake, fx.TOPIC)]
+    return out
+
+
+def test_engines_refuse_the_same_hostile_shapes(tmp_path):
+    """Payloads nested too deep or too wide, and a batch past the topic's column cap: both engines send the
+    same rows to parse_errors with the same reasons, and add the same columns (docs/standardized.md, Limits)."""
+    schema = {"topic": fx.TOPIC, "standardized": {"limits": {"max_columns": 8}}}  # 4 metadata + 4 payload
+    steps = [
+        [fx.envelope("g1", {"a": 1, "b": {"c": 2}})],
+        [fx.envelope("deep", json.loads('{"x":' * 40 + "1" + "}" * 40)),
+         fx.envelope("very-deep", '{"x":' * 200_000 + "1" + "}" * 200_000),
+         fx.envelope("wide", {f"k{i}": i for i in range(1500)}),
+         fx.envelope("g2", {"a": 2, "d": 1}),             # the last but one column there is room for
+         fx.envelope("over", {"e": 1, "f": 1}),           # two more: past the cap
+         fx.envelope("nulls", {"a": 3, "n": None}),       # a new key holding null fills no column
+         fx.envelope("g3", {"g": "last"}),                 # the last column
+         fx.envelope("late", {"h": 1}),                    # past the cap
+         fx.envelope("bad", "{nope")],
+    ]
+    homes = {name: Home(tmp_path / name, [name] * len(steps)) for name in ("embedded", "spark")}
+    try:
+        for index, lines in enumerate(steps):
+            runs = {name: home.step(index, schema, [lines], tmp_path) for name, home in homes.items()}
+            assert runs["spark"] == runs["embedded"], f"step {index + 1}: runs differ"
+            states = {name: _standardized_state(home.any) for name, home in homes.items()}
+            for key, expected in states["embedded"].items():
+                assert states["spark"][key] == expected, f"step {index + 1}: spark differs in {key}"
+    finally:
+        for home in homes.values():
+            home.close()
+    errors = [json.loads(r) for r in states["embedded"]["standardized.parse_errors rows"]]
+    assert {e["message_id"]: e["reason"] for e in errors} == {
+        "deep": "payload nested deeper than 32 levels", "very-deep": "payload nested deeper than 32 levels",
+        "wide": "payload has 1500 keys, more than 1000", "bad": "invalid JSON",
+        "over": "payload adds 2 new columns, past the topic's cap of 8 columns",
+        "late": "payload adds 1 new columns, past the topic's cap of 8 columns"}
+    assert [n for n, _, _ in states["embedded"]["standardized.events schema"]][4:] == ["a", "b_c", "d", "g"]
+    assert all(a["ok"] for a in states["embedded"]["accountability"])
+
+
 def _cli(*args: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run([LEANOPS, *args], capture_output=True, text=True, env=env, timeout=600)
 

@@ -256,6 +256,44 @@ def test_a_rebuild_after_every_error_was_fixed(lake, tmp_path):
     assert error_view(ctx.lake, "orders").total == 0
 
 
+def test_payloads_refused_by_a_limit_land_once_it_is_raised(lake, tmp_path):
+    """A shape limit is a topic setting: the refused payloads keep their raw text, so after raising the limit
+    the export replays unchanged; while the limit stands a replay is held to it."""
+    ctx, schemas = lake
+    write_schema(schemas, {**SCHEMA, "standardized": {**SCHEMA["standardized"], "limits": {"max_keys": 3}}})
+    ingest(ctx, "orders", [envelope("w1", {**_payload("k8", 8), "note": "x"}), envelope("m1", _payload("k1", 1))],
+           tmp_path)
+    run_cycle(ctx)
+    [error] = export_errors(ctx.lake, "orders", "parse")
+    assert error["reason"] == "payload has 4 keys, more than 3"
+    held = replay_parse(ctx, "orders", [json.dumps(error)])
+    assert (held.fixed, held.still_failing) == (0, 1) and "more than 3" in held.problems[0]["reason"]
+
+    write_schema(schemas, SCHEMA)  # the default limits
+    done = replay_parse(ctx, "orders", [json.dumps(error)])
+    assert (done.fixed, done.still_failing) == (1, 0)
+    [w1] = [r for r in standardized_rows(ctx, "orders") if r["message_id"] == "w1"]
+    assert (w1["qty"], w1["note"]) == ("8", "x")
+    run_cycle(ctx)
+    assert _curated_keys(ctx) == ["k1", "k8"] and _all_ok(ctx)
+
+
+def test_a_replay_is_held_to_the_topic_column_cap(lake, tmp_path):
+    ctx, schemas = lake  # 4 metadata columns + idempotency_key, event_timestamp, qty: at the cap
+    write_schema(schemas, {**SCHEMA, "standardized": {**SCHEMA["standardized"], "limits": {"max_columns": 7}}})
+    ingest(ctx, "orders", [envelope("m1", _payload("k1", 1)), envelope("p1", "{broken"), envelope("p2", "{broken")],
+           tmp_path)
+    run_cycle(ctx)
+    report = replay_parse(ctx, "orders", [
+        json.dumps({"message_id": "p1", "payload": {**_payload("k2", 2), "note": "a new column"}}),
+        json.dumps({"message_id": "p2", "payload": _payload("k3", 3)})])
+    assert (report.fixed, report.still_failing) == (1, 1)
+    assert len(ctx.lake.standardized_table("orders").schema().fields) == 7
+    assert [r["message_id"] for r in export_errors(ctx.lake, "orders", "parse")] == ["p1"]
+    run_cycle(ctx)
+    assert _curated_keys(ctx) == ["k1", "k3"] and _all_ok(ctx)
+
+
 def test_cli_export_edit_replay(lake, tmp_path):
     ctx, schemas = lake
     _with_dlq_rows(ctx, tmp_path)

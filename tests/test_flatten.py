@@ -133,3 +133,84 @@ def test_no_value_is_lost(docs):
         for name in row:
             base = name.rsplit("__", 1)[0] if "__" in name and name.rsplit("__", 1)[1].isdigit() else name
             assert base in {column_name(p) for p, _ in _leaves(doc)}
+
+
+# -- shape limits: what is measured before discovery (leanops.stages.limits) -------------------------
+def over_limits(*docs, **limits):
+    """ord -> reason of `limits.payload_errors` over the texts (dicts are dumped compact)."""
+    import pyarrow as pa
+
+    from leanops import duck
+    from leanops.helper_columns import ORD
+    from leanops.schema_file import ShapeLimits
+    from leanops.stages.limits import payload_errors
+    texts = [d if isinstance(d, str) else json.dumps(d, separators=(",", ":")) for d in docs]
+    with duck.connect() as con:
+        con.register("texts", pa.table({ORD.name: pa.array(range(len(texts)), pa.int64()),
+                                        "json_payload": pa.array(texts, pa.string())}))
+        return payload_errors(con, "texts", ShapeLimits(**limits))
+
+
+def nested(depth: int, leaf="1", opener='{"a":', closer="}") -> str:
+    """A payload whose longest key path has `depth` keys."""
+    return opener * depth + leaf + closer * depth
+
+
+def test_depth_counts_the_keys_of_the_longest_path():
+    assert over_limits(nested(3), nested(4), nested(3, leaf="{}"), nested(3, leaf='{"x":{}}'), max_depth=3) == {
+        1: "payload nested deeper than 3 levels", 3: "payload nested deeper than 3 levels"}
+
+
+def test_arrays_are_values_whatever_they_hold():
+    """An array is stored as JSON text and never walked: its nesting costs nothing, so it does not count."""
+    deep_array = '{"a":' + "[" * 500 + "1" + "]" * 500 + "}"
+    objects_in_arrays = '{"a":' + '[{"b":' * 200 + "1" + "}]" * 200 + "}"
+    assert over_limits(deep_array, objects_in_arrays, max_depth=3) == {}
+
+
+def test_keys_are_the_paths_that_become_columns():
+    doc = {"a": 1, "b": None, "c": {}, "d": [{"x": 1, "y": 2, "z": 3}] * 50, "e": {"f": {"g": "h", "i": [1]}}}
+    # a, b, c, d, e_f_g, e_f_i: keys inside arrays and the objects on the way are not columns
+    assert over_limits(doc, max_keys=6) == {}
+    assert over_limits(doc, max_keys=5) == {0: "payload has 6 keys, more than 5"}
+
+
+def test_text_inside_strings_does_not_count():
+    braces = {"s": "{" * 100 + ":" * 100, "t": '{"a":{"a":{"a":{"a":1}}}}'}
+    assert over_limits(braces, max_depth=1, max_keys=2) == {}
+
+
+def test_what_is_not_a_json_object_is_left_to_the_parse_error_rules():
+    assert over_limits("{" * 100, "[" + nested(50) + "]", '"' + "{" * 60 + '"', nested(50)[:-1], max_depth=3) == {}
+
+
+def test_a_very_deep_payload_is_measured_without_walking_it():
+    """200,000 levels (1.2 MB): one JSON parse and a path of `max_depth` wildcards."""
+    assert over_limits(nested(200_000), {"ok": 1}) == {0: "payload nested deeper than 32 levels"}
+
+
+_json_text = st.text(alphabet="{}[]:,\"\\ab", max_size=4)  # strings full of JSON punctuation
+_any_json = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), _json_text),
+                         lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                 st.dictionaries(_keys, inner, max_size=4)), max_leaves=25)
+
+
+def _key_depth(value) -> int:
+    return 1 + max(map(_key_depth, value.values())) if isinstance(value, dict) and value else 0
+
+
+def _key_count(value) -> int:
+    return sum(_key_count(v) if isinstance(v, dict) and v else 1 for v in value.values())
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.dictionaries(_keys, _any_json, max_size=5), st.integers(1, 4), st.integers(1, 8), st.booleans())
+def test_limits_agree_with_a_walk_of_the_parsed_payload(doc, max_depth, max_keys, compact):
+    text = json.dumps(doc, separators=(",", ":") if compact else None, ensure_ascii=compact)
+    found = over_limits(text, max_depth=max_depth, max_keys=max_keys)
+    if _key_depth(doc) > max_depth:
+        assert found == {0: f"payload nested deeper than {max_depth} levels"}
+    elif _key_count(doc) > max_keys:
+        assert found == {0: f"payload has {_key_count(doc)} keys, more than {max_keys}"}
+    else:
+        assert found == {}

@@ -126,8 +126,9 @@ def payloads(draw) -> tuple[str, str | None]:
     if kind == "broken-string":  # a string payload holding (usually broken) JSON text: RAW keeps the text
         text = draw(st.sampled_from(['{"a": ', "{x", "[]", "null", "", '{"a":1}', '{"a":1,"a":2}']))
         return _string(text, draw(st.booleans())), text
-    if kind == "scalar":
-        return draw(json_values(99)), None
+    if kind == "scalar":  # a string payload is stored decoded, any other scalar as its JSON text
+        text = draw(json_values(99))
+        return text, (json.loads(text) if text.startswith('"') else None)
     return json_object(draw, 0, draw(SPACES)), None
 
 

@@ -1,4 +1,6 @@
-"""Standardized stage on real Iceberg tables: dedup, parse errors, evolution, checkpoints, schema gate."""
+"""Standardized stage on real Iceberg tables: dedup, parse errors, shape limits, evolution, checkpoints,
+schema gate."""
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -198,4 +200,86 @@ def test_a_scalar_key_that_turns_into_an_object_after_the_sample(ctx, schemas, t
     assert rows["m5"]["a"] == "{not json, just text}" and rows["m1"]["a"] == "x"
     data_files = list(ctx.lake.standardized_table("events").scan().plan_files())
     assert sum(t.file.record_count for t in data_files) == 30_001  # the first attempt's files are not committed
+    assert_accountable(ctx)
+
+
+def _deep(depth: int) -> str:
+    return '{"a":' * depth + "1" + "}" * depth
+
+
+def test_hostile_shapes_go_to_parse_errors_and_never_reach_discovery(ctx, schemas, tmp_path, monkeypatch):
+    """10,000 and 200,000 levels deep (60 KB, 1.2 MB) and 5,000 keys, in a batch with good rows: the good
+    rows land, the hostile ones are parse errors with the reason, no column comes from them, and the
+    flattening steps never see them (their cost does not depend on the shape)."""
+    from leanops.stages import flatten
+    seen: set[str] = set()
+
+    def spy(step):
+        def wrapped(con, relation, *args, **kwargs):
+            seen.update(m for (m,) in con.execute(f"SELECT message_id FROM {relation}").fetchall())
+            return step(con, relation, *args, **kwargs)
+        return wrapped
+
+    for name in ("discover", "select_sql", "duplicate_key_rows"):
+        monkeypatch.setattr(flatten, name, spy(getattr(flatten, name)))
+    write_schema(schemas, EVENTS_SCHEMA)
+    wide = {f"k{i}": i for i in range(5000)}
+    hostile = {"deep-10k": _deep(10_000), "deep-200k": _deep(200_000), "wide-5k": json.dumps(wide)}
+    lines = [envelope(f"m{i}", {"v": i, "event": {"userId": f"u{i}"}}) for i in range(50)]
+    lines[10:10] = [envelope(mid, text) for mid, text in hostile.items()]
+    ingest(ctx, "events", lines, tmp_path)
+    [outcome] = run_once(ctx)
+    stage = outcome.stages[0]
+    assert (stage.records_in, stage.records_written, stage.records_errors) == (53, 50, 3)
+    assert stage.columns_added == ("event_userid", "v")
+    errors = {e["message_id"]: e for e in ctx.lake.parse_errors_table().scan().to_arrow().to_pylist()}
+    assert {m: e["reason"] for m, e in errors.items()} == {
+        "deep-10k": "payload nested deeper than 32 levels", "deep-200k": "payload nested deeper than 32 levels",
+        "wide-5k": "payload has 5000 keys, more than 1000"}
+    assert errors["deep-200k"]["raw_text"] == hostile["deep-200k"]  # kept whole, for export and replay
+    assert seen and not seen & set(hostile)
+    assert_accountable(ctx)
+
+    seen.clear()  # the next run: nothing of the hostile rows is left to carry
+    ingest(ctx, "events", [envelope("n1", {"v": "next"})], tmp_path, "next.ndjson")
+    [outcome] = run_once(ctx)
+    assert outcome.stages[0].columns_added == () and outcome.stages[0].records_written == 1
+    assert [f.name for f in ctx.lake.standardized_table("events").schema().fields] == [
+        "message_id", "topic_name", "publish_time", "ingestion_ts", "event_userid", "v"]
+    assert_accountable(ctx)
+
+
+def test_rows_past_the_topic_column_cap_are_refused_in_ingestion_order(ctx, schemas, tmp_path):
+    """The schema file sets the limits; 4 metadata columns + 3 payload columns is the cap."""
+    write_schema(schemas, {"topic": "events", "standardized": {"limits": {"max_columns": 7, "max_depth": 2,
+                                                                          "max_keys": 4}}})
+    ingest(ctx, "events", [envelope("m1", {"a": 1, "b": 1})], tmp_path, "a.ndjson")
+    run_once(ctx)
+    ingest(ctx, "events", [
+        envelope("r1", {"c": 1}),                    # the last column there is room for
+        envelope("r2", {"d": 1}),                    # past the cap
+        envelope("r3", {"a": 2, "c": 3}),            # only known columns
+        envelope("r4", {"a": 3, "e": None}),         # a new key holding null fills no column
+        envelope("r5", {"f": 1, "g": {"h": 1}}),     # two new columns
+        envelope("r6", {"x": {"y": {"z": 1}}}),      # three keys deep
+        envelope("r7", {"p": 1, "q": 1, "r": 1, "s": [1], "t": {}}),  # five keys
+    ], tmp_path, "b.ndjson")
+    [outcome] = run_once(ctx)
+    stage = outcome.stages[0]
+    assert (stage.records_written, stage.records_errors, stage.columns_added) == (3, 4, ("c",))
+    reasons = {e["message_id"]: e["reason"] for e in ctx.lake.parse_errors_table().scan().to_arrow().to_pylist()}
+    assert reasons == {"r2": "payload adds 1 new columns, past the topic's cap of 7 columns",
+                       "r5": "payload adds 2 new columns, past the topic's cap of 7 columns",
+                       "r6": "payload nested deeper than 2 levels", "r7": "payload has 5 keys, more than 4"}
+    rows = by_id(standardized_rows(ctx, "events"))
+    assert set(rows) == {"m1", "r1", "r3", "r4"} and rows["r3"]["c"] == "3"
+    assert len(ctx.lake.standardized_table("events").schema().fields) == 7
+    assert_accountable(ctx)
+
+    # at the cap: a row with a new column is refused, the others land
+    ingest(ctx, "events", [envelope("s1", {"z": 1}), envelope("s2", {"b": "known"})], tmp_path, "c.ndjson")
+    [outcome] = run_once(ctx)
+    assert (outcome.stages[0].records_written, outcome.stages[0].records_errors) == (1, 1)
+    assert by_id(standardized_rows(ctx, "events"))["s2"]["b"] == "known"
+    assert len(ctx.lake.standardized_table("events").schema().fields) == 7
     assert_accountable(ctx)

@@ -55,10 +55,26 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+class ShapeLimits(_Section):
+    """How deep and how wide a payload may be, and how many columns the topic may grow to (docs/standardized.md,
+    "Limits"). A payload over a limit goes to parse_errors with the reason; see `leanops.stages.limits`."""
+
+    max_depth: int = Field(default=32, ge=1, le=1000,
+                           description="longest key path: objects nested in objects (arrays are values)")
+    max_keys: int = Field(default=1000, ge=1, description="keys per payload that become columns")
+    max_columns: int = Field(default=2000, ge=1, description="columns of standardized.<topic>, metadata included")
+
+
 class StandardizedSection(_Section):
-    """RAW -> Standardized: flattened-name -> output-name renames (e.g. metadata to idempotency_key)."""
+    """RAW -> Standardized: flattened-name -> output-name renames (e.g. metadata to idempotency_key), and the
+    shape limits of the topic's payloads."""
 
     column_map: dict[str, str] = Field(default_factory=dict)
+    limits: ShapeLimits | None = None  # None: the defaults (and the schema's fingerprint stays as it was)
+
+    @property
+    def shape_limits(self) -> ShapeLimits:
+        return self.limits or ShapeLimits()
 
     @field_validator("column_map")
     @classmethod

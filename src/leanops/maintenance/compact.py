@@ -33,7 +33,7 @@ from leanops import duck
 from leanops.catalog.files import is_local, read_arrow, read_by_field_id_sql
 from leanops.catalog.inventory import Inventory, LiveFile
 from leanops.catalog.rewrite import commit_rewrite
-from leanops.catalog.row_delta import _DELETE_SCHEMA, _write_delete_file
+from leanops.catalog.row_delta import _write_delete_file
 from leanops.catalog.tables import local_path
 from leanops.helper_columns import FILE, POS
 from leanops.maintenance.policy import MaintenancePolicy

@@ -291,7 +291,7 @@ def _replay_parse(ctx: Context, topic: str, lines: Iterable[str]) -> CorrectionR
              "publish_time": present[f.message_id]["publish_time"],
              "ingestion_ts": present[f.message_id]["ingestion_ts"], "corrected_ts": now, "replay_id": ""}
             for _, f in fixes], schema=PARSE_CORRECTIONS_SCHEMA.as_arrow())
-        reasons = _parse_problems(ctx.settings, rows)
+        reasons = _parse_problems(ctx.settings, rows, section)
         for (number, fix), reason in zip(fixes, reasons):
             if reason is not None:
                 report.problem(number, fix.message_id, f"still not a JSON object: {reason}", failing=True)
@@ -316,11 +316,14 @@ def _standardized_section(ctx: Context, topic: str) -> StandardizedSection:
     return schema.standardized
 
 
-def _parse_problems(settings: Settings, rows: pa.Table) -> list[str | None]:
-    """Each row's parse-error reason under Standardized's own rules (None: a flattenable JSON object)."""
+def _parse_problems(settings: Settings, rows: pa.Table, section: StandardizedSection) -> list[str | None]:
+    """Each row's parse-error reason under Standardized's own rules (None: a flattenable JSON object).
+
+    The topic's column cap is not judged here: it depends on the other rows written with it (see
+    `apply_parse_corrections`)."""
     with duck.connect(settings.home / "tmp") as con:
         _load_fresh(con, rows)
-        standardized.screen(con)
+        standardized.screen(con, limits=section.shape_limits)
         failing = dict(con.execute(f"SELECT {ORD}, reason FROM errs").fetchall())
     return [failing.get(i) for i in range(1, rows.num_rows + 1)]
 
@@ -368,14 +371,20 @@ def apply_parse_corrections(lake: Lakehouse, settings: Settings, topic: str,
         latest = latest.take(keep).sort_by([("ingestion_ts", "ascending"), ("message_id", "ascending")])
         with duck.connect(settings.home / "tmp") as con:
             _load_fresh(con, latest)
-            shape = standardized.screen(con, verify_leaves=not duck_writer.supports(table.metadata.location))
-            applied.still_failing = con.execute("SELECT count(*) FROM errs").fetchall()[0][0]
-            fixed = duck.arrow(con, "SELECT message_id, ingestion_ts FROM objects ORDER BY message_id")
-            if fixed.num_rows:
+            shape = standardized.screen(con, verify_leaves=not duck_writer.supports(table.metadata.location),
+                                        limits=section.shape_limits)
+            if con.execute("SELECT count(*) FROM objects").fetchall()[0][0]:
                 summary = {SUMMARY_TOPIC: topic, SUMMARY_SOURCE_SNAPSHOT: str(checkpoint), SUMMARY_SOURCE_FROM: "",
-                           SUMMARY_RECORDS_IN: "0", SUMMARY_DUPLICATES: "0", SUMMARY_ERRORS: "0",
-                           SUMMARY_REPLAYED_IDS: side_list(table, fixed["message_id"].to_pylist())}
-                applied.snapshot_id, _ = standardized.write_objects(con, table, section, shape, summary)
+                           SUMMARY_RECORDS_IN: "0", SUMMARY_DUPLICATES: "0", SUMMARY_ERRORS: "0"}
+
+                def name_the_fixed() -> None:  # after the write: the topic's column cap may have refused rows
+                    nonlocal fixed
+                    fixed = duck.arrow(con, "SELECT message_id, ingestion_ts FROM objects ORDER BY message_id")
+                    summary[SUMMARY_REPLAYED_IDS] = side_list(table, fixed["message_id"].to_pylist())
+
+                applied.snapshot_id, _ = standardized.write_objects(con, table, section, shape, summary,
+                                                                    before_commit=name_the_fixed)
+            applied.still_failing = con.execute("SELECT count(*) FROM errs").fetchall()[0][0]
     removable = pa.concat_tables([fixed.cast(done.schema), done])
     applied.fixed, applied.resumed = removable.num_rows, done.num_rows
     remove_rows(errors, topic, removable, {SUMMARY_REPLAY_OF: topic, "leanops.replayed": str(removable.num_rows)})

@@ -4,9 +4,10 @@ Contract (docs/standardized.md, design.md section 4):
   1. read the RAW data files added after the checkpoint snapshot (exclusive) up to the current one;
   2. drop network duplicates on message_id, first in ingestion order wins, also against rows already
      in Standardized or parse_errors whose publish_time is within `dedup_window_days` of the batch;
-  3. invalid JSON, non-object payloads and objects with a repeated key -> parse_errors with a reason;
+  3. invalid JSON, non-object payloads, payloads nested too deep or with too many keys
+     (leanops.stages.limits) and objects with a repeated key -> parse_errors with a reason;
   4. flatten the rest to lower-case string columns (leanops.stages.flatten), apply `column_map`,
-     add new columns to the table;
+     add new columns to the table (rows whose new columns would pass its cap -> parse_errors);
   5. commit the rows with the RAW snapshot id consumed in the snapshot summary of the same commit.
 
 parse_errors is another table, so it commits first, marked with the RAW range it covers; a rerun
@@ -34,8 +35,9 @@ from leanops.config import Settings
 from leanops.duck import json_kind_sql
 from leanops.helper_columns import FILE, ORD, POS
 from leanops.naming import ICEBERG_METADATA_COLUMNS
-from leanops.schema_file import StandardizedSection
+from leanops.schema_file import ShapeLimits, StandardizedSection
 from leanops.stages import flatten
+from leanops.stages import limits as shape_limits
 from leanops.stages.checkpoint import OrphanErrors, StageRun, commit_summary, fault_point, plan_stage
 from leanops.stages.incremental import current_snapshot_id
 from leanops.stages.result import StageResult
@@ -148,18 +150,19 @@ def _process(con, lake, settings, topic, section, table, errors_table, files, fr
         kept = 0
     result.records_duplicates = result.records_in - kept
 
-    shape = screen(con, verify_leaves=not duck_writer.supports(table.metadata.location))
-    error_rows = duck.arrow(
-        con,
-        "SELECT f.topic_name, f.message_id, e.reason, coalesce(f.json_payload, '') AS raw_text, f.publish_time, "
-        f"f.ingestion_ts, now() AS error_ts FROM fresh f JOIN errs e USING ({ORD}) ORDER BY {ORD}")
-    result.records_errors = error_rows.num_rows
-    result.records_written = kept - result.records_errors
-
-    result.check_accountability()
-    summary = commit_summary(result, from_id)
+    shape = screen(con, verify_leaves=not duck_writer.supports(table.metadata.location), limits=section.shape_limits)
+    summary: dict[str, str] = {}
 
     def commit_errors() -> None:
+        """The parse errors are final once the rows are written (the column cap may refuse some there)."""
+        error_rows = duck.arrow(
+            con,
+            "SELECT f.topic_name, f.message_id, e.reason, coalesce(f.json_payload, '') AS raw_text, "
+            f"f.publish_time, f.ingestion_ts, now() AS error_ts FROM fresh f JOIN errs e USING ({ORD}) ORDER BY {ORD}")
+        result.records_errors = error_rows.num_rows
+        result.records_written = kept - result.records_errors
+        result.check_accountability()
+        summary.update(commit_summary(result, from_id))
         if orphan is None and error_rows.num_rows:
             append_with_retry(errors_table, conform(error_rows, errors_table.schema().as_arrow()), summary)
             fault_point("after-parse-errors-commit")
@@ -175,19 +178,21 @@ def write_objects(con: duckdb.DuckDBPyConnection, table: Table, section: Standar
                   ) -> tuple[int, tuple[str, ...]]:
     """Flatten the screened rows (view `objects`, see `screen`) into one commit of `table`.
 
-    Returns the snapshot id and the columns it added. `before_commit` runs once the data files are
-    written and before the commit (the run commits its parse errors there); the parse-error replay
-    writes its corrected rows through here too.
+    Returns the snapshot id and the columns it added. Rows that would take the table past its column
+    cap move to `errs` here. `before_commit` runs once the data files are written and before the
+    commit (the run commits its parse errors there, and may still fill `summary`); the parse-error
+    replay writes its corrected rows through here too.
     """
     local = duck_writer.supports(table.metadata.location)  # written files can be checked before the commit
     staged = StagedAppend(table)
-    extraction, column_max = _flatten_and_write(con, staged, shape, section)
+    shape, extraction, column_max = _flatten_and_write(con, staged, shape, section)
     # only a column whose greatest value starts with '{' or later can hold an object's JSON text
     suspects = [n for n in extraction.names if column_max.get(n) is None or column_max[n][:1] >= "{"]
     if local and flatten.hidden_objects(con, "objects", shape, [local_path(f.file_path) for f in staged.files],
                                         suspects):
         _discard(staged)  # nothing is committed yet: rediscover every path exactly and write again
-        extraction, _ = _flatten_and_write(con, staged, flatten.discover(con, "objects"), section)
+        staged = StagedAppend(table)
+        _, extraction, _ = _flatten_and_write(con, staged, flatten.discover(con, "objects"), section, exact=True)
     added = tuple(sorted(n for n in extraction.names if n not in {f.name for f in table.schema().fields}))
     before_commit()
     return staged.commit(summary), added
@@ -200,12 +205,54 @@ def reserved_columns(section: StandardizedSection) -> set[str]:
 
 
 def _flatten_and_write(con: duckdb.DuckDBPyConnection, staged: StagedAppend, shape: flatten.Shape,
-                       section: StandardizedSection) -> tuple[flatten.Extraction, dict[str, str]]:
-    """Plan the columns, add the new ones to the (uncommitted) schema, write the data files."""
-    plan = flatten.plan_columns(shape.leaf_paths, reserved_columns(section))
-    extraction = flatten.select_sql(con, "objects", shape, plan, META_COLUMNS, section.column_map)
+                       section: StandardizedSection, exact: bool = False
+                       ) -> tuple[flatten.Shape, flatten.Extraction, dict[str, str]]:
+    """Plan the columns (within the topic's cap), add the new ones to the (uncommitted) schema, write the
+    data files. Returns the shape written (the cap may have refused rows), the extraction, the column maxima."""
+    shape, extraction = _within_column_cap(con, staged, shape, section, exact)
     staged.add_string_columns(extraction.names)
-    return extraction, _write(con, staged, extraction)
+    return shape, extraction, _write(con, staged, extraction)
+
+
+def _extraction(con: duckdb.DuckDBPyConnection, shape: flatten.Shape, section: StandardizedSection,
+                keep: tuple[str, ...] = META_COLUMNS) -> flatten.Extraction:
+    plan = flatten.plan_columns(shape.leaf_paths, reserved_columns(section))
+    return flatten.select_sql(con, "objects", shape, plan, keep, section.column_map)
+
+
+def _within_column_cap(con: duckdb.DuckDBPyConnection, staged: StagedAppend, shape: flatten.Shape,
+                       section: StandardizedSection, exact: bool) -> tuple[flatten.Shape, flatten.Extraction]:
+    """The extraction of `objects`, after refusing the rows whose new columns would take the table past
+    `max_columns` (they move to `errs`, see `limits.refuse_over_column_cap`).
+
+    Costs nothing while the batch fits. Past the cap, the rows are judged on an exact shape (as the Spark
+    engine has), and the shape is found again without the refused rows until the batch fits; new
+    columns that no remaining row fills (JSON nulls only) are then left out.
+    """
+    cap = section.shape_limits.max_columns
+    existing = {f.name for f in staged.txn.table_metadata.schema().fields}
+    extraction = _extraction(con, shape, section)
+    while len(existing | set(extraction.names)) > cap:
+        if not exact:
+            shape, exact = flatten.discover(con, "objects"), True
+            extraction = _extraction(con, shape, section)
+            continue
+        new = [n for n in extraction.names if n not in existing]
+        filled = shape_limits.filled_columns(con, _extraction(con, shape, section, keep=(ORD,)).sql, new)
+        refused, admitted = shape_limits.refuse_over_column_cap(filled, max(cap - len(existing), 0), cap)
+        if not refused:
+            return shape, _narrowed(extraction, existing | admitted)
+        _route_errors(con, refused)
+        shape = flatten.discover(con, "objects")
+        extraction = _extraction(con, shape, section)
+    return shape, extraction
+
+
+def _narrowed(extraction: flatten.Extraction, allowed: set[str]) -> flatten.Extraction:
+    """The extraction without the columns not in `allowed` (the metadata columns stay)."""
+    names = [n for n in extraction.names if n in allowed]
+    columns = ", ".join(f'"{n}"' for n in (*META_COLUMNS, *names))  # names the extraction already validated
+    return flatten.Extraction(f"SELECT {columns} FROM ({extraction.sql})", names)
 
 
 def _discard(staged: StagedAppend) -> None:
@@ -231,33 +278,50 @@ def _write(con: duckdb.DuckDBPyConnection, staged: StagedAppend, extraction: fla
         return {}
 
 
-def screen(con: duckdb.DuckDBPyConnection, verify_leaves: bool = True) -> flatten.Shape:
+def screen(con: duckdb.DuckDBPyConnection, verify_leaves: bool = True,
+           limits: ShapeLimits = ShapeLimits()) -> flatten.Shape:
     """Over temp table `fresh` (ORD, json_payload, ...): temp table `errs` (ORD, reason) of the rows that
     are not flattenable JSON objects, view `objects` of the rest, and the shape of `objects`.
 
+    Payloads over the shape `limits` are measured first and never reach discovery: their cost (and the
+    columns they would add) does not depend on how deep or wide they are.
     Rule set of parse_errors, shared by every engine (Spark runs it on each partition).
     """
-    shape = flatten.discover(con, "fresh", verify_leaves=verify_leaves)  # also screens for non-objects
-    _find_parse_errors(con, screen=not shape.clean)
+    over = shape_limits.payload_errors(con, "fresh", limits)
+    source = "fresh"
+    if over:
+        con.execute(f"CREATE TEMP TABLE over_limits AS SELECT unnest($1::BIGINT[]) AS {ORD}", [list(over)]).fetchall()
+        con.execute("CREATE TEMP VIEW within_limits AS SELECT * FROM fresh "
+                    f"WHERE {ORD} NOT IN (SELECT {ORD} FROM over_limits)").fetchall()
+        source = "within_limits"
+    shape = flatten.discover(con, source, verify_leaves=verify_leaves)  # also screens for non-objects
+    _find_parse_errors(con, source, screen=not shape.clean)
+    if over:
+        _route_errors(con, over)
     if shape.duplicate_key_pointers:
-        repeated = flatten.duplicate_key_rows(con, "objects", shape.duplicate_key_pointers)
-        con.execute("INSERT INTO errs SELECT unnest($1::BIGINT[]), unnest($2::VARCHAR[])",
-                    [list(repeated), list(repeated.values())]).fetchall()
-        con.execute("CREATE OR REPLACE TEMP VIEW objects AS SELECT * FROM fresh "
-                    f"WHERE {ORD} NOT IN (SELECT {ORD} FROM errs)").fetchall()
+        _route_errors(con, flatten.duplicate_key_rows(con, "objects", shape.duplicate_key_pointers))
         shape = flatten.discover(con, "objects", verify_leaves=verify_leaves)
     return shape
 
 
-def _find_parse_errors(con: duckdb.DuckDBPyConnection, screen: bool) -> None:
-    """Temp table `errs` (ORD, reason) of payloads that are not JSON objects; view `objects` of the rest.
+def _route_errors(con: duckdb.DuckDBPyConnection, errors: dict[int, str]) -> None:
+    """Move rows of `objects` to `errs` (ORD -> reason); `objects` is then the rest of `fresh`."""
+    con.execute("INSERT INTO errs SELECT unnest($1::BIGINT[]), unnest($2::VARCHAR[])",
+                [list(errors), list(errors.values())]).fetchall()
+    con.execute("CREATE OR REPLACE TEMP VIEW objects AS SELECT * FROM fresh "
+                f"WHERE {ORD} NOT IN (SELECT {ORD} FROM errs)").fetchall()
+
+
+def _find_parse_errors(con: duckdb.DuckDBPyConnection, relation: str, screen: bool) -> None:
+    """Temp table `errs` (ORD, reason) of the payloads of `relation` that are not JSON objects; view
+    `objects` of the rest.
 
     Discovery already scanned every payload; `screen` is False when it found only JSON objects, and
     then the screening scan is skipped.
     """
     if not screen:
         con.execute(f"CREATE TEMP TABLE errs ({ORD} BIGINT, reason VARCHAR)").fetchall()
-        con.execute("CREATE TEMP VIEW objects AS SELECT * FROM fresh").fetchall()
+        con.execute(f"CREATE TEMP VIEW objects AS SELECT * FROM {relation}").fetchall()
         return
     whitespace = "chr(32) || chr(9) || chr(10) || chr(13)"
     con.execute(
@@ -266,6 +330,6 @@ def _find_parse_errors(con: duckdb.DuckDBPyConnection, screen: bool) -> None:
         "WHEN NOT json_valid(json_payload) THEN 'invalid JSON' "
         f"WHEN left(ltrim(json_payload, {whitespace}), 1) <> '{{' THEN "
         f"  'payload is a JSON ' || {json_kind_sql('json_type(json_payload)')} || ', not an object' "
-        "END AS reason FROM fresh) WHERE reason IS NOT NULL").fetchall()
-    con.execute("CREATE TEMP VIEW objects AS SELECT * FROM fresh "
+        f"END AS reason FROM {relation}) WHERE reason IS NOT NULL").fetchall()
+    con.execute(f"CREATE TEMP VIEW objects AS SELECT * FROM {relation} "
                 f"WHERE {ORD} NOT IN (SELECT {ORD} FROM errs)").fetchall()

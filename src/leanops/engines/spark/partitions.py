@@ -19,7 +19,8 @@ import pyarrow as pa
 from leanops import duck
 from leanops.catalog.schemas import META_COLUMNS
 from leanops.helper_columns import ERROR_PREFIX, FAILURES, ORD, error_field, sql_name
-from leanops.stages import flatten
+from leanops.schema_file import ShapeLimits
+from leanops.stages import flatten, limits
 
 OUTPUT_BATCH_ROWS = 16_384
 SCREEN_SCHEMA = "kind string, ord bigint, text string"  # one row per parse error (ord: its ORD) or shape fact
@@ -42,14 +43,14 @@ def _facts(rows: list[tuple[str, int | None, str | None]]) -> pa.RecordBatch:
                                        pa.array(texts, pa.string())], names=["kind", "ord", "text"])
 
 
-def screen(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """(ORD, json_payload) rows -> parse errors ('error', ORD, reason) and the shape of the rest
-    ('leaf' / 'object', NULL, path as a JSON list; 'duplicate-key', NULL, pointer)."""
+def screen(limits: ShapeLimits, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """(ORD, json_payload) rows -> parse errors ('error', ORD, reason; payloads over `limits` too) and the
+    shape of the rest ('leaf' / 'object', NULL, path as a JSON list; 'duplicate-key', NULL, pointer)."""
     from leanops.stages.standardized import screen as screen_rows
     with duck.connect() as con:
         if not _load(con, batches, "fresh"):
             return
-        shape = screen_rows(con, verify_leaves=True)
+        shape = screen_rows(con, verify_leaves=True, limits=limits)
         rows: list[tuple[str, int | None, str | None]] = [
             ("error", ord_, reason) for ord_, reason in con.execute(f"SELECT {ORD}, reason FROM errs").fetchall()]
     rows += [("leaf", None, json.dumps(list(p))) for p in shape.leaf_paths]
@@ -74,6 +75,19 @@ def slots(shape: flatten.Shape, plan: flatten.ColumnPlan,
             return
         found = flatten.group_slots(con, "objects", shape, plan)
     yield _facts([("slots", n, name) for name, n in found.items()])
+
+
+def filled_columns(shape: flatten.Shape, plan: flatten.ColumnPlan, column_map: dict[str, str],
+                   group_slots: dict[str, int], names: list[str],
+                   batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """(ORD, json_payload) rows -> ('filled', ORD, JSON list) of the `names` each row fills, for the rows
+    that fill any (the column cap's input, `limits.refuse_over_column_cap`)."""
+    with duck.connect() as con:
+        if not _load(con, batches, "objects"):
+            return
+        extraction = flatten.select_sql(con, "objects", shape, plan, (ORD,), column_map, group_slots)
+        filled = limits.filled_columns(con, extraction.sql, names)
+    yield _facts([("filled", ord_, json.dumps(found)) for ord_, found in filled])
 
 
 def flatten_rows(shape: flatten.Shape, plan: flatten.ColumnPlan, column_map: dict[str, str],
