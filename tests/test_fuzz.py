@@ -110,7 +110,10 @@ def json_object(draw, depth: int, space: str = "") -> str:
 @st.composite
 def payloads(draw) -> tuple[str, str | None]:
     """(the payload's JSON text in the envelope, what RAW must hold; None: RAW holds the text itself)."""
-    kind = draw(st.sampled_from(["object", "object", "object", "deep", "keyed", "broken-string", "scalar"]))
+    kind = draw(st.sampled_from(["object", "object", "object", "deep", "wide", "keyed", "broken-string", "scalar"]))
+    if kind == "wide":  # around the default cap of 1,000 keys a payload
+        width = draw(st.sampled_from([999, 1000, 1001, 1500]))
+        return "{" + ",".join(f'"w{i}":{i}' for i in range(width)) + "}", None
     if kind == "deep":  # one long chain of objects or arrays
         levels = draw(st.sampled_from([20, 40, 100, 1000]))
         opener, closer = draw(st.sampled_from([('{"d":', "}"), ("[", "]")]))
