@@ -12,6 +12,7 @@ there (docs/schema-lifecycle.md, "Schemas on S3").
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -197,6 +198,12 @@ class TopicSchema(_Section):
     change: ChangeDeclaration | None = None
     description: str | None = None
     maintenance: MaintenancePolicy | None = None  # the fields set override the deployment's policy
+
+
+def fingerprint(schema: TopicSchema) -> tuple[str, str]:
+    """Canonical JSON of a schema and its sha256: formatting and key order do not count as changes."""
+    text = json.dumps(schema.model_dump(mode="json", by_alias=True, exclude_none=True), sort_keys=True)
+    return text, hashlib.sha256(text.encode()).hexdigest()
 
 
 def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
