@@ -39,6 +39,7 @@ from leanops.catalog.side_lists import replayed_ids, side_list
 from leanops.catalog.tables import SUMMARY_RECORDS_IN, SUMMARY_REPLAY_OF, SUMMARY_REPLAYED_IDS
 from leanops.context import Context
 from leanops.errors import LeanOpsError
+from leanops.faults import fault_point
 from leanops.stages import curated, semantic
 from leanops.stages.checkpoint import checkpoint_from_table
 from leanops.stages.result import StageResult
@@ -191,6 +192,7 @@ def _remove_fixed(errors_table, topic: str, report: ReplayReport, fixed: list[st
     removable = fixed + sorted(merged_before)
     remove_rows(errors_table, topic, pa.table({"message_id": pa.array(removable, pa.string())}),
                 {SUMMARY_REPLAY_OF: topic, "leanops.replayed": str(len(removable))})
+    fault_point("after-replay-errors-removed")
     return report
 
 
