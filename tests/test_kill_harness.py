@@ -5,9 +5,9 @@ How: an uninterrupted reference run of the command, from a saved home, counts th
 (leanops.faults, LEANOPS_FAULT_LOG): N. Then, for a few points k spread over 1..N, the home is restored and
 the command runs with LEANOPS_KILL_AT=k: it SIGKILLs itself at the k-th point it passes (a real kill -9,
 exit -9, at a point chosen by count, never by time). It is run again (the documented resume; in the last
-trial that run is killed too, at a random point, and run once more), and then the live tables must hold
-exactly the reference's rows, accountability must be 100% with the reference's figures, every topic
-ENABLED, no lease held and no rebuild pending.
+trial that run is killed too, at a random point, and run once more), and then every table (a rebuild's
+archives too) must hold exactly the reference's rows, accountability must be 100% with the reference's
+figures, every topic ENABLED, no lease held and no rebuild pending.
 
 The points come from a seed, printed and named in every assertion: LEANOPS_KILL_SEED=<seed> replays a
 failure. The few columns that record when something happened (error_ts, ...) are left out of the
@@ -75,7 +75,7 @@ def _leanops(root: Path, scenario: Scenario, extra: dict[str, str] | None = None
 
 
 def _spread(n: int, k: int, rng: random.Random) -> list[int]:
-    """k points of 1..n, one drawn from each of k equal stretches: early, middle and late in the run."""
+    """k points of 1..n, one drawn from each of k equal stretches of the run (early ... late)."""
     if n <= k:
         return list(range(1, n + 1))
     edges = [round(i * n / k) for i in range(k + 1)]
