@@ -19,8 +19,8 @@ from pathlib import Path
 
 from leanops.context import Context
 from leanops.errors import LeanOpsError
-from leanops.landing.files import discover, open_landed, sha256_of, topic_of
 from leanops.faults import fault_point
+from leanops.landing.files import discover, open_landed, sha256_of, topic_of
 from leanops.landing.manifests import LandingOptions, ManifestResult, build_manifests, due_manifests, \
     process_manifest
 from leanops.landing.operations import recover_manifest

@@ -313,8 +313,8 @@ def _replay_parse(ctx: Context, topic: str, lines: Iterable[str]) -> CorrectionR
 
 
 def _not_stored_yet(lake: Lakehouse, topic: str, rows: pa.Table) -> pa.Table:
-    """The corrections whose error's latest stored correction is another one: a replay killed after storing
-    its corrections, run again with the same input, stores none of them twice (and then applies them)."""
+    """The corrections not kept already as their error's latest: a replay killed after keeping its
+    corrections, run again with the same input, keeps none of them twice (and then applies them)."""
     stored = lake.parse_corrections_table().scan(
         row_filter=EqualTo("topic_name", topic),
         selected_fields=("message_id", "ingestion_ts", "json_payload", "corrected_ts")).to_arrow()

@@ -31,7 +31,6 @@ under a new suffix: whatever is live then is archived too, so nothing is lost.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -151,12 +150,12 @@ def resumable(record: dict | None, sha: str) -> dict | None:
 
 def new_suffix(lake: Lakehouse, topic: str) -> str:
     """`archive_<UTC yyyymmddHHMMSS>`, with `_1`, `_2`... when a rebuild of the same second took it."""
-    base = "archive_" + datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
-    for n in itertools.count():
-        suffix = base if n == 0 else f"{base}_{n}"
-        if all(lake.load(name) is None for name in _archive_names(lake, topic, suffix)):
-            return suffix
-    raise AssertionError("unreachable")
+    base = suffix = "archive_" + datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
+    taken = 0
+    while any(lake.load(name) is not None for name in _archive_names(lake, topic, suffix)):
+        taken += 1
+        suffix = f"{base}_{taken}"
+    return suffix
 
 
 def _error_tables(lake: Lakehouse) -> list[Table]:
