@@ -387,6 +387,19 @@ def test_flow_step_refuses_bad_events_and_keeps_the_lease(ctx, schemas, tmp_path
         orchestration.flow_step_handler({"step": "AcquireTopicLease", "flow": {"topic": "events"}, "holder": "x"})
 
 
+def test_a_failed_rebuilder_keeps_the_step_its_rebuild_reached(ctx):
+    """RebuildFailed records the error and keeps the journal's step, so the next rebuild resumes from it
+    (an archive the Glue job left half done is finished, never skipped)."""
+    ctx.state.register_topic("events")
+    ctx.state.put_rebuild("events", "archive_1", 42, "ARCHIVING", None, "a" * 64)
+    done = orchestration.flow_step_handler({"step": "RebuildFailed", "flow": {"topic": "events", "error": {
+        "Error": "States.TaskFailed", "Cause": "the job was killed"}}})
+    assert done["flow_control_flag"] == "PAUSED"
+    record = ctx.state.get_rebuild("events")
+    assert (record["status"], record["archive_suffix"], record["schema_sha256"]) == ("ARCHIVING", "archive_1", "a" * 64)
+    assert record["error"] == "States.TaskFailed: the job was killed"
+
+
 def test_get_all_checkpoints_without_schema_or_with_a_bad_name(ctx, tmp_path):
     ingest(ctx, "events", [envelope("m1", {"a": 1})], tmp_path)
     result = orchestration.get_all_checkpoints_handler({"topic": "events"})

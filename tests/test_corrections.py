@@ -226,6 +226,26 @@ def test_parse_replay_resumes_after_a_crash_before_the_deletion(lake, tmp_path, 
     assert len(standardized_rows(ctx, "orders")) == 3 and _all_ok(ctx)
 
 
+def test_parse_replay_killed_after_storing_its_corrections_stores_them_once(lake, tmp_path):
+    """Killed between keeping the corrections and applying them: run again with the same file, it applies
+    them and keeps one copy (a rebuild applies every stored correction again)."""
+    ctx, _ = lake
+    _with_parse_errors(ctx, tmp_path)
+    fixes = write_lines(tmp_path / "fix.ndjson", _parse_fix(list(export_errors(ctx.lake, "orders", "parse"))))
+    replay = ("errors", "replay", "-t", "orders", "-l", "parse", "--from", str(fixes))
+    died = run_cli(*replay, env={"LEANOPS_FAULT": "after-parse-corrections-stored"})
+    assert died.returncode == 75, died.stdout + died.stderr
+    stored = ctx.lake.parse_corrections_table().scan().to_arrow()
+    assert stored["message_id"].to_pylist() == ["m2"] and len(standardized_rows(ctx, "orders")) == 2
+
+    again = run_cli(*replay, "--json")
+
+    assert again.returncode == 1 and json.loads(again.stdout)["fixed"] == 1  # m3's "fix" is still no object
+    assert ctx.lake.parse_corrections_table().scan().to_arrow()["message_id"].to_pylist() == ["m2"]
+    assert sorted(r["message_id"] for r in standardized_rows(ctx, "orders")) == ["m1", "m2", "m4"]
+    assert _all_ok(ctx)
+
+
 def test_a_rebuild_applies_the_stored_corrections_again(lake, tmp_path):
     from leanops.schema.rebuild import rebuild
     ctx, _ = lake

@@ -91,3 +91,58 @@ def test_nuclear_reset_must_be_declared_and_then_rebuilds(ctx, schemas, tmp_path
     assert len(rows) == 20 and all(isinstance(r["qty"], str) for r in rows)
     assert all(a.ok for a in topic_accounts(ctx.lake, "events"))
     assert deploy(ctx, schemas)[0].actions == ["unchanged: nothing to do"]
+
+
+def _reset_pending(ctx, schemas, tmp_path) -> dict:
+    """events deployed with 20 rows; the next schema file declares a NUCLEAR_RESET."""
+    write_schema(schemas, BASE)
+    deploy(ctx, schemas)
+    ingest(ctx, "events", [event(f"m{i}", f"k{i}", i) for i in range(20)], tmp_path)
+    run_once(ctx)
+    narrowed = json.loads(json.dumps(BASE))
+    narrowed["curated"]["columns"]["qty"] = {"type": "string"}
+    narrowed["change"] = {"kind": "NUCLEAR_RESET", "reason": "qty is free text now"}
+    write_schema(schemas, narrowed)
+    return narrowed
+
+
+def _archives(ctx) -> list[str]:
+    return sorted(".".join(i) for n in ("standardized", "curated") for i in ctx.lake.catalog.list_tables(n)
+                  if "_archive_" in i[-1])
+
+
+def test_deploy_killed_after_its_rebuild_does_not_rebuild_again(ctx, schemas, tmp_path):
+    """Killed after the rebuild, before the deployment is recorded: the rerun sees the rebuild under this
+    very schema and records the deployment, without archiving and replaying a second time."""
+    _reset_pending(ctx, schemas, tmp_path)
+    died = run_cli("deploy", env={"LEANOPS_FAULT": "deploy-after-apply"})
+    assert died.returncode == 75, died.stdout + died.stderr
+    assert ctx.state.last_deployment("events")["kind"] == "NEW_TABLE"
+    archives = _archives(ctx)
+    assert len(archives) == 2
+
+    [again] = deploy(ctx, schemas)
+    assert again.kind == "NUCLEAR_RESET" and any(a.startswith("rebuilt from RAW already") for a in again.actions)
+    assert _archives(ctx) == archives  # no second archive
+    assert ctx.state.last_deployment("events")["kind"] == "NUCLEAR_RESET"
+    assert ctx.state.get_topic("events").flow_control_flag == FlowControl.ENABLED
+    assert len(ctx.lake.curated_table("events").scan().to_arrow()) == 20
+    assert all(a.ok for a in topic_accounts(ctx.lake, "events"))
+
+
+def test_deploy_killed_inside_its_rebuild_resumes_it(ctx, schemas, tmp_path):
+    """Killed once the archive renamed every table away: the topic has no live table, yet the rerun
+    resumes the rebuild (not a NEW_TABLE that would leave the topic PAUSED)."""
+    _reset_pending(ctx, schemas, tmp_path)
+    died = run_cli("deploy", env={"LEANOPS_FAULT": "rebuild-after-renames"})
+    assert died.returncode == 75, died.stdout + died.stderr
+    assert ctx.lake.standardized_table("events") is None and ctx.lake.curated_table("events") is None
+    suffix = ctx.state.get_rebuild("events")["archive_suffix"]
+
+    again = run_cli("deploy", "--json")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"archived old tables as *_{suffix}" in json.loads(again.stdout)[0]["actions"]
+    assert ctx.state.get_topic("events").flow_control_flag == FlowControl.ENABLED
+    rows = ctx.lake.curated_table("events").scan().to_arrow().to_pylist()
+    assert len(rows) == 20 and all(isinstance(r["qty"], str) for r in rows)
+    assert all(a.ok for a in topic_accounts(ctx.lake, "events"))

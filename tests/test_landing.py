@@ -190,6 +190,30 @@ def test_crash_before_the_raw_commit_is_reset_and_ingested_once(ctx, landing, mo
     assert [r.status for r in again.results] == [ManifestStatus.COMPLETED] and raw_rows(ctx, "events") == 3
 
 
+@pytest.mark.parametrize("fault,ingested_again", [("after-raw-commit", False), ("before-commit", True)])
+def test_a_killed_watcher_is_recovered_by_the_next_pass(ctx, landing, fault, ingested_again):
+    """The watcher dies holding its manifest's lease (its process is gone): the next pass recovers that
+    manifest at once, without waiting for reset-stuck, and ingests every line once."""
+    drop(landing, "events/a.ndjson", lines("a", 4) + ["not an envelope"])
+    watch = ("watch", str(landing), "--topic", "events", "--once", "--settle", "0", "--json")
+    died = run_cli(*watch, env={"LEANOPS_FAULT": fault})
+    assert died.returncode == 75, died.stdout + died.stderr
+    [stuck] = ctx.state.list_manifests(status=ManifestStatus.PROCESSING)
+
+    again = run_cli(*watch)
+
+    assert again.returncode == 0, again.stdout + again.stderr
+    report = json.loads(again.stdout)
+    assert report["recovered"] == [stuck.manifest_id]
+    # committed before the kill: completed from RAW's summary; not committed: back to pending, ingested now
+    assert [r["status"] for r in report["results"]] == (["completed"] if ingested_again else [])
+    assert raw_rows(ctx, "events") == 4
+    assert ctx.state.get_manifest(stuck.manifest_id).status == ManifestStatus.COMPLETED
+    assert [(f.status, f.lines) for f in ctx.state.list_files(topic="events")] == [(FileStatus.COMPLETED, 5)]
+    assert ctx.state.lease_holder(f"manifest:{stuck.manifest_id}") is None
+    assert files_account(ctx.lake, ctx.state, "events").ok and ingestion_account(ctx.lake, "events").ok
+
+
 def test_orphans_untracked_missing_and_unclaimed(ctx, landing):
     drop(landing, "events/a.ndjson", lines("a", 1))
     gone = drop(landing, "events/b.ndjson", lines("b", 1))

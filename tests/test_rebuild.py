@@ -1,9 +1,13 @@
 """The historical rebuilder: NUCLEAR_RESET end to end on a topic with data."""
+import json
+
 import pytest
+from pyiceberg.expressions import EqualTo
 
 from conftest import envelope, ingest, run_cli, write_schema
 from leanops.schema.rebuild import rebuild
 from leanops.stages.accountability import topic_accounts
+from leanops.stages.incremental import data_head_id
 from leanops.runner import run_once
 from leanops.types import FlowControl
 
@@ -85,3 +89,67 @@ def test_rebuild_cli(ctx, schemas, tmp_path):
     done = run_cli("rebuild", "events", "--json")
     assert done.returncode == 0, done.stderr
     assert run_cli("rebuild", "nope").returncode == 2
+
+
+def _wedge_history(ctx, schemas, tmp_path):
+    """Two runs under OLD: parse errors, and a curated error only in the first run (its error commit starts
+    from "", which a new Curated table's first run would take for its own orphan if it were not moved)."""
+    write_schema(schemas, OLD)
+    ingest(ctx, "events", [event(f"m{i}", f"k{i}", str(i)) for i in range(20)]
+           + [envelope("pe1", "{x"), envelope("nokey", {"qty": "1"}), event("bad", "kb", "x")], tmp_path, "1.ndjson")
+    run_once(ctx)
+    ingest(ctx, "events", [event(f"n{i}", f"k{i}", str(i + 100), minute=1) for i in range(5)]
+           + [envelope("pe2", "[1"), event("bad2", "kb2", "x")], tmp_path, "2.ndjson")
+    run_once(ctx)
+    write_schema(schemas, NEW)
+
+
+def _assert_rebuilt(ctx):
+    """Curated complete under NEW, the new history's errors in place, every layer accounted."""
+    rows = {r["idempotency_key"]: r["qty"] for r in ctx.lake.curated_table("events").scan().to_arrow().to_pylist()}
+    assert rows == {**{f"k{i}": i for i in range(5, 20)}, **{f"k{i}": i + 100 for i in range(5)}}
+    curated_errors = ctx.lake.curated_errors_table().scan(row_filter=EqualTo("topic_name", "events")).to_arrow()
+    assert sorted(curated_errors["message_id"].to_pylist()) == ["bad", "bad2", "nokey"]
+    parse_errors = ctx.lake.parse_errors_table().scan(row_filter=EqualTo("topic_name", "events")).to_arrow()
+    assert sorted(parse_errors["message_id"].to_pylist()) == ["pe1", "pe2"]
+    assert ctx.state.get_topic("events").flow_control_flag == FlowControl.ENABLED
+    accounts = topic_accounts(ctx.lake, "events")
+    assert all(a.ok for a in accounts), [a.as_dict() for a in accounts]
+
+
+def test_kill_after_archive_rename_before_errors_move_then_rebuild_resumes(ctx, schemas, tmp_path):
+    """Issue 18: a rebuild killed between renaming the tables and moving the error rows wedged the topic
+    (every rerun failed with CheckpointLostError). Running `leanops rebuild` again now finishes it."""
+    _wedge_history(ctx, schemas, tmp_path)
+    died = run_cli("rebuild", "events", env={"LEANOPS_FAULT": "rebuild-after-renames"})
+    assert died.returncode == 75, died.stdout + died.stderr
+    record = ctx.state.get_rebuild("events")
+    assert record["status"] == "ARCHIVING"
+    assert ctx.lake.standardized_table("events") is None and ctx.lake.curated_table("events") is None
+    assert ctx.lake.load(f"curated.events_{record['archive_suffix']}") is not None
+    assert ctx.lake.parse_errors_table().scan(row_filter=EqualTo("topic_name", "events")).to_arrow().num_rows == 2
+    assert ctx.state.get_topic("events").flow_control_flag == FlowControl.PAUSED
+
+    again = run_cli("rebuild", "events", "--json")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert json.loads(again.stdout)["archive_suffix"] == record["archive_suffix"]  # resumed, not started over
+    _assert_rebuilt(ctx)
+    archived = ctx.lake.load(f"standardized.parse_errors_events_{record['archive_suffix']}")
+    assert sorted(archived.scan().to_arrow()["message_id"].to_pylist()) == ["pe1", "pe2"]  # moved once
+    assert ctx.state.get_rebuild("events")["status"] == "SUCCEEDED"
+
+
+def test_a_rebuild_wedged_by_an_older_release_starts_over(ctx, schemas, tmp_path):
+    """The state the wedge left before the journal: tables renamed, error rows not moved, a FAILED record
+    (the rerun's CheckpointLostError). `leanops rebuild` starts over under a new suffix and finishes."""
+    _wedge_history(ctx, schemas, tmp_path)
+    ctx.state.set_flow_control("events", FlowControl.PAUSED)
+    ctx.state.put_rebuild("events", "archive_old", data_head_id(ctx.lake.raw_table("events")), "FAILED",
+                          "CheckpointLostError: ...")
+    for ident in ("standardized.events", "curated.events"):
+        ctx.lake.catalog.rename_table(ident, f"{ident}_archive_old")
+    report = rebuild(ctx, "events")
+    assert report.status == "SUCCEEDED", report.error
+    assert report.archive_suffix != "archive_old"
+    _assert_rebuilt(ctx)
+    assert ctx.lake.load("curated.events_archive_old") is not None  # the old archive is kept as it was

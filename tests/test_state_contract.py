@@ -332,15 +332,16 @@ def test_should_alert_once_per_period(store):
 
 def test_rebuild_record(store):
     assert store.get_rebuild("events") is None
-    store.put_rebuild("events", "_bak1", BIG, "RUNNING")
-    store.put_rebuild("events", "_bak1", BIG, "FAILED", "disk full")
+    store.put_rebuild("events", "_bak1", BIG, "ARCHIVING", schema_sha256="a" * 64)
+    store.put_rebuild("events", "_bak1", BIG, "REPLAYING", "disk full", "a" * 64)
     got = store.get_rebuild("events")
     assert {k: v for k, v in got.items() if k != "updated_at"} == {
-        "topic_name": "events", "archive_suffix": "_bak1", "target_raw_snapshot": BIG, "status": "FAILED",
-        "error": "disk full"}
+        "topic_name": "events", "archive_suffix": "_bak1", "target_raw_snapshot": BIG, "status": "REPLAYING",
+        "error": "disk full", "schema_sha256": "a" * 64}
     assert datetime.fromisoformat(got["updated_at"]).tzinfo is not None
     store.put_rebuild("events", "_bak2", None, "SUCCEEDED")
-    assert (store.get_rebuild("events")["target_raw_snapshot"], store.get_rebuild("events")["error"]) == (None, None)
+    got = store.get_rebuild("events")
+    assert (got["target_raw_snapshot"], got["error"], got["schema_sha256"]) == (None, None, None)
 
 
 def test_deployment_records(store):

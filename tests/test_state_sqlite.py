@@ -88,10 +88,23 @@ def _v7_file(path) -> None:
     conn.close()
 
 
+def test_migration_9_keeps_a_pending_rebuild(tmp_path):
+    """A rebuild record written before v9 reads back with no schema fingerprint (leanops.schema.rebuild then
+    starts that rebuild over)."""
+    _v7_file(tmp_path / "state.db")
+    conn = sqlite3.connect(tmp_path / "state.db", isolation_level=None)
+    conn.execute("INSERT INTO rebuilds VALUES ('events', 'archive_1', 42, 'RUNNING', NULL, "
+                 "'2026-01-01T00:00:00+00:00')")
+    conn.close()
+    store = SqliteStateStore(tmp_path / "state.db")
+    record = store.get_rebuild("events")
+    assert (record["status"], record["target_raw_snapshot"], record["schema_sha256"]) == ("RUNNING", 42, None)
+
+
 def test_migration_8_indexes_the_logs_by_age(tmp_path):
     _v7_file(tmp_path / "state.db")
     store = SqliteStateStore(tmp_path / "state.db")
-    assert store.schema_version == 8 and [r.topic for r in store.list_runs()] == ["events"]
+    assert store.schema_version == len(MIGRATIONS) and [r.topic for r in store.list_runs()] == ["events"]
     names = {r["name"] for r in store._query("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"run_log_ended", "run_log_topic_stage", "ingest_log_finished", "job_outputs_written"} <= names
 

@@ -12,6 +12,7 @@ there (docs/schema-lifecycle.md, "Schemas on S3").
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -226,6 +227,18 @@ class TopicSchema(_Section):
     change: ChangeDeclaration | None = None
     description: str | None = None
     maintenance: MaintenancePolicy | None = None  # the fields set override the deployment's policy
+
+
+def fingerprint(schema: TopicSchema) -> tuple[str, str]:
+    """Canonical JSON of a schema and its sha256: formatting and key order do not count as changes.
+
+    The curated partitioning is the one in force: an unset `partition_by` is written out as its default
+    (as the fingerprints of earlier versions hold it), so writing the default out is no change either."""
+    data = schema.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if schema.curated is not None:
+        data["curated"]["partition_by"] = schema.curated.partitions
+    text = json.dumps(data, sort_keys=True)
+    return text, hashlib.sha256(text.encode()).hexdigest()
 
 
 def _unique_keys(pairs: list[tuple[str, object]]) -> dict:

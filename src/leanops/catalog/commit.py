@@ -14,6 +14,7 @@ from pyiceberg.types import StringType
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from leanops.errors import CommitConflictError
+from leanops.faults import fault_point
 
 # Curated tables carry the bloom-filter property for the engines that honour it (Spark); PyIceberg's
 # writer does not, and says so on every file it writes (from worker threads, so catch_warnings around
@@ -126,6 +127,7 @@ class StagedAppend:
         """Commit every written file (and position-delete files) in one snapshot; returns its id."""
         from leanops.catalog.row_delta import commit_row_delta
         commit_row_delta(self.txn, self.table.io, self.files, delete_files or [], summary)
+        fault_point("before-commit")  # the data files are written, nothing refers to them yet
         try:
             self.txn.commit_transaction()
         except CommitFailedException as exc:

@@ -109,6 +109,8 @@ def _print_pass(report, as_json: bool) -> None:
                          f"{report.writing} still being written; manifests built: {report.manifests_built}")
     for rejected in report.rejected:
         output.console.print(f"rejected {rejected['file']}: {rejected['error']}")
+    for manifest_id in report.recovered:
+        output.console.print(f"recovered {manifest_id}: its watcher was killed while processing it")
     if report.results:
         output.emit_table("manifests ingested", ("manifest", "topic", "status", "files", "lines", "accepted",
                                                   "rejected", "note"),

@@ -33,6 +33,7 @@ from leanops.catalog.tables import (
 )
 from leanops.config import Settings
 from leanops.errors import LeanOpsError
+from leanops.faults import fault_point
 from leanops.ingest.envelope import validate_lines
 from leanops.state.base import IngestRecord, StateStore
 from leanops.types import validate_topic
@@ -193,6 +194,7 @@ def ingest_sources(lake: Lakehouse, state: StateStore, settings: Settings, topic
             rows = pa.concat_tables(pending_dlq)
             pending_dlq.clear()
             append_with_retry(lake.dlq_table(), rows, {SUMMARY_TOPIC: topic, SUMMARY_INGEST_ID: report.ingest_id})
+            fault_point("after-dlq-flush")
 
     def batches(source: Source) -> Iterator[pa.Table]:
         try:
@@ -262,6 +264,7 @@ def ingest_sources(lake: Lakehouse, state: StateStore, settings: Settings, topic
     report.raw_snapshot_id = staged.commit({
         **extra, SUMMARY_TOPIC: topic, SUMMARY_INGEST_ID: report.ingest_id,
         SUMMARY_LINES_READ: str(report.lines_read), SUMMARY_REJECTED: str(report.rejected)})
+    fault_point("after-raw-commit")
     report.reasons = dict(reasons.most_common())
     state.record_ingest(IngestRecord(report.ingest_id, topic, name, report.lines_read, report.accepted,
                                      report.rejected, report.raw_snapshot_id, datetime.now(timezone.utc)))

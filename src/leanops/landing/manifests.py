@@ -29,6 +29,7 @@ from leanops.catalog.tables import (  # noqa: F401  (the manifest keys are re-ex
 )
 from leanops.context import Context
 from leanops.errors import LeanOpsError
+from leanops.faults import fault_point
 from leanops.ingest.raw import Source, SourceError, ingest_sources
 from leanops.catalog.rollups import counted
 from leanops.catalog.tables import ancestors
@@ -147,6 +148,7 @@ def process_manifest(ctx: Context, manifest: Manifest, opener: Callable[[str], B
         return ManifestResult(manifest.manifest_id, manifest.topic, "skipped", len(manifest.files),
                               error="another process changed the manifest first")
     files = list(manifest.files)
+    fault_point("after-manifest-processing")
     state.update_files(files, status=FileStatus.PROCESSING, attempts=manifest.attempts + 1)
     sealed = committed_manifest(lake.raw_table(manifest.topic), manifest.manifest_id)
     if sealed is not None:
@@ -173,6 +175,7 @@ def process_manifest(ctx: Context, manifest: Manifest, opener: Callable[[str], B
         for key in files:
             state.update_files([key], status=FileStatus.COMPLETED, lines=report.lines_by_source.get(key, 0),
                                error=None)
+        fault_point("after-manifest-files-completed")
         state.update_manifest(manifest.manifest_id, ManifestStatus.PROCESSING, status=ManifestStatus.COMPLETED,
                               raw_snapshot_id=report.raw_snapshot_id, files=files,
                               bytes=_bytes(state, files))

@@ -73,21 +73,32 @@ def reset_stuck(ctx: Context, topic: str | None, stuck_after: float, now: dateti
     now = now or datetime.now(timezone.utc)
     completed, reset = [], []
     for m in _stuck(ctx.state, topic, stuck_after, now):
-        sealed = committed_manifest(ctx.lake.raw_table(m.topic), m.manifest_id)
-        if sealed is not None:
-            lines = json.loads(sealed.get(SUMMARY_MANIFEST_LINES, "{}"))
-            for key in m.files:
-                if key in lines:
-                    ctx.state.update_files([key], status=FileStatus.COMPLETED, lines=int(lines[key]), error=None)
-            if ctx.state.update_manifest(m.manifest_id, ManifestStatus.PROCESSING, status=ManifestStatus.COMPLETED,
-                                         raw_snapshot_id=int(sealed["snapshot_id"])):
-                completed.append(m.manifest_id)
-        elif ctx.state.update_manifest(m.manifest_id, ManifestStatus.PROCESSING, status=ManifestStatus.PENDING):
-            ctx.state.update_files(m.files, status=FileStatus.MANIFESTED)
+        outcome = recover_manifest(ctx, m)
+        if outcome == ManifestStatus.COMPLETED:
+            completed.append(m.manifest_id)
+        elif outcome == ManifestStatus.PENDING:
             reset.append(m.manifest_id)
     unclaimed = orphans(ctx.state, None, topic, stuck_after, now)["unclaimed_files"]
     ctx.state.update_files(unclaimed, status=FileStatus.PENDING, manifest_id=None)
     return {"completed_from_raw": completed, "reset_to_pending": reset, "files_released": unclaimed}
+
+
+def recover_manifest(ctx: Context, m: Manifest) -> str | None:
+    """A manifest left in processing: completed from its RAW commit when RAW has one, else back to pending.
+    Returns the status it got (None: another process changed it first)."""
+    sealed = committed_manifest(ctx.lake.raw_table(m.topic), m.manifest_id)
+    if sealed is not None:
+        lines = json.loads(sealed.get(SUMMARY_MANIFEST_LINES, "{}"))
+        for key in m.files:
+            if key in lines:
+                ctx.state.update_files([key], status=FileStatus.COMPLETED, lines=int(lines[key]), error=None)
+        if ctx.state.update_manifest(m.manifest_id, ManifestStatus.PROCESSING, status=ManifestStatus.COMPLETED,
+                                     raw_snapshot_id=int(sealed["snapshot_id"])):
+            return ManifestStatus.COMPLETED
+    elif ctx.state.update_manifest(m.manifest_id, ManifestStatus.PROCESSING, status=ManifestStatus.PENDING):
+        ctx.state.update_files(m.files, status=FileStatus.MANIFESTED)
+        return ManifestStatus.PENDING
+    return None
 
 
 def files_account(lake: Lakehouse, state: StateStore, topic: str) -> LayerAccount | None:

@@ -55,6 +55,7 @@ from leanops.config import Settings
 from leanops.context import Context
 from leanops.errors import LeanOpsError
 from leanops.helper_columns import ORD
+from leanops.faults import fault_point
 from leanops.ingest.raw import envelope_rows
 from leanops.ops.replay import topic_lease
 from leanops.schema_file import StandardizedSection
@@ -250,6 +251,7 @@ def replay_dlq(ctx: Context, topic: str, lines: Iterable[str]) -> CorrectionRepo
             SUMMARY_TOPIC: topic, SUMMARY_INGEST_ID: f"replay-{uuid.uuid4().hex}",
             SUMMARY_CORRECTED_LINES: str(len(landed)), SUMMARY_UNCOUNTED_LINES: str(uncounted),
             SUMMARY_RESOLVES_DLQ: side_list(raw, [list(key) for key in landed])})
+        fault_point("after-dlq-replay-commit")
     report.fixed, report.resumed = len(landed) + len(leftovers), len(leftovers)
     _delete_dlq_rows(dlq, topic, landed + leftovers)
     report.problems.sort(key=lambda p: p["line"])
@@ -262,6 +264,7 @@ def _delete_dlq_rows(dlq, topic: str, keys: list[tuple[str, str, int]]) -> None:
                                 schema=pa.schema([("ingest_id", pa.string()), ("source", pa.string()),
                                                   ("line_number", pa.int64())]))
     remove_rows(dlq, topic, rows, {SUMMARY_REPLAY_OF: topic, "leanops.replayed": str(len(keys))})
+    fault_point("after-dlq-rows-deleted")
 
 
 # -- parse errors ---------------------------------------------------------------------------
@@ -295,18 +298,35 @@ def _replay_parse(ctx: Context, topic: str, lines: Iterable[str]) -> CorrectionR
         for (number, fix), reason in zip(fixes, reasons):
             if reason is not None:
                 report.problem(number, fix.message_id, f"still not a JSON object: {reason}", failing=True)
-        good = rows.filter(pa.array([r is None for r in reasons]))
+        good = _not_stored_yet(lake, topic, rows.filter(pa.array([r is None for r in reasons])))
         if good.num_rows:
             replay_id = uuid.uuid4().hex
             good = good.set_column(good.schema.get_field_index("replay_id"), "replay_id",
                                    pa.array([replay_id] * good.num_rows, pa.string()))
             append_with_retry(lake.parse_corrections_table(), good, {SUMMARY_REPLAY_OF: topic,
                                                                      SUMMARY_REPLAY_ID: replay_id})
+            fault_point("after-parse-corrections-stored")
     applied = apply_parse_corrections(lake, ctx.settings, topic, section)
     report.fixed, report.resumed, report.snapshot_id = applied.fixed, applied.resumed, applied.snapshot_id
     report.still_failing += applied.still_failing
     report.problems.sort(key=lambda p: p["line"])
     return report
+
+
+def _not_stored_yet(lake: Lakehouse, topic: str, rows: pa.Table) -> pa.Table:
+    """The corrections not kept already as their error's latest: a replay killed after keeping its
+    corrections, run again with the same input, keeps none of them twice (and then applies them)."""
+    stored = lake.parse_corrections_table().scan(
+        row_filter=EqualTo("topic_name", topic),
+        selected_fields=("message_id", "ingestion_ts", "json_payload", "corrected_ts")).to_arrow()
+    latest: dict[tuple, tuple] = {}
+    for row in stored.to_pylist():
+        key = (row["message_id"], row["ingestion_ts"])
+        if key not in latest or row["corrected_ts"] > latest[key][0]:
+            latest[key] = (row["corrected_ts"], row["json_payload"])
+    new = [latest.get((m, t), (None, None))[1] != p for m, t, p in
+           zip(rows["message_id"].to_pylist(), rows["ingestion_ts"].to_pylist(), rows["json_payload"].to_pylist())]
+    return rows.filter(pa.array(new, pa.bool_()))
 
 
 def _standardized_section(ctx: Context, topic: str) -> StandardizedSection:
@@ -384,10 +404,12 @@ def apply_parse_corrections(lake: Lakehouse, settings: Settings, topic: str,
 
                 applied.snapshot_id, _ = standardized.write_objects(con, table, section, shape, summary,
                                                                     before_commit=name_the_fixed)
+                fault_point("after-parse-corrections-written")
             applied.still_failing = con.execute("SELECT count(*) FROM errs").fetchall()[0][0]
     removable = pa.concat_tables([fixed.cast(done.schema), done])
     applied.fixed, applied.resumed = removable.num_rows, done.num_rows
     remove_rows(errors, topic, removable, {SUMMARY_REPLAY_OF: topic, "leanops.replayed": str(removable.num_rows)})
+    fault_point("after-parse-errors-removed")
     return applied
 
 

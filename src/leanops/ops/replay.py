@@ -40,6 +40,7 @@ from leanops.catalog.tables import SUMMARY_RECORDS_IN, SUMMARY_REPLAY_OF, SUMMAR
 from leanops.context import Context
 from leanops.errors import LeanOpsError
 from leanops.helper_columns import FAILURES, ORD
+from leanops.faults import fault_point
 from leanops.stages import curated, semantic
 from leanops.stages.checkpoint import checkpoint_from_table
 from leanops.stages.result import StageResult
@@ -192,6 +193,7 @@ def _remove_fixed(errors_table, topic: str, report: ReplayReport, fixed: list[st
     removable = fixed + sorted(merged_before)
     remove_rows(errors_table, topic, pa.table({"message_id": pa.array(removable, pa.string())}),
                 {SUMMARY_REPLAY_OF: topic, "leanops.replayed": str(len(removable))})
+    fault_point("after-replay-errors-removed")
     return report
 
 

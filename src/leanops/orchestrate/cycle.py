@@ -65,7 +65,7 @@ def holder_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def _dead_local_holder(holder: str) -> bool:
+def dead_local_holder(holder: str) -> bool:
     """A holder on this host whose process no longer exists (it crashed): its lease is stale."""
     host, _, rest = holder.partition(":")
     pid = rest.partition(":")[0]
@@ -85,7 +85,7 @@ def acquire(ctx: Context, topic: str, holder: str, ttl: float) -> bool:
     if ctx.state.acquire_lease(topic, holder, ttl):
         return True
     current = ctx.state.lease_holder(topic)
-    return bool(current) and _dead_local_holder(current) and ctx.state.steal_lease(topic, current, holder, ttl)
+    return bool(current) and dead_local_holder(current) and ctx.state.steal_lease(topic, current, holder, ttl)
 
 
 def fetch_active_topics(ctx: Context, wanted: list[str] | None) -> tuple[list[str], list[TopicOutcome]]:

@@ -28,6 +28,7 @@ from typing import Callable
 
 from leanops.context import Context
 from leanops.errors import LeanOpsError
+from leanops.faults import fault_point
 from leanops.orchestrate.retry import RetryPolicy, call_with_retries
 from leanops.schema_file import TopicSchema
 from leanops.stages.checkpoint import checkpoint_from_table
@@ -387,6 +388,7 @@ def run_logged(ctx: Context, topic: str, stage: str, run: Callable[[], StageResu
         ctx.state.finish_run(record)
         raise
     _finish(ctx, record, result)
+    fault_point(f"after-{stage}-run-logged")
     if os.environ.get("LEANOPS_EMF"):  # on AWS: the run's figures become CloudWatch metrics from the log
         from leanops.ops.metrics import emf_line
         print(emf_line(record), flush=True)

@@ -27,26 +27,28 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import getpass
-import hashlib
 import json
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from leanops.config import s3_prefix_uri
 from leanops.context import Context
 from leanops.errors import ConfigError, LeanOpsError, SchemaFileError
+from leanops.faults import fault_point
 from leanops.orchestrate.cycle import acquire, holder_id
 from leanops.schema.changes import ChangeKind
 from leanops.schema.lint import classify
-from leanops.schema.rebuild import rebuild
+from leanops.schema.rebuild import SUCCEEDED, rebuild
 from leanops.schema.rules.column_types import promotion
 from leanops.schema_file import (
     SCHEMA_SUFFIXES,
     S3SchemaMirror,
     TopicSchema,
     aws_error,
+    fingerprint,
     parse_topic_schema,
     publish_schema_file,
     read_published,
@@ -70,18 +72,6 @@ class TopicDeployment:
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
-
-
-def fingerprint(schema: TopicSchema) -> tuple[str, str]:
-    """Canonical JSON of a schema and its sha256: formatting and key order do not count as changes.
-
-    The curated partitioning is the one in force: an unset `partition_by` is written out as its default
-    (as the fingerprints of earlier versions hold it), so writing the default out is no change either."""
-    data = schema.model_dump(mode="json", by_alias=True, exclude_none=True)
-    if schema.curated is not None:
-        data["curated"]["partition_by"] = schema.curated.partitions
-    text = json.dumps(data, sort_keys=True)
-    return text, hashlib.sha256(text.encode()).hexdigest()
 
 
 class AwsTargets:
@@ -198,9 +188,22 @@ def _deploy_topic(ctx: Context, path: Path, new: TopicSchema, who: str, aws: Aws
     if verdict.declared is not None and verdict.declared.severity > kind.severity:
         kind = verdict.declared  # e.g. a declared NUCLEAR_RESET to backfill a new column from RAW
     name = execution_name(topic, sha, last["deployment_id"] if last else None)
-    actions = _apply(ctx, old, new, kind, path, aws, name)
+    actions = _apply(ctx, old, new, kind, path, aws, name, _rebuilt_for(ctx, topic, sha, last))
+    fault_point("deploy-after-apply")  # a deploy killed here applies the topic again: each action is idempotent
     ctx.state.record_deployment(topic, kind.value, sha, text, who, json.dumps(actions))
+    fault_point("deploy-after-record")
     return TopicDeployment(topic, kind.value, actions)
+
+
+def _rebuilt_for(ctx: Context, topic: str, sha: str, last: dict | None) -> dict | None:
+    """The rebuild record of a rebuild under exactly this schema that succeeded since the last deployment:
+    a deploy killed after its rebuild, before recording the deployment (or an operator's `leanops rebuild`)."""
+    record = ctx.state.get_rebuild(topic)
+    if record is None or record["status"] != SUCCEEDED or record.get("schema_sha256") != sha:
+        return None
+    if last is not None and datetime.fromisoformat(record["updated_at"]) <= datetime.fromisoformat(last["deployed_at"]):
+        return None
+    return record
 
 
 def _published_copy_problem(aws: AwsTargets, topic: str, sha: str) -> str | None:
@@ -219,12 +222,17 @@ def _published_copy_problem(aws: AwsTargets, topic: str, sha: str) -> str | None
 
 
 def _apply(ctx: Context, old: TopicSchema | None, new: TopicSchema, kind: ChangeKind, path: Path,
-           aws: AwsTargets, execution: str) -> list[str]:
+           aws: AwsTargets, execution: str, rebuilt: dict | None = None) -> list[str]:
     topic, actions = new.topic, []
     if ctx.state.get_topic(topic) is None:
         ctx.state.register_topic(topic, FlowControl.ENABLED)
         actions.append("registered ENABLED")
-    if kind in (ChangeKind.PURE_REMAP, ChangeKind.NUCLEAR_RESET) and _has_history(ctx, topic):
+        fault_point("deploy-after-register")
+    if kind in (ChangeKind.PURE_REMAP, ChangeKind.NUCLEAR_RESET) and rebuilt is not None:
+        actions.append(f"rebuilt from RAW already under this schema (archive *_{rebuilt['archive_suffix']})")
+        return actions + ([f"published {aws.publish_file(path)}"] if aws.publish else [])
+    if kind in (ChangeKind.PURE_REMAP, ChangeKind.NUCLEAR_RESET) and (_has_history(ctx, topic)
+                                                                     or _rebuild_pending(ctx, topic)):
         if aws.publish or aws.rebuilder_arn:
             actions += _pause_and_publish(ctx, topic, path, aws)
         if aws.rebuilder_arn:
@@ -241,8 +249,10 @@ def _apply(ctx: Context, old: TopicSchema | None, new: TopicSchema, kind: Change
     if new.standardized is not None and ctx.lake.standardized_table(topic) is None:
         ctx.lake.standardized_table(topic, create=True)
         actions.append(f"created {ctx.lake.standardized_ident(topic)}")
+        fault_point("deploy-after-create")
     if new.curated is not None:
         actions += _curated_table(ctx, new)
+        fault_point("deploy-after-curated")
     if aws.publish:  # the tables are ready before the orchestrator can see the schema
         actions.append(f"published {aws.publish_file(path)}")
     return actions
@@ -271,6 +281,12 @@ def _pause_and_publish(ctx: Context, topic: str, path: Path, aws: AwsTargets) ->
 
 def _has_history(ctx: Context, topic: str) -> bool:
     return ctx.lake.standardized_table(topic) is not None or ctx.lake.curated_table(topic) is not None
+
+
+def _rebuild_pending(ctx: Context, topic: str) -> bool:
+    """A rebuild killed or failed before it finished (its archive may have renamed every table away)."""
+    record = ctx.state.get_rebuild(topic)
+    return record is not None and record["status"] != SUCCEEDED
 
 
 def _curated_table(ctx: Context, new: TopicSchema) -> list[str]:

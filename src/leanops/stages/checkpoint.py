@@ -9,7 +9,6 @@ range and does not write the errors twice.
 from __future__ import annotations
 
 import dataclasses
-import os
 
 from pyiceberg.table import Table
 
@@ -17,10 +16,9 @@ from leanops.catalog.tables import (
     SUMMARY_DUPLICATES, SUMMARY_ERRORS, SUMMARY_RECORDS_IN, SUMMARY_SOURCE_FROM, SUMMARY_SOURCE_SNAPSHOT,
     SUMMARY_TOPIC, ancestors, latest_summary_value,
 )
+from leanops.faults import FAULT_ENV, fault_point  # noqa: F401  (the stages' crash-test hook, re-exported)
 from leanops.stages.incremental import next_range, range_files
 from leanops.stages.result import StageResult
-
-FAULT_ENV = "LEANOPS_FAULT"  # crash-test hook: the named point kills the process (exit 75)
 
 
 def checkpoint_from_table(table: Table, topic: str) -> int | None:
@@ -110,8 +108,3 @@ def commit_summary(result: StageResult, from_id: int | None, **extra: int) -> di
     summary.update({f"leanops.{k.replace('_', '-')}": str(v) for k, v in extra.items()})
     return summary
 
-
-def fault_point(name: str) -> None:
-    """Die here when LEANOPS_FAULT names this point: how the crash tests stop a run mid-commit."""
-    if os.environ.get(FAULT_ENV) == name:
-        os._exit(75)

@@ -221,7 +221,9 @@ class StateStore(StateReader):
 
     @abc.abstractmethod
     def put_rebuild(self, topic: str, archive_suffix: str, target: int | None, status: str,
-                    error: str | None = None) -> None: ...
+                    error: str | None = None, schema_sha256: str | None = None) -> None:
+        """The topic's rebuild record (one per topic, replaced): its archive suffix, pinned RAW snapshot, the
+        step it is at (`status`, leanops.schema.rebuild), the last error, the fingerprint of its schema."""
 
     @abc.abstractmethod
     def get_rebuild(self, topic: str) -> dict | None: ...

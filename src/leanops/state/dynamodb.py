@@ -63,7 +63,8 @@ _SER, _DE = TypeSerializer(), TypeDeserializer()
 _RUN_FIELDS = ("topic", "stage", "started_at", "ended_at", "status", "records_in", "records_written",
                "records_errors", "records_duplicates", "records_superseded", "source_snapshot_id",
                "target_snapshot_id", "error_message")
-_REBUILD_FIELDS = ("topic_name", "archive_suffix", "target_raw_snapshot", "status", "error", "updated_at")
+_REBUILD_FIELDS = ("topic_name", "archive_suffix", "target_raw_snapshot", "status", "error", "updated_at",
+                   "schema_sha256")
 _DEPLOY_FIELDS = ("deployment_id", "topic_name", "kind", "schema_sha256", "schema_json", "deployed_by",
                   "deployed_at", "actions")
 _SAMPLE_CHARS = 200
@@ -446,8 +447,9 @@ class DynamoStateStore(StateStore):
 
     # -- rebuilds and deployments -----------------------------------------------------------
     def put_rebuild(self, topic: str, archive_suffix: str, target: int | None, status: str,
-                    error: str | None = None) -> None:
-        self._put("Rebuilds", dict(zip(_REBUILD_FIELDS, (topic, archive_suffix, target, status, error, _now()))))
+                    error: str | None = None, schema_sha256: str | None = None) -> None:
+        self._put("Rebuilds", dict(zip(_REBUILD_FIELDS, (topic, archive_suffix, target, status, error, _now(),
+                                                         schema_sha256))))
 
     def get_rebuild(self, topic: str) -> dict | None:
         item = self._get("Rebuilds", {"topic_name": topic})

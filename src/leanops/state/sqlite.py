@@ -172,6 +172,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX ingest_log_finished ON ingest_log (finished_at);
     CREATE INDEX job_outputs_written ON job_outputs (written_at);
     """,
+    # v9: the schema a rebuild replays under (its fingerprint): a deploy that died after its rebuild knows it ran
+    """
+    ALTER TABLE rebuilds ADD COLUMN schema_sha256 TEXT;
+    """,
 )
 
 
@@ -354,9 +358,10 @@ class SqliteStateStore(StateStore):
 
     # -- rebuilds and deployments -----------------------------------------------------------
     def put_rebuild(self, topic: str, archive_suffix: str, target: int | None, status: str,
-                    error: str | None = None) -> None:
-        self._write("INSERT OR REPLACE INTO rebuilds VALUES (?, ?, ?, ?, ?, ?)",
-                    (topic, archive_suffix, target, status, error, _now().isoformat()))
+                    error: str | None = None, schema_sha256: str | None = None) -> None:
+        self._write("INSERT OR REPLACE INTO rebuilds (topic_name, archive_suffix, target_raw_snapshot, status, error, "
+                    "updated_at, schema_sha256) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (topic, archive_suffix, target, status, error, _now().isoformat(), schema_sha256))
 
     def get_rebuild(self, topic: str) -> dict | None:
         rows = self._query("SELECT * FROM rebuilds WHERE topic_name = ?", (topic,))

@@ -187,8 +187,9 @@ def _rebuild_failed(ctx, doc: dict) -> dict:
     ctx.state.register_topic(topic)
     ctx.state.set_flow_control(topic, FlowControl.PAUSED)
     pending = ctx.state.get_rebuild(topic)
-    if pending is not None and pending["status"] != "SUCCEEDED":
-        ctx.state.put_rebuild(topic, pending["archive_suffix"], pending["target_raw_snapshot"], "FAILED", reason)
+    if pending is not None and pending["status"] != "SUCCEEDED":  # the step it is at stays: a rerun resumes it
+        ctx.state.put_rebuild(topic, pending["archive_suffix"], pending["target_raw_snapshot"], pending["status"],
+                              reason, pending.get("schema_sha256"))
     return {**doc, "flow_control_flag": "PAUSED", "message": reason, "next": None}
 
 
