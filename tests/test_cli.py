@@ -102,3 +102,31 @@ def test_all_rejected_ingest_still_balances(tmp_path):
     acc = json.loads(run_cli("accountability", "--json").stdout)
     ingestion = [a for a in acc if a["layer"] == "ingestion"][0]
     assert (ingestion["records_in"], ingestion["written"], ingestion["errors"], ingestion["ok"]) == (2, 0, 2, True)
+
+
+HEAVY = ("duckdb", "pyarrow", "pyiceberg")
+_IMPORTS_OF = """
+import sys
+from leanops.cli.main import main
+sys.argv = ["leanops", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as exc:
+    print("EXIT", exc.code)
+print("HEAVY", sorted(m for m in sys.modules if m.split(".")[0] in {heavy}))
+"""
+
+
+@pytest.mark.parametrize("args, message", [
+    (["ingest", "--topic", "events", "no-such-file.ndjson"], "no such file: no-such-file.ndjson"),
+    (["ingest", "--topic", "Bad Topic", "-"], "invalid topic name 'Bad Topic'"),
+])
+def test_usage_errors_answer_before_the_heavy_imports(tmp_path, args, message):
+    """A mistyped path or topic is answered by the CLI alone: DuckDB, Arrow and PyIceberg are never imported."""
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-c", _IMPORTS_OF.replace("{heavy}", repr(set(HEAVY))), *args],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert "EXIT 2" in done.stdout and message in done.stderr, done.stdout + done.stderr
+    assert "HEAVY []" in done.stdout, done.stdout
+    assert not (tmp_path / ".leanops").exists()  # refused before a home was opened

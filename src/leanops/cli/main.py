@@ -51,6 +51,10 @@ def ingest(topic: str = typer.Option(..., "--topic", "-t", help="topic the envel
            source: str = typer.Argument("-", help="NDJSON file of envelopes, or - for stdin"),
            home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
     """Append NDJSON envelopes to raw.<topic>_staging; non-envelopes go to raw.dlq_errors."""
+    from leanops.types import validate_topic
+    validate_topic(topic)  # usage errors answer before the heavy imports (DuckDB, Arrow, PyIceberg)
+    if source != "-" and not Path(source).is_file():
+        raise LeanOpsError(f"no such file: {source}")
     from leanops.cli.progress import byte_progress
     from leanops.ingest import ingest_stream
     ctx = _context(home, schemas)
@@ -58,8 +62,6 @@ def ingest(topic: str = typer.Option(..., "--topic", "-t", help="topic the envel
         stream, total, name = sys.stdin.buffer, None, "<stdin>"
     else:
         path = Path(source)
-        if not path.is_file():
-            raise LeanOpsError(f"no such file: {source}")
         stream, total, name = path.open("rb"), path.stat().st_size, str(path)
     with stream, byte_progress(f"ingest {topic}", total, enabled=not as_json) as advance:
         report = ingest_stream(ctx.lake, ctx.state, ctx.settings, topic, stream, name, on_bytes=advance)
