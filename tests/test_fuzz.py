@@ -115,7 +115,7 @@ def payloads(draw) -> tuple[str, str | None]:
         width = draw(st.sampled_from([999, 1000, 1001, 1500]))
         return "{" + ",".join(f'"w{i}":{i}' for i in range(width)) + "}", None
     if kind == "deep":  # one long chain of objects or arrays
-        levels = draw(st.sampled_from([20, 40, 100, 1000]))
+        levels = draw(st.sampled_from([20, 40, 100, 1000, 100_000]))
         opener, closer = draw(st.sampled_from([('{"d":', "}"), ("[", "]")]))
         return opener * levels + _number(draw(NUMBERS)) + closer * levels, None
     if kind == "keyed":  # what the curated section reads: metadata key, typed columns

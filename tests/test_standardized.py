@@ -283,3 +283,21 @@ def test_rows_past_the_topic_column_cap_are_refused_in_ingestion_order(ctx, sche
     assert by_id(standardized_rows(ctx, "events"))["s2"]["b"] == "known"
     assert len(ctx.lake.standardized_table("events").schema().fields) == 7
     assert_accountable(ctx)
+
+
+def test_a_payload_object_nested_200k_deep_lands_in_raw_and_goes_to_parse_errors(ctx, schemas, tmp_path):
+    """The object itself (not a string holding it) in the envelope: deeper than the ingest's JSON parser
+    walks, it is still kept in RAW as sent, and Standardized's depth limit refuses it."""
+    write_schema(schemas, EVENTS_SCHEMA)
+    deep = _deep(200_000)
+    lines = [envelope("m1", {"v": 1}), '{"message_id": "deep", "payload": ' + deep + ', "publish_time": 1768816800000}',
+             envelope("m2", {"v": 2})]
+    report = ingest(ctx, "events", lines, tmp_path)
+    assert (report.accepted, report.rejected) == (3, 0), report.reasons
+    raw = {r["message_id"]: r["json_payload"] for r in ctx.lake.raw_table("events").scan().to_arrow().to_pylist()}
+    assert raw["deep"] == deep
+    [outcome] = run_once(ctx)
+    assert outcome.stages[0].records_written == 2
+    [error] = ctx.lake.parse_errors_table().scan().to_arrow().to_pylist()
+    assert (error["message_id"], error["reason"]) == ("deep", "payload nested deeper than 32 levels")
+    assert_accountable(ctx)

@@ -150,7 +150,7 @@ def _decode(lines: list[str]) -> list[_Envelope | str]:
         decoded = _BATCH.decode("[" + ",".join(lines) + "]")
         if len(decoded) == len(lines):
             return decoded
-    except msgspec.MsgspecError:
+    except (msgspec.MsgspecError, RecursionError):
         pass
     out: list[_Envelope | str] = []
     for line in lines:
@@ -158,7 +158,37 @@ def _decode(lines: list[str]) -> list[_Envelope | str]:
             out.append(_ONE.decode(line))
         except msgspec.MsgspecError as exc:
             out.append(f"not valid JSON: {exc}")
+        except RecursionError:  # nested deeper than msgspec walks: Standardized's depth limit judges the payload
+            out.append(_shallow(line))
     return out
+
+
+# a JSON string (escapes included) or one structural character: what a scan of the top level needs
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]:,]')
+
+
+def _shallow(line: str) -> _Envelope:
+    """The envelope's fields of a line too deep for msgspec, read without recursion: a scan of the top
+    level that counts brackets and keeps each top-level value's text as written (DuckDB already found
+    the line to be one valid JSON object without a repeated key)."""
+    values: dict[str, str] = {}
+    depth, key, start = 0, None, 0
+    for token in _TOKENS.finditer(line):
+        text = token.group()
+        if depth == 1 and text[0] == '"' and key is None:
+            key = _STRING.decode(text)
+        elif depth == 1 and text == ":":
+            start = token.end()
+        elif depth == 1 and text == ",":
+            values[key], key = line[start:token.start()].strip(), None
+        elif text in "{[":
+            depth += 1
+        elif text in "}]":
+            depth -= 1
+            if depth == 0 and key is not None:
+                values[key] = line[start:token.start()].strip()
+    return _Envelope(message_id=msgspec.Raw(values.get("message_id", "").encode()),
+                     payload=msgspec.Raw(values.get("payload", "").encode()))
 
 
 def _fields(envelope: _Envelope) -> tuple[str | None, str | None, str | None]:
