@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from conftest import write_schema
 from leanops.context import Context
@@ -185,6 +185,16 @@ def batches(draw) -> list[tuple[bytes, str | None, str | None]]:
 @settings(max_examples=25, deadline=None, derandomize=False, print_blob=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large, HealthCheck.large_base_example])
 @given(batch=batches())
+@example(batch=[  # the hostile shapes every run tries, whatever Hypothesis draws
+    (b'{"message_id":"m0","payload":' + b'{"d":' * 100_000 + b'1' + b'}' * 100_000 + b'}', "m0",
+     '{"d":' * 100_000 + '1' + '}' * 100_000),
+    (b'{"message_id":"m1","payload":' + b'[' * 100_000 + b']' * 100_000 + b'}', "m1", '[' * 100_000 + ']' * 100_000),
+    (b'{"message_id":"m2","payload":{' + ",".join(f'"w{i}":{i}' for i in range(1500)).encode() + b'}}', "m2",
+     '{' + ",".join(f'"w{i}":{i}' for i in range(1500)) + '}'),
+    (b'{"message_id":"m3","payload":{"a":1},"publish_time":99999999999999999}', None, None),
+    (b'{"message_id":"m4","payload":{"a":12345678901234567.89,"b":-0,"c":1E5}}', "m4",
+     '{"a":12345678901234567.89,"b":-0,"c":1E5}'),
+])
 def test_any_batch_lands_exactly_once_and_accounts_add_up(batch):
     with tempfile.TemporaryDirectory(prefix="leanops-fuzz-") as tmp:
         root = Path(tmp)
