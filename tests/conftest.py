@@ -15,6 +15,14 @@ from leanops.context import Context
 LEANOPS = shutil.which("leanops", path=str(Path(sys.executable).parent)) or "leanops"
 EVENTS_SCHEMA = {"topic": "events",
                  "standardized": {"column_map": {"_metadata_idempotencykeyresource": "idempotency_key"}}}
+# an orders topic whose curated section has three CDEs: the error replays' fixture (test_ops, the kill harness)
+REPLAY_SCHEMA = {"topic": "orders",
+                 "standardized": {"column_map": {"_metadata_idempotencykeyresource": "idempotency_key"}},
+                 "curated": {"merge_key": "idempotency_key", "order_by": "event_timestamp",
+                             "columns": {"idempotency_key": {"type": "string", "cde": True},
+                                         "event_timestamp": {"type": "timestamp", "cde": True},
+                                         "customer": {"type": "string", "cde": True},
+                                         "qty": {"type": "int"}}}}
 
 
 @pytest.fixture(autouse=True)

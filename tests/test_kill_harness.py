@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from conftest import envelope, run_cli, write_lines, write_schema
+from conftest import REPLAY_SCHEMA, envelope, run_cli, write_lines, write_schema
 from leanops.context import Context
 from leanops.demo import _install_schemas, topic_lines
 from leanops.faults import FAULT_LOG_ENV, KILL_AT_ENV
@@ -213,15 +213,6 @@ def setup_rebuild(root: Path) -> None:
     assert fixed.fixed == 1
     _changed(root, "events", _reset_events)
     ctx.close()
-
-
-REPLAY_SCHEMA = {"topic": "orders",
-                 "standardized": {"column_map": {"_metadata_idempotencykeyresource": "idempotency_key"}},
-                 "curated": {"merge_key": "idempotency_key", "order_by": "event_timestamp",
-                             "columns": {"idempotency_key": {"type": "string", "cde": True},
-                                         "event_timestamp": {"type": "timestamp", "cde": True},
-                                         "customer": {"type": "string", "cde": True},
-                                         "qty": {"type": "int"}}}}
 
 
 def _order(mid: str, key: str, minute: int, qty: str, customer: str | None = None) -> str:

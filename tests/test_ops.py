@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from conftest import run_cli
+from conftest import REPLAY_SCHEMA, run_cli
 from leanops.cli.ops import parse_since
 from leanops.context import Context
 from leanops.errors import LeanOpsError
@@ -136,15 +136,6 @@ def test_runs_print_emf_when_asked(tmp_path, monkeypatch, capsys):
 
 
 # -- replay ---------------------------------------------------------------------------------------
-
-REPLAY_SCHEMA = {"topic": "orders",
-                 "standardized": {"column_map": {"_metadata_idempotencykeyresource": "idempotency_key"}},
-                 "curated": {"merge_key": "idempotency_key", "order_by": "event_timestamp",
-                             "columns": {"idempotency_key": {"type": "string", "cde": True},
-                                         "event_timestamp": {"type": "timestamp", "cde": True},
-                                         "customer": {"type": "string", "cde": True},
-                                         "qty": {"type": "int"}}}}
-
 
 def _order(mid: str, key: str, ts: str, qty: str, customer: str | None = None) -> str:
     from conftest import envelope
