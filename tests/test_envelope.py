@@ -74,15 +74,21 @@ def test_non_object_payloads_are_accepted_for_parse_errors_downstream():
 def test_reading_lines_in_chunks_keeps_every_line_and_its_number(monkeypatch):
     import io
 
-    from leanops.ingest import raw
-    monkeypatch.setattr(raw, "CHUNK_BYTES", 7)  # chunk edges fall inside lines
+    from leanops.ingest import lines
+    monkeypatch.setattr(lines, "CHUNK_BYTES", 7)  # chunk edges fall inside lines
     data = "first line\r\n\nthird ünïcode\nfourth".encode() + b"\n\xff\xfe broken\nlast no newline"
-    tables = list(raw._read_batches(io.BytesIO(data), size=2, on_bytes=lambda n: None))
-    rows = [r for t in tables for r in t.to_pylist()]
+    blocks = list(lines.read_blocks(io.BytesIO(data), max_lines=2, on_bytes=lambda n: None))
+    rows = _rows(blocks)
     assert [r["line_number"] for r in rows] == [1, 2, 3, 4, 5, 6]
     assert [r["line"] for r in rows][:4] == ["first line", "", "third ünïcode", "fourth"]
     assert rows[4]["line"].endswith("<not UTF-8>") and rows[5]["line"] == "last no newline"
-    assert all(t.num_rows <= 2 for t in tables)
+    assert all(len(b) <= 2 for b in blocks)
+
+
+def _rows(blocks):
+    """(line_number, line, reason) of every line of the reader's blocks."""
+    return [{"line_number": b.first + i, "line": b.texts([i])[0], "reason": b.reasons.get(i)}
+            for b in blocks for i in range(len(b))]
 
 
 # -- issue 18: RAW keeps the payload's bytes; every envelope that cannot land is a DLQ row with its reason --
@@ -148,17 +154,84 @@ def test_a_string_payload_is_stored_as_its_value():
 def test_lines_longer_than_the_limit_are_cut_with_a_reason(monkeypatch, chunk):
     import io
 
-    from leanops.ingest import raw
-    monkeypatch.setattr(raw, "CHUNK_BYTES", chunk)
-    monkeypatch.setattr(raw, "MAX_LINE_BYTES", 40)
-    monkeypatch.setattr(raw, "LINE_SAMPLE_BYTES", 8)
+    from leanops.ingest import lines
+    monkeypatch.setattr(lines, "CHUNK_BYTES", chunk)
+    monkeypatch.setattr(lines, "MAX_LINE_BYTES", 40)
+    monkeypatch.setattr(lines, "LINE_SAMPLE_BYTES", 8)
     long_line = '{"message_id": "m", "payload": "' + "é" * 30 + '"}'  # spans several chunks
     data = f"short\n{long_line}\nafter\n{'x' * 41}\n{'y' * 100}".encode()  # the last one without a newline
-    tables = list(raw._read_batches(io.BytesIO(data), size=100, on_bytes=lambda n: None))
-    rows = [r for t in tables for r in t.to_pylist()]
+    rows = _rows(lines.read_blocks(io.BytesIO(data), max_lines=100, on_bytes=lambda n: None))
     assert [r["line_number"] for r in rows] == [1, 2, 3, 4, 5]
     assert [r["line"] for r in rows] == ["short", long_line.encode()[:8].decode(), "after", "x" * 8, "y" * 8]
     assert [r["reason"] for r in rows] == [
         None, f"line of {len(long_line.encode())} bytes exceeds the limit of 40 bytes (its first 8 bytes are kept)",
         None, "line of 41 bytes exceeds the limit of 40 bytes (its first 8 bytes are kept)",
         "line of 100 bytes exceeds the limit of 40 bytes (its first 8 bytes are kept)"]
+
+
+# -- issue 19: one parse per line; the vectorised path must answer exactly as the exact path ----------
+
+def _differential_lines() -> list[str]:
+    """Good envelopes in every form the fast path handles, with every poison line and the forms it must
+    hand to the exact path (repeated keys, escaped keys, spacing) spread among them."""
+    good = []
+    for i in range(400):
+        good += [
+            '{"message_id":"m-%d","publish_time":"2026-01-19T10:00:%02d.5Z","payload":{"a":%d,"b":[1,2.50]}}' % (i, i % 60, i),
+            '{"message_id": %d, "payload": {"x": "caf\\u00e9"}, "publish_time": 1768816800%03d}' % (i, i % 1000),
+            '{"payload":"{\\"s\\": %d}","message_id":"s-%d"}' % (i, i),
+            '{ "message_id" : "sp-%d" , "payload" : { "k" : -0 } }' % i,
+        ]
+    tricky = [
+        '{"message_id":"a","payload":{},"message_id":"b"}',
+        '{"message\\u005fid":"esc","payload":{}}',
+        '{"message_id":"e1","payload":{},"payload":{"x":1}}',
+        '{"message_id":"   ","payload":{}}',
+        '{"message_id":"caf\\u00e9","payload":{}}',
+        '{"message_id":"é","payload":{}}',
+        '{"message_id":"del\x7f","payload":{}}',
+        '{"message_id":true,"payload":{}}',
+        '{"message_id":-12,"payload":{}}',
+        '{"message_id":"m","payload":{},"publish_time":"2026-01-19T10:00:00\\u005a"}',
+        '{"message_id":"m","payload":{},"publish_time":true}',
+        '{"message_id":"m","payload":{},"publish_time":-1.5}',
+        '{"message_id":"m","payload":{}} {"message_id":"n","payload":{}}',
+        '{"message_id":"m","payload":null,"publish_time":null}',
+        '{}',
+    ]
+    bad = list(POISON) + tricky
+    out = []
+    for i, line in enumerate(good):
+        out.append(line)
+        if i % 97 == 13:
+            out.append(bad[(i // 97) % len(bad)])
+    return out + bad
+
+
+def test_the_vectorised_path_agrees_with_the_exact_path_line_by_line():
+    from leanops.ingest.envelope import _validate_exactly
+    lines = _differential_lines()
+    table = pa.table({"line_number": pa.array(range(1, len(lines) + 1), pa.int64()), "line": pa.array(lines)})
+    with duck.connect() as con:
+        fast = validate_lines(con, table, INGESTED).to_pylist()
+        exact = _validate_exactly(con, table, INGESTED).to_pylist()
+    keys = ("line_number", "message_id", "json_payload", "publish_time", "reason")
+    assert len(fast) == len(exact) == len(lines)
+    for got, want in zip(fast, exact):  # a rejected line's fields are never used: only its reason and text
+        compared = keys if want["reason"] is None else ("line_number", "reason")
+        assert {k: got[k] for k in compared} == {k: want[k] for k in compared}, got["line_number"]
+    assert [r["line"] for r in fast if r["reason"]] == [r["line"] for r in exact if r["reason"]]
+    assert sum(r["reason"] is None for r in fast) > 1500
+
+
+def test_a_poisoned_line_in_a_large_block_costs_only_its_neighbourhood(monkeypatch):
+    from leanops.ingest import envelope
+    exact_lines_seen = []
+    real = envelope._validate_exactly
+    monkeypatch.setattr(envelope, "_validate_exactly",
+                        lambda con, lines, ingested: exact_lines_seen.append(lines.num_rows) or real(con, lines, ingested))
+    lines = ['{"message_id":"m-%d","payload":{"v":%d}}' % (i, i) for i in range(4096)]
+    lines[2500] = '{"message_id":"nan","payload":{"v":NaN}}'
+    [rejected] = [r for r in check(*lines) if r["reason"]]
+    assert rejected["line_number"] == 2501 and rejected["reason"].startswith("not valid JSON")
+    assert sum(exact_lines_seen) <= envelope.EXACT_RUN_LINES

@@ -23,14 +23,19 @@ what is valid.
 """
 from __future__ import annotations
 
+import dataclasses
+import operator
 import re
 
 import duckdb
 import msgspec
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from leanops import duck
 from leanops.duck import json_kind_sql
+from leanops.ingest.lines import LineBlock, block_of
 
 ENVELOPE_KEYS = ("message_id", "payload", "publish_time")
 MESSAGE_ID_MAX_CHARS = 1024
@@ -105,8 +110,25 @@ def validate_lines(con: duckdb.DuckDBPyConnection, lines: pa.Table, ingested: ob
     """lines (line_number, line[, reason]) -> one row per line with the envelope fields and a reason (NULL = ok).
 
     A `reason` column in `lines` holds what the reader already found wrong with a line (too long):
-    it wins over any other.
+    it wins over any other. Lines given as texts (an HTTP body, a DLQ correction, a test) take the
+    same path as a file's: `validate_block`.
     """
+    numbers = lines["line_number"].to_pylist()
+    reasons = lines["reason"].to_pylist() if "reason" in lines.column_names else None
+    first = numbers[0] if numbers else 1
+    if numbers != list(range(first, first + len(numbers))) or pc.any(pc.match_substring(lines["line"], "\n")).as_py():
+        return _validate_exactly(con, lines, ingested)  # not one line each, in order: no block to cut
+    block = block_of(lines["line"].to_pylist(), first, reasons)
+    checked = validate_block(con, block, ingested)
+    texts = lines["line"].combine_chunks() if isinstance(lines["line"], pa.ChunkedArray) else lines["line"]
+    return checked.set_column(checked.schema.get_field_index("line"), "line", texts)
+
+
+def _validate_exactly(con: duckdb.DuckDBPyConnection, lines: pa.Table, ingested: object) -> pa.Table:
+    """The exact path, a line at a time where need be: DuckDB checks the structure, msgspec the rest.
+
+    For the lines the vectorised path (`validate_block`) cannot vouch for: not starting with '{',
+    refused by msgspec, possibly holding a repeated key, or refused by the reader."""
     con.register("lines", lines.select(["line_number", "line"]))
     try:
         checked = duck.arrow(con, _VALIDATE_SQL, {"ingested": ingested})
@@ -193,24 +215,314 @@ def _shallow(line: str) -> _Envelope:
 
 def _fields(envelope: _Envelope) -> tuple[str | None, str | None, str | None]:
     """(message_id, payload text, reason) of a well-formed envelope."""
-    raw_id = bytes(envelope.message_id)
+    message_id, reason = _message_id(bytes(envelope.message_id))
+    if reason:
+        return None, None, reason
+    payload, reason = _payload(bytes(envelope.payload))
+    return message_id, payload, reason
+
+
+def _message_id(raw_id: bytes) -> tuple[str | None, str | None]:
+    """(message_id, reason) of the message_id's JSON text as written (b"": absent)."""
     if raw_id in _ABSENT:
-        return None, None, "missing message_id"
+        return None, "missing message_id"
     if raw_id[:1] == b'"':
         message_id = _STRING.decode(raw_id)
     elif _INTEGER.fullmatch(raw_id):
         message_id = raw_id.decode()
     else:
-        return None, None, "message_id must be a non-empty string"
+        return None, "message_id must be a non-empty string"
     if not message_id.strip():
-        return None, None, "message_id must be a non-empty string"
+        return None, "message_id must be a non-empty string"
     if len(message_id) > MESSAGE_ID_MAX_CHARS:
-        return None, None, (f"message_id of {len(message_id):,} characters exceeds the limit of "
-                            f"{MESSAGE_ID_MAX_CHARS:,}")
+        return None, (f"message_id of {len(message_id):,} characters exceeds the limit of "
+                      f"{MESSAGE_ID_MAX_CHARS:,}")
     if _CONTROL.search(message_id):
-        return None, None, "message_id holds a control character (U+0000-U+001F, U+007F)"
-    raw_payload = bytes(envelope.payload)
+        return None, "message_id holds a control character (U+0000-U+001F, U+007F)"
+    return message_id, None
+
+
+def _payload(raw_payload: bytes) -> tuple[str | None, str | None]:
+    """(payload text, reason): a JSON string is stored as its value, any other value as written."""
     if raw_payload in _ABSENT:
-        return message_id, None, "missing payload"
-    payload = _STRING.decode(raw_payload) if raw_payload[:1] == b'"' else raw_payload.decode()
-    return message_id, payload, None
+        return None, "missing payload"
+    return (_STRING.decode(raw_payload) if raw_payload[:1] == b'"' else raw_payload.decode()), None
+
+
+# -- the vectorised path: a block of lines in one msgspec call, the checks in Arrow and DuckDB ---------
+
+class _Fields(msgspec.Struct, forbid_unknown_fields=True):
+    """The envelope as msgspec decodes it: each field's JSON text as written; any other key refuses the line."""
+
+    message_id: msgspec.Raw = msgspec.Raw()
+    payload: msgspec.Raw = msgspec.Raw()
+    publish_time: msgspec.Raw = msgspec.Raw()
+
+
+_FIELDS = msgspec.json.Decoder(_Fields)
+EXACT_RUN_LINES = 32  # a run of at most this many lines that msgspec refuses goes to the exact path whole
+# bytes of '"key":' per envelope key; a line longer than its keys, values, braces and commas by at
+# least _REPEAT_BYTES may hold a repeated key (msgspec keeps the last), so the exact path judges it
+_KEY_BYTES = {"message_id": 13, "payload": 10, "publish_time": 15}
+_REPEAT_BYTES = 12  # the shortest repeated entry: ,"payload":1
+_QUOTE, _OPEN, _NULL = ord('"'), ord("{"), ord("n")
+_DIGIT_OR_MINUS = np.frombuffer(b"-0123456789", np.uint8)
+
+# `pt` is publish_time's JSON text, `kind` its JSON type from its first byte (1: string, 2: number,
+# 0: other), `text` a string's value where it has no escape (else DuckDB unescapes it)
+_STRING_KIND, _NUMBER_KIND = 1, 2
+_TIME_SQL = f"""
+WITH parsed AS (
+    SELECT i, pt,
+        CASE WHEN kind = 1 THEN try_cast(coalesce(text, json_extract_string(pt, '$')) AS TIMESTAMPTZ) END AS pt_iso,
+        CASE WHEN kind = 2 THEN try_cast(pt AS DOUBLE) END AS pt_ms
+    FROM times
+), checked AS (
+    SELECT i, pt, pt_iso, pt_ms,
+        CASE WHEN pt_iso BETWEEN TIMESTAMPTZ '0001-01-01 00:00:00+00' AND TIMESTAMPTZ '9999-12-31 23:59:59.999999+00'
+                  THEN pt_iso
+             WHEN pt_ms BETWEEN {_MIN_MS} AND {_MAX_MS} THEN epoch_ms(CAST(pt_ms AS BIGINT))::TIMESTAMPTZ
+        END AS publish_time
+    FROM parsed
+)
+SELECT publish_time,
+    CASE
+        WHEN publish_time IS NOT NULL THEN NULL
+        WHEN pt_iso IS NOT NULL OR pt_ms IS NOT NULL THEN 'publish_time ' || pt || ' out of range {PUBLISH_TIME_RANGE}'
+        ELSE 'publish_time ' || pt || ' is neither ISO-8601 nor epoch milliseconds'
+    END AS time_reason
+FROM checked
+ORDER BY i
+"""
+
+_CHECKED = pa.schema([("line_number", pa.int64()), ("line", pa.string()), ("message_id", pa.string()),
+                      ("json_payload", pa.string()), ("publish_time", pa.timestamp("us", tz="UTC")),
+                      ("reason", pa.string())])
+
+
+def validate_block(con: duckdb.DuckDBPyConnection, block: LineBlock, ingested: object) -> pa.Table:
+    """A block of lines -> one row per line, in order: line_number, line (only where rejected),
+    message_id, json_payload, publish_time and the reason (NULL = accepted).
+
+    Each line's JSON is parsed once, by msgspec, for the whole block at a time; the field checks are
+    vectorised. Lines msgspec refuses, and the few that may hold a repeated key, take the exact path
+    (`_validate_exactly`), which gives every reason its words; they are found by halving a refused
+    run down to EXACT_RUN_LINES lines, so a poisoned line costs a few dozen lines of exact work.
+    """
+    size = len(block)
+    decodable = _may_decode(block)
+    indices: list[np.ndarray] = []
+    envelopes: list[_Fields] = []
+    for start, stop in _runs(decodable):
+        for first, decoded in _decode_run(block, start, stop):
+            indices.append(np.arange(first, first + len(decoded), dtype=np.int64))
+            envelopes += decoded
+    fast_at = np.concatenate(indices) if indices else np.zeros(0, np.int64)
+    fast = _fields_of(con, block, fast_at, envelopes, ingested)
+    exact_mask = np.ones(size, bool)
+    exact_mask[fast["$at"].to_numpy()] = False
+    exact_at = np.flatnonzero(exact_mask)
+    parts = [fast.drop_columns(["$at"])]
+    if len(exact_at):
+        texts = block.texts(exact_at.tolist())
+        lines = pa.table({"line_number": pa.array(exact_at + block.first, pa.int64()),
+                          "line": pa.array(texts, pa.string()),
+                          "reason": pa.array([block.reasons.get(int(i)) for i in exact_at], pa.string())})
+        parts.append(_validate_exactly(con, lines, ingested).select(_CHECKED.names).cast(_CHECKED))
+    checked = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+    if len(parts) > 1:
+        checked = checked.take(pc.sort_indices(checked["line_number"]))
+    return _with_rejected_lines(checked, block)
+
+
+def _with_rejected_lines(checked: pa.Table, block: LineBlock) -> pa.Table:
+    """The `line` column filled in for the rejected rows of the vectorised path (the DLQ keeps the text)."""
+    wanted = pc.and_(checked["reason"].is_valid(), checked["line"].is_null())
+    if not pc.any(wanted).as_py():
+        return checked
+    at = pc.subtract(checked["line_number"].filter(wanted), block.first).to_pylist()
+    line = pc.replace_with_mask(checked["line"].combine_chunks(), wanted.combine_chunks()
+                                if isinstance(wanted, pa.ChunkedArray) else wanted,
+                                pa.array(block.texts(at), pa.string()))
+    return checked.set_column(checked.schema.get_field_index("line"), "line", line)
+
+
+def _may_decode(block: LineBlock) -> np.ndarray:
+    """Per line: worth a vectorised decode (starts with '{', UTF-8, not refused by the reader)."""
+    size = len(block)
+    data = np.frombuffer(block.data, np.uint8)
+    starts, lengths = block.offsets[:-1], np.diff(block.offsets)
+    ok = np.zeros(size, bool)
+    nonempty = lengths > 1
+    ok[nonempty] = data[starts[nonempty]] == _OPEN
+    for i in block.reasons:
+        ok[i] = False
+    if not block.utf8_ok():
+        for i in np.flatnonzero(ok):
+            try:
+                block.line_bytes(int(i)).decode("utf-8")
+            except UnicodeDecodeError:
+                ok[i] = False
+    return ok
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) of each run of True in `mask`."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.view(np.int8), [0]))))
+    return list(zip(edges[0::2].tolist(), edges[1::2].tolist()))
+
+
+def _decode_run(block: LineBlock, start: int, stop: int) -> list[tuple[int, list[_Fields]]]:
+    """Lines [start, stop) decoded by msgspec: (first index, envelopes) of each part it takes whole.
+
+    A part msgspec refuses (or that does not give one value per line) is halved until it has at
+    most EXACT_RUN_LINES lines; those are left to the exact path."""
+    view = memoryview(block.data)[int(block.offsets[start]):int(block.offsets[stop])]
+    try:
+        decoded = _FIELDS.decode_lines(view)
+    except (msgspec.MsgspecError, RecursionError):
+        decoded = None
+    # decode_lines skips blank lines and takes two values on one line: neither passed _may_decode,
+    # but a line holding two objects would, so the count must match
+    if decoded is not None and len(decoded) == stop - start:
+        return [(start, decoded)]
+    if stop - start <= EXACT_RUN_LINES:
+        return []
+    middle = (start + stop) // 2
+    return _decode_run(block, start, middle) + _decode_run(block, middle, stop)
+
+
+def _fields_of(con: duckdb.DuckDBPyConnection, block: LineBlock, at: np.ndarray, envelopes: list[_Fields],
+               ingested: object) -> pa.Table:
+    """The checked rows of the decoded lines `at`, plus `$at` (their index in the block).
+
+    Lines that may hold a repeated key are left out (the exact path takes them)."""
+    message_ids, payloads, times = (_column(list(map(operator.attrgetter(name), envelopes))) for name in _KEY_BYTES)
+    line_bytes = (block.offsets[at + 1] - block.offsets[at]) - 1
+    written = 2 + sum(np.where(column.lengths > 0, column.lengths + _KEY_BYTES[name] + 1, 0)
+                      for name, column in zip(_KEY_BYTES, (message_ids, payloads, times))) - 1
+    written = np.maximum(written, 2)
+    clear = (line_bytes - written) < _REPEAT_BYTES
+    if not clear.all():
+        keep = np.flatnonzero(clear)
+        at = at[keep]
+        message_ids, payloads, times = (c.take(keep) for c in (message_ids, payloads, times))
+    message_id, id_reason = _message_ids(message_ids)
+    payload, payload_reason = _payloads(payloads)
+    publish_time, time_reason = _publish_times(con, times, ingested)
+    reason = pc.coalesce(id_reason, payload_reason, time_reason)
+    return pa.table({"line_number": pa.array(at + block.first, pa.int64()),
+                     "line": pa.nulls(len(at), pa.string()),
+                     "message_id": message_id, "json_payload": payload, "publish_time": publish_time,
+                     "reason": reason, "$at": pa.array(at, pa.int64())})
+
+
+@dataclasses.dataclass(frozen=True)
+class _Column:
+    """One envelope field's JSON texts as written (b"" where the key is absent), with their byte
+    lengths and first bytes for vectorised tests."""
+
+    texts: pa.LargeBinaryArray
+    lengths: np.ndarray
+    first_bytes: np.ndarray  # 0 where absent
+
+    def take(self, keep: np.ndarray) -> "_Column":
+        return _Column(self.texts.take(pa.array(keep)), self.lengths[keep], self.first_bytes[keep])
+
+
+def _column(raws: list) -> _Column:
+    lengths = np.fromiter(map(len, raws), np.int64, len(raws))
+    offsets = np.zeros(len(raws) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    joined = b"".join(raws)
+    texts = pa.Array.from_buffers(pa.large_binary(), len(raws), [None, pa.py_buffer(offsets), pa.py_buffer(joined)])
+    data = np.frombuffer(joined, np.uint8)
+    first_bytes = np.zeros(len(raws), np.uint8)
+    present = lengths > 0
+    first_bytes[present] = data[offsets[:-1][present]]
+    return _Column(texts, lengths, first_bytes)
+
+
+def _absent(column: _Column) -> np.ndarray:
+    return (column.lengths == 0) | ((column.lengths == 4) & (column.first_bytes == _NULL))
+
+
+def _per_row(texts: pa.LargeBinaryArray, rows: np.ndarray, check) -> tuple[list, list]:
+    """`check` (bytes -> (value, reason)) applied in Python to the rows the vectorised rules leave open."""
+    results = [check(text) for text in texts.take(pa.array(rows)).to_pylist()]
+    return [value for value, _ in results], [reason for _, reason in results]
+
+
+def _message_ids(column: _Column) -> tuple[pa.Array, pa.Array]:
+    """(message_id, reason) per row: plain ASCII strings and integers in Arrow, anything else in Python."""
+    texts = column.texts
+    quoted = column.first_bytes == _QUOTE
+    plain = quoted & (column.lengths <= MESSAGE_ID_MAX_CHARS + 2)
+    if plain.any():
+        unescaped = pc.invert(pc.match_substring(texts, "\\")).to_numpy(zero_copy_only=False)
+        ascii_ = pc.string_is_ascii(texts.cast(pa.large_string())).to_numpy(zero_copy_only=False)
+        no_del = pc.invert(pc.match_substring(texts, "\x7f")).to_numpy(zero_copy_only=False)
+        plain &= unescaped & ascii_ & no_del
+    integer = np.isin(column.first_bytes, _DIGIT_OR_MINUS) & (column.lengths <= MESSAGE_ID_MAX_CHARS)
+    if integer.any():
+        integer &= pc.match_substring_regex(texts, "^-?(?:0|[1-9][0-9]*)$").to_numpy(zero_copy_only=False)
+    absent = _absent(column)
+    inner = pc.binary_slice(texts, 1, -1).cast(pa.large_string())
+    blank = pc.equal(pc.utf8_length(pc.utf8_trim(inner, " ")), 0).to_numpy(zero_copy_only=False)
+    no_text, no_reason = pa.scalar(None, pa.large_string()), pa.scalar(None, pa.string())
+    value = pc.if_else(pa.array(plain & ~blank), inner,
+                       pc.if_else(pa.array(integer), texts.cast(pa.large_string()), no_text))
+    reason = pc.if_else(pa.array(absent), "missing message_id",
+                        pc.if_else(pa.array(plain & blank), "message_id must be a non-empty string", no_reason))
+    other = np.flatnonzero(~(plain | integer | absent))
+    if len(other):
+        values, reasons = _per_row(texts, other, _message_id)
+        mask = pa.array(np.isin(np.arange(len(texts)), other))
+        value = pc.replace_with_mask(value, mask, pa.array(values, pa.large_string()))
+        reason = pc.replace_with_mask(reason, mask, pa.array(reasons, pa.string()))
+    return value.cast(pa.string()), reason.cast(pa.string())
+
+
+def _payloads(column: _Column) -> tuple[pa.Array, pa.Array]:
+    """(payload text, reason) per row: the text as written; a JSON string's value decoded in Python."""
+    absent = _absent(column)
+    value = column.texts.cast(pa.large_string())
+    reason = pa.nulls(len(value), pa.string())
+    if absent.any():
+        value = pc.if_else(pa.array(absent), pa.scalar(None, pa.large_string()), value)
+        reason = pc.if_else(pa.array(absent), "missing payload", reason)
+    strings = np.flatnonzero(column.first_bytes == _QUOTE)
+    if len(strings):
+        values, _ = _per_row(column.texts, strings, _payload)
+        mask = pa.array(np.isin(np.arange(len(column.texts)), strings))
+        value = pc.replace_with_mask(value, mask, pa.array(values, pa.large_string()))
+    return value.cast(pa.string()), reason.cast(pa.string())
+
+
+def _publish_times(con: duckdb.DuckDBPyConnection, column: _Column, ingested: object) -> tuple[pa.Array, pa.Array]:
+    """(publish_time, reason) per row: absent or null -> `ingested`; the rest parsed by DuckDB, vectorised."""
+    size = len(column.texts)
+    stamp = pa.timestamp("us", tz="UTC")
+    given = np.flatnonzero(~_absent(column))
+    default = pa.array([ingested], stamp) if not isinstance(ingested, pa.Scalar) else pa.array([ingested.as_py()], stamp)
+    publish_time = pc.take(default, pa.array(np.zeros(size, np.int64)))
+    reason = pa.nulls(size, pa.string())
+    if len(given) == 0:
+        return publish_time, reason
+    texts = column.texts.take(pa.array(given)) if len(given) < size else column.texts
+    first = column.first_bytes[given]
+    kind = np.where(first == _QUOTE, _STRING_KIND, np.where(np.isin(first, _DIGIT_OR_MINUS), _NUMBER_KIND, 0))
+    escaped = pc.match_substring(texts, "\\").to_numpy(zero_copy_only=False)
+    text = pc.if_else(pa.array((kind == _STRING_KIND) & ~escaped), pc.binary_slice(texts, 1, -1),
+                      pa.scalar(None, texts.type))
+    times = pa.table({"i": pa.array(given, pa.int64()), "pt": texts.cast(pa.large_string()),
+                      "kind": pa.array(kind.astype(np.int8)), "text": text.cast(pa.large_string())})
+    con.register("times", times)
+    try:
+        parsed = duck.arrow(con, _TIME_SQL)
+    finally:
+        con.unregister("times")
+    mask = pa.array(np.isin(np.arange(size), given)) if len(given) < size else pa.array(np.ones(size, bool))
+    publish_time = pc.replace_with_mask(publish_time, mask, parsed["publish_time"].combine_chunks().cast(stamp))
+    reason = pc.replace_with_mask(reason, mask, parsed["time_reason"].combine_chunks().cast(pa.string()))
+    return publish_time, reason

@@ -1,7 +1,9 @@
 """Append envelopes to raw.<topic>_staging in bounded memory; reject non-envelopes to the DLQ.
 
 The whole input is one RAW commit (a crash leaves nothing half-ingested in RAW); lines stream
-through in batches of `ingest_batch_lines`, so memory stays bounded however big the file is.
+through in blocks of at most `ingest_batch_lines` (leanops.ingest.lines: bytes and offsets, no Python
+object per line), each checked in one vectorised pass (leanops.ingest.envelope.validate_block), so
+memory stays bounded however big the file is.
 Rejected lines are flushed to the DLQ before the RAW commit, tagged with the ingest id; if the
 process dies before the RAW commit those DLQ rows are reported as orphans, never counted.
 
@@ -19,6 +21,7 @@ import collections
 import dataclasses
 import json
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import BinaryIO, Callable, Iterator
 
@@ -34,7 +37,8 @@ from leanops.catalog.tables import (
 from leanops.config import Settings
 from leanops.errors import LeanOpsError
 from leanops.faults import fault_point
-from leanops.ingest.envelope import validate_lines
+from leanops.ingest.envelope import validate_block
+from leanops.ingest.lines import LineBlock, block_of, read_blocks
 from leanops.state.base import IngestRecord, StateStore
 from leanops.types import validate_topic
 
@@ -76,95 +80,6 @@ class IngestReport:
         return dataclasses.asdict(self)
 
 
-CHUNK_BYTES = 16 << 20
-MAX_LINE_BYTES = 16 << 20  # a longer line is rejected (DLQ), its first LINE_SAMPLE_BYTES kept as its text
-LINE_SAMPLE_BYTES = 1024
-
-
-def _read_batches(stream: BinaryIO, size: int, on_bytes: Callable[[int], None]) -> Iterator[pa.Table]:
-    """(line_number, line, reason) tables of at most `size` lines, read in 16 MiB chunks.
-
-    Undecodable bytes are kept (replaced) and the line marked, so it is rejected, never dropped. A
-    line longer than MAX_LINE_BYTES is never held whole: its start is kept with a reason, the rest
-    skipped up to its newline, so memory stays bounded whatever the input.
-    """
-    number, tail = 0, b""
-    oversize: list[int] = []  # [bytes so far] while skipping the rest of a line that is too long
-    while chunk := stream.read(CHUNK_BYTES):
-        on_bytes(len(chunk))
-        if oversize:
-            cut = chunk.find(b"\n")
-            if cut < 0:
-                oversize[0] += len(chunk)
-                continue
-            oversize[0] += cut
-            number += 1
-            yield _table(number, [_sample(tail)], [_too_long(oversize[0])])
-            oversize, tail, chunk = [], b"", chunk[cut + 1:]
-        data = tail + chunk
-        cut = data.rfind(b"\n")
-        if cut < 0:
-            tail = data
-            if len(tail) > MAX_LINE_BYTES:
-                oversize, tail = [len(tail)], tail[:LINE_SAMPLE_BYTES]
-            continue
-        body, tail = data[:cut], data[cut + 1:]
-        lines, reasons = _split(body)
-        for start in range(0, len(lines), size):
-            yield _table(number + start + 1, lines[start:start + size], reasons[start:start + size])
-        number += len(lines)
-        if len(tail) > MAX_LINE_BYTES:
-            oversize, tail = [len(tail)], tail[:LINE_SAMPLE_BYTES]
-    if oversize:
-        yield _table(number + 1, [_sample(tail)], [_too_long(oversize[0])])
-    elif tail:  # a last line without a newline
-        yield _table(number + 1, _decode(tail))
-
-
-def _too_long(length: int) -> str:
-    return (f"line of {length:,} bytes exceeds the limit of {MAX_LINE_BYTES:,} bytes "
-            f"(its first {LINE_SAMPLE_BYTES:,} bytes are kept)")
-
-
-def _split(body: bytes) -> tuple[list[str], list[str | None]]:
-    """The lines of `body` and a reason for each (none: every line read whole), cutting lines that are too long."""
-    raw = body.split(b"\n") if len(body) > MAX_LINE_BYTES else []
-    if not raw or max(map(len, raw)) <= MAX_LINE_BYTES:
-        return _decode(body), []
-    lines: list[str] = []
-    reasons: list[str | None] = []
-    for line in raw:
-        too_long = len(line) > MAX_LINE_BYTES
-        lines += [_sample(line)] if too_long else _decode(line)
-        reasons.append(_too_long(len(line)) if too_long else None)
-    return lines, reasons
-
-
-def _sample(line: bytes) -> str:
-    """The start of a line too long to keep, as its DLQ text."""
-    return line[:LINE_SAMPLE_BYTES].decode("utf-8", errors="replace")
-
-
-def _decode(body: bytes) -> list[str]:
-    try:
-        lines = body.decode("utf-8").split("\n")
-    except UnicodeDecodeError:
-        lines = []
-        for raw in body.split(b"\n"):
-            try:
-                lines.append(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                lines.append(raw.decode("utf-8", errors="replace") + "\x00<not UTF-8>")
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
-
-
-def _table(first_number: int, lines: list[str], reasons: list[str | None] | None = None) -> pa.Table:
-    """(line_number, line, reason) of consecutive lines; `reason` is set where the reader refused a line."""
-    numbers = pa.array(range(first_number, first_number + len(lines)), pa.int64())
-    return pa.table({"line_number": numbers, "line": pa.array(lines, pa.string()),
-                     "reason": pa.array(reasons or [None] * len(lines), pa.string())})
-
-
 def ingest_stream(lake: Lakehouse, state: StateStore, settings: Settings, topic: str, stream: BinaryIO,
                   source: str, on_bytes: Callable[[int], None] = lambda n: None) -> IngestReport:
     """Ingest one NDJSON stream for `topic`. Creates the RAW table and registry entry on first use."""
@@ -196,65 +111,76 @@ def ingest_sources(lake: Lakehouse, state: StateStore, settings: Settings, topic
             append_with_retry(lake.dlq_table(), rows, {SUMMARY_TOPIC: topic, SUMMARY_INGEST_ID: report.ingest_id})
             fault_point("after-dlq-flush")
 
-    def batches(source: Source) -> Iterator[pa.Table]:
+    def blocks(source: Source) -> Iterator[LineBlock]:
         try:
             stream = source.open()
         except OSError as exc:
             raise SourceError(source.name, exc) from exc
         try:
-            yield from _read_batches(stream, settings.ingest_batch_lines, on_bytes)
+            yield from read_blocks(stream, settings.ingest_batch_lines, on_bytes)
         except (OSError, EOFError, ValueError) as exc:  # a truncated or corrupt gzip, an I/O error
             raise SourceError(source.name, exc) from exc
         finally:
             if source.close:
                 stream.close()
 
-    def validated(con, parts: list[tuple[str, pa.Table]], first: int) -> Iterator[pa.Table]:
-        """One validation (and one RAW data file) for lines of possibly many small sources.
+    def checked_rows(con, block: LineBlock, source: str, sequence: int) -> pa.Table | None:
+        """RAW rows of the block's envelopes; its rejected lines queued for the DLQ.
 
-        Lines get a sequence number across sources (`first`, `first`+1, ...): it orders the batch and
-        makes ingestion timestamps keep increasing from file to file; DLQ rows keep each line's own
-        source and line number."""
-        lines = pa.concat_tables([t for _, t in parts])
-        names = pa.array([name for name, t in parts for _ in range(t.num_rows)], pa.string())
-        numbered = pa.table({"line_number": pa.array(range(first, first + lines.num_rows), pa.int64()),
-                             "line": lines["line"], "reason": lines["reason"]})
-        checked = validate_lines(con, numbered, ingested)
-        ok = checked.filter(checked["reason"].is_null())
-        bad = checked.filter(checked["reason"].is_valid())
-        if bad.num_rows:
-            at = pc.subtract(bad["line_number"], first)
+        `sequence` numbers the block's first line across all sources: it orders the commit and makes
+        ingestion timestamps keep increasing from file to file; DLQ rows keep each line's own source
+        and line number."""
+        checked = validate_block(con, block, ingested)
+        rejected = checked["reason"].null_count < checked.num_rows
+        ok = checked.filter(checked["reason"].is_null()) if rejected else checked
+        if rejected:
+            bad = checked.filter(checked["reason"].is_valid())
             reasons.update(bad["reason"].to_pylist())
-            pending_dlq.append(_dlq_rows(bad, topic, report.ingest_id, pc.take(names, at),
-                                         pc.take(lines["line_number"], at), ingested))
+            pending_dlq.append(_dlq_rows(bad, topic, report.ingest_id,
+                                         pa.repeat(pa.scalar(source, pa.string()), bad.num_rows),
+                                         bad["line_number"], ingested))
             flush_dlq(force=False)
+            report.rejected += bad.num_rows
         report.accepted += ok.num_rows
-        report.rejected += bad.num_rows
-        if ok.num_rows:
-            yield _raw_rows(ok, topic, ingested)
+        if not ok.num_rows:
+            return None
+        sequence_numbers = pc.add(pc.subtract(ok["line_number"], block.first), sequence)
+        return _raw_rows(ok, topic, ingested, sequence_numbers)
 
     def accepted_tables() -> Iterator[pa.Table]:
+        """RAW rows in batches of about `ingest_batch_lines` (many small sources share a data file)."""
         size, sequence = settings.ingest_batch_lines, 1
-        parts: list[tuple[str, pa.Table]] = []
+        pending: list[pa.Table] = []
         buffered = 0
         with duck.connect(settings.home / "tmp") as con:
             for source in sources:
                 read = 0
-                for lines in batches(source):
-                    read += lines.num_rows
-                    parts.append((source.name, lines))
-                    buffered += lines.num_rows
+                for block in blocks(source):
+                    read += len(block)
+                    rows = checked_rows(con, block, source.name, sequence)
+                    sequence += len(block)
+                    if rows is not None:
+                        pending.append(rows)
+                        buffered += rows.num_rows
                     if buffered >= size:
-                        yield from validated(con, parts, sequence)
-                        sequence, parts, buffered = sequence + buffered, [], 0
+                        yield pa.concat_tables(pending)
+                        pending, buffered = [], 0
                 report.lines_by_source[source.name] = report.lines_by_source.get(source.name, 0) + read
                 report.lines_read += read
-            if parts:
-                yield from validated(con, parts, sequence)
+            if pending:
+                yield pa.concat_tables(pending)
 
     staged = StagedAppend(raw)
-    for rows in accepted_tables():
-        staged.write(rows)
+    # Parquet encoding (C++, outside the GIL) of one batch overlaps the checks of the next; at most
+    # one batch waits, so memory stays bounded by two batches
+    with ThreadPoolExecutor(1, thread_name_prefix="leanops-raw-writer") as writer:
+        writing: Future | None = None
+        for rows in accepted_tables():
+            if writing is not None:
+                writing.result()
+            writing = writer.submit(staged.write, rows)
+        if writing is not None:
+            writing.result()
     flush_dlq(force=True)
     # The RAW commit seals the ingest, even with nothing accepted: its summary carries the counts
     # that accountability checks, and DLQ rows of an ingest that never sealed are orphans.
@@ -276,17 +202,18 @@ def envelope_rows(con, topic: str, lines: list[str], ingested: datetime) -> tupl
 
     Line i (from 1) gets ingestion_ts `ingested` + (i - 1) µs, as in an ingest. The DLQ replay
     (leanops.ops.corrections) lands corrected lines through here."""
-    checked = validate_lines(con, _table(1, lines), ingested)
-    return _raw_rows(checked.filter(checked["reason"].is_null()), topic, ingested), checked["reason"].to_pylist()
+    checked = validate_block(con, block_of(lines), ingested)
+    ok = checked.filter(checked["reason"].is_null())
+    return _raw_rows(ok, topic, ingested, ok["line_number"]), checked["reason"].to_pylist()
 
 
-def _raw_rows(ok: pa.Table, topic: str, ingested: datetime) -> pa.Table:
+def _raw_rows(ok: pa.Table, topic: str, ingested: datetime, sequence_numbers) -> pa.Table:
     n = ok.num_rows
     return pa.Table.from_arrays([
         ok["message_id"].cast(pa.string()),
-        pa.array([topic] * n, pa.string()),
+        pa.repeat(pa.scalar(topic, pa.string()), n),
         ok["json_payload"].cast(pa.string()),
-        _line_times(ok["line_number"], ingested),
+        _line_times(sequence_numbers, ingested),
         ok["publish_time"].cast(pa.timestamp("us", tz="UTC")),
     ], schema=RAW_ARROW)
 
@@ -306,11 +233,11 @@ def _dlq_rows(bad: pa.Table, topic: str, ingest_id: str, sources: pa.Array, line
               ingested: datetime) -> pa.Table:
     n = bad.num_rows
     return pa.Table.from_arrays([
-        pa.array([topic] * n, pa.string()),
-        pa.array([ingest_id] * n, pa.string()),
+        pa.repeat(pa.scalar(topic, pa.string()), n),
+        pa.repeat(pa.scalar(ingest_id, pa.string()), n),
         sources.cast(pa.string()),
         line_numbers.cast(pa.int64()),
         bad["reason"].cast(pa.string()),
         bad["line"].cast(pa.string()),
-        pa.array([ingested] * n, pa.timestamp("us", tz="UTC")),
+        pa.repeat(pa.scalar(ingested, pa.timestamp("us", tz="UTC")), n),
     ], schema=DLQ_ARROW)
