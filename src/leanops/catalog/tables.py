@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Iterator
 
 from pyiceberg.catalog import Catalog
-from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError, TableAlreadyExistsError
 from pyiceberg.partitioning import PartitionSpec
 from pyiceberg.schema import Schema
@@ -24,6 +23,7 @@ from leanops.catalog.schemas import (
     CURATED_ERRORS_SCHEMA, DLQ_SCHEMA, PARSE_CORRECTIONS_SCHEMA, PARSE_ERRORS_SCHEMA, RAW_SCHEMA,
     STANDARDIZED_BASE_SCHEMA, day_spec,
 )
+from leanops.catalog.metadata_cache import CachingSqlCatalog
 from leanops.config import CATALOG_NAME, Settings
 from leanops.types import Zone, validate_topic
 
@@ -71,8 +71,8 @@ class Lakehouse:
             catalog = load_catalog(CATALOG_NAME, **settings.catalog_properties())
         else:
             settings.warehouse_dir.mkdir(parents=True, exist_ok=True)
-            catalog = SqlCatalog(CATALOG_NAME, uri=settings.catalog_uri,
-                                 warehouse=settings.warehouse_dir.as_uri())
+            catalog = CachingSqlCatalog(CATALOG_NAME, uri=settings.catalog_uri,
+                                        warehouse=settings.warehouse_dir.as_uri())
         lake = cls(catalog)
         lake.ensure_namespaces()
         return lake

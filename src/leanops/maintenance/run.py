@@ -23,6 +23,7 @@ from typing import Callable, Iterator
 from pyiceberg.table import Table
 
 from leanops.catalog.inventory import inventory
+from leanops.catalog.metadata_cache import manifest_count
 from leanops.catalog.rewrite import commit_rewrite
 from leanops.catalog.tables import METADATA_RETENTION
 from leanops.context import Context
@@ -307,9 +308,11 @@ def _sweep_due(table: Table, policy: MaintenancePolicy, now: datetime) -> bool:
 # -- the scheduler's check ------------------------------------------------------------------------
 
 
-def due_reasons(ctx: Context, topic: str, policy: MaintenancePolicy, now: datetime | None = None) -> list[str]:
-    """Why the topic's tables need maintenance now ([] when they do not): see `_due`."""
-    return _due(ctx, topic, _topic_tables(ctx, topic), policy, now)
+def due_reasons(ctx: Context, topic: str, policy: MaintenancePolicy, now: datetime | None = None,
+                tables: list[Table] | None = None) -> list[str]:
+    """Why the topic's tables need maintenance now ([] when they do not): see `_due`. `tables`: the
+    topic's tables as just loaded (else they are loaded here)."""
+    return _due(ctx, topic, tables if tables is not None else _topic_tables(ctx, topic), policy, now)
 
 
 def shared_due_reasons(ctx: Context, now: datetime | None = None) -> list[str]:
@@ -332,16 +335,20 @@ def _due(ctx: Context, scope: str, tables: list[Table], policy: MaintenancePolic
             continue
         props = snapshot.summary.additional_properties if snapshot.summary else {}
         files, deletes = int(props.get("total-data-files", 0)), int(props.get("total-delete-files", 0))
-        known = table.metadata.properties.get(PARTITIONS_PROPERTY)  # set by each maintenance
-        partitions = max(1, int(known) if known else inventory(table).partitions)
         before = int(table.metadata.properties.get(FILES_PROPERTY, 0))
-        if files - before >= (policy.max_files_per_partition - 1) * partitions:
-            reasons.append(f"{name}: {files - before} data files since the last maintenance, {partitions} partitions")
-        if deletes > policy.max_delete_files_per_partition * partitions:
-            reasons.append(f"{name}: {deletes} delete files for {partitions} partitions")
+        # the partition count only matters once a table has enough files to cross a threshold with
+        # one partition: below that, no manifest is read
+        if files - before >= policy.max_files_per_partition - 1 or deletes > policy.max_delete_files_per_partition:
+            known = table.metadata.properties.get(PARTITIONS_PROPERTY)  # set by each maintenance
+            partitions = max(1, int(known) if known else inventory(table).partitions)
+            if files - before >= (policy.max_files_per_partition - 1) * partitions:
+                reasons.append(f"{name}: {files - before} data files since the last maintenance, "
+                               f"{partitions} partitions")
+            if deletes > policy.max_delete_files_per_partition * partitions:
+                reasons.append(f"{name}: {deletes} delete files for {partitions} partitions")
         if len(table.metadata.snapshots) > policy.max_snapshots:
             reasons.append(f"{name}: {len(table.metadata.snapshots)} snapshots")
-        manifests = len(snapshot.manifests(table.io))
+        manifests = manifest_count(table, snapshot)
         if manifests > policy.max_manifests:
             reasons.append(f"{name}: {manifests} manifests")
     age = (now - last).total_seconds()

@@ -9,13 +9,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
+from typing import Callable
 
 from leanops.context import Context
 from leanops.orchestrate.alerts import Alert, Fanout, notifier_from_env
-from leanops.orchestrate.flow import FlowOptions, run_flow
+from leanops.orchestrate.flow import JOB_STEPS, FlowOptions, run_flow
 from leanops.stages.result import StageResult
 from leanops.types import FlowControl, RunStatus
 
@@ -143,8 +145,7 @@ def _branch(ctx: Context, topic: str, options: CycleOptions, holder: str, notifi
     if not acquire(ctx, topic, holder, options.lease_ttl_seconds):
         return TopicOutcome(topic, RunStatus.SKIPPED, message="another orchestrator holds this topic's lease")
     try:
-        state = run_flow(ctx, topic, options.flow,
-                         before_step=lambda step: ctx.state.acquire_lease(topic, holder, options.lease_ttl_seconds))
+        state = run_flow(ctx, topic, options.flow, before_step=_renewal(ctx, topic, holder, options.lease_ttl_seconds))
         outcome = _outcome(state)
         for alert in state.alerts:
             notifier.send(alert)
@@ -159,6 +160,23 @@ def _branch(ctx: Context, topic: str, options: CycleOptions, holder: str, notifi
     elif outcome.trace and outcome.trace[-1] == "MissingSchema":
         _missing_schema_alert(ctx, topic, notifier)
     return outcome
+
+
+WORK_STEPS = frozenset(JOB_STEPS) | {"RunMaintenance"}  # steps that may run for minutes
+
+
+def _renewal(ctx: Context, topic: str, holder: str, ttl: float) -> Callable[[str], None]:
+    """Renew the lease before each step that does work (it may run long), and before any other step once
+    a third of the TTL has passed: an idle topic's flow writes its lease twice (take, release), not once
+    a step."""
+    renewed = time.monotonic()
+
+    def before(step: str) -> None:
+        nonlocal renewed
+        if step in WORK_STEPS or time.monotonic() - renewed > ttl / 3:
+            ctx.state.acquire_lease(topic, holder, ttl)
+            renewed = time.monotonic()
+    return before
 
 
 def _outcome(state) -> TopicOutcome:

@@ -73,6 +73,9 @@ class FlowState:
     message: str = ""
     failed_stage: str | None = None
     maintenance_reasons: list[str] = dataclasses.field(default_factory=list)  # why maintenance is due
+    # the topic's tables as GetAllCheckpoints loaded them: the maintenance check reuses them when no
+    # stage has committed since (never carried in the document)
+    tables: list = dataclasses.field(default_factory=list, repr=False, compare=False)
 
     def document(self, next_step: str | None = None) -> dict:
         """The state as Step Functions carries it ($): flat, JSON, snapshot ids as strings (63-bit ids
@@ -139,7 +142,8 @@ def get_all_checkpoints(ctx: Context, s: FlowState) -> str:
     except LeanOpsError as exc:
         s.message, s.failed_stage = str(exc), "schema"
         return "Failed"
-    s.raw_snapshot = data_head_id(ctx.lake.raw_table(s.topic))  # a compaction is no new data
+    raw = ctx.lake.raw_table(s.topic)
+    s.raw_snapshot = data_head_id(raw)  # a compaction is no new data
     standardized = ctx.lake.standardized_table(s.topic)
     s.standardized_snapshot = data_head_id(standardized)
     s.standardized_checkpoint = checkpoint_from_table(standardized, s.topic) if standardized else None
@@ -148,6 +152,7 @@ def get_all_checkpoints(ctx: Context, s: FlowState) -> str:
     s.curated_snapshot = data_head_id(curated)
     semantic = ctx.lake.semantic_table(s.topic)
     s.semantic_checkpoint = checkpoint_from_table(semantic, s.topic) if semantic else None
+    s.tables = [t for t in (raw, standardized, curated, semantic) if t is not None]
     _repair_mirror(ctx, s.topic, STANDARDIZED, s.standardized_checkpoint)
     _repair_mirror(ctx, s.topic, CURATED, s.curated_checkpoint)
     _repair_mirror(ctx, s.topic, SEMANTIC, s.semantic_checkpoint)
@@ -270,7 +275,8 @@ def check_backlog_threshold(ctx: Context, s: FlowState) -> str:
 def check_maintenance_due(ctx: Context, s: FlowState) -> str:
     """Maintenance when the topic's policy says a table needs it (a metadata-only check)."""
     from leanops.maintenance.run import due_reasons, topic_policy
-    s.maintenance_reasons = due_reasons(ctx, s.topic, topic_policy(ctx, s.topic))
+    unchanged = s.tables if s.tables and not s.results else None  # nothing committed since they were loaded
+    s.maintenance_reasons = due_reasons(ctx, s.topic, topic_policy(ctx, s.topic), tables=unchanged)
     if s.maintenance_reasons:
         return "RunMaintenance"
     return "Success" if s.results else "NoNewData"
