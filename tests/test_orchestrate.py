@@ -1,5 +1,6 @@
 """The orchestrator: isolation, retries, backlog loop, leases across processes, pause, alerts, schedule."""
 import json
+import os
 import signal
 import subprocess
 import time
@@ -151,12 +152,17 @@ def test_check_thresholds_exit_codes(ctx, schemas, tmp_path):
 
 def test_run_every_stops_cleanly_on_sigterm(tmp_path, schemas, ctx):
     setup_topics(ctx, schemas, tmp_path, ["alpha"])
-    proc = subprocess.Popen([LEANOPS, "run", "--every", "1s", "--json"], stdout=subprocess.PIPE, text=True)
-    time.sleep(6)
+    proc = subprocess.Popen([LEANOPS, "run", "--every", "1s", "--json"], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})  # each report as it is printed
+    seen = ""
+    while seen.count('"started_at"') < 2:  # wait for two cycle reports (events, not seconds)
+        line = proc.stdout.readline()
+        assert line, f"the scheduler exited early ({proc.wait()}): {seen}"
+        seen += line
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0
-    assert out.count('"started_at"') >= 2  # several cycles ran before the signal
+    assert (seen + out).count('"started_at"') >= 2  # several cycles ran before the signal
     assert len(ctx.lake.standardized_table("alpha").scan().to_arrow()) == 20
 
 
