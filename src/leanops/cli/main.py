@@ -362,16 +362,20 @@ def export_ddl(target: str = typer.Option("snowflake", "--target", help="snowfla
                topic: Optional[list[str]] = typer.Option(None, "--topic", "-t", help="only these topics"),
                database: str = typer.Option("LAKEHOUSE", "--database", help="Snowflake database"),
                schema: str = typer.Option("SEMANTIC", "--schema", help="Snowflake schema"),
+               curated_schema: str = typer.Option("CURATED", "--curated-schema",
+                                                  help="Snowflake schema of curated.<topic> and its latest view"),
                external_volume: str = typer.Option("LEANOPS_VOLUME", "--external-volume"),
                catalog_integration: str = typer.Option("LEANOPS_OBJECT_STORE", "--catalog-integration"),
                storage_base_url: Optional[str] = typer.Option(
                    None, "--storage-base-url", help="the external volume's STORAGE_BASE_URL (Snowflake metadata "
                                                     "paths are relative to it; default: each table's location)"),
                home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt) -> None:
-    """Print the SQL that exposes the semantic tables downstream (Snowflake create + REFRESH, Athena)."""
+    """Print the SQL that exposes the semantic tables and the curated.<topic>_latest views downstream
+    (Snowflake create + REFRESH, Athena)."""
     from leanops.ddl import export_ddl as generate
     ctx = _context(home, schemas)
     options = {} if target == "athena" else {"database": database, "schema": schema,
+                                             "curated_schema": curated_schema,
                                              "external_volume": external_volume,
                                              "catalog_integration": catalog_integration}
     if storage_base_url and target != "athena":
