@@ -57,7 +57,7 @@ def window_sql(topic: str, merge_key: str, order_by: str) -> str:
 
 def qualify_view_sql(view: str, table: str, topic: str, merge_key: str, order_by: str) -> str:
     """CREATE OR REPLACE VIEW `view` over `table` (both already quoted) with QUALIFY: DuckDB, Snowflake."""
-    return (f"CREATE OR REPLACE VIEW {view} AS\n"
+    return (f"CREATE OR REPLACE VIEW {view} AS\n"  # nosec B608  # identifiers checked and quoted above
             f"SELECT * FROM {table}\n"
             f"QUALIFY {window_sql(topic, merge_key, order_by)} = 1")
 
@@ -99,7 +99,7 @@ def athena_view_sql(topic: str, merge_key: str, order_by: str, columns: list[str
     names = ", ".join(quote_ident(checked_column(c, topic)) for c in columns)
     curated = quote_ident(Zone.CURATED.value)
     window = window_sql(topic, merge_key, order_by).replace("\n", "\n  ")
-    return (f"CREATE OR REPLACE VIEW {curated}.{quote_ident(topic + LATEST_SUFFIX)} AS\n"
+    return (f"CREATE OR REPLACE VIEW {curated}.{quote_ident(topic + LATEST_SUFFIX)} AS\n"  # nosec B608  # identifiers checked and quoted above
             f"SELECT {names} FROM (\n"
             f"  SELECT *, {window} AS {quote_ident(RANK_COLUMN)}\n"
             f"  FROM {curated}.{quote_ident(topic)}\n"
