@@ -177,8 +177,10 @@ def test_latest_view_is_exported_for_athena_and_snowflake(ctx, schemas, events):
 def test_latest_view_needs_the_curated_keys(ctx):
     make_curated(ctx)  # a Curated table without the merge-key / order-by properties: no view to export
     assert export_ddl(ctx.lake, None, "athena") == "-- no semantic tables and no curated tables\n"
-    with pytest.raises(ValueError, match="no table semantic.events and no curated.events"):
+    with pytest.raises(ValueError, match="curated.events has no leanops.merge-key / leanops.order-by properties"):
         export_ddl(ctx.lake, ["events"], "athena")
+    with pytest.raises(ValueError, match="no table semantic.orders and no curated.orders"):
+        export_ddl(ctx.lake, ["orders"], "snowflake")
 
 
 @pytest.mark.parametrize("merge_key, order_by", [('x"; DROP TABLE y; --', "event_timestamp"),

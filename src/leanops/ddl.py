@@ -248,6 +248,8 @@ def export_ddl(lake: Lakehouse, topics: list[str] | None, target: str, **options
         if table is None and not has_view:
             if every:
                 continue  # a topic found by its RAW table that has neither yet
+            if curated is not None:
+                _latest_keys_or_fail(curated)  # says which properties are missing
             raise ValueError(f"no table semantic.{topic} and no curated.{topic}: run the pipeline for it first")
         if table is not None:
             blocks.append(snowflake_ddl(table, **options) if target == "snowflake" else athena_ddl(table))
