@@ -146,3 +146,67 @@ def test_deploy_killed_inside_its_rebuild_resumes_it(ctx, schemas, tmp_path):
     rows = ctx.lake.curated_table("events").scan().to_arrow().to_pylist()
     assert len(rows) == 20 and all(isinstance(r["qty"], str) for r in rows)
     assert all(a.ok for a in topic_accounts(ctx.lake, "events"))
+
+
+def test_table_properties_curated_auto_evolves_semantic_is_strict(ctx, schemas, tmp_path):
+    """Seed 004 §3, read back from the tables: set at create, and by deploy on a table made without them."""
+    doc = {**BASE, "semantic": {"columns": {"qty": {"type": "int"}}}}
+    write_schema(schemas, doc)
+    deploy(ctx, schemas)
+    ingest(ctx, "events", [event("m1", "k1", 1)], tmp_path)
+    run_once(ctx)
+    curated, semantic = ctx.lake.curated_table("events"), ctx.lake.semantic_table("events")
+    assert curated.metadata.properties["schema.auto-evolve"] == "true"
+    assert semantic.metadata.properties["schema.auto-evolve"] == "false"
+    assert deploy(ctx, schemas)[0].actions == ["unchanged: nothing to do"]
+
+    for table in (curated, semantic):  # tables made before the property existed
+        with table.transaction() as txn:
+            txn.remove_properties("schema.auto-evolve")
+    assert "schema.auto-evolve" not in ctx.lake.curated_table("events").metadata.properties
+    [done] = deploy(ctx, schemas)
+    assert done.actions == ["unchanged", "set curated.events properties schema.auto-evolve=true",
+                            "set semantic.events properties schema.auto-evolve=false"]
+    assert ctx.lake.curated_table("events").metadata.properties["schema.auto-evolve"] == "true"
+    assert ctx.lake.semantic_table("events").metadata.properties["schema.auto-evolve"] == "false"
+    assert deploy(ctx, schemas)[0].actions == ["unchanged: nothing to do"]
+
+    with ctx.lake.curated_table("events").transaction() as txn:  # an evolving deploy sets them as well
+        txn.remove_properties("schema.auto-evolve")
+    evolved = json.loads(json.dumps(doc))
+    evolved["curated"]["columns"]["score"] = {"type": "double"}
+    write_schema(schemas, evolved)
+    [done] = deploy(ctx, schemas)
+    assert done.kind == "SCHEMA_EVOLVE" and "set curated.events properties schema.auto-evolve=true" in done.actions
+    assert ctx.lake.curated_table("events").metadata.properties["schema.auto-evolve"] == "true"
+
+
+def test_period_reference_example_of_the_docs(ctx, schemas, tmp_path):
+    """docs/schema-files.md's period_reference schema deploys and runs: both zones partition by it first."""
+    import re
+    from pathlib import Path
+    from pyiceberg.transforms import IdentityTransform
+    page = (Path(__file__).parents[1] / "docs" / "schema-files.md").read_text(encoding="utf-8")
+    section = page[page.index("## `period_reference`"):]
+    doc = json.loads(re.search(r"```json\n(.*?)```", section, re.S).group(1))
+    write_schema(schemas, doc)
+    assert deploy(ctx, schemas)[0].ok
+    ingest(ctx, "trades", [
+        envelope("m1", {"idempotency_key": "k1", "event_timestamp": "2026-01-19T10:00:00Z", "period_reference": "2026-01"}),
+        envelope("m2", {"idempotency_key": "k2", "event_timestamp": "2026-01-19T11:00:00Z", "period_reference": "2025-12"}),
+        envelope("m3", {"idempotency_key": "k3", "event_timestamp": "2026-01-19T12:00:00Z"}),  # no period: a CDE error
+    ], tmp_path)
+    run_once(ctx)
+    for table in (ctx.lake.curated_table("trades"), ctx.lake.semantic_table("trades")):
+        first = table.spec().fields[0]
+        assert (table.schema().find_column_name(first.source_id), type(first.transform)) == \
+            ("period_reference", IdentityTransform)
+        assert [f.name for f in table.spec().fields] == ["period_reference", "publish_time_day",
+                                                         "idempotency_key_bucket_16"]
+        rows = {r["idempotency_key"]: r["period_reference"] for r in table.scan().to_arrow().to_pylist()}
+        assert rows == {"k1": "2026-01", "k2": "2025-12"}
+        periods = {t.file.partition[0] for t in table.scan(row_filter="period_reference = '2026-01'").plan_files()}
+        assert periods == {"2026-01"}  # one period's query plans that period's files only
+    errors = ctx.lake.curated_errors_table().scan().to_arrow().to_pylist()
+    assert [(e["message_id"], e["column_name"]) for e in errors] == [("m3", "period_reference")]
+    assert all(a.ok for a in topic_accounts(ctx.lake, "trades"))

@@ -108,6 +108,33 @@ def test_backlog_loop_drains_in_one_cycle(ctx, schemas, tmp_path):
     assert all(a.ok for a in topic_accounts(ctx.lake, "alpha"))
 
 
+def test_inactive_topic_is_skipped_and_shown(ctx, schemas, tmp_path):
+    from leanops.ops.dashboard import collect_status, render_dashboard
+    setup_topics(ctx, schemas, tmp_path, ["alpha", "beta"])
+    ran = run_cli("topics", "deactivate", "beta", "--json")
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["is_active"] is False
+    assert ctx.state.get_topic("beta").flow_control_flag == FlowControl.ENABLED  # the flag is left alone
+    report = run_cycle(ctx)
+    status = {o.topic: (o.status, o.message) for o in report.outcomes}
+    assert status == {"alpha": (RunStatus.SUCCEEDED, ""), "beta": (RunStatus.SKIPPED, "topic is inactive")}
+    assert ctx.lake.standardized_table("beta") is None and ctx.state.list_runs("beta") == []
+
+    listed = {t["topic_name"]: t for t in json.loads(run_cli("topics", "--json").stdout)}
+    assert (listed["alpha"]["is_active"], listed["beta"]["is_active"]) == (True, False)
+    assert "inactive" in run_cli("topics", "deactivate", "beta").stdout  # idempotent
+    statuses = {s["topic"]: s for s in json.loads(run_cli("status", "--json").stdout)}
+    assert (statuses["alpha"]["is_active"], statuses["beta"]["is_active"]) == (True, False)
+    page = render_dashboard(collect_status(ctx))
+    assert '<span class="badge INACTIVE" data-field="flow_control_flag">INACTIVE</span>' in page
+    assert '<span class="badge ENABLED" data-field="flow_control_flag">ENABLED</span>' in page  # alpha
+
+    unknown = run_cli("topics", "activate", "nope")
+    assert unknown.returncode == 2 and "nope" in unknown.stderr
+    assert run_cli("topics", "activate", "beta").returncode == 0
+    assert {o.topic: o.status for o in run_cycle(ctx).outcomes}["beta"] == RunStatus.SUCCEEDED
+
+
 def test_paused_topic_is_untouched(ctx, schemas, tmp_path):
     setup_topics(ctx, schemas, tmp_path, ["alpha", "beta"])
     ctx.state.set_flow_control("beta", FlowControl.PAUSED)

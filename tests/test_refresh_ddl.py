@@ -16,8 +16,11 @@ from pyiceberg.types import (
     BooleanType, DateType, DecimalType, DoubleType, IntegerType, LongType, NestedField, StringType, TimestamptzType,
 )
 
+from leanops import duck
 from leanops.ddl import export_ddl, relative_metadata_path, snowflake_literal, snowflake_refresh_sql
 from leanops.refresh import FanoutRefreshHook, LogRefreshHook, RefreshEvent, WebhookRefreshHook, hook_from_env
+from conftest import write_schema
+from test_sql import CURATED_SCHEMA, latest_ids, make_curated
 
 SCHEMA = Schema(
     NestedField(1, "idempotency_key", StringType(), required=False),
@@ -95,6 +98,110 @@ def test_athena_ddl_maps_types_and_transforms(ctx, events):
     assert f"LOCATION '{events.location()}'" in ddl
     assert ddl.rstrip().endswith("TBLPROPERTIES ('table_type' = 'ICEBERG');")
     assert "no refresh step" in ddl
+
+
+def test_athena_ddl_carries_the_bloom_filter_property(ctx, events):
+    with events.transaction() as txn:
+        txn.set_properties({"write.parquet.bloom-filter-enabled.column.idempotency_key": "true",
+                            "write.parquet.bloom-filter-enabled.column.score": "false"})
+    ddl = export_ddl(ctx.lake, ["events"], "athena")
+    assert ddl.rstrip().endswith("TBLPROPERTIES ('table_type' = 'ICEBERG', "
+                                 "'write.parquet.bloom-filter-enabled.column.idempotency_key' = 'true');")
+
+
+# -- the scientist view curated.<topic>_latest ---------------------------------------------
+ATHENA_VIEW = """CREATE OR REPLACE VIEW "curated"."events_latest" AS
+SELECT "message_id", "idempotency_key", "event_timestamp", "ingestion_ts", "amount" FROM (
+  SELECT *, ROW_NUMBER() OVER (
+      PARTITION BY "idempotency_key"
+      ORDER BY "event_timestamp" DESC NULLS LAST, "ingestion_ts" DESC, "message_id" DESC
+  ) AS "leanops_latest_rank"
+  FROM "curated"."events"
+)
+WHERE "leanops_latest_rank" = 1;"""
+
+SNOWFLAKE_VIEW = """CREATE OR REPLACE VIEW "LAKEHOUSE"."CURATED"."EVENTS_LATEST" AS
+SELECT * FROM "LAKEHOUSE"."CURATED"."EVENTS"
+QUALIFY ROW_NUMBER() OVER (
+    PARTITION BY "idempotency_key"
+    ORDER BY "event_timestamp" DESC NULLS LAST, "ingestion_ts" DESC, "message_id" DESC
+) = 1;"""
+
+
+def curated_events(ctx, merge_key="idempotency_key", order_by="event_timestamp"):
+    """curated.events with the versions test_sql checks `leanops sql`'s view against, and the
+    properties the Curated stage sets on its tables."""
+    table = make_curated(ctx)
+    with table.transaction() as txn:
+        txn.set_properties({"leanops.merge-key": merge_key, "leanops.order-by": order_by})
+    return ctx.lake.load("curated.events")
+
+
+def view_result(ctx, create_tables: list[str], view_sql: str, view: str) -> dict[str, str]:
+    """Run exported view SQL in DuckDB over curated.events' rows: {merge key: winning message_id}."""
+    rows = ctx.lake.load("curated.events").scan().to_arrow()
+    with duck.connect(ctx.settings.home / "tmp") as con:
+        con.register("curated_rows", rows)
+        for statement in create_tables:
+            con.execute(statement).fetchall()
+        con.execute(view_sql.rstrip().rstrip(";")).fetchall()
+        return dict(con.execute(f"SELECT idempotency_key, message_id FROM {view}").fetchall())
+
+
+def test_latest_view_is_exported_for_athena_and_snowflake(ctx, schemas, events):
+    write_schema(schemas, CURATED_SCHEMA)  # what `leanops sql` builds its view from
+    curated = curated_events(ctx)
+    athena = export_ddl(ctx.lake, None, "athena")
+    assert "CREATE TABLE IF NOT EXISTS `semantic`.`events` (" in athena  # the semantic table, then the view
+    assert athena.index("`semantic`.`events`") < athena.index(ATHENA_VIEW)
+    snowflake = export_ddl(ctx.lake, ["events"], "snowflake")
+    assert SNOWFLAKE_VIEW in snowflake
+    path = relative_metadata_path(curated)  # Snowflake sees curated.events through its own Iceberg table
+    assert ('CREATE ICEBERG TABLE IF NOT EXISTS "LAKEHOUSE"."CURATED"."EVENTS"\n'
+            "  EXTERNAL_VOLUME = 'LEANOPS_VOLUME'\n  CATALOG = 'LEANOPS_OBJECT_STORE'\n"
+            f"  METADATA_FILE_PATH = '{path}';") in snowflake
+    assert f"""ALTER ICEBERG TABLE "LAKEHOUSE"."CURATED"."EVENTS" REFRESH '{path}';""" in snowflake
+    assert '"X"."CUR"."EVENTS_LATEST"' in export_ddl(ctx.lake, ["events"], "snowflake", database="X",
+                                                      curated_schema="CUR")
+
+    # the exported views pick the very rows `leanops sql` shows as curated.events_latest
+    expected = latest_ids(ctx)
+    assert expected == {"k1": "m2", "k2": "m5", "k3": "m7", "k4": "m9", "k5": "m10"}
+    assert view_result(ctx, ["CREATE SCHEMA curated", "CREATE TABLE curated.events AS FROM curated_rows"],
+                       ATHENA_VIEW, "curated.events_latest") == expected
+    assert view_result(ctx, ['ATTACH \':memory:\' AS "LAKEHOUSE"', 'CREATE SCHEMA "LAKEHOUSE"."CURATED"',
+                             'CREATE TABLE "LAKEHOUSE"."CURATED"."EVENTS" AS FROM curated_rows'],
+                       SNOWFLAKE_VIEW, '"LAKEHOUSE"."CURATED"."EVENTS_LATEST"') == expected
+
+
+def test_latest_view_needs_the_curated_keys(ctx):
+    make_curated(ctx)  # a Curated table without the merge-key / order-by properties: no view to export
+    assert export_ddl(ctx.lake, None, "athena") == "-- no semantic tables and no curated tables\n"
+    with pytest.raises(ValueError, match="curated.events has no leanops.merge-key / leanops.order-by properties"):
+        export_ddl(ctx.lake, ["events"], "athena")
+    with pytest.raises(ValueError, match="no table semantic.orders and no curated.orders"):
+        export_ddl(ctx.lake, ["orders"], "snowflake")
+
+
+@pytest.mark.parametrize("merge_key, order_by", [('x"; DROP TABLE y; --', "event_timestamp"),
+                                                 ("idempotency_key", "Event_Timestamp")])
+def test_latest_view_refuses_unsafe_keys(ctx, merge_key, order_by):
+    curated_events(ctx, merge_key, order_by)
+    for target in ("athena", "snowflake"):
+        with pytest.raises(ValueError, match="not a valid column name"):
+            export_ddl(ctx.lake, ["events"], target)
+
+
+def test_latest_view_refuses_unsafe_columns(ctx):
+    curated_events(ctx)
+    with ctx.lake.load("curated.events").update_schema() as update:
+        update.add_column('y"; DROP TABLE z; --', StringType())
+    with pytest.raises(ValueError, match="not a valid column name"):
+        export_ddl(ctx.lake, ["events"], "athena")
+    with pytest.raises(ValueError, match="curated_schema"):
+        export_ddl(ctx.lake, ["events"], "athena", curated_schema="C")
+    with pytest.raises(ValueError, match="schema"):
+        export_ddl(ctx.lake, ["events"], "snowflake", curated_schema='C"; DROP SCHEMA x; --')
 
 
 def test_hostile_names_are_rejected(ctx, events):

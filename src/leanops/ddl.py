@@ -1,7 +1,8 @@
-"""DDL that registers semantic.<topic> tables in engines reading the Iceberg metadata directly.
+"""DDL that registers semantic.<topic> tables, and the scientist views curated.<topic>_latest, in
+engines reading the Iceberg metadata directly.
 
     print(export_ddl(lake, ["events"], "snowflake", database="LAKEHOUSE"))
-    print(export_ddl(lake, None, "athena"))            # every semantic table
+    print(export_ddl(lake, None, "athena"))            # every semantic table and latest view
 
 Topic and column names come from data, so every identifier is checked against ^[a-z0-9_]+$ and quoted,
 and every string literal is escaped.
@@ -20,6 +21,10 @@ from pyiceberg.types import (
 )
 
 from leanops.catalog.tables import Lakehouse
+from leanops.errors import LeanOpsError
+from leanops.latest_view import (
+    LATEST_SUFFIX, MERGE_KEY_PROPERTY, ORDER_BY_PROPERTY, athena_view_sql, qualify_view_sql,
+)
 from leanops.types import Zone
 
 NAME_RE = re.compile(r"^[a-z0-9_]+$")
@@ -30,6 +35,8 @@ TARGETS = ("snowflake", "athena")
 # catalog integration (CATALOG_SOURCE = OBJECT_STORE, TABLE_FORMAT = ICEBERG).
 SNOWFLAKE_DEFAULTS = {"database": "LAKEHOUSE", "schema": "SEMANTIC", "external_volume": "LEANOPS_VOLUME",
                       "catalog_integration": "LEANOPS_OBJECT_STORE"}
+CURATED_SCHEMA_DEFAULT = "CURATED"  # the Snowflake schema of curated.<topic> and its latest view
+BLOOM_PREFIX = "write.parquet.bloom-filter-enabled.column."  # Iceberg's per-column bloom-filter property
 
 _ATHENA_TYPES = {StringType: "string", IntegerType: "int", LongType: "bigint", FloatType: "float",
                  DoubleType: "double", BooleanType: "boolean", DateType: "date", BinaryType: "binary",
@@ -135,6 +142,13 @@ def athena_partition(transform, column: str) -> str:
     raise ValueError(f"partition transform {transform} has no Athena equivalent")
 
 
+def bloom_properties(table: Table) -> dict[str, str]:
+    """The table's enabled per-column bloom filters (lean-ops sets one on the merge key), names checked."""
+    return {BLOOM_PREFIX + checked(key[len(BLOOM_PREFIX):], "column"): "true"
+            for key, value in sorted(table.metadata.properties.items())
+            if key.startswith(BLOOM_PREFIX) and value.lower() == "true"}
+
+
 def athena_ddl(table: Table) -> str:
     """CREATE TABLE for Athena; with the Glue Data Catalog it reads the current snapshot, no refresh step."""
     topic = checked(table.name()[-1], "table")
@@ -152,26 +166,94 @@ def athena_ddl(table: Table) -> str:
         ")",
         *([f"PARTITIONED BY ({', '.join(parts)})"] if parts else []),
         f"LOCATION {athena_literal(table.location())}",
-        "TBLPROPERTIES ('table_type' = 'ICEBERG');",
+        "TBLPROPERTIES (" + ", ".join(f"{athena_literal(k)} = {athena_literal(v)}" for k, v in
+                                      {"table_type": "ICEBERG", **bloom_properties(table)}.items()) + ");",
     ])
 
 
+def latest_keys(table: Table) -> tuple[str, str] | None:
+    """(merge key, order by) a Curated table records in its properties; None on a table without them."""
+    merge_key = table.metadata.properties.get(MERGE_KEY_PROPERTY)
+    order_by = table.metadata.properties.get(ORDER_BY_PROPERTY)
+    return (merge_key, order_by) if merge_key and order_by else None
+
+
+def athena_latest_view(table: Table) -> str:
+    """curated.<topic>_latest for Athena, over the Curated table in the Glue Data Catalog."""
+    topic = checked(table.name()[-1], "table")
+    merge_key, order_by = _latest_keys_or_fail(table)
+    return "\n".join([
+        f"-- curated.{topic}{LATEST_SUFFIX}: the latest row per {merge_key} (Athena; curated.{topic} in Glue)",
+        "-- Athena fixes a view's columns when it is created: export it again after Curated gains a column.",
+        _view_sql(lambda: athena_view_sql(topic, merge_key, order_by, [f.name for f in table.schema().fields])) + ";",
+    ])
+
+
+def snowflake_latest_ddl(table: Table, *, database: str = SNOWFLAKE_DEFAULTS["database"],
+                         curated_schema: str = CURATED_SCHEMA_DEFAULT, schema: str | None = None,
+                         **options: str) -> str:
+    """curated.<topic> as a Snowflake Iceberg table (CREATE + REFRESH), then its latest view over it.
+
+    `schema` (the semantic tables' Snowflake schema) is accepted so one options dict serves both."""
+    topic = checked(table.name()[-1], "table")
+    merge_key, order_by = _latest_keys_or_fail(table)
+    name = _snowflake_name(table, database, curated_schema)
+    view = f'"{database}"."{curated_schema}"."{(topic + LATEST_SUFFIX).upper()}"'
+    return "\n".join([
+        snowflake_ddl(table, database=database, schema=curated_schema, **options),
+        f"-- curated.{topic}{LATEST_SUFFIX}: the latest row per {merge_key} (Iceberg column names are lower case: quoted)",
+        _view_sql(lambda: qualify_view_sql(view, name, topic, merge_key, order_by)) + ";",
+    ])
+
+
+def _latest_keys_or_fail(table: Table) -> tuple[str, str]:
+    keys = latest_keys(table)
+    if keys is None:
+        raise ValueError(f"{'.'.join(table.name()[-2:])} has no {MERGE_KEY_PROPERTY} / {ORDER_BY_PROPERTY} "
+                         "properties: run `leanops deploy` to set them")
+    return keys
+
+
+def _view_sql(build) -> str:
+    """The view text; a name that fails the checks is a ValueError like every other refusal here."""
+    try:
+        return build()
+    except LeanOpsError as exc:
+        raise ValueError(str(exc)) from exc
+
+
 def export_ddl(lake: Lakehouse, topics: list[str] | None, target: str, **options: str) -> str:
-    """DDL for the given topics (default: every semantic topic table) in one target's dialect.
+    """DDL for the given topics in one target's dialect: each topic's semantic table, then its scientist
+    view curated.<topic>_latest (default: every semantic table and every topic's Curated table).
 
     Snowflake options (defaults in SNOWFLAKE_DEFAULTS): database, schema, external_volume,
-    catalog_integration, storage_base_url (default: each table's location).
+    catalog_integration, storage_base_url (default: each table's location), and curated_schema
+    (default CURATED: where curated.<topic> and its latest view go).
     """
     if target not in TARGETS:
         raise ValueError(f"unknown DDL target {target!r}: use one of {', '.join(TARGETS)}")
     if options and target != "snowflake":
         raise ValueError(f"options {sorted(options)} apply to the snowflake target only")
-    if topics is None:
-        topics = sorted(name for _, name in lake.catalog.list_tables(Zone.SEMANTIC.value) if name not in NOT_TOPICS)
+    curated_schema = options.pop("curated_schema", CURATED_SCHEMA_DEFAULT)
+    every = topics is None
+    if every:
+        semantic = {name for _, name in lake.catalog.list_tables(Zone.SEMANTIC.value) if name not in NOT_TOPICS}
+        topics = sorted(semantic | set(lake.raw_topics()))
     blocks = []
     for topic in topics:
-        table = lake.load(f"{Zone.SEMANTIC.value}.{checked(topic, 'topic')}")
-        if table is None:
-            raise ValueError(f"no table semantic.{topic}: run the semantic stage for it first")
-        blocks.append(snowflake_ddl(table, **options) if target == "snowflake" else athena_ddl(table))
-    return "\n\n".join(blocks) + "\n" if blocks else "-- no semantic tables\n"
+        checked(topic, "topic")
+        table = lake.load(f"{Zone.SEMANTIC.value}.{topic}")
+        curated = lake.load(f"{Zone.CURATED.value}.{topic}")
+        has_view = curated is not None and latest_keys(curated) is not None
+        if table is None and not has_view:
+            if every:
+                continue  # a topic found by its RAW table that has neither yet
+            if curated is not None:
+                _latest_keys_or_fail(curated)  # says which properties are missing
+            raise ValueError(f"no table semantic.{topic} and no curated.{topic}: run the pipeline for it first")
+        if table is not None:
+            blocks.append(snowflake_ddl(table, **options) if target == "snowflake" else athena_ddl(table))
+        if has_view:
+            blocks.append(snowflake_latest_ddl(curated, curated_schema=curated_schema, **options)
+                          if target == "snowflake" else athena_latest_view(curated))
+    return "\n\n".join(blocks) + "\n" if blocks else "-- no semantic tables and no curated tables\n"

@@ -85,7 +85,7 @@ def _iso(when: datetime) -> str:
 
 def _stable(*parts: object) -> str:
     """A short id that depends only on its parts (shared across topics, e.g. order ids)."""
-    return hashlib.sha1(":".join(map(str, parts)).encode()).hexdigest()[:12]
+    return hashlib.sha1(":".join(map(str, parts)).encode(), usedforsecurity=False).hexdigest()[:12]
 
 
 def users(seed: int, count: int) -> list[dict]:
@@ -95,7 +95,7 @@ def users(seed: int, count: int) -> list[dict]:
         seed: demo seed.
         count: events per topic; the population grows with it (10..500 users).
     """
-    rng = random.Random(f"{seed}:users")
+    rng = random.Random(f"{seed}:users")  # nosec B311  # seeded demo data, not security
     population = []
     for n in range(max(10, min(500, count // 20))):
         population.append({
@@ -110,7 +110,7 @@ def users(seed: int, count: int) -> list[dict]:
 
 def order(seed: int, n: int, population: list[dict]) -> dict:
     """Order number `n` of the demo; the `payments` topic pays the very same orders (same user, amount)."""
-    rng = random.Random(f"{seed}:order:{n}")
+    rng = random.Random(f"{seed}:order:{n}")  # nosec B311  # seeded demo data, not security
     items = []
     for sku, name, price in rng.sample(PRODUCTS, rng.randint(1, 3)):
         items.append({"sku": sku, "name": name, "quantity": rng.randint(1, 4), "unitPrice": price})
@@ -126,7 +126,7 @@ def order(seed: int, n: int, population: list[dict]) -> dict:
 def publish_times(topic: str, seed: int, count: int) -> list[datetime]:
     """Sorted publish times over `SPAN`; a payment is published minutes after the order it pays."""
     shared = "orders" if topic == "payments" else topic
-    rng = random.Random(f"{seed}:{shared}:times")
+    rng = random.Random(f"{seed}:{shared}:times")  # nosec B311  # seeded demo data, not security
     times = sorted(START + SPAN * rng.random() for _ in range(count))
     if topic == "payments":
         times = [t + timedelta(seconds=rng.randint(20, 900)) for t in times]
@@ -339,7 +339,7 @@ def topic_lines(topic: str, seed: int, count: int, injected: collections.Counter
     """
     rates = RATES if rates is None else rates
     injected = collections.Counter() if injected is None else injected
-    rng = random.Random(f"{seed}:{topic}")
+    rng = random.Random(f"{seed}:{topic}")  # nosec B311  # seeded demo data, not security
     make = PAYLOADS[topic]
     population = users(seed, count)
     times = publish_times(topic, seed, count)
@@ -655,7 +655,7 @@ def _print(summary: dict) -> None:
     console.print("\n[bold]Try next[/bold]", highlight=False)
     for command, why in (
         (f"leanops accountability --home {home}", "the accountability table again (exit 1 below 100%)"),
-        (f"leanops sql --home {home} \"SELECT topic_name, column_name, reason, count(*) AS n "
+        (f"leanops sql --home {home} \"SELECT topic_name, column_name, reason, count(*) AS n "  # nosec B608  # a command printed for the user
          "FROM curated.errors GROUP BY ALL ORDER BY ALL\"",
          "the CDE violations and bad casts by column and reason (drop GROUP BY for the values)"),
         (f"leanops drift --home {home}", "the curated columns the semantic schema of events does not publish"),

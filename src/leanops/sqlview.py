@@ -9,8 +9,8 @@ Every Iceberg table is addressable as `<namespace>.<name>` (`raw.events_staging`
 planned by PyIceberg (with the query's WHERE pushed down where that is safe, leanops.pushdown) and
 registered as a view over the planned files (leanops.catalog.scan: DuckDB reads the Parquet files,
 position deletes applied), in a throw-away in-memory DuckDB. For each topic with a `curated` section,
-`curated.<topic>_latest` is the latest row per merge key (seed 004, "Scientist View"); see
-`latest_view_sql`.
+`curated.<topic>_latest` is the latest row per merge key (seed 004, "Scientist View"); its one
+definition, shared with `leanops export-ddl`, is leanops.latest_view.
 
 Read-only by construction: exactly one statement, of type SELECT (DESCRIBE, SHOW, SUMMARIZE, VALUES
 and FROM-first queries parse as SELECT); after the tables are registered, external access (files,
@@ -38,14 +38,12 @@ from leanops.catalog.schemas import CURATED_ERRORS_SCHEMA, DLQ_SCHEMA, PARSE_COR
 from leanops.catalog.tables import Lakehouse
 from leanops.context import Context
 from leanops.errors import LeanOpsError, SchemaFileError
-from leanops.naming import is_valid_column_name
 from leanops.pushdown import walk_nodes
 from leanops.pushdown import pushed_filter
-from leanops.stages.curated import TIE_BREAKERS as LATEST_TIE_BREAKERS  # one definition of "latest"
+from leanops.latest_view import LATEST_SUFFIX, quote_ident
+from leanops.latest_view import duckdb_view_sql as latest_view_sql  # one definition of "latest"
 from leanops.types import Zone, validate_topic
 
-LATEST_SUFFIX = "_latest"
-# Tie-breakers after the topic's order_by: the later ingestion wins, then the greater message id.
 MAX_QUERY_CHARS = 1_000_000
 ROWS_PER_BATCH = 10_000  # rows per streamed batch: what the CLI holds at once
 TABLE_ROWS_PER_BATCH = 1_000_000  # run_sql collects them all anyway
@@ -70,43 +68,9 @@ class SqlError(LeanOpsError):
     """A query that is not allowed, does not parse, or fails to run (exit 2)."""
 
 
-def quote_ident(name: str) -> str:
-    """A DuckDB identifier, double-quoted (names come from the catalog, quoted all the same)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _string(text: str) -> str:
     """A SQL string literal (SET takes no parameters)."""
     return "'" + text.replace("'", "''") + "'"
-
-
-def latest_view_sql(topic: str, merge_key: str, order_by: str) -> str:
-    """DDL of the scientist view: the row with the greatest `order_by` per `merge_key`.
-
-    Ties on `order_by` go to the later `ingestion_ts`, then the greater `message_id`; a NULL
-    `order_by` never beats a non-NULL one.
-
-    >>> print(latest_view_sql("events", "idempotency_key", "event_timestamp"))
-    CREATE OR REPLACE VIEW "curated"."events_latest" AS
-    SELECT * FROM "curated"."events"
-    QUALIFY ROW_NUMBER() OVER (
-        PARTITION BY "idempotency_key"
-        ORDER BY "event_timestamp" DESC NULLS LAST, "ingestion_ts" DESC, "message_id" DESC
-    ) = 1
-    """
-    validate_topic(topic)
-    for column in (merge_key, order_by):
-        if not is_valid_column_name(column):
-            raise SqlError(f"{topic}: {column!r} is not a valid column name for the latest view")
-    curated = quote_ident(Zone.CURATED.value)
-    order = ", ".join([f"{quote_ident(order_by)} DESC NULLS LAST"]
-                      + [f"{quote_ident(c)} DESC" for c in LATEST_TIE_BREAKERS])
-    return (f"CREATE OR REPLACE VIEW {curated}.{quote_ident(topic + LATEST_SUFFIX)} AS\n"
-            f"SELECT * FROM {curated}.{quote_ident(topic)}\n"
-            f"QUALIFY ROW_NUMBER() OVER (\n"
-            f"    PARTITION BY {quote_ident(merge_key)}\n"
-            f"    ORDER BY {order}\n"
-            f") = 1")
 
 
 # -- what can be queried ------------------------------------------------------------------

@@ -154,9 +154,15 @@ def _age(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
 
 
-@app.command()
-def topics(home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
-    """The topic registry."""
+topics_app = typer.Typer(no_args_is_help=False, help="The topic registry: list it; deactivate or activate a topic.")
+
+
+@topics_app.callback(invoke_without_command=True)
+def topics(typer_ctx: typer.Context, home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt,
+           as_json: bool = JsonOpt) -> None:
+    """The topic registry (no sub-command: list it)."""
+    if typer_ctx.invoked_subcommand is not None:
+        return
     ctx = _context(home, schemas)
     entries = ctx.state.list_topics()
     rows = [{"topic_name": e.topic_name, "is_active": e.is_active, "flow_control_flag": e.flow_control_flag.value,
@@ -182,6 +188,34 @@ def drift(topic: Optional[str] = typer.Option(None, "--topic", "-t", help="only 
         output.emit_table("drift", ("topic", "column", "kind", "first seen", "snapshot", "sample"),
                           [(e.topic, e.column_name, e.kind, e.first_seen.isoformat(), e.snapshot_id, e.sample_value)
                            for e in entries])
+
+
+def _set_active(topic: str, active: bool, home: Optional[Path], schemas: Optional[Path], as_json: bool) -> None:
+    from leanops.types import validate_topic
+    ctx = _context(home, schemas)
+    entry = ctx.state.set_active(validate_topic(topic), active)
+    result = {"topic_name": entry.topic_name, "is_active": entry.is_active,
+              "flow_control_flag": entry.flow_control_flag.value, "last_updated_at": entry.last_updated_at.isoformat()}
+    if as_json:
+        output.emit_json(result)
+    else:
+        output.console.print(f"{topic}: {'active' if entry.is_active else 'inactive'} "
+                             f"(flag {entry.flow_control_flag.value})", highlight=False)
+
+
+@topics_app.command("deactivate")
+def topics_deactivate(topic: str = typer.Argument(...), home: Optional[Path] = HomeOpt,
+                      schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
+    """Set a topic's is_active false: the orchestrator skips it until `topics activate` (RAW keeps landing);
+    its flow-control flag is kept."""
+    _set_active(topic, False, home, schemas, as_json)
+
+
+@topics_app.command("activate")
+def topics_activate(topic: str = typer.Argument(...), home: Optional[Path] = HomeOpt,
+                    schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
+    """Set a topic's is_active true again (it runs when its flag is ENABLED)."""
+    _set_active(topic, True, home, schemas, as_json)
 
 
 def _set_flag(topic: str, flag: str, home: Optional[Path], schemas: Optional[Path], as_json: bool) -> None:
@@ -362,16 +396,20 @@ def export_ddl(target: str = typer.Option("snowflake", "--target", help="snowfla
                topic: Optional[list[str]] = typer.Option(None, "--topic", "-t", help="only these topics"),
                database: str = typer.Option("LAKEHOUSE", "--database", help="Snowflake database"),
                schema: str = typer.Option("SEMANTIC", "--schema", help="Snowflake schema"),
+               curated_schema: str = typer.Option("CURATED", "--curated-schema",
+                                                  help="Snowflake schema of curated.<topic> and its latest view"),
                external_volume: str = typer.Option("LEANOPS_VOLUME", "--external-volume"),
                catalog_integration: str = typer.Option("LEANOPS_OBJECT_STORE", "--catalog-integration"),
                storage_base_url: Optional[str] = typer.Option(
                    None, "--storage-base-url", help="the external volume's STORAGE_BASE_URL (Snowflake metadata "
                                                     "paths are relative to it; default: each table's location)"),
                home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt) -> None:
-    """Print the SQL that exposes the semantic tables downstream (Snowflake create + REFRESH, Athena)."""
+    """Print the SQL that exposes the semantic tables and the curated.<topic>_latest views downstream
+    (Snowflake create + REFRESH, Athena)."""
     from leanops.ddl import export_ddl as generate
     ctx = _context(home, schemas)
     options = {} if target == "athena" else {"database": database, "schema": schema,
+                                             "curated_schema": curated_schema,
                                              "external_volume": external_volume,
                                              "catalog_integration": catalog_integration}
     if storage_base_url and target != "athena":
@@ -463,6 +501,7 @@ from leanops.cli.maintain import maintain  # noqa: E402  (table maintenance)
 from leanops.cli.ops import errors_app, metrics  # noqa: E402  (the operations view)
 from leanops.cli.serve import serve  # noqa: E402  (the dashboard, /metrics, HTTP ingestion)
 
+app.add_typer(topics_app, name="topics")
 app.add_typer(aws_app, name="aws")
 app.add_typer(files_app, name="files")
 app.command()(watch)

@@ -258,7 +258,7 @@ tr.topic-start td { border-top: 2px solid #a0aec0; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 600;
          color: #fff; background: var(--muted); }
 .badge.OK, .badge.SUCCEEDED, .badge.ENABLED, .badge.yes { background: var(--ok); }
-.badge.WARN, .badge.PAUSED, .badge.RUNNING, .badge.NO_NEW_DATA, .badge.SKIPPED { background: var(--warn); }
+.badge.WARN, .badge.PAUSED, .badge.INACTIVE, .badge.RUNNING, .badge.NO_NEW_DATA, .badge.SKIPPED { background: var(--warn); }
 .badge.FAIL, .badge.FAILED, .badge.no { background: var(--fail); }
 .cards { display: flex; gap: 12px; flex-wrap: wrap; margin: 8px 0 0; }
 .card { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 8px 14px; min-width: 150px; }
@@ -405,6 +405,13 @@ def _header(status_home: str, generated: str, extra: str = "") -> str:
             f'<span class="meta">home {esc(status_home)} · {esc(generated)}{extra}</span></header>')
 
 
+def _flag(topic: dict) -> str:
+    """What the orchestrator makes of the topic: INACTIVE (is_active false) wins over the flag."""
+    if topic["is_active"] is False:
+        return "INACTIVE"
+    return topic["flow_control_flag"] or "UNREGISTERED"
+
+
 def _topics_section(status: dict, base: str) -> str:
     rows = []
     for t in status["topics"]:
@@ -415,7 +422,7 @@ def _topics_section(status: dict, base: str) -> str:
         rows.append(
             f'<tr class="topic" data-topic="{esc(t["topic"])}">'
             f'<td data-field="topic"><a href="{_link(base, topic=t["topic"])}">{esc(t["topic"])}</a></td>'
-            f'<td>{_badge(t["flow_control_flag"] or "UNREGISTERED", "flow_control_flag")}</td>'
+            f'<td>{_badge(_flag(t), "flow_control_flag")}</td>'
             f'<td>{_badge(t["health"], "health")}<div class="reasons">{esc(reasons)}</div></td>'
             + _ncell("pending_standardized", pending.get("standardized"))
             + _ncell("pending_curated", pending.get("curated"))

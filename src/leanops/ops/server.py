@@ -67,7 +67,7 @@ LISTEN_BACKLOG = 1024  # the kernel caps it at net.core.somaxconn; the stdlib's 
 BUSY_RETRY_AFTER = "1"
 BUSY_DRAIN_SECONDS = 2.0  # a refused connection's request is read (and dropped) this long, so closing never resets it
 INFLATE_FACTOR = 8  # default limit of an inflated gzip body: this many times the body limit
-TOKEN_ENV = "LEANOPS_SERVE_TOKEN"
+TOKEN_ENV = "LEANOPS_SERVE_TOKEN"  # nosec B105  # the environment variable's name, not a token
 MIN_TOKEN_LENGTH = 16
 INGEST_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines",
                 "application/json")

@@ -34,6 +34,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pyiceberg.table import Table
+
 from leanops.config import s3_prefix_uri
 from leanops.context import Context
 from leanops.errors import ConfigError, LeanOpsError, SchemaFileError
@@ -55,7 +57,8 @@ from leanops.schema_file import (
 )
 from leanops.stages import casting
 from leanops.stages.casting import type_name
-from leanops.stages.curated import META, create_table
+from leanops.stages import semantic
+from leanops.stages.curated import META, create_table, table_properties
 from leanops.types import FlowControl
 
 STATE_MACHINE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:states:([a-z0-9-]+):\d{12}:stateMachine:[A-Za-z0-9_-]{1,80}$")
@@ -176,9 +179,11 @@ def _deploy_topic(ctx: Context, path: Path, new: TopicSchema, who: str, aws: Aws
     last = ctx.state.last_deployment(topic)
     if last is not None and last["schema_sha256"] == sha:
         problem = _published_copy_problem(aws, topic, sha)
+        upgraded = _table_properties(ctx, new)  # tables made before a property existed get it here too
         if problem is None:
-            return TopicDeployment(topic, None, ["unchanged: nothing to do"])
-        return TopicDeployment(topic, None, ["unchanged", f"published {aws.publish_file(path)} ({problem})"])
+            return TopicDeployment(topic, None, ["unchanged", *upgraded] if upgraded else ["unchanged: nothing to do"])
+        return TopicDeployment(topic, None, ["unchanged", *upgraded,
+                                             f"published {aws.publish_file(path)} ({problem})"])
     old = TopicSchema.model_validate_json(last["schema_json"]) if last else None
     verdict = classify(old, new, base="the last deployment")
     if not verdict.ok:
@@ -253,6 +258,7 @@ def _apply(ctx: Context, old: TopicSchema | None, new: TopicSchema, kind: Change
     if new.curated is not None:
         actions += _curated_table(ctx, new)
         fault_point("deploy-after-curated")
+    actions += _table_properties(ctx, new)
     if aws.publish:  # the tables are ready before the orchestrator can see the schema
         actions.append(f"published {aws.publish_file(path)}")
     return actions
@@ -315,3 +321,25 @@ def _curated_table(ctx: Context, new: TopicSchema) -> list[str]:
                 update.update_column(name, field_type=wanted)
                 actions.append(f"widened {name} to {column.type}")
     return actions or ["curated table already matches"]
+
+
+def _table_properties(ctx: Context, new: TopicSchema) -> list[str]:
+    """The table properties the stages set at create (seed 004: Curated auto-evolves, Semantic is
+    strict), on the topic's existing Curated and Semantic tables."""
+    actions = []
+    if new.curated is not None and (table := ctx.lake.curated_table(new.topic)) is not None:
+        actions += _set_properties(table, table_properties(new.curated))
+    if new.semantic is not None and (table := ctx.lake.semantic_table(new.topic)) is not None:
+        actions += _set_properties(table, semantic.table_properties(new.semantic))
+    return actions
+
+
+def _set_properties(table: Table, wanted: dict[str, str]) -> list[str]:
+    """Give a table made before a property existed (say seed 004's schema.auto-evolve) what the stage
+    sets at create; one metadata commit, none when nothing differs."""
+    changed = {k: v for k, v in wanted.items() if table.metadata.properties.get(k) != v}
+    if not changed:
+        return []
+    with table.transaction() as txn:
+        txn.set_properties(changed)
+    return [f"set {'.'.join(table.name()[-2:])} properties {', '.join(f'{k}={v}' for k, v in sorted(changed.items()))}"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import subprocess
+import subprocess  # nosec B404  # runs git only, with an argument list and no shell
 from pathlib import Path
 
 from leanops.errors import TerminalError
@@ -33,7 +33,7 @@ class BaseRef:
 
 def _git(root: Path, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     try:
-        return subprocess.run(["git", "-C", str(root), *args], input=stdin, capture_output=True, env=_ENV,
+        return subprocess.run(["git", "-C", str(root), *args], input=stdin, capture_output=True, env=_ENV,  # nosec B603 B607  # the user's git from PATH, on purpose; arguments as a list, no shell
                               check=False)
     except FileNotFoundError as exc:
         raise TerminalError("git is not installed or not on PATH: `leanops lint` reads the base versions "

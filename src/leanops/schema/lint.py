@@ -196,7 +196,7 @@ def _duplicate_key(path: str, text: str) -> object | None:
         if path.endswith(".json"):
             json.loads(text, object_pairs_hook=_unique_pairs)
         else:
-            yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
+            yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506  # nosec B506  # _UniqueKeyLoader is a yaml.SafeLoader
     except _Duplicate as found:
         return found.key
     except TypeError:  # an unhashable YAML key: not ours to judge, the schema model rejected or took it

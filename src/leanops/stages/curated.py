@@ -57,9 +57,11 @@ def quote(name: str) -> str:
 
 
 def table_properties(section: CuratedSection) -> dict[str, str]:
-    """Seed 004: bloom filter on the merge key; merge-on-read deletes."""
+    """Seed 004: bloom filter on the merge key; merge-on-read deletes; auto-evolve (new columns are
+    carried as strings). Set at create, and on `leanops deploy` for a table made before."""
     return {
         f"write.parquet.bloom-filter-enabled.column.{section.merge_key}": "true",
+        "schema.auto-evolve": "true",
         "write.delete.mode": "merge-on-read",
         "write.update.mode": "merge-on-read",
         "write.merge.mode": "merge-on-read",

@@ -272,11 +272,16 @@ def create_table(lake: Lakehouse, topic: str, section: SemanticSection) -> Table
         spec = partition_spec(section.partitions, schema)
     except ValueError as exc:
         raise ConfigError(f"{topic}: semantic.partition_by: {exc}") from exc
-    properties = {f"write.parquet.bloom-filter-enabled.column.{section.merge_key}": "true",
-                  "write.delete.mode": "merge-on-read", "write.update.mode": "merge-on-read",
-                  "write.merge.mode": "merge-on-read", "schema.auto-evolve": "false",
-                  "leanops.merge-key": section.merge_key}
-    return lake.create_semantic_table(topic, schema, spec, properties)
+    return lake.create_semantic_table(topic, schema, spec, table_properties(section))
+
+
+def table_properties(section: SemanticSection) -> dict[str, str]:
+    """Seed 004: bloom filter on the merge key; merge-on-read; strict schema (undeclared columns go to the
+    drift log, never into the table). Set at create, and on `leanops deploy` for a table made before."""
+    return {f"write.parquet.bloom-filter-enabled.column.{section.merge_key}": "true",
+            "write.delete.mode": "merge-on-read", "write.update.mode": "merge-on-read",
+            "write.merge.mode": "merge-on-read", "schema.auto-evolve": "false",
+            "leanops.merge-key": section.merge_key}
 
 
 def declared_additions(staged: StagedAppend, section: SemanticSection) -> tuple[str, ...]:
