@@ -90,10 +90,19 @@ def snowflake_ddl(table: Table, *, database: str = SNOWFLAKE_DEFAULTS["database"
                   schema: str = SNOWFLAKE_DEFAULTS["schema"],
                   external_volume: str = SNOWFLAKE_DEFAULTS["external_volume"],
                   catalog_integration: str = SNOWFLAKE_DEFAULTS["catalog_integration"],
-                  storage_base_url: str | None = None) -> str:
-    """CREATE once, then REFRESH after every commit (the refresh hook's job)."""
+                  storage_base_url: str | None = None, cluster_by: list[str] | None = None) -> str:
+    """CREATE once (then CLUSTER BY the schema file's `semantic.cluster_by`), then REFRESH after every commit
+    (the refresh hook's job)."""
     name, path = _snowflake_name(table, database, schema), relative_metadata_path(table, storage_base_url)
     base = storage_base_url or table.location()
+    clustering = []
+    if cluster_by:  # CREATE ... METADATA_FILE_PATH takes no CLUSTER BY: it is set on the created table
+        columns = {f.name for f in table.schema().fields}
+        missing = [c for c in cluster_by if c not in columns]
+        if missing:
+            raise ValueError(f"cluster_by column(s) {missing} are not in {'.'.join(table.name()[-2:])}")
+        keys = ", ".join(f'"{checked(c, "column")}"' for c in cluster_by)
+        clustering = [f"ALTER ICEBERG TABLE {name} CLUSTER BY ({keys});"]
     return "\n".join([
         f"-- {'.'.join(table.name()[-2:])}: Snowflake Iceberg table over files in object storage",
         f"-- the external volume's STORAGE_BASE_URL must be {_comment(base)} (paths below are relative to it)",
@@ -101,6 +110,7 @@ def snowflake_ddl(table: Table, *, database: str = SNOWFLAKE_DEFAULTS["database"
         f"  EXTERNAL_VOLUME = {snowflake_literal(external_volume)}",
         f"  CATALOG = {snowflake_literal(catalog_integration)}",
         f"  METADATA_FILE_PATH = {snowflake_literal(path)};",
+        *clustering,
         "-- after each lean-ops commit, point Snowflake at the new metadata file:",
         snowflake_refresh_sql(table, database=database, schema=schema, storage_base_url=storage_base_url),
     ])
@@ -156,11 +166,13 @@ def athena_ddl(table: Table) -> str:
     ])
 
 
-def export_ddl(lake: Lakehouse, topics: list[str] | None, target: str, **options: str) -> str:
+def export_ddl(lake: Lakehouse, topics: list[str] | None, target: str,
+               cluster_by: dict[str, list[str]] | None = None, **options: str) -> str:
     """DDL for the given topics (default: every semantic topic table) in one target's dialect.
 
     Snowflake options (defaults in SNOWFLAKE_DEFAULTS): database, schema, external_volume,
-    catalog_integration, storage_base_url (default: each table's location).
+    catalog_integration, storage_base_url (default: each table's location); `cluster_by`: topic ->
+    its schema file's `semantic.cluster_by`.
     """
     if target not in TARGETS:
         raise ValueError(f"unknown DDL target {target!r}: use one of {', '.join(TARGETS)}")
@@ -173,5 +185,6 @@ def export_ddl(lake: Lakehouse, topics: list[str] | None, target: str, **options
         table = lake.load(f"{Zone.SEMANTIC.value}.{checked(topic, 'topic')}")
         if table is None:
             raise ValueError(f"no table semantic.{topic}: run the semantic stage for it first")
-        blocks.append(snowflake_ddl(table, **options) if target == "snowflake" else athena_ddl(table))
+        blocks.append(snowflake_ddl(table, cluster_by=(cluster_by or {}).get(topic), **options)
+                      if target == "snowflake" else athena_ddl(table))
     return "\n\n".join(blocks) + "\n" if blocks else "-- no semantic tables\n"

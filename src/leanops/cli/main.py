@@ -406,8 +406,14 @@ def export_ddl(target: str = typer.Option("snowflake", "--target", help="snowfla
                                              "catalog_integration": catalog_integration}
     if storage_base_url and target != "athena":
         options["storage_base_url"] = storage_base_url
+    clustering = {}
+    if target == "snowflake":  # each schema file's optional semantic.cluster_by
+        for name in topic or ctx.topics():
+            doc = ctx.schema(name)
+            if doc is not None and doc.semantic is not None and doc.semantic.cluster_by:
+                clustering[name] = doc.semantic.cluster_by
     try:
-        print(generate(ctx.lake, topic or None, target, **options))
+        print(generate(ctx.lake, topic or None, target, cluster_by=clustering, **options))
     except ValueError as exc:
         raise LeanOpsError(str(exc)) from exc
 
