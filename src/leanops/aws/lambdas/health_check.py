@@ -24,6 +24,7 @@ NAMESPACE_ENV = "LEANOPS_HEALTH_NAMESPACE"
 WINDOW_ENV = "LEANOPS_PRE_RAW_WINDOW_SECONDS"
 DRIFT_CHECK = "HealthCheckDrift"  # the alert memory's kind that holds the previous check's time
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+DEFAULT_WINDOW_SECONDS = 86_400
 PUT_BATCH = 500  # PutMetricData takes at most 1,000 metrics per call
 log = logging.getLogger("leanops.aws.health_check")
 
@@ -85,7 +86,7 @@ def handler(event, context) -> dict:
     """EventBridge schedule: every topic's metrics, then Pre-RAW, in one namespace."""
     from leanops.ops.metrics import NAMESPACE
     namespace = os.environ.get(NAMESPACE_ENV) or NAMESPACE
-    window = timedelta(seconds=float(os.environ.get(WINDOW_ENV) or 86_400))
+    window = timedelta(seconds=float(os.environ.get(WINDOW_ENV) or DEFAULT_WINDOW_SECONDS))
     now = datetime.now(timezone.utc)
     ctx = Context.open()
     marks: dict[str, datetime | None] = {}
