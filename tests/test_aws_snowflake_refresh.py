@@ -196,7 +196,8 @@ def test_export_ddl_clusters_the_snowflake_table(ctx, schemas, tmp_path):
     append_row(table, "k1")
     ddl = export_ddl(ctx.lake, ["events"], "snowflake", cluster_by={"events": ["quantity", "idempotency_key"]})
     create = ddl.index("CREATE ICEBERG TABLE")
-    cluster = ddl.index('ALTER ICEBERG TABLE "LAKEHOUSE"."SEMANTIC"."EVENTS" CLUSTER BY ("quantity", "idempotency_key");')
+    cluster = ddl.index('ALTER ICEBERG TABLE "LAKEHOUSE"."SEMANTIC"."EVENTS" '
+                        'CLUSTER BY ("quantity", "idempotency_key");')
     assert create < cluster < ddl.index("REFRESH")
     assert "CLUSTER BY" not in export_ddl(ctx.lake, ["events"], "snowflake")
     with pytest.raises(ValueError, match="not in semantic.events"):

@@ -6,8 +6,9 @@
 Snowflake externally managed Iceberg tables only see a commit after `ALTER ICEBERG TABLE ... REFRESH`;
 a webhook receiver can run `leanops.ddl.snowflake_refresh_sql(table)` (or build the same statement from
 the event's `metadata_location`), or forward the body to the Snowflake refresh Lambda
-(`leanops.aws.lambdas.snowflake_refresh`), which `LambdaRefreshHook` invokes directly on AWS. Athena on the Glue Data Catalog needs no refresh. Sending never
-raises: a refresh notice that fails is logged, the pipeline run goes on.
+(`leanops.aws.lambdas.snowflake_refresh`), which `LambdaRefreshHook` invokes directly on AWS. Athena
+on the Glue Data Catalog needs no refresh. Sending never raises: a refresh notice that fails is
+logged, the pipeline run goes on.
 """
 from __future__ import annotations
 

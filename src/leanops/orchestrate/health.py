@@ -1,4 +1,4 @@
-"""Status of every topic and the threshold checks behind `leanops status` and `leanops check`.
+"""Status of every topic and the threshold checks behind `leanops status`, `leanops check` and the AWS health check.
 
 Thresholds (seed 004 section 5): curation lag > 100,000 records pending (RAW not yet in
 Standardized plus Standardized not yet in Curated); DLQ rows older than 7 days; semantic lag > 2

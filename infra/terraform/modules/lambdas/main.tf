@@ -448,7 +448,7 @@ resource "aws_iam_role_policy" "this" {
 
 resource "aws_lambda_function" "this" {
   #checkov:skip=CKV_AWS_117:The functions call only AWS APIs (SQS, Firehose, DynamoDB, Glue, S3, SNS, Step Functions) over TLS with IAM; there is no private resource to reach, and a VPC would need NAT or eight VPC endpoints for nothing.
-  #checkov:skip=CKV_AWS_116:No function is invoked asynchronously with an event worth keeping: SQS (event source mappings, failures go back to the queue and on to its DLQ), Step Functions (synchronous invoke, its Retry/Catch handle errors), the drainer's and the manifest builder's schedules (the next run retries; a flush carries no data).
+  #checkov:skip=CKV_AWS_116:No function is invoked asynchronously with an event worth keeping: SQS (event source mappings, failures go back to the queue and on to its DLQ), Step Functions (synchronous invoke, its Retry/Catch handle errors), the drainer's, the manifest builder's and the health check's schedules (the next run retries; a flush carries no data), and flow_step's asynchronous Snowflake refresh (the event names only a topic: the next Semantic commit or drift entry refreshes again).
   #checkov:skip=CKV_AWS_272:The zip is built reproducibly by `leanops package` (same sources, same sha256) and deployed by Terraform with source_code_hash; AWS Signer code signing is not set up for this project.
   for_each = local.functions
 
