@@ -92,6 +92,8 @@ def test_pre_raw_counts_every_term_where_it_lands(aws, ctx, tmp_path):
 def test_cli_pre_raw_on_aws_and_on_the_embedded_default(ctx, tmp_path, monkeypatch):
     embedded = run_cli("accountability", "--pre-raw")
     assert embedded.returncode == 2 and "needs the AWS runtime" in embedded.stderr
+    per_topic = run_cli("accountability", "--pre-raw", "--topic", "events")
+    assert per_topic.returncode == 2 and "every topic" in per_topic.stderr
     from moto.server import ThreadedMotoServer
     server = ThreadedMotoServer(port=0, verbose=False)
     server.start()

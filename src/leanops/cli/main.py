@@ -244,6 +244,8 @@ def accountability(topic: Optional[str] = typer.Option(None, "--topic", "-t"),
                    as_json: bool = JsonOpt) -> None:
     """Records in = written + errors + duplicates, per topic and layer. Exit 1 below 100%."""
     if pre_raw:
+        if topic:
+            raise LeanOpsError("--pre-raw balances the whole ingestion queue, which carries every topic: drop --topic")
         _pre_raw_accountability(hours, home, schemas, as_json)
         return
     from leanops.landing.failures import unlanded_files
