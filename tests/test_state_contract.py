@@ -330,6 +330,14 @@ def test_should_alert_once_per_period(store):
     assert store.should_alert("t", "k", every_seconds=0.05)
 
 
+def test_mark_checked_returns_the_previous_mark(store):
+    first = datetime(2026, 1, 19, 10, 0, 0, 250000, tzinfo=timezone.utc)
+    assert store.mark_checked("events", "HealthCheckDrift", first) is None
+    assert store.mark_checked("events", "HealthCheckDrift", first + timedelta(minutes=5)) == first
+    assert store.mark_checked("orders", "HealthCheckDrift", first) is None  # per topic
+    assert store.mark_checked("events", "HealthCheckDrift", first) == first + timedelta(minutes=5)
+
+
 def test_rebuild_record(store):
     assert store.get_rebuild("events") is None
     store.put_rebuild("events", "_bak1", BIG, "ARCHIVING", schema_sha256="a" * 64)

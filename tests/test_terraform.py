@@ -385,7 +385,7 @@ def test_lambda_handlers_exist(modules):
     import importlib
     functions = modules[TF / "modules" / "lambdas"].locals["functions"]
     assert set(functions) == {"sqs_to_firehose", "dlq_drainer", "fetch_active_topics", "flow_step", "notify",
-                              "manifest_builder"}
+                              "manifest_builder", "health_check", "snowflake_refresh"}
     for key, spec in functions.items():
         module_name, _, attribute = _string(spec["handler"]).rpartition(".")
         assert callable(getattr(importlib.import_module(module_name), attribute, None)), f"{key}: {spec['handler']}"
@@ -425,6 +425,63 @@ def test_manifest_builder_environment_is_what_the_handler_reads(modules, monkeyp
     assert 'state_machine_names["file_manifest"]' in root.locals["file_workflow_arn"]
     assert root.calls["lambdas"]["file_workflow_arn"] == "${local.file_workflow_arn}"
     assert root.calls["lambdas"]["landing_queue_arn"] == "${module.landing.queue_arn}"
+
+
+def test_health_alarms_carry_the_seed_thresholds_and_go_to_sns(modules):
+    """Seed 004 section 5: curation lag > 100,000 records, semantic lag > 2 h, any new drift entry, DLQ age > 7
+    days; every alarm of the deployment notifies the alerts topic."""
+    from leanops.aws.lambdas import health_check
+    from leanops.ops.metrics import NAMESPACE
+    monitoring, root = modules[TF / "modules" / "monitoring"], modules[TF]
+    defaults = {"curation_lag_threshold_records": 100_000, "semantic_lag_threshold_seconds": 7_200,
+                "drift_threshold_entries": 0, "dlq_max_age_seconds": 604_800}
+    for name, value in defaults.items():
+        assert monitoring.variables[name]["default"] == value, name
+        assert root.variables[name]["default"] == value, name
+        assert root.calls["monitoring"][name] == f"${{var.{name}}}", name
+    alarms = monitoring.locals["health_alarms"]
+    assert {key: (_string(a["metric"]), a["threshold"]) for key, a in alarms.items()} == {
+        "curation-lag": ("PendingCurationRecords", "${var.curation_lag_threshold_records}"),
+        "semantic-lag": ("SemanticLagSeconds", "${var.semantic_lag_threshold_seconds}"),
+        "schema-drift": ("NewDriftEntries", "${var.drift_threshold_entries}"),
+        "dlq-rows-age": ("DlqOldestAgeSeconds", "${var.dlq_max_age_seconds}"),
+    }
+    health = monitoring.resources[("aws_cloudwatch_metric_alarm", "health")]
+    assert _string(health["comparison_operator"]) == "GreaterThanThreshold"
+    assert health["threshold"] == "${each.value.threshold}" and health["dimensions"] == {"Topic": "${each.value.topic}"}
+    assert _string(monitoring.variables["health_namespace"]["default"]) == NAMESPACE == \
+        _string(root.variables["health_namespace"]["default"])
+    assert _string(root.variables["health_check_schedule"]["default"]) == "rate(5 minutes)"
+    for (rtype, name), body in monitoring.resources.items():
+        if rtype == "aws_cloudwatch_metric_alarm":
+            assert body["alarm_actions"] == ["${aws_sns_topic.alerts.arn}"], name
+            assert body["actions_enabled"] is True, name
+    assert root.variables["pre_raw_window_seconds"]["default"] == health_check.DEFAULT_WINDOW_SECONDS
+
+
+def test_health_check_and_snowflake_refresh_environments_are_what_the_handlers_read(modules):
+    from leanops.aws import accounting
+    from leanops.aws.lambdas import health_check, snowflake_refresh
+    lambdas, state = modules[TF / "modules" / "lambdas"], modules[TF / "modules" / "state"]
+    functions = lambdas.locals["functions"]
+    assert _string(functions["health_check"]["handler"]) == "leanops.aws.lambdas.health_check.handler"
+    assert _string(functions["snowflake_refresh"]["handler"]) == "leanops.aws.lambdas.snowflake_refresh.handler"
+    text = (TF / "modules" / "lambdas" / "main.tf").read_text()
+    for name in (health_check.NAMESPACE_ENV, health_check.WINDOW_ENV, accounting.INGEST_QUEUE_ENV,
+                 accounting.DLQ_ENV, accounting.FIREHOSE_ERRORS_ENV, snowflake_refresh.SECRET_ENV,
+                 snowflake_refresh.DATABASE_ENV, snowflake_refresh.SCHEMA_ENV, snowflake_refresh.STORAGE_ENV,
+                 "LEANOPS_REFRESH_LAMBDA"):
+        assert re.search(rf"^\s+{name}\s+=", text, re.M), f"{name} is not set on a function"
+    assert _string(lambdas.variables["snowflake_database"]["default"]) == snowflake_refresh.Target.database
+    assert _string(lambdas.variables["snowflake_schema"]["default"]) == snowflake_refresh.Target.schema
+    assert lambdas.variables["snowflake_secret_arn"]["default"] is None  # optional: no Snowflake, no trigger
+    mapping = lambdas.resources[("aws_lambda_event_source_mapping", "drift_log")]
+    assert mapping["event_source_arn"] == "${var.drift_log_stream_arn}"
+    assert mapping["function_name"] == '${aws_lambda_function.this["snowflake_refresh"].arn}'
+    assert mapping["count"] == "${local.snowflake_enabled ? 1 : 0}"
+    table = state.resources[("aws_dynamodb_table", "this")]
+    assert table["stream_enabled"] == '${each.key == "DriftLog"}'
+    assert modules[TF].calls["lambdas"]["drift_log_stream_arn"] == "${module.state.drift_log_stream_arn}"
 
 
 def test_landing_bucket_notifications_go_to_the_builder_queue(modules):

@@ -48,6 +48,9 @@ locals {
   # manifest_builder starts the file-manifest workflow. Its ARN is built from the name: the state machines'
   # role policies depend on the functions, so the machine's own ARN would make a cycle.
   file_workflow_arn = "arn:${local.partition}:states:${var.region}:${local.account_id}:stateMachine:${module.orchestration.state_machine_names["file_manifest"]}"
+  # health_check's LEANOPS_INGEST_QUEUE_URL, built from the queue's name (the ingestion module's "<project>-ingest"):
+  # the queue's visibility timeout follows the functions' timeouts, so its own URL would make a cycle.
+  ingest_queue_url = "https://sqs.${var.region}.${data.aws_partition.current.dns_suffix}/${local.account_id}/${var.project}-ingest"
 }
 
 module "kms" {
@@ -107,6 +110,17 @@ module "lambdas" {
   dlq_url              = module.ingestion.dlq_url
   firehose_stream      = "${var.project}-{topic}"
   firehose_stream_arns = module.ingestion.delivery_stream_arns
+
+  source_queue_url           = local.ingest_queue_url
+  firehose_errors_prefix     = module.ingestion.firehose_errors_prefix
+  health_namespace           = var.health_namespace
+  pre_raw_window_seconds     = var.pre_raw_window_seconds
+  drift_log_stream_arn       = module.state.drift_log_stream_arn
+  snowflake_secret_arn       = var.snowflake_secret_arn
+  snowflake_database         = var.snowflake_database
+  snowflake_schema           = var.snowflake_schema
+  snowflake_storage_base_url = var.snowflake_storage_base_url
+  snowflake_layer_arn        = var.snowflake_layer_arn
 
   landing_queue_arn           = module.landing.queue_arn
   landing_prefix              = var.landing_prefix
@@ -227,4 +241,14 @@ module "monitoring" {
   state_machine_arns    = module.orchestration.state_machine_arns
   glue_job_names        = values(module.glue.job_names)
   lambda_function_names = module.lambdas.function_names
+
+  topics                         = var.topics
+  health_check_function_arn      = module.lambdas.function_arns["health_check"]
+  health_check_function_name     = module.lambdas.function_names["health_check"]
+  health_check_schedule          = var.health_check_schedule
+  health_namespace               = var.health_namespace
+  curation_lag_threshold_records = var.curation_lag_threshold_records
+  semantic_lag_threshold_seconds = var.semantic_lag_threshold_seconds
+  drift_threshold_entries        = var.drift_threshold_entries
+  dlq_max_age_seconds            = var.dlq_max_age_seconds
 }

@@ -87,5 +87,9 @@ output "leanops_env" {
     LEANOPS_SCHEMAS         = local.schemas_uri
     LEANOPS_ALERT_SNS_TOPIC = module.monitoring.alerts_topic_arn
     AWS_REGION              = var.region
+    # leanops accountability --pre-raw
+    LEANOPS_INGEST_QUEUE_URL    = module.ingestion.queue_url
+    LEANOPS_DLQ_URL             = module.ingestion.dlq_url
+    LEANOPS_FIREHOSE_ERRORS_URI = "s3://${module.storage.lake_bucket_name}/${module.ingestion.firehose_errors_prefix}/"
   }
 }

@@ -221,3 +221,79 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+# --- health check and alarms (seed 004 section 5) ---------------------------------------------------------
+
+variable "health_check_schedule" {
+  description = "How often the health check publishes its metrics."
+  type        = string
+  default     = "rate(5 minutes)"
+}
+
+variable "health_namespace" {
+  description = "CloudWatch namespace of the health check's metrics."
+  type        = string
+  default     = "LeanOps"
+}
+
+variable "pre_raw_window_seconds" {
+  description = "Window (ending at each check) of the Pre-RAW accountability metric."
+  type        = number
+  default     = 86400
+}
+
+variable "curation_lag_threshold_records" {
+  description = "Alarm above this many records pending for Curated, per topic."
+  type        = number
+  default     = 100000
+}
+
+variable "semantic_lag_threshold_seconds" {
+  description = "Alarm when the oldest Curated change has waited longer than this for Semantic, per topic."
+  type        = number
+  default     = 7200
+}
+
+variable "drift_threshold_entries" {
+  description = "Alarm above this many new drift-log entries per check (0: any new entry)."
+  type        = number
+  default     = 0
+}
+
+variable "dlq_max_age_seconds" {
+  description = "Alarm when the DLQ's oldest message, or a topic's oldest raw.dlq_errors row, is older than this."
+  type        = number
+  default     = 604800
+}
+
+# --- Snowflake refresh (seed 004 section 4) ---------------------------------------------------------------
+
+variable "snowflake_secret_arn" {
+  description = "Secrets Manager secret with the Snowflake connection (JSON: account, user, password or private_key, role, warehouse); null: no refresh."
+  type        = string
+  default     = null
+}
+
+variable "snowflake_database" {
+  description = "Database of the Snowflake Iceberg tables (export-ddl --database)."
+  type        = string
+  default     = "LAKEHOUSE"
+}
+
+variable "snowflake_schema" {
+  description = "Schema of the Snowflake Iceberg tables (export-ddl --schema)."
+  type        = string
+  default     = "SEMANTIC"
+}
+
+variable "snowflake_storage_base_url" {
+  description = "The external volume's STORAGE_BASE_URL (export-ddl --storage-base-url); \"\": each table's location."
+  type        = string
+  default     = ""
+}
+
+variable "snowflake_layer_arn" {
+  description = "A Lambda layer with snowflake-connector-python for the refresh function."
+  type        = string
+  default     = null
+}

@@ -97,10 +97,19 @@ def snowflake_ddl(table: Table, *, database: str = SNOWFLAKE_DEFAULTS["database"
                   schema: str = SNOWFLAKE_DEFAULTS["schema"],
                   external_volume: str = SNOWFLAKE_DEFAULTS["external_volume"],
                   catalog_integration: str = SNOWFLAKE_DEFAULTS["catalog_integration"],
-                  storage_base_url: str | None = None) -> str:
-    """CREATE once, then REFRESH after every commit (the refresh hook's job)."""
+                  storage_base_url: str | None = None, cluster_by: list[str] | None = None) -> str:
+    """CREATE once (then CLUSTER BY the schema file's `semantic.cluster_by`), then REFRESH after every commit
+    (the refresh hook's job)."""
     name, path = _snowflake_name(table, database, schema), relative_metadata_path(table, storage_base_url)
     base = storage_base_url or table.location()
+    clustering = []
+    if cluster_by:  # CREATE ... METADATA_FILE_PATH takes no CLUSTER BY: it is set on the created table
+        columns = {f.name for f in table.schema().fields}
+        missing = [c for c in cluster_by if c not in columns]
+        if missing:
+            raise ValueError(f"cluster_by column(s) {missing} are not in {'.'.join(table.name()[-2:])}")
+        keys = ", ".join(f'"{checked(c, "column")}"' for c in cluster_by)
+        clustering = [f"ALTER ICEBERG TABLE {name} CLUSTER BY ({keys});"]
     return "\n".join([
         f"-- {'.'.join(table.name()[-2:])}: Snowflake Iceberg table over files in object storage",
         f"-- the external volume's STORAGE_BASE_URL must be {_comment(base)} (paths below are relative to it)",
@@ -108,6 +117,7 @@ def snowflake_ddl(table: Table, *, database: str = SNOWFLAKE_DEFAULTS["database"
         f"  EXTERNAL_VOLUME = {snowflake_literal(external_volume)}",
         f"  CATALOG = {snowflake_literal(catalog_integration)}",
         f"  METADATA_FILE_PATH = {snowflake_literal(path)};",
+        *clustering,
         "-- after each lean-ops commit, point Snowflake at the new metadata file:",
         snowflake_refresh_sql(table, database=database, schema=schema, storage_base_url=storage_base_url),
     ])
@@ -222,13 +232,15 @@ def _view_sql(build) -> str:
         raise ValueError(str(exc)) from exc
 
 
-def export_ddl(lake: Lakehouse, topics: list[str] | None, target: str, **options: str) -> str:
+def export_ddl(lake: Lakehouse, topics: list[str] | None, target: str,
+               cluster_by: dict[str, list[str]] | None = None, **options: str) -> str:
     """DDL for the given topics in one target's dialect: each topic's semantic table, then its scientist
     view curated.<topic>_latest (default: every semantic table and every topic's Curated table).
 
     Snowflake options (defaults in SNOWFLAKE_DEFAULTS): database, schema, external_volume,
     catalog_integration, storage_base_url (default: each table's location), and curated_schema
-    (default CURATED: where curated.<topic> and its latest view go).
+    (default CURATED: where curated.<topic> and its latest view go); `cluster_by`: topic -> its schema
+    file's `semantic.cluster_by`.
     """
     if target not in TARGETS:
         raise ValueError(f"unknown DDL target {target!r}: use one of {', '.join(TARGETS)}")
@@ -252,7 +264,8 @@ def export_ddl(lake: Lakehouse, topics: list[str] | None, target: str, **options
                 _latest_keys_or_fail(curated)  # says which properties are missing
             raise ValueError(f"no table semantic.{topic} and no curated.{topic}: run the pipeline for it first")
         if table is not None:
-            blocks.append(snowflake_ddl(table, **options) if target == "snowflake" else athena_ddl(table))
+            blocks.append(snowflake_ddl(table, cluster_by=(cluster_by or {}).get(topic), **options)
+                          if target == "snowflake" else athena_ddl(table))
         if has_view:
             blocks.append(snowflake_latest_ddl(curated, curated_schema=curated_schema, **options)
                           if target == "snowflake" else athena_latest_view(curated))

@@ -1,11 +1,14 @@
 """Refresh hooks: tell engines that read Iceberg metadata directly that a semantic table changed.
 
     LEANOPS_REFRESH_WEBHOOK=https://hooks.example/refresh   POST one JSON object per refreshed table
+    LEANOPS_REFRESH_LAMBDA=leanops-snowflake-refresh        invoke that function with the same object (AWS)
 
 Snowflake externally managed Iceberg tables only see a commit after `ALTER ICEBERG TABLE ... REFRESH`;
 a webhook receiver can run `leanops.ddl.snowflake_refresh_sql(table)` (or build the same statement from
-the event's `metadata_location`). Athena on the Glue Data Catalog needs no refresh. Sending never
-raises: a refresh notice that fails is logged, the pipeline run goes on.
+the event's `metadata_location`), or forward the body to the Snowflake refresh Lambda
+(`leanops.aws.lambdas.snowflake_refresh`), which `LambdaRefreshHook` invokes directly on AWS. Athena
+on the Glue Data Catalog needs no refresh. Sending never raises: a refresh notice that fails is
+logged, the pipeline run goes on.
 """
 from __future__ import annotations
 
@@ -72,6 +75,23 @@ class WebhookRefreshHook:
             log.warning("could not POST refresh of %s to %s: %s", event.table, self.url, exc)
 
 
+class LambdaRefreshHook:
+    """Invokes the Snowflake refresh function asynchronously with the event; a failure is a warning."""
+
+    def __init__(self, function_name: str) -> None:
+        self.function_name = function_name
+
+    def refreshed(self, event: RefreshEvent) -> None:
+        import json
+
+        from leanops.aws import clients
+        try:
+            clients.client("lambda").invoke(FunctionName=self.function_name, InvocationType="Event",
+                                            Payload=json.dumps(event.as_dict()).encode())
+        except Exception as exc:  # the drift stream and the next commit refresh again; the run goes on
+            log.warning("could not invoke %s for %s: %s", self.function_name, event.table, exc)
+
+
 class FanoutRefreshHook:
     """Every configured hook; one failing never stops the others or the run."""
 
@@ -87,7 +107,10 @@ class FanoutRefreshHook:
 
 
 def hook_from_env() -> RefreshHook:
-    """Log only, or log + webhook when LEANOPS_REFRESH_WEBHOOK is set."""
+    """Log only, or log + webhook (LEANOPS_REFRESH_WEBHOOK) + the refresh Lambda (LEANOPS_REFRESH_LAMBDA)."""
+    hooks: list[RefreshHook] = [LogRefreshHook()]
     if url := os.environ.get("LEANOPS_REFRESH_WEBHOOK"):
-        return FanoutRefreshHook([LogRefreshHook(), WebhookRefreshHook(url)])
-    return LogRefreshHook()
+        hooks.append(WebhookRefreshHook(url))
+    if function_name := os.environ.get("LEANOPS_REFRESH_LAMBDA"):
+        hooks.append(LambdaRefreshHook(function_name))
+    return hooks[0] if len(hooks) == 1 else FanoutRefreshHook(hooks)

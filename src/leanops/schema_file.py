@@ -186,6 +186,7 @@ class SemanticSection(_Section):
     order_by: str = "event_timestamp"
     partition_by: list[str] | None = None  # default: day(publish_time), bucket(16, merge_key)
     columns: dict[str, SemanticColumn] = Field(default_factory=dict)
+    cluster_by: list[str] | None = None  # Snowflake's CLUSTER BY (export-ddl), e.g. a high-cardinality filter column
 
     _names = field_validator("columns")(lambda cls, value: _check_columns(value))
 
@@ -193,6 +194,15 @@ class SemanticSection(_Section):
     @classmethod
     def _keys(cls, value: str) -> str:
         return _check_column(value)
+
+    @model_validator(mode="after")
+    def _cluster_columns(self) -> "SemanticSection":
+        unknown = [c for c in self.cluster_by or [] if c not in self.all_columns]
+        if unknown:
+            raise ValueError(f"cluster_by names {unknown}, not semantic columns: declare them in semantic.columns")
+        if self.cluster_by is not None and (not self.cluster_by or len(set(self.cluster_by)) < len(self.cluster_by)):
+            raise ValueError("cluster_by must list one or more distinct semantic columns")
+        return self
 
     @model_validator(mode="after")
     def _partitions_parse(self) -> "SemanticSection":

@@ -10,7 +10,7 @@ mock_provider "aws" {
   }
   override_data {
     target = data.aws_partition.current
-    values = { partition = "aws" }
+    values = { partition = "aws", dns_suffix = "amazonaws.com" }
   }
 }
 
@@ -58,8 +58,12 @@ run "inline_map" {
     error_message = "Unexpected Glue job names."
   }
   assert {
-    condition     = keys(output.lambda_function_names) == ["dlq_drainer", "fetch_active_topics", "flow_step", "manifest_builder", "notify", "sqs_to_firehose"]
+    condition     = keys(output.lambda_function_names) == ["dlq_drainer", "fetch_active_topics", "flow_step", "health_check", "manifest_builder", "notify", "snowflake_refresh", "sqs_to_firehose"]
     error_message = "Unexpected Lambda functions."
+  }
+  assert {
+    condition     = local.ingest_queue_url == "https://sqs.eu-west-1.amazonaws.com/123456789012/leanops-ingest"
+    error_message = "health_check's LEANOPS_INGEST_QUEUE_URL must be the ingestion queue's URL."
   }
   assert {
     condition     = output.manifest_builder_function_name == "leanops-manifest-builder"
@@ -136,6 +140,9 @@ run "manifest_lock_must_outlive_the_builder" {
     file_workflow_arn           = "arn:aws:states:eu-west-1:123456789012:stateMachine:leanops-file-manifest"
     manifest_builder_table_arns = ["arn:aws:dynamodb:eu-west-1:123456789012:table/leanops_FileTracking"]
     manifest_lock_ttl_seconds   = 60
+    source_queue_url            = "https://sqs.eu-west-1.amazonaws.com/123456789012/leanops-ingest"
+    firehose_errors_prefix      = "firehose-errors"
+    drift_log_stream_arn        = "arn:aws:dynamodb:eu-west-1:123456789012:table/leanops_DriftLog/stream/2026-01-01T00:00:00.000"
   }
 
   expect_failures = [aws_lambda_function.this]
@@ -398,5 +405,135 @@ run "queue_with_dlq_and_policies" {
   assert {
     condition     = jsondecode(aws_sqs_queue_policy.dlq.policy).Statement[0].Resource == aws_sqs_queue.dlq.arn
     error_message = "The DLQ refuses anything but TLS too."
+  }
+}
+
+# The monitoring module alone: the health check's schedule and its alarms per topic, with the seed's thresholds.
+run "health_check_alarms" {
+  command = plan
+
+  module {
+    source = "./modules/monitoring"
+  }
+
+  variables {
+    name                       = "leanops"
+    account_id                 = "123456789012"
+    region                     = "eu-west-1"
+    partition                  = "aws"
+    kms_key_arn                = "arn:aws:kms:eu-west-1:123456789012:key/k"
+    dlq_name                   = "leanops-ingest-dlq"
+    landing_dlq_name           = "leanops-landing-events-dlq"
+    state_machine_arns         = {}
+    glue_job_names             = ["leanops-standardized-processor"]
+    lambda_function_names      = { health_check = "leanops-health-check" }
+    topics                     = ["events", "orders"]
+    health_check_function_arn  = "arn:aws:lambda:eu-west-1:123456789012:function:leanops-health-check"
+    health_check_function_name = "leanops-health-check"
+  }
+
+  assert {
+    condition = keys(aws_cloudwatch_metric_alarm.health) == [
+      "events-curation-lag", "events-dlq-rows-age", "events-schema-drift", "events-semantic-lag",
+      "orders-curation-lag", "orders-dlq-rows-age", "orders-schema-drift", "orders-semantic-lag",
+    ]
+    error_message = "Each topic needs the four health alarms."
+  }
+  assert {
+    condition = alltrue([for key, a in aws_cloudwatch_metric_alarm.health : (
+      a.alarm_name == "leanops-${key}" && a.namespace == "LeanOps" && a.comparison_operator == "GreaterThanThreshold"
+      && a.dimensions["Topic"] == split("-", key)[0] && length(a.dimensions) == 1 && a.treat_missing_data == "notBreaching"
+    )])
+    error_message = "Health alarms: named leanops-<topic>-<figure>, on LeanOps by Topic, above their threshold."
+  }
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.health["events-curation-lag"].threshold == 100000
+      && aws_cloudwatch_metric_alarm.health["events-curation-lag"].metric_name == "PendingCurationRecords"
+      && aws_cloudwatch_metric_alarm.health["events-semantic-lag"].threshold == 7200
+      && aws_cloudwatch_metric_alarm.health["events-semantic-lag"].metric_name == "SemanticLagSeconds"
+      && aws_cloudwatch_metric_alarm.health["events-schema-drift"].threshold == 0
+      && aws_cloudwatch_metric_alarm.health["events-schema-drift"].metric_name == "NewDriftEntries"
+      && aws_cloudwatch_metric_alarm.health["events-dlq-rows-age"].threshold == 604800
+      && aws_cloudwatch_metric_alarm.health["events-dlq-rows-age"].metric_name == "DlqOldestAgeSeconds"
+      && aws_cloudwatch_metric_alarm.dlq_age.threshold == 604800
+    )
+    error_message = "Seed 004's thresholds: 100,000 records, 2 h, any new drift entry, 7 days."
+  }
+  assert {
+    condition = (
+      aws_cloudwatch_event_rule.health_check.schedule_expression == "rate(5 minutes)"
+      && aws_cloudwatch_event_target.health_check.arn == "arn:aws:lambda:eu-west-1:123456789012:function:leanops-health-check"
+      && aws_lambda_permission.health_check.principal == "events.amazonaws.com"
+    )
+    error_message = "The health check runs every 5 minutes."
+  }
+}
+
+# The lambdas module with a Snowflake secret: the drift log's stream triggers the refresh, Semantic commits invoke it.
+run "snowflake_refresh_wiring" {
+  command = plan
+
+  module {
+    source = "./modules/lambdas"
+  }
+
+  variables {
+    name                        = "leanops"
+    account_id                  = "123456789012"
+    partition                   = "aws"
+    lambda_zip_path             = "main.tf" # any existing file: the plan only hashes the zips
+    layer_zip_path              = "main.tf"
+    artifacts_bucket            = "artifacts"
+    kms_key_arn                 = "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000"
+    state_url                   = "dynamodb://leanops_?region=eu-west-1"
+    state_table_arns            = ["arn:aws:dynamodb:eu-west-1:123456789012:table/leanops_PipelineRegistry"]
+    warehouse_uri               = "s3://lake/warehouse"
+    lake_bucket                 = "lake"
+    warehouse_prefix            = "warehouse"
+    schemas_uri                 = "s3://artifacts/schemas/"
+    schemas_prefix              = "schemas"
+    glue_databases              = { raw = "raw", standardized = "standardized", curated = "curated", semantic = "semantic" }
+    alerts_topic_arn            = "arn:aws:sns:eu-west-1:123456789012:leanops-alerts"
+    source_queue_arn            = "arn:aws:sqs:eu-west-1:123456789012:leanops-ingest"
+    dlq_arn                     = "arn:aws:sqs:eu-west-1:123456789012:leanops-ingest-dlq"
+    dlq_url                     = "https://sqs.eu-west-1.amazonaws.com/123456789012/leanops-ingest-dlq"
+    firehose_stream             = "leanops-{topic}"
+    firehose_stream_arns        = []
+    landing_queue_arn           = "arn:aws:sqs:eu-west-1:123456789012:leanops-landing-events"
+    file_workflow_arn           = "arn:aws:states:eu-west-1:123456789012:stateMachine:leanops-file-manifest"
+    manifest_builder_table_arns = ["arn:aws:dynamodb:eu-west-1:123456789012:table/leanops_FileTracking"]
+    source_queue_url            = "https://sqs.eu-west-1.amazonaws.com/123456789012/leanops-ingest"
+    firehose_errors_prefix      = "firehose-errors"
+    drift_log_stream_arn        = "arn:aws:dynamodb:eu-west-1:123456789012:table/leanops_DriftLog/stream/2026-01-01T00:00:00.000"
+    snowflake_secret_arn        = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:leanops/snowflake-AbCdEf"
+    snowflake_layer_arn         = "arn:aws:lambda:eu-west-1:123456789012:layer:snowflake-connector:1"
+  }
+
+  assert {
+    condition = (
+      length(aws_lambda_event_source_mapping.drift_log) == 1
+      && aws_lambda_event_source_mapping.drift_log[0].starting_position == "LATEST"
+      && aws_lambda_event_source_mapping.drift_log[0].bisect_batch_on_function_error
+      && jsondecode(one(one(aws_lambda_event_source_mapping.drift_log[0].filter_criteria).filter).pattern) == { eventName = ["INSERT"] }
+    )
+    error_message = "New drift-log entries must trigger the Snowflake refresh."
+  }
+  assert {
+    condition = (
+      aws_lambda_function.this["snowflake_refresh"].environment[0].variables.LEANOPS_SNOWFLAKE_SECRET_ARN == "arn:aws:secretsmanager:eu-west-1:123456789012:secret:leanops/snowflake-AbCdEf"
+      && aws_lambda_function.this["snowflake_refresh"].environment[0].variables.LEANOPS_SNOWFLAKE_DATABASE == "LAKEHOUSE"
+      && contains(aws_lambda_function.this["snowflake_refresh"].layers, "arn:aws:lambda:eu-west-1:123456789012:layer:snowflake-connector:1")
+      && aws_lambda_function.this["flow_step"].environment[0].variables.LEANOPS_REFRESH_LAMBDA == "leanops-snowflake-refresh"
+    )
+    error_message = "The refresh function gets the secret and the connector layer; flow_step invokes it after Semantic commits."
+  }
+  assert {
+    condition = (
+      aws_lambda_function.this["health_check"].environment[0].variables.LEANOPS_INGEST_QUEUE_URL == "https://sqs.eu-west-1.amazonaws.com/123456789012/leanops-ingest"
+      && aws_lambda_function.this["health_check"].environment[0].variables.LEANOPS_FIREHOSE_ERRORS_URI == "s3://lake/firehose-errors/"
+      && aws_lambda_function.this["health_check"].environment[0].variables.LEANOPS_HEALTH_NAMESPACE == "LeanOps"
+    )
+    error_message = "health_check needs the queue, the DLQ and the Firehose error prefix for Pre-RAW accountability."
   }
 }

@@ -271,9 +271,17 @@ def check(curation_lag: int = typer.Option(100_000, "--curation-lag", help="aler
 
 @app.command()
 def accountability(topic: Optional[str] = typer.Option(None, "--topic", "-t"),
+                   pre_raw: bool = typer.Option(False, "--pre-raw", help="AWS only: (RAW + DLQ errors + Firehose "
+                                                "errors) / SQS messages, seed 001's ingestion layer"),
+                   hours: float = typer.Option(24.0, "--hours", min=0.01, help="--pre-raw: the window, ending now"),
                    home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt,
                    as_json: bool = JsonOpt) -> None:
     """Records in = written + errors + duplicates, per topic and layer. Exit 1 below 100%."""
+    if pre_raw:
+        if topic:
+            raise LeanOpsError("--pre-raw balances the whole ingestion queue, which carries every topic: drop --topic")
+        _pre_raw_accountability(hours, home, schemas, as_json)
+        return
     from leanops.landing.failures import unlanded_files
     from leanops.landing.operations import files_account
     from leanops.stages.accountability import topic_accounts
@@ -301,6 +309,30 @@ def accountability(topic: Optional[str] = typer.Option(None, "--topic", "-t"),
                 output.console.print(f"{a.topic or '(no topic)'} {a.layer}: {a.reason}", markup=False,
                                      highlight=False, soft_wrap=True)
     if not all(a.ok for a in accounts):
+        raise typer.Exit(1)
+
+
+def _pre_raw_accountability(hours: float, home: Optional[Path], schemas: Optional[Path], as_json: bool) -> None:
+    """Pre-RAW needs the AWS runtime's queue, DLQ and Firehose error prefix (docs/aws-lambdas.md)."""
+    from datetime import datetime, timedelta, timezone
+    from leanops.aws.accounting import INGEST_QUEUE_ENV, PreRawSources, measure
+    sources = PreRawSources.from_env()
+    if sources is None:
+        output.fail(f"--pre-raw needs the AWS runtime: the embedded default has no SQS queue. Set {INGEST_QUEUE_ENV} "
+                    "(with LEANOPS_DLQ_URL and LEANOPS_FIREHOSE_ERRORS_URI: `terraform output leanops_env`)")
+        raise typer.Exit(2)
+    ctx = _context(home, schemas)
+    aws = ctx.settings.aws_client
+    end = datetime.now(timezone.utc)
+    account = measure(ctx.lake, sources, end - timedelta(hours=hours), end, aws("cloudwatch"), aws("sqs"), aws("s3"))
+    if as_json:
+        output.emit_json(account.as_dict())
+    else:
+        output.emit_table(f"pre-RAW accountability, last {hours:g} h",
+                          ("sqs messages", "raw", "dlq errors", "firehose errors", "in flight", "missing", "%"),
+                          [(account.sqs_messages, account.raw_rows, account.dlq_errors, account.firehose_errors,
+                            account.in_flight, account.missing, f"{account.percent:.2f}")])
+    if not account.ok:
         raise typer.Exit(1)
 
 
@@ -414,8 +446,14 @@ def export_ddl(target: str = typer.Option("snowflake", "--target", help="snowfla
                                              "catalog_integration": catalog_integration}
     if storage_base_url and target != "athena":
         options["storage_base_url"] = storage_base_url
+    clustering = {}
+    if target == "snowflake":  # each schema file's optional semantic.cluster_by
+        for name in topic or ctx.topics():
+            doc = ctx.schema(name)
+            if doc is not None and doc.semantic is not None and doc.semantic.cluster_by:
+                clustering[name] = doc.semantic.cluster_by
     try:
-        print(generate(ctx.lake, topic or None, target, **options))
+        print(generate(ctx.lake, topic or None, target, cluster_by=clustering, **options))
     except ValueError as exc:
         raise LeanOpsError(str(exc)) from exc
 

@@ -1,4 +1,4 @@
-"""Status of every topic and the threshold checks behind `leanops status` and `leanops check`.
+"""Status of every topic and the threshold checks behind `leanops status`, `leanops check` and the AWS health check.
 
 Thresholds (seed 004 section 5): curation lag > 100,000 records pending (RAW not yet in
 Standardized plus Standardized not yet in Curated); DLQ rows older than 7 days; semantic lag > 2
@@ -8,7 +8,7 @@ been waiting; the newest one's age would hide a stuck stage behind a fresh commi
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from pyiceberg.expressions import EqualTo
 
@@ -101,22 +101,46 @@ def _iso(when: datetime | None) -> str | None:
     return when.isoformat() if when is not None else None
 
 
+@dataclasses.dataclass(frozen=True)
+class TopicHealth:
+    """The figures `leanops check` compares with its thresholds, and the health-check Lambda publishes."""
+
+    topic: str
+    pending_curation_records: int  # RAW not yet in Standardized + Standardized not yet in Curated
+    semantic_lag_seconds: float | None  # None: no semantic section, or no Curated data
+    dlq_row_ages_seconds: tuple[float, ...]  # the age of each of the topic's raw.dlq_errors rows
+
+    @property
+    def dlq_oldest_age_seconds(self) -> float:
+        return max(self.dlq_row_ages_seconds, default=0.0)
+
+    def dlq_rows_older_than(self, seconds: float) -> int:
+        return sum(1 for age in self.dlq_row_ages_seconds if age > seconds)
+
+
+def topic_health(ctx: Context, topic: str, now: datetime | None = None) -> TopicHealth:
+    now = now or datetime.now(timezone.utc)
+    accounts = {a.layer: a for a in topic_accounts(ctx.lake, topic)}
+    pending = sum(a.pending for layer, a in accounts.items() if layer in ("standardized", "curated"))
+    times = ctx.lake.dlq_table().scan(row_filter=EqualTo("topic_name", topic),
+                                      selected_fields=("ingestion_ts",)).to_arrow()
+    ages = tuple((now - t).total_seconds() for t in times.column("ingestion_ts").to_pylist()) if times.num_rows else ()
+    return TopicHealth(topic, pending, _schema_safe(lambda: semantic_lag_seconds(ctx, topic, now)), ages)
+
+
 def check(ctx: Context, thresholds: Thresholds = Thresholds()) -> list[Alert]:
     alerts = []
-    cutoff = datetime.now(timezone.utc) - timedelta(days=thresholds.dlq_age_days)
-    dlq = ctx.lake.dlq_table()
     for topic in ctx.topics():
-        accounts = {a.layer: a for a in topic_accounts(ctx.lake, topic)}
-        lag = sum(a.pending for layer, a in accounts.items() if layer in ("standardized", "curated"))
+        health = topic_health(ctx, topic)
+        lag = health.pending_curation_records
         if lag > thresholds.curation_lag_records:
             alerts.append(Alert("CurationLag", topic, "curated", f"{lag} records pending (threshold "
                                 f"{thresholds.curation_lag_records})", {"pending_records": lag}))
-        times = dlq.scan(row_filter=EqualTo("topic_name", topic), selected_fields=("ingestion_ts",)).to_arrow()
-        old = sum(1 for t in times.column("ingestion_ts").to_pylist() if t < cutoff) if times.num_rows else 0
+        old = health.dlq_rows_older_than(thresholds.dlq_age_days * 86_400)
         if old:
             alerts.append(Alert("DlqAge", topic, "ingestion", f"{old} DLQ rows older than "
                                 f"{thresholds.dlq_age_days:g} days", {"old_dlq_rows": old}))
-        lag_seconds = _schema_safe(lambda: semantic_lag_seconds(ctx, topic))
+        lag_seconds = health.semantic_lag_seconds
         if lag_seconds is not None and lag_seconds > thresholds.semantic_lag_hours * 3600:
             alerts.append(Alert("SemanticLag", topic, "semantic", f"the oldest Curated change not in Semantic is "
                                 f"{lag_seconds / 3600:.1f} h old (threshold {thresholds.semantic_lag_hours:g} h)",

@@ -240,6 +240,14 @@ class StateStore(StateReader):
         """True (and remembered) unless this alert kind was sent for the topic within `every_seconds`."""
 
     @abc.abstractmethod
+    def mark_checked(self, topic: str, kind: str, now: datetime) -> datetime | None:
+        """Remember `now` as the last `kind` check of the topic and return the previous one (None: never).
+
+        Kept in the alert memory, so a periodic check (the health check's "new drift entries since the
+        last check") reports each change once; a check that runs more often than `prune_history`'s cutoff
+        is never forgotten."""
+
+    @abc.abstractmethod
     def record_drift(self, topic: str, column: str, kind: str, sample_value: str | None, snapshot_id: int | None,
                      detail: str = "") -> bool:
         """Record (topic, column, kind) once; True when new. Never updates an existing entry."""

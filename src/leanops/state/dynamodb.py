@@ -477,6 +477,13 @@ class DynamoStateStore(StateStore):
                             {"now": now, "cutoff": now - every_seconds},
                             condition="attribute_not_exists(#s) OR #s < :cutoff") is not None
 
+    def mark_checked(self, topic: str, kind: str, now: datetime) -> datetime | None:
+        """One UpdateItem returning the attribute it replaced."""
+        old = self._update("AlertLog", {"topic": topic, "kind": kind}, "SET #s = :now", {"#s": "last_sent_at"},
+                           {"now": now.timestamp()}, returns="UPDATED_OLD")
+        return None if not old or "last_sent_at" not in old else datetime.fromtimestamp(float(old["last_sent_at"]),
+                                                                                         timezone.utc)
+
     # -- drift log ------------------------------------------------------------------------
     def record_drift(self, topic: str, column: str, kind: str, sample_value: str | None, snapshot_id: int | None,
                      detail: str = "") -> bool:

@@ -396,6 +396,16 @@ class SqliteStateStore(StateStore):
             "WHERE alert_log.last_sent_at < ?", (topic, kind, now, now - every_seconds))
         return cur.rowcount == 1
 
+    def mark_checked(self, topic: str, kind: str, now: datetime) -> datetime | None:
+        """The previous mark, read and replaced under the store's lock."""
+        with self._lock:
+            row = self._conn.execute("SELECT last_sent_at FROM alert_log WHERE topic_name = ? AND kind = ?",
+                                     (topic, kind)).fetchone()
+            self._conn.execute("INSERT INTO alert_log (topic_name, kind, last_sent_at) VALUES (?, ?, ?) "
+                               "ON CONFLICT (topic_name, kind) DO UPDATE SET last_sent_at = excluded.last_sent_at",
+                               (topic, kind, now.timestamp()))
+        return None if row is None else datetime.fromtimestamp(row[0], timezone.utc)
+
     # -- drift log ------------------------------------------------------------------------
     _SAMPLE_CHARS = 200
 

@@ -42,3 +42,8 @@ output "firehose_role_arn" {
   description = "Role Firehose delivers with (it needs Glue and S3 access to every RAW table it writes)."
   value       = aws_iam_role.firehose.arn
 }
+
+output "firehose_errors_prefix" {
+  description = "Key prefix (no trailing /) of the delivery streams' error output in the lake bucket: <prefix>/<topic>/."
+  value       = local.error_prefix
+}

@@ -7,6 +7,8 @@ locals {
   glue_catalog_arn = "arn:${var.partition}:glue:${var.region}:${var.account_id}:catalog"
   glue_arn_prefix  = "arn:${var.partition}:glue:${var.region}:${var.account_id}"
 
+  snowflake_refresh_name = "${var.name}-snowflake-refresh"
+
   # What every function that opens the lakehouse (Context.open) reads: docs/aws-state.md, docs/aws-catalog.md.
   deployment_env = {
     LEANOPS_STATE           = var.state_url
@@ -61,7 +63,10 @@ locals {
       timeout     = 900
       layer       = true
       reserved    = -1
-      environment = local.deployment_env
+      # UpdateSemanticCheckpoint's refresh hook invokes the Snowflake refresh (leanops.refresh.LambdaRefreshHook)
+      environment = merge(local.deployment_env, {
+        LEANOPS_REFRESH_LAMBDA = local.snowflake_enabled ? local.snowflake_refresh_name : ""
+      })
     }
     notify = {
       handler     = "leanops.aws.lambdas.orchestration.notify_handler"
@@ -93,7 +98,43 @@ locals {
         LEANOPS_MAX_WAIT_SECONDS  = tostring(var.manifest_max_wait_seconds)
       }
     }
+    # Seed 004 section 5: `leanops check`'s figures as CloudWatch metrics on a schedule (the monitoring module's
+    # rule and alarms), with Pre-RAW accountability. Below the schedule's period: two checks never overlap.
+    health_check = {
+      handler     = "leanops.aws.lambdas.health_check.handler"
+      description = "Schedule: per-topic health metrics (curation and semantic lag, new drift, DLQ age, files) and Pre-RAW accountability"
+      memory_size = 2048
+      timeout     = 240
+      layer       = true
+      reserved    = -1
+      environment = merge(local.deployment_env, {
+        LEANOPS_HEALTH_NAMESPACE       = var.health_namespace
+        LEANOPS_INGEST_QUEUE_URL       = var.source_queue_url
+        LEANOPS_DLQ_URL                = var.dlq_url
+        LEANOPS_FIREHOSE_ERRORS_URI    = "s3://${var.lake_bucket}/${var.firehose_errors_prefix}/"
+        LEANOPS_PRE_RAW_WINDOW_SECONDS = tostring(var.pre_raw_window_seconds)
+      })
+    }
+    # Seed 004 section 4: the drift log's stream (and LambdaRefreshHook after each Semantic commit) ->
+    # ALTER ICEBERG TABLE ... REFRESH in Snowflake, with the connection from the Secrets Manager secret.
+    snowflake_refresh = {
+      handler     = "leanops.aws.lambdas.snowflake_refresh.handler"
+      description = "Drift-log stream / Semantic commits -> ALTER ICEBERG TABLE ... REFRESH in Snowflake"
+      memory_size = 1024
+      timeout     = 120
+      layer       = true # plus var.snowflake_layer_arn: snowflake-connector-python
+      reserved    = -1
+      environment = merge(local.deployment_env, {
+        LEANOPS_SNOWFLAKE_SECRET_ARN       = local.snowflake_enabled ? var.snowflake_secret_arn : ""
+        LEANOPS_SNOWFLAKE_DATABASE         = var.snowflake_database
+        LEANOPS_SNOWFLAKE_SCHEMA           = var.snowflake_schema
+        LEANOPS_SNOWFLAKE_STORAGE_BASE_URL = var.snowflake_storage_base_url
+      })
+    }
   }
+
+  # The Snowflake refresh is optional: without a secret the function exists but nothing triggers it.
+  snowflake_enabled = var.snowflake_secret_arn != null
 
   # --- IAM statements, composed per function below ---------------------------------------------------
 
@@ -239,10 +280,65 @@ locals {
     flow_step = concat([
       local.state_statement,
       local.publish_alerts_statement,
-    ], local.lake_read_statements, local.schemas_statements)
+      ], local.snowflake_enabled ? [{
+        Sid      = "InvokeSnowflakeRefresh"
+        Effect   = "Allow"
+        Action   = ["lambda:InvokeFunction"]
+        Resource = ["arn:${var.partition}:lambda:${var.region}:${var.account_id}:function:${local.snowflake_refresh_name}"]
+    }] : [], local.lake_read_statements, local.schemas_statements)
     notify = [
       local.publish_alerts_statement,
     ]
+    health_check = concat([
+      local.state_statement, # the drift check's mark lives in the alert log (StateStore.mark_checked)
+      {
+        # PutMetricData and GetMetricStatistics have no resource-level permissions: AWS requires "*".
+        Sid       = "PublishHealthMetrics"
+        Effect    = "Allow"
+        Action    = ["cloudwatch:PutMetricData"]
+        Resource  = ["*"]
+        Condition = { StringEquals = { "cloudwatch:namespace" = var.health_namespace } }
+      },
+      {
+        Sid      = "ReadQueueSends"
+        Effect   = "Allow"
+        Action   = ["cloudwatch:GetMetricStatistics"]
+        Resource = ["*"]
+      },
+      {
+        Sid      = "ReadQueueDepths"
+        Effect   = "Allow"
+        Action   = ["sqs:GetQueueAttributes"]
+        Resource = [var.source_queue_arn, var.dlq_arn]
+      },
+      {
+        Sid       = "ListFirehoseErrors"
+        Effect    = "Allow"
+        Action    = ["s3:ListBucket"]
+        Resource  = [local.lake_arn]
+        Condition = { StringLike = { "s3:prefix" = ["${var.firehose_errors_prefix}/*"] } }
+      },
+      {
+        Sid      = "ReadFirehoseErrors"
+        Effect   = "Allow"
+        Action   = ["s3:GetObject"]
+        Resource = ["${local.lake_arn}/${var.firehose_errors_prefix}/*"]
+      },
+    ], local.lake_read_statements, local.schemas_statements)
+    snowflake_refresh = concat([
+      local.state_statement,
+      {
+        Sid      = "ReadDriftLogStream"
+        Effect   = "Allow"
+        Action   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"]
+        Resource = [var.drift_log_stream_arn]
+      },
+      ], local.snowflake_enabled ? [{
+        Sid      = "ReadSnowflakeSecret"
+        Effect   = "Allow"
+        Action   = ["secretsmanager:GetSecretValue"]
+        Resource = [var.snowflake_secret_arn]
+    }] : [], local.lake_read_statements, local.schemas_statements)
     manifest_builder = [
       {
         Sid      = "ConsumeLandingEvents"
@@ -352,7 +448,7 @@ resource "aws_iam_role_policy" "this" {
 
 resource "aws_lambda_function" "this" {
   #checkov:skip=CKV_AWS_117:The functions call only AWS APIs (SQS, Firehose, DynamoDB, Glue, S3, SNS, Step Functions) over TLS with IAM; there is no private resource to reach, and a VPC would need NAT or eight VPC endpoints for nothing.
-  #checkov:skip=CKV_AWS_116:No function is invoked asynchronously with an event worth keeping: SQS (event source mappings, failures go back to the queue and on to its DLQ), Step Functions (synchronous invoke, its Retry/Catch handle errors), the drainer's and the manifest builder's schedules (the next run retries; a flush carries no data).
+  #checkov:skip=CKV_AWS_116:No function is invoked asynchronously with an event worth keeping: SQS (event source mappings, failures go back to the queue and on to its DLQ), Step Functions (synchronous invoke, its Retry/Catch handle errors), the drainer's, the manifest builder's and the health check's schedules (the next run retries; a flush carries no data), and flow_step's asynchronous Snowflake refresh (the event names only a topic: the next Semantic commit or drift entry refreshes again).
   #checkov:skip=CKV_AWS_272:The zip is built reproducibly by `leanops package` (same sources, same sha256) and deployed by Terraform with source_code_hash; AWS Signer code signing is not set up for this project.
   for_each = local.functions
 
@@ -367,8 +463,9 @@ resource "aws_lambda_function" "this" {
   memory_size                    = each.value.memory_size
   timeout                        = each.value.timeout
   reserved_concurrent_executions = each.value.reserved
-  layers                         = each.value.layer ? [aws_lambda_layer_version.deps.arn] : []
-  kms_key_arn                    = var.kms_key_arn
+  layers = concat(each.value.layer ? [aws_lambda_layer_version.deps.arn] : [],
+  each.key == "snowflake_refresh" && var.snowflake_layer_arn != null ? [var.snowflake_layer_arn] : [])
+  kms_key_arn = var.kms_key_arn
 
   environment {
     variables = each.value.environment
@@ -391,4 +488,26 @@ resource "aws_lambda_function" "this" {
   }
 
   depends_on = [aws_iam_role_policy.this]
+}
+
+# --- Snowflake refresh trigger ------------------------------------------------------------------------------
+
+# A new drift-log entry (Semantic saw its upstream change) refreshes the topic's Snowflake table. A batch that
+# fails (Snowflake unreachable) is retried, then split to isolate a bad record; the Errors alarm reports it.
+resource "aws_lambda_event_source_mapping" "drift_log" {
+  count = local.snowflake_enabled ? 1 : 0
+
+  event_source_arn                   = var.drift_log_stream_arn
+  function_name                      = aws_lambda_function.this["snowflake_refresh"].arn
+  starting_position                  = "LATEST"
+  batch_size                         = 100
+  maximum_batching_window_in_seconds = 30 # one refresh per topic for a burst of drift entries
+  maximum_retry_attempts             = 10
+  bisect_batch_on_function_error     = true
+
+  filter_criteria {
+    filter {
+      pattern = jsonencode({ eventName = ["INSERT"] })
+    }
+  }
 }

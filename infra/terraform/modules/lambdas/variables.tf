@@ -206,3 +206,60 @@ variable "manifest_max_wait_seconds" {
   type        = number
   default     = 300
 }
+
+variable "source_queue_url" {
+  description = "LEANOPS_INGEST_QUEUE_URL of health_check: the ingestion queue (Pre-RAW's SQS messages and in-flight count)."
+  type        = string
+}
+
+variable "firehose_errors_prefix" {
+  description = "Key prefix (no trailing /) of Firehose's error output in the lake bucket: Pre-RAW's Firehose errors."
+  type        = string
+}
+
+variable "health_namespace" {
+  description = "LEANOPS_HEALTH_NAMESPACE: the CloudWatch namespace health_check publishes to (the alarms read it)."
+  type        = string
+  default     = "LeanOps"
+}
+
+variable "pre_raw_window_seconds" {
+  description = "LEANOPS_PRE_RAW_WINDOW_SECONDS: the window, ending at each check, of the Pre-RAW accountability metric."
+  type        = number
+  default     = 86400
+}
+
+variable "drift_log_stream_arn" {
+  description = "Stream of the DriftLog table: new drift entries trigger the Snowflake refresh."
+  type        = string
+}
+
+variable "snowflake_secret_arn" {
+  description = "Secrets Manager secret with the Snowflake connection (JSON: account, user, password or private_key, role, warehouse); null = no Snowflake refresh."
+  type        = string
+  default     = null
+}
+
+variable "snowflake_database" {
+  description = "LEANOPS_SNOWFLAKE_DATABASE: database of the Snowflake Iceberg tables."
+  type        = string
+  default     = "LAKEHOUSE"
+}
+
+variable "snowflake_schema" {
+  description = "LEANOPS_SNOWFLAKE_SCHEMA: schema of the Snowflake Iceberg tables."
+  type        = string
+  default     = "SEMANTIC"
+}
+
+variable "snowflake_storage_base_url" {
+  description = "LEANOPS_SNOWFLAKE_STORAGE_BASE_URL: the external volume's STORAGE_BASE_URL (\"\": each table's location)."
+  type        = string
+  default     = ""
+}
+
+variable "snowflake_layer_arn" {
+  description = "A layer with snowflake-connector-python for snowflake_refresh (the main layer leaves it out: Lambda's 250 MB)."
+  type        = string
+  default     = null
+}

@@ -10,6 +10,39 @@
 
 locals {
   alarm_prefix = "${var.name}-"
+
+  # Seed 004 section 5: what the health check publishes per topic (namespace var.health_namespace, dimension
+  # Topic) and when it alarms. A topic's figure above its threshold for one 5-minute period alarms.
+  health_alarms = {
+    curation-lag = {
+      metric      = "PendingCurationRecords"
+      statistic   = "Maximum"
+      threshold   = var.curation_lag_threshold_records
+      description = "records wait in RAW or Standardized for Curated (leanops check: CurationLag)"
+    }
+    semantic-lag = {
+      metric      = "SemanticLagSeconds"
+      statistic   = "Maximum"
+      threshold   = var.semantic_lag_threshold_seconds
+      description = "seconds the oldest Curated change has waited for Semantic (leanops check: SemanticLag)"
+    }
+    schema-drift = {
+      metric      = "NewDriftEntries"
+      statistic   = "Sum"
+      threshold   = var.drift_threshold_entries
+      description = "new drift-log entries: upstream columns Semantic does not declare (leanops drift)"
+    }
+    dlq-rows-age = {
+      metric      = "DlqOldestAgeSeconds"
+      statistic   = "Maximum"
+      threshold   = var.dlq_max_age_seconds
+      description = "seconds the topic's oldest raw.dlq_errors row has waited (leanops check: DlqAge; leanops errors)"
+    }
+  }
+  topic_alarms = {
+    for pair in setproduct(sort(var.topics), sort(keys(local.health_alarms))) :
+    "${pair[0]}-${pair[1]}" => merge(local.health_alarms[pair[1]], { topic = pair[0] })
+  }
 }
 
 resource "aws_sns_topic" "alerts" {
@@ -134,6 +167,46 @@ resource "aws_cloudwatch_metric_alarm" "lambda_errors" {
   treat_missing_data  = "notBreaching"
   actions_enabled     = true
   alarm_actions       = [aws_sns_topic.alerts.arn]
+}
+
+# --- health check: its schedule, and an alarm per topic and figure --------------------------------------------
+
+resource "aws_cloudwatch_event_rule" "health_check" {
+  name                = "${var.name}-health-check"
+  description         = "Runs health_check: leanops check's figures, new drift and Pre-RAW accountability as CloudWatch metrics"
+  schedule_expression = var.health_check_schedule
+}
+
+resource "aws_cloudwatch_event_target" "health_check" {
+  rule = aws_cloudwatch_event_rule.health_check.name
+  arn  = var.health_check_function_arn
+}
+
+resource "aws_lambda_permission" "health_check" {
+  statement_id  = "AllowScheduleToRunTheHealthCheck"
+  action        = "lambda:InvokeFunction"
+  function_name = var.health_check_function_name
+  principal     = "events.amazonaws.com"
+  source_arn    = aws_cloudwatch_event_rule.health_check.arn
+}
+
+resource "aws_cloudwatch_metric_alarm" "health" {
+  for_each = local.topic_alarms
+
+  alarm_name          = "${local.alarm_prefix}${each.key}"
+  alarm_description   = "${each.value.topic}: ${each.value.metric} above ${each.value.threshold}: ${each.value.description}."
+  namespace           = var.health_namespace
+  metric_name         = each.value.metric
+  dimensions          = { Topic = each.value.topic }
+  statistic           = each.value.statistic
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = each.value.threshold
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching" # no figure: no semantic section yet, or the check has not run
+  actions_enabled     = true
+  alarm_actions       = [aws_sns_topic.alerts.arn]
+  ok_actions          = [aws_sns_topic.alerts.arn]
 }
 
 # --- Glue job failures -------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ variable "dlq_name" {
 }
 
 variable "dlq_max_age_seconds" {
-  description = "Alarm when the DLQ's oldest message is older than this (default 7 days: the drainer has stopped draining)."
+  description = "Alarm when the DLQ's oldest message, or a topic's oldest raw.dlq_errors row, is older than this (seed 004: 7 days)."
   type        = number
   default     = 604800
 }
@@ -64,4 +64,49 @@ variable "landing_dlq_max_age_seconds" {
   description = "Alarm when the landing DLQ's oldest message is older than this (default 5 minutes: any message there is an untracked file waiting for an operator)."
   type        = number
   default     = 300
+}
+
+variable "topics" {
+  description = "Topics the health check reports: each gets the alarms of local.health_alarms."
+  type        = list(string)
+}
+
+variable "health_check_function_arn" {
+  description = "The health_check function the schedule runs."
+  type        = string
+}
+
+variable "health_check_function_name" {
+  description = "Name of the health_check function (the schedule's invoke permission)."
+  type        = string
+}
+
+variable "health_check_schedule" {
+  description = "How often the health check publishes its metrics (the alarms' period is 5 minutes)."
+  type        = string
+  default     = "rate(5 minutes)"
+}
+
+variable "health_namespace" {
+  description = "CloudWatch namespace of the health check's metrics."
+  type        = string
+  default     = "LeanOps"
+}
+
+variable "curation_lag_threshold_records" {
+  description = "Alarm when a topic has more records than this waiting for Curated (seed 004: 100,000)."
+  type        = number
+  default     = 100000
+}
+
+variable "semantic_lag_threshold_seconds" {
+  description = "Alarm when a topic's oldest Curated change has waited longer than this for Semantic (seed 004: 2 hours)."
+  type        = number
+  default     = 7200
+}
+
+variable "drift_threshold_entries" {
+  description = "Alarm when a check finds more new drift-log entries than this (seed 004: any new entry)."
+  type        = number
+  default     = 0
 }

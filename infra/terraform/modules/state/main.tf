@@ -36,6 +36,9 @@ resource "aws_dynamodb_table" "this" {
   hash_key                    = each.value.hash_key
   range_key                   = each.value.range_key
   deletion_protection_enabled = var.deletion_protection
+  # New drift entries feed the Snowflake refresh (docs/aws-lambdas.md): the log is insert-only, NEW_IMAGE is all.
+  stream_enabled   = each.key == "DriftLog"
+  stream_view_type = each.key == "DriftLog" ? "NEW_IMAGE" : null
 
   attribute {
     name = each.value.hash_key

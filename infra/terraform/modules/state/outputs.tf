@@ -28,3 +28,8 @@ output "file_manifests_table_arn" {
   description = "ARN of the FileManifests table."
   value       = aws_dynamodb_table.this["FileManifests"].arn
 }
+
+output "drift_log_stream_arn" {
+  description = "Stream of the DriftLog table (NEW_IMAGE): the Snowflake refresh's trigger."
+  value       = aws_dynamodb_table.this["DriftLog"].stream_arn
+}
