@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from leanops.errors import ConfigError, InvalidTopicNameError
 from leanops.types import validate_topic
 
-SECRET_ENV = "LEANOPS_SNOWFLAKE_SECRET_ARN"
+SECRET_ENV = "LEANOPS_SNOWFLAKE_SECRET_ARN"  # nosec B105  # the name of an environment variable, not a secret
 DATABASE_ENV = "LEANOPS_SNOWFLAKE_DATABASE"
 SCHEMA_ENV = "LEANOPS_SNOWFLAKE_SCHEMA"
 STORAGE_ENV = "LEANOPS_SNOWFLAKE_STORAGE_BASE_URL"
