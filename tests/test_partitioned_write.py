@@ -187,3 +187,23 @@ def test_chunked_input_groups_across_chunks(tmp_path):
     parts = split_by_partition(table.metadata, chunked)
     assert len({key.partition for key, _ in parts}) == len(parts)
     assert sorted(s for _, part in parts for s in part["seq"].to_pylist()) == list(range(400))
+
+
+def test_commit_lists_partition_files_in_order_of_first_row(tmp_path):
+    """What Standardized reads as ingestion order (commit, file, row: `stages.incremental.added_files`)
+    keeps each partition's rows in input order and ranks partitions by their first row."""
+    import pyarrow.parquet as pq
+
+    from leanops.stages.incremental import added_files
+    table = _table(_catalog(tmp_path), "day", SPECS["day"])
+    days = [5, 3, 5, 9, 3, 1, 9, 5]
+    rows = pa.table({name: pa.nulls(len(days), ARROW.field(name).type) for name in ARROW.names}, schema=ARROW)
+    rows = rows.set_column(0, ARROW.field("seq"), pa.array(range(len(days)), pa.int64()))
+    rows = rows.set_column(2, ARROW.field("event_ts"), pa.array(
+        [datetime(2026, 1, d, 12, tzinfo=timezone.utc) for d in days], ARROW.field("event_ts").type))
+    staged = StagedAppend(table)
+    staged.write(rows.slice(0, 6))
+    staged.write(rows.slice(6))  # a second batch of the same commit: its files follow the first batch's
+    snapshot = staged.commit({"test": "1"})
+    files = added_files(table, [snapshot])
+    assert [pq.read_table(f)["seq"].to_pylist() for f in files] == [[0, 2], [1, 4], [3], [5], [6], [7]]
