@@ -87,14 +87,11 @@ def _group_ids(columns: list[pa.ChunkedArray | pa.Array]) -> pa.Array:
     """A dense id per row for its tuple of values (nulls included), numbered by first appearance."""
     ids = None
     for column in columns:
+        if isinstance(column, pa.ChunkedArray):  # one array, so one dictionary for all rows
+            column = column.combine_chunks()
         encoded = pc.dictionary_encode(column, null_encoding="encode")
-        if isinstance(encoded, pa.ChunkedArray):  # the chunks share one dictionary
-            dictionary_size = len(encoded.chunk(0).dictionary) if encoded.num_chunks else 0
-            codes = pa.chunked_array([c.indices for c in encoded.chunks], pa.int32()).combine_chunks()
-        else:
-            dictionary_size, codes = len(encoded.dictionary), encoded.indices
-        codes = codes.cast(pa.int64())
-        ids = codes if ids is None else pc.add(pc.multiply(ids, dictionary_size), codes)
+        codes = encoded.indices.cast(pa.int64())
+        ids = codes if ids is None else pc.add(pc.multiply(ids, len(encoded.dictionary)), codes)
         # renumber after each column, so the combined code stays below the row count
         ids = pc.dictionary_encode(ids).indices.cast(pa.int64())
     return ids
