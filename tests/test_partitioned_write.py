@@ -10,7 +10,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
-from pyiceberg.expressions import AlwaysTrue, EqualTo, IsNull
+from pyiceberg.expressions import AlwaysTrue, And, EqualTo, GreaterThanOrEqual, IsNull, LessThan
 from pyiceberg.io.pyarrow import ArrowScan, _determine_partitions
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
@@ -138,7 +138,9 @@ def test_scan_with_a_partition_filter_reads_back_the_partition(tmp_path):
     day = datetime(2026, 1, 20, tzinfo=timezone.utc)
     wanted = [r["seq"] for r in rows.to_pylist()
               if r["event_ts"] is not None and day <= r["event_ts"] < day + timedelta(days=1)]
-    scan = ours.scan(row_filter=f"event_ts >= '{day.isoformat()}' and event_ts < '{(day + timedelta(days=1)).isoformat()}'")
+    next_day = day + timedelta(days=1)
+    scan = ours.scan(row_filter=And(GreaterThanOrEqual("event_ts", day.isoformat()),
+                                    LessThan("event_ts", next_day.isoformat())))
     assert len(list(scan.plan_files())) < len(_files(ours))  # pruned by the partition values
     assert sorted(scan.to_arrow()["seq"].to_pylist()) == sorted(wanted) and wanted
     nulls = ours.scan(row_filter=IsNull("event_ts"))
