@@ -8,11 +8,11 @@ import warnings
 import pyarrow as pa
 from pyiceberg.exceptions import CommitFailedException, ValidationException
 from pyiceberg.expressions import EqualTo
-from pyiceberg.io.pyarrow import _dataframe_to_data_files
 from pyiceberg.table import Table
 from pyiceberg.types import StringType
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
+from leanops.catalog.partitioned_write import data_files
 from leanops.errors import CommitConflictError
 from leanops.faults import fault_point
 
@@ -112,10 +112,12 @@ class StagedAppend:
         return new
 
     def write(self, rows: pa.Table) -> None:
+        """Write `rows` as data files of the transaction's table (one pass over the rows per write,
+        `partitioned_write`); within a partition the rows keep their order."""
         if rows.num_rows == 0:
             return
-        self.files.extend(_dataframe_to_data_files(table_metadata=self.txn.table_metadata, df=rows,
-                                                   io=self.table.io, write_uuid=self._uuid, counter=self._counter))
+        self.files.extend(data_files(table_metadata=self.txn.table_metadata, rows=rows, io=self.table.io,
+                                     write_uuid=self._uuid, counter=self._counter))
         self.rows += rows.num_rows
 
     def add_data_files(self, files: list) -> None:
