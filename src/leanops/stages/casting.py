@@ -36,6 +36,7 @@ _DECIMAL = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
 
 # Grammars, matched whole (regexp_full_match) against the trimmed text.
 WHITESPACE_EDGES = r"^[\t\n\x0B\f\r ]+|[\t\n\x0B\f\r ]+$"  # ASCII; DuckDB's trim() skips tabs/newlines
+_WHITESPACE_CODES = "9, 10, 11, 12, 13, 32"  # the characters of WHITESPACE_EDGES
 INTEGER_TEXT = r"[+-]?[0-9]+"
 DECIMAL_TEXT = r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)"
 DOUBLE_TEXT = r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?"
@@ -190,8 +191,9 @@ def _text(column_sql: str, type_name: str, default_sql: str | None) -> str:
     """The text a rule sees: trimmed, NULL when missing (blank too, except for string), else the default."""
     if type_name.strip().lower() == "string":
         return column_sql if default_sql is None else f"coalesce({column_sql}, {default_sql})"
-    def trimmed(sql: str) -> str:
-        return f"nullif(regexp_replace({sql}, {_lit(WHITESPACE_EDGES)}, '', 'g'), '')"
+    def trimmed(sql: str) -> str:  # the regex only when an edge is whitespace: most values have none
+        edge = " OR ".join(f"ascii({end}) IN ({_WHITESPACE_CODES})" for end in (sql, f"right({sql}, 1)"))
+        return f"nullif(CASE WHEN {edge} THEN regexp_replace({sql}, {_lit(WHITESPACE_EDGES)}, '', 'g') ELSE {sql} END, '')"
     return trimmed(column_sql) if default_sql is None else f"coalesce({trimmed(column_sql)}, {trimmed(default_sql)})"
 
 
