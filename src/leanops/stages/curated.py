@@ -179,7 +179,7 @@ def _load_batch(con: duckdb.DuckDBPyConnection, files: list[str], columns: list[
 def cast_typed(con, section: CuratedSection, declared: dict, available: set[str], undeclared: list[str]) -> None:
     """Temp table `typed`: ORD, metadata, declared columns cast, undeclared strings, KEY_TEXT, FAILURES,
     and RANK / WINS for `_latest_wins`; one pass over `batch` (a table or a view)."""
-    projection = casting.projection(con, declared, available)
+    projection = casting.projection(con, declared, available, shared=True)
     mk = section.merge_key
     key_text = quote(mk) if mk in available else "NULL::VARCHAR"
     key_value = quote(mk) if mk in declared else key_text  # over the cast row: the typed key
@@ -190,11 +190,12 @@ def cast_typed(con, section: CuratedSection, declared: dict, available: set[str]
     select += [f"{expr} AS {quote(name)}" for name, expr in projection.typed]
     select += [quote(name) for name in undeclared]
     select += [f"{key_text}::VARCHAR AS {KEY_TEXT}"]
-    # the inner SELECT casts (each value once), the outer one adds the merge-key check over its result
+    # inside out: each column's rule runs once, its value and failure are picked, the merge-key check is added
     con.execute(f"CREATE TEMP TABLE typed AS SELECT * EXCLUDE ({CAST_FAILURES}), "
                 f"list_concat({CAST_FAILURES}, {missing_key}) AS {FAILURES}, "
                 f"false AS {WINS}, 0::BIGINT AS {RANK} "
-                f"FROM (SELECT {', '.join(select)}, {projection.errors} AS {CAST_FAILURES} FROM batch)").fetchall()
+                f"FROM (SELECT {', '.join(select)}, {projection.errors} AS {CAST_FAILURES} "
+                f"FROM {projection.source('batch')})").fetchall()
 
 
 # curated.errors columns computed from a row of `typed` whose FAILURES is not empty (every engine; the
