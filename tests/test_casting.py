@@ -36,9 +36,13 @@ def run(con, columns: dict[str, CuratedColumn], data: dict[str, list], available
     table = pa.table({name: pa.array(values, pa.string()) for name, values in data.items()})
     con.register("src", table)
     try:
-        p = projection(con, columns, set(data) if available is None else available)
-        select = ", ".join([f'{sql} AS "{name}"' for name, sql in p.typed] + [f"{p.errors} AS errors"])
-        return duck.arrow(con, f"SELECT {select} FROM src").to_pylist()
+        results = []
+        for shared in (False, True):  # each rule written into both expressions, or run once in `source`
+            p = projection(con, columns, set(data) if available is None else available, shared=shared)
+            select = ", ".join([f'{sql} AS "{name}"' for name, sql in p.typed] + [f"{p.errors} AS errors"])
+            results.append(duck.arrow(con, f"SELECT {select} FROM {p.source('src')}").to_pylist())
+        assert results[0] == results[1]
+        return results[1]
     finally:
         con.unregister("src")
 

@@ -1,5 +1,6 @@
 """Flattening keeps a payload's numbers as written: DuckDB alone would print them from a double."""
 import json
+import re
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -75,3 +76,15 @@ def test_a_token_deemed_plain_is_printed_by_duckdb_as_written_and_a_lossy_one_is
             assert found, token  # the row goes to the exact path
         else:
             assert printed == token  # DuckDB's own text is already exact
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(alphabet=':,[]{}" \t\n-0123456789.eE', max_size=40), min_size=1, max_size=50))
+def test_the_row_search_per_leading_character_finds_what_the_one_pattern_finds(texts):
+    # LOSSY_ROW_SQL splits LOSSY_ROW_PATTERN by the character a number follows (it is faster so):
+    # both must pick the very same rows
+    with duck.connect() as con:
+        rows = con.execute(f"SELECT json_payload, {numbers.LOSSY_ROW_SQL} FROM unnest($1::VARCHAR[]) t(json_payload)",
+                           [texts]).fetchall()
+    for text, found in rows:
+        assert found == (re.search(numbers.LOSSY_ROW_PATTERN, text) is not None), text

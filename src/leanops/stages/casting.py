@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from pyiceberg import types as ice
 
 from leanops import duck
+from leanops.helper_columns import Helper
 
 if TYPE_CHECKING:  # schema_file may import this module to validate defaults: no import cycle
     import duckdb
@@ -36,6 +37,7 @@ _DECIMAL = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
 
 # Grammars, matched whole (regexp_full_match) against the trimmed text.
 WHITESPACE_EDGES = r"^[\t\n\x0B\f\r ]+|[\t\n\x0B\f\r ]+$"  # ASCII; DuckDB's trim() skips tabs/newlines
+_WHITESPACE_CODES = "9, 10, 11, 12, 13, 32"  # the characters of WHITESPACE_EDGES
 INTEGER_TEXT = r"[+-]?[0-9]+"
 DECIMAL_TEXT = r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)"
 DOUBLE_TEXT = r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?"
@@ -184,14 +186,23 @@ def iceberg_type(type_name: str) -> ice.IcebergType:
 class Projection:
     typed: list[tuple[str, str]]  # (column name, SQL giving the typed value, NULL when missing/invalid)
     errors: str  # SQL: LIST of STRUCT(column, value, reason), the row's failures in column order
+    # with `shared`: (helper, SQL of a column's STRUCT(v, r)) that `typed` and `errors` read
+    analyses: list[tuple[Helper, str]] = dataclasses.field(default_factory=list)
+
+    def source(self, relation: str) -> str:
+        """`relation` with the analyses added: what `typed` and `errors` select from."""
+        if not self.analyses:
+            return relation
+        return f"(SELECT *, {', '.join(f'{sql} AS {helper}' for helper, sql in self.analyses)} FROM {relation})"
 
 
 def _text(column_sql: str, type_name: str, default_sql: str | None) -> str:
     """The text a rule sees: trimmed, NULL when missing (blank too, except for string), else the default."""
     if type_name.strip().lower() == "string":
         return column_sql if default_sql is None else f"coalesce({column_sql}, {default_sql})"
-    def trimmed(sql: str) -> str:
-        return f"nullif(regexp_replace({sql}, {_lit(WHITESPACE_EDGES)}, '', 'g'), '')"
+    def trimmed(sql: str) -> str:  # the regex only when an edge is whitespace: most values have none
+        edge = " OR ".join(f"ascii({end}) IN ({_WHITESPACE_CODES})" for end in (sql, f"right({sql}, 1)"))
+        return f"nullif(CASE WHEN {edge} THEN regexp_replace({sql}, {_lit(WHITESPACE_EDGES)}, '', 'g') ELSE {sql} END, '')"
     return trimmed(column_sql) if default_sql is None else f"coalesce({trimmed(column_sql)}, {trimmed(default_sql)})"
 
 
@@ -214,8 +225,13 @@ def _set_defaults(con: duckdb.DuckDBPyConnection, defaults: list[str | None]) ->
 
 
 def projection(con: duckdb.DuckDBPyConnection, columns: dict[str, CuratedColumn],
-               available: set[str]) -> Projection:
-    """Typed-value and failure expressions over a relation of VARCHAR columns named `available`."""
+               available: set[str], shared: bool = False) -> Projection:
+    """Typed-value and failure expressions over a relation of VARCHAR columns named `available`.
+
+    Each column's rule gives both its value and its failure. DuckDB computes an expression as often
+    as it is written, so with `shared` each rule runs once, in `Projection.source(relation)`, and the
+    expressions read its result: select them from that, not from the relation itself.
+    """
     for name, column in columns.items():
         if not _NAME.match(name):
             raise ValueError(f"column name {name!r} is not an identifier")
@@ -227,17 +243,27 @@ def projection(con: duckdb.DuckDBPyConnection, columns: dict[str, CuratedColumn]
             raise ValueError(f"the connection's TimeZone is {zone!r}: zone-less timestamps need 'UTC'")
     defaults = [column.default for column in columns.values()]
     variable = _set_defaults(con, defaults) if any(d is not None for d in defaults) else ""
-    typed, failures = [], []
+    typed, failures, analyses = [], [], []
     for index, (name, column) in enumerate(columns.items(), start=1):
         original = f'"{name}"' if name in available else "NULL::VARCHAR"
         default = None if column.default is None else f"getvariable('{variable}')[{index}]"
+        if column.type.strip().lower() == "string":  # verbatim: only a missing CDE fails, no rule to run
+            text = _text(original, column.type, default)
+            typed.append((name, text))
+            if column.cde:
+                failures.append(f"{{'column': {_lit(name)}, 'value': {original}, "
+                                f"'reason': CASE WHEN {text} IS NULL THEN {_lit(MISSING_CDE)} END}}")
+            continue
         analysis = _analysis(_text(original, column.type, default), _lookup(column.type)[0], column.cde)
+        if shared:
+            analyses.append((Helper(f"$cast_{index}"), analysis))
+            analysis = str(analyses[-1][0])
         typed.append((name, f"struct_extract({analysis}, 'v')"))
         failures.append(f"{{'column': {_lit(name)}, 'value': {original}, 'reason': struct_extract({analysis}, 'r')}}")
     if not failures:
-        return Projection(typed, f"[]::{ERROR_LIST_TYPE}")
+        return Projection(typed, f"[]::{ERROR_LIST_TYPE}", analyses)
     found = f"""list_filter([{", ".join(failures)}], lambda "e$": "e$".reason IS NOT NULL)"""
-    return Projection(typed, f"CAST({found} AS {ERROR_LIST_TYPE})")
+    return Projection(typed, f"CAST({found} AS {ERROR_LIST_TYPE})", analyses)
 
 
 def check_default(name: str, column: CuratedColumn) -> None:

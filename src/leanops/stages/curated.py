@@ -154,33 +154,37 @@ def _count(con: duckdb.DuckDBPyConnection, relation: str) -> int:
 
 def _load_batch(con: duckdb.DuckDBPyConnection, files: list[str], columns: list[str],
                 io: FileIO | None = None) -> set[str]:
-    """New Standardized rows -> temp table `batch` with ORD (file order, row order) and exactly
-    `columns` (those no file of the batch carries are NULL); returns them. `io` reads remote files."""
-    if files:
-        con.execute("CREATE TEMP TABLE files AS SELECT * FROM unnest($1::VARCHAR[]) WITH ORDINALITY t(path, idx)",
-                    [files]).fetchall()
-        register_parquet(con, "standardized_batch", files, io)
-        con.execute(f"CREATE TEMP TABLE batch AS SELECT (f.idx::BIGINT << 32) + s.{POS} AS {ORD}, "
-                    f"s.* EXCLUDE ({FILE}, {POS}) "
-                    f"FROM standardized_batch s JOIN files f ON f.path = s.{FILE}").fetchall()
-        con.execute("DROP VIEW standardized_batch").fetchall()
-    else:
+    """New Standardized rows -> relation `batch` with ORD (file order, row order) and exactly `columns`
+    (those no file of the batch carries are NULL); returns them. `io` reads remote files.
+
+    `batch` is a view over the files: the cast (`cast_typed`) reads them in the same pass that casts,
+    and the batch is never held twice in DuckDB.
+    """
+    if not files:
         con.execute(f"CREATE TEMP TABLE batch ({ORD} BIGINT, message_id VARCHAR, topic_name VARCHAR, "
                     "publish_time TIMESTAMPTZ, ingestion_ts TIMESTAMPTZ)").fetchall()
-    present = {row[0] for row in con.execute("DESCRIBE batch").fetchall()}
-    for name in columns:
-        if name not in present:
-            con.execute(f"ALTER TABLE batch ADD COLUMN {quote(name)} VARCHAR").fetchall()
+        for name in columns:
+            if name not in set(META):
+                con.execute(f"ALTER TABLE batch ADD COLUMN {quote(name)} VARCHAR").fetchall()
+        return set(columns)
+    con.execute("CREATE TEMP TABLE files AS SELECT * FROM unnest($1::VARCHAR[]) WITH ORDINALITY t(path, idx)",
+                [files]).fetchall()
+    register_parquet(con, "standardized_batch", files, io)
+    present = {row[0] for row in con.execute("DESCRIBE standardized_batch").fetchall()}
+    absent = "".join(f", NULL::VARCHAR AS {quote(name)}" for name in columns if name not in present)
+    con.execute(f"CREATE TEMP VIEW batch AS SELECT (f.idx::BIGINT << 32) + s.{POS} AS {ORD}, "
+                f"s.* EXCLUDE ({FILE}, {POS}){absent} "
+                f"FROM standardized_batch s JOIN files f ON f.path = s.{FILE}").fetchall()
     return set(columns)
 
 
 def cast_typed(con, section: CuratedSection, declared: dict, available: set[str], undeclared: list[str]) -> None:
     """Temp table `typed`: ORD, metadata, declared columns cast, undeclared strings, KEY_TEXT, FAILURES,
-    and RANK / WINS for `_latest_wins`."""
-    projection = casting.projection(con, declared, available)
+    and RANK / WINS for `_latest_wins`; one pass over `batch` (a table or a view)."""
+    projection = casting.projection(con, declared, available, shared=True)
     mk = section.merge_key
     key_text = quote(mk) if mk in available else "NULL::VARCHAR"
-    key_value = quote(mk) if mk in declared else key_text
+    key_value = quote(mk) if mk in declared else key_text  # over the cast row: the typed key
     missing_key = (f"CASE WHEN len({CAST_FAILURES}) = 0 AND {key_value} IS NULL "
                    f"THEN [{{'column': '{mk}', 'value': NULL::VARCHAR, 'reason': 'missing merge key'}}] "
                    "ELSE [] END")
@@ -188,12 +192,12 @@ def cast_typed(con, section: CuratedSection, declared: dict, available: set[str]
     select += [f"{expr} AS {quote(name)}" for name, expr in projection.typed]
     select += [quote(name) for name in undeclared]
     select += [f"{key_text}::VARCHAR AS {KEY_TEXT}"]
-    con.execute(f"CREATE TEMP TABLE typed_raw AS SELECT {', '.join(select)}, "
-                f"{projection.errors} AS {CAST_FAILURES} FROM batch").fetchall()
+    # inside out: each column's rule runs once, its value and failure are picked, the merge-key check is added
     con.execute(f"CREATE TEMP TABLE typed AS SELECT * EXCLUDE ({CAST_FAILURES}), "
                 f"list_concat({CAST_FAILURES}, {missing_key}) AS {FAILURES}, "
-                f"false AS {WINS}, 0::BIGINT AS {RANK} FROM typed_raw").fetchall()
-    con.execute("DROP TABLE typed_raw").fetchall()
+                f"false AS {WINS}, 0::BIGINT AS {RANK} "
+                f"FROM (SELECT {', '.join(select)}, {projection.errors} AS {CAST_FAILURES} "
+                f"FROM {projection.source('batch')})").fetchall()
 
 
 # curated.errors columns computed from a row of `typed` whose FAILURES is not empty (every engine; the

@@ -111,16 +111,25 @@ def _pointer(path: Path) -> str:
 IS_OBJECT = "left(ltrim(json_payload, chr(32) || chr(9) || chr(10) || chr(13)), 1) = '{'"
 
 
-def _scan(con: duckdb.DuckDBPyConnection, relation: str, paths: list[Path]) -> tuple[list[list], bool]:
+_KEY_LISTS = "SELECT try(json_keys(json_payload, $1::VARCHAR[])) AS ks FROM {relation}"
+
+
+def _scan(con: duckdb.DuckDBPyConnection, relation: str, paths: list[Path],
+          common: list | None = None) -> tuple[list[list], bool]:
     """Distinct `json_keys(payload, [paths])` answers of the JSON objects in the relation.
 
     Returns them and whether every row was a valid JSON object; other rows (invalid JSON, arrays,
-    scalars, NULL) contribute nothing, so one scan both discovers and screens.
+    scalars, NULL) contribute nothing, so one scan both discovers and screens. `common`, an answer
+    known to occur in the relation (usually most rows'), is compared instead of grouped: cheaper.
     """
     pointers = [_pointer(p) for p in paths]
-    rows = [ks for (ks,) in con.execute(
-        f"SELECT ks FROM (SELECT try(json_keys(json_payload, $1::VARCHAR[])) AS ks FROM {relation}) GROUP BY ks",
-        [pointers]).fetchall()]
+    if common is None:
+        rows = [ks for (ks,) in con.execute(f"SELECT ks FROM ({_KEY_LISTS.format(relation=relation)}) GROUP BY ks",
+                                            [pointers]).fetchall()]
+    else:
+        rows = [common] + [ks for (ks,) in con.execute(
+            f"SELECT ks FROM ({_KEY_LISTS.format(relation=relation)}) WHERE ks IS DISTINCT FROM $2::VARCHAR[][] "
+            "GROUP BY ks", [pointers, common]).fetchall()]
     # invalid JSON gives NULL; arrays and scalars give no root keys, like {} does: only then is the
     # (rare) first-character test needed to tell an empty object from a non-object
     # (non-objects answer NULL for every key path, so they add nothing to discovery)
@@ -128,6 +137,13 @@ def _scan(con: duckdb.DuckDBPyConnection, relation: str, paths: list[Path]) -> t
     if clean and "$" in pointers and any(not ks[pointers.index("$")] for ks in rows):
         clean = not con.execute(f"SELECT count(*) FROM {relation} WHERE NOT ({IS_OBJECT})").fetchall()[0][0]
     return [ks for ks in rows if ks is not None], clean
+
+
+def _most_common(con: duckdb.DuckDBPyConnection, sample: str, paths: list[Path]) -> list | None:
+    """The sample's most frequent `json_keys` answer for `paths` (None for an empty sample)."""
+    found = con.execute(f"SELECT ks FROM ({_KEY_LISTS.format(relation=sample)}) WHERE ks IS NOT NULL "
+                        "GROUP BY ks ORDER BY count(*) DESC, ks LIMIT 1", [[_pointer(p) for p in paths]]).fetchall()
+    return found[0][0] if found else None
 
 
 def discover(con: duckdb.DuckDBPyConnection, relation: str, verify_leaves: bool = True) -> Shape:
@@ -147,12 +163,14 @@ def discover(con: duckdb.DuckDBPyConnection, relation: str, verify_leaves: bool 
         for key_lists in _scan(con, "__leanops_sample", level)[0]:
             new += walk.absorb(level, key_lists)
         level = new
-    con.execute("DROP TABLE __leanops_sample").fetchall()
     level = sorted(walk.seen if verify_leaves else walk.objects | {()}, key=_pointer)
+    common = _most_common(con, "__leanops_sample", level)
+    con.execute("DROP TABLE __leanops_sample").fetchall()
     clean = True
     while level:  # exact: every known path over every row; repeat only for what the sample missed
         new = []
-        key_lists_seen, all_objects = _scan(con, relation, level)
+        key_lists_seen, all_objects = _scan(con, relation, level, common)
+        common = None  # it answered for those paths only
         clean = clean and all_objects
         for key_lists in key_lists_seen:
             new += walk.absorb(level, key_lists)
@@ -275,7 +293,7 @@ def _present(value: dict[Path, str], members: list[Path]) -> str:
 def group_slots(con: duckdb.DuckDBPyConnection, relation: str, shape: Shape, plan: ColumnPlan) -> dict[str, int]:
     """For each collision group, the most values one row of `relation` holds (numbered columns needed)."""
     value = _values(con, shape)
-    return {name: _max_slots(con, relation, _present(value, members))
+    return {name: _max_slots(con, relation, shape, _present(value, members))
             for name, (_, members) in plan.groups.items()}
 
 
@@ -306,22 +324,27 @@ def select_sql(con: duckdb.DuckDBPyConnection, relation: str, shape: Shape, plan
             columns.append((label, f"({present})[{slot - first + 1}]"))
     columns = [(renames.get(name, name), expr) for name, expr in columns]
     select = [_ident(k) for k in keep] + [f"{expr} AS {_ident(name)}" for name, expr in columns]
-    sql = f"SELECT {', '.join(select)} FROM {_extracted(relation)}"
+    sql = f"SELECT {', '.join(select)} FROM {_extracted(relation, shape)}"
     return Extraction(sql, [name for name, _ in columns])
 
 
-def _extracted(relation: str) -> str:
-    """The relation with its leaf values extracted in one parse per row: STRINGS, JSON_TEXTS, and
-    EXACT_NUMBERS, number texts as written, only for the (few) rows with a number DuckDB would print otherwise."""
-    return (f"(SELECT *, json_extract_string(json_payload, getvariable('leanops_s')) AS {STRINGS}, "
-            f"json_extract(json_payload, getvariable('leanops_j'))::VARCHAR[] AS {JSON_TEXTS}, "
-            f"CASE WHEN {numbers.LOSSY_ROW_SQL} THEN leanops_exact_numbers(json_payload) END AS {EXACT_NUMBERS} "
-            f"FROM {relation})")
+def _extracted(relation: str, shape: Shape) -> str:
+    """The relation with its leaf values extracted, one parse per row for each kind of path present:
+    STRINGS, JSON_TEXTS (mixed paths), and EXACT_NUMBERS, number texts as written, only for the (few)
+    rows with a number DuckDB would print otherwise. A kind without paths is an empty list, not a
+    parse that finds nothing (DuckDB parses the payload even for no path)."""
+    mixed = [p for p in shape.leaf_paths if p in shape.mixed_paths]
+    strings = (f"json_extract_string(json_payload, getvariable('leanops_s'))"
+               if len(mixed) < len(shape.leaf_paths) else "[]::VARCHAR[]")
+    json_texts = f"json_extract(json_payload, getvariable('leanops_j'))::VARCHAR[]" if mixed else "[]::VARCHAR[]"
+    exact = f"CASE WHEN {numbers.LOSSY_ROW_SQL} THEN leanops_exact_numbers(json_payload) END" if shape.leaf_paths \
+        else "NULL::VARCHAR[]"
+    return f"(SELECT *, {strings} AS {STRINGS}, {json_texts} AS {JSON_TEXTS}, {exact} AS {EXACT_NUMBERS} FROM {relation})"
 
 
-def _max_slots(con: duckdb.DuckDBPyConnection, relation: str, present: str) -> int:
+def _max_slots(con: duckdb.DuckDBPyConnection, relation: str, shape: Shape, present: str) -> int:
     """Most values one row holds among colliding paths (how many numbered columns are needed)."""
-    sql = f"SELECT coalesce(max(len({present})), 0) FROM {_extracted(relation)}"
+    sql = f"SELECT coalesce(max(len({present})), 0) FROM {_extracted(relation, shape)}"
     return int(con.execute(sql).fetchall()[0][0])
 
 
