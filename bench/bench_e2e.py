@@ -345,7 +345,7 @@ def run_leanops(workdir: Path, data: Path, n: int) -> dict:
         "steps": {name: _public(s) for name, s in
                   [*steps.items(), *((f"run {i + 1}", r) for i, r in enumerate(runs))]},
         "idle_run": _public(idle_run) if idle_run else None,
-        "runs": len(runs), "stage_seconds": stage_seconds, "split": split,
+        "runs": len(runs), "run_stages": [r["stages"] for r in runs], "stage_seconds": stage_seconds, "split": split,
         "ingest_accepted": ingested["accepted"], "ingest_rejected": ingested["rejected"],
         "standardized_written": by_stage("standardized", "records_written"),
         "standardized_duplicates": by_stage("standardized", "records_duplicates"),
@@ -424,7 +424,8 @@ def measure(n: int, workdir: Path, repeat: int, dlt_skipped: str | None, rss_sca
         big_run = run_leanops(workdir, big, rss_scale)
         clear(big)
         scale = {"events": rss_scale, "peak_rss_mib": big_run["peak_rss_mib"], "seconds": big_run["seconds"],
-                 "cpu_seconds": big_run["cpu_seconds"], "rows": big_run["rows"],
+                 "cpu_seconds": big_run["cpu_seconds"], "rows": big_run["rows"], "steps": big_run["steps"],
+                 "records_in_per_run": [[s["records_in"] for s in r] for r in big_run["run_stages"]],
                  "ok": (big_run["ingest_accepted"] == rss_scale and big_run["curated_errors"] == 0
                         and big_run["reached_idle"] and big_run["accountability_ok"]
                         and big_run["rows"] == big_run["distinct_keys"]),
@@ -538,7 +539,9 @@ def print_table(r: dict) -> None:
     if r["rss_scale"]:
         s = r["rss_scale"]
         print(f"lean-ops at {s['events']:,} events: {s['seconds']:.1f} s, {s['cpu_seconds']:.1f} CPU s, "
-              f"peak RSS {s['peak_rss_mib']:.0f} MiB ({s['growth']:.2f}x the {r['events']:,}-event peak)")
+              f"peak RSS {s['peak_rss_mib']:.0f} MiB ({s['growth']:.2f}x the {r['events']:,}-event peak); "
+              "peak RSS MiB by command: " + ", ".join(f"{name} {step['peak_rss_mib']:.0f}"
+                                                       for name, step in s["steps"].items()))
     print()
     print("targets (issue 19):")
     for name, t in r["targets"].items():
