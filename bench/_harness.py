@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -74,6 +75,26 @@ def run_child(script: str, phase: str, work: dict) -> dict:
         sys.stderr.write(proc.stderr)
         raise SystemExit(f"bench: the {phase} phase failed (exit code {proc.returncode})")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_measured(argv: list[str], env: dict | None = None, stdout_path: Path | None = None) -> dict:
+    """Run one command and measure that process alone: wall seconds, CPU seconds (all its threads) and
+    its own peak RSS, from os.wait4's rusage of exactly this child (not of the caller or other children).
+
+    Everything the process pays counts, interpreter start and imports included: that is what a user
+    of a command line waits for. Its stdout goes to `stdout_path` (and is returned), stderr is returned.
+    """
+    with open(stdout_path or os.devnull, "wb") as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        stderr = err.read().decode(errors="replace")
+    stdout = Path(stdout_path).read_text(errors="replace") if stdout_path else ""
+    return {"returncode": proc.returncode, "seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime,
+            "peak_rss_mib": usage.ru_maxrss / 1024, "stdout": stdout, "stderr": stderr}
 
 
 def median_report(reports: list[dict]) -> dict:
