@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from leanops.catalog.tables import Lakehouse
 from leanops.config import Settings
 from leanops.engines import DEFAULT_ENGINE, EmbeddedEngine, Engine, engine_for
-from leanops.schema_file import S3SchemaMirror, TopicSchema, load_topic_schema
+from leanops.schema_file import TopicSchema, load_topic_schema
 from leanops.state.base import StateStore
 from leanops.state.factory import open_state_store
+
+if TYPE_CHECKING:
+    from leanops.aws.schema_mirror import S3SchemaMirror
 
 
 @dataclasses.dataclass
@@ -42,6 +46,7 @@ class Context:
         (settings.home / "tmp").mkdir(exist_ok=True)
         mirror = None
         if settings.schemas_uri:
+            from leanops.aws.schema_mirror import S3SchemaMirror
             mirror = S3SchemaMirror.create(settings.schemas_uri, settings.home / "tmp", settings.aws_client("s3"))
             settings = settings.model_copy(update={"schemas_dir": mirror.directory})
         try:

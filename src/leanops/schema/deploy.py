@@ -43,16 +43,8 @@ from leanops.schema.changes import ChangeKind
 from leanops.schema.lint import classify
 from leanops.schema.rebuild import SUCCEEDED, rebuild
 from leanops.schema.rules.column_types import promotion
-from leanops.schema_file import (
-    SCHEMA_SUFFIXES,
-    S3SchemaMirror,
-    TopicSchema,
-    aws_error,
-    fingerprint,
-    parse_topic_schema,
-    publish_schema_file,
-    read_published,
-)
+from leanops.aws.schema_mirror import S3SchemaMirror, aws_error, publish_schema_file, read_published
+from leanops.schema_file import SCHEMA_SUFFIXES, TopicSchema, fingerprint, parse_topic_schema
 from leanops.stages import casting
 from leanops.stages.casting import type_name
 from leanops.stages.curated import META, create_table
