@@ -21,7 +21,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from leanops.errors import SchemaFileError
+from leanops.errors import LeanOpsError, SchemaFileError
 from leanops.maintenance.policy import MaintenancePolicy
 from leanops.naming import ICEBERG_METADATA_COLUMNS, is_valid_column_name
 
@@ -282,3 +282,12 @@ def parse_topic_schema(path: Path, text: str | None = None, origin: str | None =
 def load_topic_schema(schemas_dir: Path, topic: str, origin: str | None = None) -> TopicSchema | None:
     path = schema_path(schemas_dir, topic)
     return parse_topic_schema(path, origin=origin) if path else None
+
+
+def read_schema_dir(directory: Path, origin: str | None = None) -> list[tuple[Path, TopicSchema]]:
+    """Every schema file of `directory`, parsed, in name order; a missing directory or any invalid file
+    raises (exit 2), so nothing is applied from a set of files that is not valid as a whole."""
+    if not directory.is_dir():
+        raise LeanOpsError(f"no schema directory {directory}")
+    files = sorted(p for p in directory.iterdir() if p.suffix in SCHEMA_SUFFIXES and p.is_file())
+    return [(p, parse_topic_schema(p, origin=origin)) for p in files]

@@ -316,6 +316,11 @@ def deploy(schema_dir: Optional[str] = typer.Argument(None, metavar="[SCHEMA_DIR
                     "machine with {\"topic\": ...} instead of rebuilding in-process"),
            home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
     """Apply schema changes: NEW_TABLE, SCHEMA_EVOLVE, PURE_REMAP, NUCLEAR_RESET (archive + rebuild)."""
+    from leanops.config import Settings, s3_prefix_uri
+    from leanops.schema_file import read_schema_dir
+    source = Settings.from_env(home, schemas).schemas_location if schema_dir is None else schema_dir
+    if s3_prefix_uri(source) is None:  # a missing directory or an invalid file answers before the heavy imports
+        read_schema_dir(Path(source))
     from leanops.schema.deploy import deploy as run_deploy
     ctx = _context(home, schemas)
     try:
