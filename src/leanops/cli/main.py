@@ -26,9 +26,10 @@ EngineOpt = typer.Option("embedded", "--engine", envvar="LEANOPS_ENGINE",
                               "(PySpark + Iceberg, needs lean-ops[spark])")
 
 
-def _context(home: Optional[Path], schemas: Optional[Path], engine: str = "embedded"):
+def _context(home: Optional[Path], schemas: Optional[Path], engine: str = "embedded", lake: bool = True):
+    """The deployment. `lake=False` for read commands: the Iceberg catalog (PyIceberg) opens on first use."""
     from leanops.context import Context
-    return Context.open(home, schemas, engine=engine)
+    return Context.open(home, schemas, engine=engine, lake=lake)
 
 
 @app.command()
@@ -129,9 +130,8 @@ def _print_cycle(report, as_json: bool) -> None:
 def status(home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
     """Per topic: flag, checkpoints, rows pending per layer, last run and its outcome; per table: files,
     delete files, snapshots and the last maintenance."""
-    from leanops.orchestrate.health import topic_status
-    ctx = _context(home, schemas)
-    statuses = [topic_status(ctx, t) for t in ctx.topics()]
+    ctx = _context(home, schemas, lake=False)
+    statuses = _statuses(ctx, ctx.topics())
     if as_json:
         output.emit_json(statuses)
         return
@@ -148,6 +148,14 @@ def status(home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt,
                         (s["last_maintenance"] or "never")[:16].replace("T", " ")) for s in statuses for t in s["tables"]])
 
 
+def _statuses(ctx, topics: list[str]) -> list[dict]:
+    """Each topic's status; an empty home answers from the state store and the catalog file alone."""
+    if not topics:
+        return []
+    from leanops.orchestrate.health import topic_status
+    return [topic_status(ctx, t) for t in topics]
+
+
 def _age(seconds: float | None) -> str:
     if seconds is None:
         return ""
@@ -157,7 +165,7 @@ def _age(seconds: float | None) -> str:
 @app.command()
 def topics(home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
     """The topic registry."""
-    ctx = _context(home, schemas)
+    ctx = _context(home, schemas, lake=False)
     entries = ctx.state.list_topics()
     rows = [{"topic_name": e.topic_name, "is_active": e.is_active, "flow_control_flag": e.flow_control_flag.value,
              "last_updated_at": e.last_updated_at.isoformat()} for e in entries]
@@ -172,7 +180,7 @@ def topics(home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt,
 def drift(topic: Optional[str] = typer.Option(None, "--topic", "-t", help="only this topic"),
           home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
     """The drift log: columns seen in data that the schema does not declare (or conflicts with), first sighting."""
-    ctx = _context(home, schemas)
+    ctx = _context(home, schemas, lake=False)
     entries = ctx.state.list_drift(topic)
     if as_json:
         output.emit_json([e.as_dict() for e in entries])
@@ -186,7 +194,7 @@ def drift(topic: Optional[str] = typer.Option(None, "--topic", "-t", help="only 
 
 def _set_flag(topic: str, flag: str, home: Optional[Path], schemas: Optional[Path], as_json: bool) -> None:
     from leanops.types import FlowControl
-    ctx = _context(home, schemas)
+    ctx = _context(home, schemas, lake=False)
     entry = ctx.state.set_flow_control(topic, FlowControl(flag))
     result = {"topic_name": entry.topic_name, "flow_control_flag": entry.flow_control_flag.value,
               "last_updated_at": entry.last_updated_at.isoformat()}
@@ -241,17 +249,11 @@ def accountability(topic: Optional[str] = typer.Option(None, "--topic", "-t"),
                    as_json: bool = JsonOpt) -> None:
     """Records in = written + errors + duplicates, per topic and layer. Exit 1 below 100%."""
     from leanops.landing.failures import unlanded_files
-    from leanops.landing.operations import files_account
-    from leanops.stages.accountability import topic_accounts
-    ctx = _context(home, schemas)
-    accounts = []
+    ctx = _context(home, schemas, lake=False)
     names = [topic] if topic else ctx.topics()
-    for name in names:
-        files = files_account(ctx.lake, ctx.state, name)  # lines in landed files = RAW accepted + DLQ
-        accounts += ([files] if files else []) + topic_accounts(ctx.lake, name)
-    if not topic:  # landed files whose topic never reached RAW (or is no valid name) have only their files layer
-        for name in sorted({u.file.topic for u in unlanded_files(ctx.state)} - set(names)):
-            accounts.append(files_account(ctx.lake, ctx.state, name))
+    # landed files whose topic never reached RAW (or is no valid name) have only their files layer
+    unlanded = [] if topic else sorted({u.file.topic for u in unlanded_files(ctx.state)} - set(names))
+    accounts = _accounts(ctx, names, unlanded)
     if as_json:
         output.emit_json([a.as_dict() for a in accounts])
     else:
@@ -268,6 +270,20 @@ def accountability(topic: Optional[str] = typer.Option(None, "--topic", "-t"),
                                      highlight=False, soft_wrap=True)
     if not all(a.ok for a in accounts):
         raise typer.Exit(1)
+
+
+def _accounts(ctx, topics: list[str], files_only: list[str]) -> list:
+    """Each topic's layers (its landed files first), then the files layer of `files_only`; an empty home
+    answers from the state store and the catalog file alone."""
+    if not topics and not files_only:
+        return []
+    from leanops.landing.operations import files_account
+    from leanops.stages.accountability import topic_accounts
+    accounts = []
+    for name in topics:
+        files = files_account(ctx.lake, ctx.state, name)  # lines in landed files = RAW accepted + DLQ
+        accounts += ([files] if files else []) + topic_accounts(ctx.lake, name)
+    return accounts + [files_account(ctx.lake, ctx.state, name) for name in files_only]
 
 
 def _percent_cell(account) -> str:
