@@ -135,8 +135,13 @@ def test_usage_errors_answer_before_the_heavy_imports(tmp_path, args, code, mess
     ('{"topic": "orders", "standardized": {}}', "is 'orders' but the file is named 'events.json'"),
 ])
 def test_deploy_of_an_invalid_schema_file_answers_before_the_heavy_imports(tmp_path, schemas, text, message):
-    """The files are read before the deployment is opened: an invalid one stops it, light and untouched."""
-    write_schema(schemas, {"topic": "clicks", "standardized": {}})
+    """The files are read before the deployment is opened, every file's form before any default is cast: an
+    invalid one stops it, light and untouched, even next to valid files whose defaults need DuckDB to check."""
+    write_schema(schemas, {"topic": "clicks", "standardized": {}, "curated": {
+        "partition_by": ["day(event_timestamp)", "bucket(8, idempotency_key)"],
+        "columns": {"idempotency_key": {"type": "string"}, "event_timestamp": {"type": "timestamp"},
+                    "qty": {"type": "int", "default": "0"}}}, "semantic": {"columns": {"qty": {"type": "int",
+                                                                                           "min": "0"}}}})
     (schemas / "events.json").write_text(text)
     for args in (["deploy"], ["deploy", str(schemas)]):
         done = cli_imports(args, cwd=tmp_path)

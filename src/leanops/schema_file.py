@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from leanops.errors import LeanOpsError, SchemaFileError
 from leanops.maintenance.policy import MaintenancePolicy
@@ -28,6 +28,13 @@ from leanops.naming import ICEBERG_METADATA_COLUMNS, is_valid_column_name
 TYPE_RE = re.compile(r"^(string|int|long|double|boolean|date|timestamp|decimal\((\d{1,2}),\s*(\d{1,2})\))$")
 SCHEMA_SUFFIXES = (".json", ".yaml", ".yml")
 _META_NAMES = ("message_id", "topic_name", "publish_time", "ingestion_ts")  # typed by the pipeline itself
+FORM_ONLY = "form_only"  # validation context flag: skip the checks that cast values (they load DuckDB)
+
+
+def _casts_checked(info: ValidationInfo) -> bool:
+    """False on read_schema_dir's first pass: casting defaults and bounds (DuckDB) waits until every file's
+    form is known to be valid, so a broken file is answered before the casting rules are loaded."""
+    return not (info.context or {}).get(FORM_ONLY)
 
 
 def _check_column(name: str) -> str:
@@ -113,19 +120,19 @@ class CuratedSection(_Section):
     _names = field_validator("columns")(lambda cls, value: _check_columns(value))
 
     @model_validator(mode="after")
-    def _keys_declared(self) -> "CuratedSection":
+    def _keys_declared(self, info: ValidationInfo) -> "CuratedSection":
         """The merge key and the version column must be declared, so both have a type."""
         for field in ("merge_key", "order_by"):
             name = getattr(self, field)
             _check_column(name)
             if name not in self.columns and name not in _META_NAMES:
                 raise ValueError(f"{field} {name!r} must be declared in curated.columns")
-        from leanops.catalog.partitioning import parse_partition
+        from leanops.catalog.partitioning import read_partition
         from leanops.schema.default_rules import check_default
         for entry in self.partitions:
-            parse_partition(entry)
+            read_partition(entry)
         for name, column in self.columns.items():  # a default that would not cast, or a CDE with a default
-            check_default(name, column.type, column.default, column.cde)
+            check_default(name, column.type, column.default, column.cde, cast=_casts_checked(info))
         return self
 
     @property
@@ -163,14 +170,14 @@ class SemanticColumn(_Section):
         return value
 
     @model_validator(mode="after")
-    def _rules_fit_type(self) -> "SemanticColumn":
+    def _rules_fit_type(self, info: ValidationInfo) -> "SemanticColumn":
         from leanops.schema.default_rules import check_default
         if (self.min is not None or self.max is not None) and self.type in ("string", "boolean"):
             raise ValueError(f"min/max need an ordered type (number, date, timestamp), not {self.type}")
         for bound in ("min", "max"):
             value = getattr(self, bound)
             if value is not None:
-                check_default(bound, self.type, str(value))
+                check_default(bound, self.type, str(value), cast=_casts_checked(info))
         return self
 
 
@@ -189,9 +196,9 @@ class SemanticSection(_Section):
 
     @model_validator(mode="after")
     def _partitions_parse(self) -> "SemanticSection":
-        from leanops.catalog.partitioning import parse_partition
+        from leanops.catalog.partitioning import read_partition
         for entry in self.partitions:
-            parse_partition(entry)
+            read_partition(entry)
         return self
 
     @property
@@ -252,11 +259,13 @@ def schema_path(schemas_dir: Path, topic: str) -> Path | None:
     return None
 
 
-def parse_topic_schema(path: Path, text: str | None = None, origin: str | None = None) -> TopicSchema:
+def parse_topic_schema(path: Path, text: str | None = None, origin: str | None = None,
+                       form_only: bool = False) -> TopicSchema:
     """Parse and validate one schema file; errors name the path and the field at fault.
 
     `origin`: where the file really lives when `path` is a copy (`s3://bucket/prefix/`): errors then name
-    `<origin><file name>`, the object a person can open and fix.
+    `<origin><file name>`, the object a person can open and fix. `form_only`: everything but whether the
+    defaults and semantic bounds cast (a first pass; the result is not for use).
     """
     label = f"{origin}{path.name}" if origin else str(path)
     text = path.read_text(encoding="utf-8") if text is None else text
@@ -269,7 +278,7 @@ def parse_topic_schema(path: Path, text: str | None = None, origin: str | None =
     if not isinstance(data, dict):
         raise SchemaFileError(label, "<file>", "must hold an object")
     try:
-        schema = TopicSchema.model_validate(data)
+        schema = TopicSchema.model_validate(data, context={FORM_ONLY: form_only})
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "<file>"
@@ -290,4 +299,6 @@ def read_schema_dir(directory: Path, origin: str | None = None) -> list[tuple[Pa
     if not directory.is_dir():
         raise LeanOpsError(f"no schema directory {directory}")
     files = sorted(p for p in directory.iterdir() if p.suffix in SCHEMA_SUFFIXES and p.is_file())
+    for path in files:  # every file's form first: a broken one is answered before the casting rules load
+        parse_topic_schema(path, origin=origin, form_only=True)
     return [(p, parse_topic_schema(p, origin=origin)) for p in files]

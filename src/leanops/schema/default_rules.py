@@ -21,11 +21,12 @@ class _Column:
     cde: bool = False
 
 
-def check_default(name: str, type_name: str, default: str | None, cde: bool = False) -> None:
-    """Reject a default that would not cast, or a critical data element's default (ValueError)."""
+def check_default(name: str, type_name: str, default: str | None, cde: bool = False, cast: bool = True) -> None:
+    """Reject a default that would not cast, or a critical data element's default (ValueError).
+    `cast=False`: the CDE rule only (no DuckDB)."""
     if cde and default is not None:
         raise ValueError(f"column {name!r}: a critical data element (cde: true) cannot have a default")
-    reason = None if default is None else default_failure(type_name, default)
+    reason = None if default is None or not cast else default_failure(type_name, default)
     if reason:
         raise ValueError(f"column {name!r}: default {default!r} is not a valid {type_name}: {reason}")
 
