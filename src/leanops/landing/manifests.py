@@ -30,7 +30,6 @@ from leanops.catalog.tables import (  # noqa: F401  (the manifest keys are re-ex
 from leanops.context import Context
 from leanops.errors import LeanOpsError
 from leanops.faults import fault_point
-from leanops.ingest.raw import Source, SourceError, ingest_sources
 from leanops.landing.options import MiB, LandingOptions  # noqa: F401  (re-exported)
 from leanops.catalog.rollups import counted
 from leanops.catalog.tables import ancestors
@@ -131,6 +130,7 @@ def process_manifest(ctx: Context, manifest: Manifest, opener: Callable[[str], B
     sealed = committed_manifest(lake.raw_table(manifest.topic), manifest.manifest_id)
     if sealed is not None:
         return _complete_from_summary(state, manifest, sealed)
+    from leanops.ingest.raw import Source, SourceError, ingest_sources  # here: readers of manifests skip the ingest
     result = ManifestResult(manifest.manifest_id, manifest.topic, ManifestStatus.COMPLETED, len(files))
     while files:
         try:
