@@ -65,12 +65,16 @@ class Context:
             from leanops.aws.schema_mirror import S3SchemaMirror
             mirror = S3SchemaMirror.create(settings.schemas_uri, settings.home / "tmp", settings.aws_client("s3"))
             settings = settings.model_copy(update={"schemas_dir": mirror.directory})
+        state = None
         try:
-            ctx = cls(settings, open_state_store(settings), engine_for(engine, settings), mirror)
+            state = open_state_store(settings)
+            ctx = cls(settings, state, engine_for(engine, settings), mirror)
             if lake:
                 ctx.lake  # noqa: B018  (opened now: a catalog that cannot open fails here, as it always did)
             return ctx
         except BaseException:
+            if state is not None:
+                state.close()
             if mirror is not None:
                 mirror.close()
             raise
