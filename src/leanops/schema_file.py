@@ -32,8 +32,9 @@ FORM_ONLY = "form_only"  # validation context flag: skip the checks that cast va
 
 
 def _casts_checked(info: ValidationInfo) -> bool:
-    """False on read_schema_dir's first pass: casting defaults and bounds (DuckDB) waits until every file's
-    form is known to be valid, so a broken file is answered before the casting rules are loaded."""
+    """False on a first pass over a set of files (read_schema_dir, the linter): casting defaults and bounds
+    (DuckDB) waits until every file's form is known to be valid, so a broken file is answered before the
+    casting rules are loaded."""
     return not (info.context or {}).get(FORM_ONLY)
 
 
