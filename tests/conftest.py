@@ -1,6 +1,7 @@
 """Shared fixtures. Every test runs against its own temporary home, isolated from the developer's."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -91,6 +92,40 @@ def write_lines(path: Path, lines: list[str]) -> Path:
 def run_cli(*args: str, env: dict | None = None, input: str | None = None) -> subprocess.CompletedProcess:
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([LEANOPS, *args], capture_output=True, text=True, env=full_env, input=input, timeout=300)
+
+
+HEAVY_MODULES = ("duckdb", "pyarrow", "pyiceberg", "boto3", "botocore", "sqlalchemy", "pandas")
+_IMPORTS_OF = """
+import json
+import sys
+from leanops.cli.main import main
+sys.argv = ["leanops", *sys.argv[1:]]
+try:
+    main()
+    code = 0
+except SystemExit as exc:
+    code = exc.code or 0
+sys.stdout.flush()
+print("\\nEXIT", code)
+print("HEAVY", json.dumps(sorted({m.split(".")[0] for m in sys.modules} & set(%r))))
+""" % (HEAVY_MODULES,)
+
+
+@dataclasses.dataclass
+class CliImports:
+    exit_code: int
+    output: str  # stdout then stderr
+    heavy: list[str]  # the heavy libraries (HEAVY_MODULES) the command imported
+
+
+def cli_imports(args: list[str], cwd: Path, env: dict | None = None) -> CliImports:
+    """Run `leanops ARGS` in a fresh interpreter and report which heavy libraries it imported."""
+    done = subprocess.run([sys.executable, "-c", _IMPORTS_OF, *args], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, **(env or {})}, timeout=300)
+    assert done.returncode == 0 and "\nHEAVY " in done.stdout, done.stdout + done.stderr
+    head, _, heavy = done.stdout.rpartition("\nHEAVY ")
+    code = int(head.rpartition("\nEXIT ")[2])
+    return CliImports(code, head + done.stderr, json.loads(heavy))
 
 
 def ingest(ctx: Context, topic: str, lines: list[str], tmp_path: Path, name: str = "in.ndjson"):

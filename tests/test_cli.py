@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from conftest import EVENTS_SCHEMA, envelope, run_cli, write_lines, write_schema
+from conftest import EVENTS_SCHEMA, cli_imports, envelope, run_cli, write_lines, write_schema
 
 pytestmark = pytest.mark.slow
 
@@ -104,29 +104,62 @@ def test_all_rejected_ingest_still_balances(tmp_path):
     assert (ingestion["records_in"], ingestion["written"], ingestion["errors"], ingestion["ok"]) == (2, 0, 2, True)
 
 
-HEAVY = ("duckdb", "pyarrow", "pyiceberg")
-_IMPORTS_OF = """
-import sys
-from leanops.cli.main import main
-sys.argv = ["leanops", *sys.argv[1:]]
-try:
-    main()
-except SystemExit as exc:
-    print("EXIT", exc.code)
-print("HEAVY", sorted(m for m in sys.modules if m.split(".")[0] in {heavy}))
-"""
-
-
-@pytest.mark.parametrize("args, message", [
-    (["ingest", "--topic", "events", "no-such-file.ndjson"], "no such file: no-such-file.ndjson"),
-    (["ingest", "--topic", "Bad Topic", "-"], "invalid topic name 'Bad Topic'"),
+@pytest.mark.parametrize("args, code, message", [
+    (["--help"], 0, "Usage"),
+    (["ingest", "--help"], 0, "--topic"),
+    (["status", "--help"], 0, "Usage"),
+    (["errors", "replay", "--help"], 0, "--from"),
+    (["frobnicate"], 2, "No such command"),
+    (["ingest"], 2, "Missing option"),
+    (["run", "--concurrency", "0"], 2, "Invalid value"),
+    (["ingest", "--topic", "events", "no-such-file.ndjson"], 2, "no such file: no-such-file.ndjson"),
+    (["ingest", "--topic", "Bad Topic", "-"], 2, "invalid topic name 'Bad Topic'"),
+    (["watch", "no-such-dir", "--topic", "events", "--once"], 2, "no landing directory no-such-dir"),
+    (["errors", "replay", "--topic", "events", "--layer", "dlq", "--from", "fixed.ndjson"], 2,
+     "--from fixed.ndjson: no such file"),
+    (["aws", "render", "--out", "asl", "--values", "values.json"], 2, "--values values.json"),
+    (["deploy", "no-such-dir"], 2, "no schema directory no-such-dir"),
 ])
-def test_usage_errors_answer_before_the_heavy_imports(tmp_path, args, message):
-    """A mistyped path or topic is answered by the CLI alone: DuckDB, Arrow and PyIceberg are never imported."""
-    import subprocess
-    import sys
-    done = subprocess.run([sys.executable, "-c", _IMPORTS_OF.replace("{heavy}", repr(set(HEAVY))), *args],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
-    assert "EXIT 2" in done.stdout and message in done.stderr, done.stdout + done.stderr
-    assert "HEAVY []" in done.stdout, done.stdout
-    assert not (tmp_path / ".leanops").exists()  # refused before a home was opened
+def test_usage_errors_answer_before_the_heavy_imports(tmp_path, args, code, message):
+    """--help, a mistyped command, option, path or topic are answered by the CLI alone: DuckDB, Arrow and
+    PyIceberg are never imported, and no home is created."""
+    done = cli_imports(args, cwd=tmp_path)
+    assert done.exit_code == code and message in done.output, done.output
+    assert done.heavy == [], done.output
+    assert not (tmp_path / "home").exists()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{broken", "events.json: field '<file>': not valid JSON"),
+    ('{"topic": "events", "curated": {"columns": {"qty": {"type": "text"}}}}', "unknown type 'text'"),
+    ('{"topic": "orders", "standardized": {}}', "is 'orders' but the file is named 'events.json'"),
+])
+def test_deploy_of_an_invalid_schema_file_answers_before_the_heavy_imports(tmp_path, schemas, text, message):
+    """The files are read before the deployment is opened, every file's form before any default is cast: an
+    invalid one stops it, light and untouched, even next to valid files whose defaults need DuckDB to check."""
+    write_schema(schemas, {"topic": "clicks", "standardized": {}, "curated": {
+        "partition_by": ["day(event_timestamp)", "bucket(8, idempotency_key)"],
+        "columns": {"idempotency_key": {"type": "string"}, "event_timestamp": {"type": "timestamp"},
+                    "qty": {"type": "int", "default": "0"}}}, "semantic": {"columns": {"qty": {"type": "int",
+                                                                                           "min": "0"}}}})
+    (schemas / "events.json").write_text(text)
+    for args in (["deploy"], ["deploy", str(schemas)]):
+        done = cli_imports(args, cwd=tmp_path)
+        assert done.exit_code == 2 and message in done.output, done.output
+        assert done.heavy == [], done.output
+    assert not (tmp_path / "home").exists()
+
+
+def test_read_commands_open_only_what_they_read(tmp_path):
+    """topics, drift, pause and resume read the state store alone; status and accountability of an empty
+    home too: none of them imports PyIceberg, Arrow or DuckDB."""
+    for args in (["status"], ["accountability"], ["topics", "--json"], ["drift"]):
+        done = cli_imports(args, cwd=tmp_path)
+        assert done.exit_code == 0 and done.heavy == [], done.output
+    assert run_cli("ingest", "--topic", "events", "-", input=envelope("m1", {"a": 1}) + "\n").returncode == 0
+    for args in (["topics", "--json"], ["pause", "events"], ["resume", "events"], ["drift"]):
+        done = cli_imports(args, cwd=tmp_path)
+        assert done.exit_code == 0 and done.heavy == [], done.output
+    assert '"topic_name": "events"' in cli_imports(["topics", "--json"], cwd=tmp_path).output
+    status = cli_imports(["status", "--json"], cwd=tmp_path)  # a topic with tables: the lake is opened
+    assert status.exit_code == 0 and json.loads(status.output.split("\nEXIT")[0])[0]["topic"] == "events"

@@ -176,11 +176,11 @@ def test_crash_between_raw_commit_and_tracking_update_never_double_ingests(ctx, 
 def test_crash_before_the_raw_commit_is_reset_and_ingested_once(ctx, landing, monkeypatch):
     drop(landing, "events/a.ndjson", lines("a", 3))
     options = LandingOptions(settle_seconds=1)
-    import leanops.landing.manifests as manifests
+    import leanops.ingest.raw as raw  # what a manifest's processing calls to ingest its files
 
     def die(*args, **kwargs):
         raise KeyboardInterrupt("the process died before committing")
-    monkeypatch.setattr(manifests, "ingest_sources", die)
+    monkeypatch.setattr(raw, "ingest_sources", die)
     with pytest.raises(KeyboardInterrupt):
         watch_pass(ctx, landing, "events", options, flush=True)
     monkeypatch.undo()

@@ -297,6 +297,21 @@ def test_collects_every_finding_before_failing():
                                                                    "orders": "NUCLEAR_RESET"}
 
 
+def test_a_broken_file_first_then_the_casts_of_defaults():
+    """A file that is not well formed is reported without casting any default (no DuckDB); a default that
+    would not cast is reported by the next lint, once every file is well formed."""
+    uncastable = {**BASE, "topic": "payments", "curated": {**BASE["curated"], "columns": {
+        **BASE["curated"]["columns"], "item_count": {"type": "int", "default": "many"}}}}
+    before = files(events__json=BASE)
+    report = lint_files(before, files(events__json=BASE, payments__json=uncastable, clicks__json=b"{broken"))
+    assert [(e.path, e.field) for e in report.errors] == [("schemas/clicks.json", "<file>")]
+    assert [t.topic for t in report.topics] == ["payments"] and report.exit_code == 2
+    fixed = lint_files(before, files(events__json=BASE, payments__json=uncastable))
+    [error] = fixed.errors
+    assert error.field == "curated" and "default 'many' is not a valid int" in error.problem
+    assert fixed.exit_code == 2
+
+
 def test_unchanged_and_cosmetic_files():
     before = files(events__json=BASE)
     assert lint_files(before, before).topics == []

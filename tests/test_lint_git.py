@@ -129,6 +129,17 @@ def test_invalid_file_exits_2_with_path_and_field(repo, env):
     assert text.returncode == 2 and "schemas/payments.json: field '<file>': not valid JSON" in text.stderr
 
 
+def test_an_invalid_file_is_answered_before_the_heavy_imports(repo, env):
+    """Reading and validating a file needs no DuckDB, Arrow or PyIceberg: a broken one is answered at once."""
+    from conftest import cli_imports
+    for text, message in (("{not json", "not valid JSON"), ('{"topic": "payments", "curated": {"columns": '
+                                                           '{"a": {"type": "text"}}}}', "unknown type 'text'")):
+        (repo / "schemas" / "payments.json").write_text(text)
+        done = cli_imports(["lint", "--base", "main", "schemas"], cwd=repo, env=env)
+        assert done.exit_code == 2 and "schemas/payments.json: field" in done.output and message in done.output
+        assert done.heavy == [], done.output
+
+
 def test_removed_file_needs_allow_removed(repo, env):
     (repo / "schemas" / "payments.json").unlink()
     done = lint(repo, env, "--base", "main", "schemas", "--json")

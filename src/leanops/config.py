@@ -168,7 +168,12 @@ class Settings(BaseModel):
 
     @property
     def catalog_uri(self) -> str:
-        return f"sqlite:///{self.home / 'catalog.db'}"
+        return f"sqlite:///{self.catalog_path}"
+
+    @property
+    def catalog_path(self) -> Path:
+        """The SQLite file of the local SQL catalog."""
+        return self.home / "catalog.db"
 
     @property
     def warehouse_dir(self) -> Path:

@@ -6,35 +6,36 @@ No file -> data waits in RAW; `standardized` -> RAW->Standardized; `curated` -> 
     schema = load_topic_schema(Path("schemas"), "events")
     if schema and schema.standardized: ...
 
-On AWS the files live under an S3 prefix (`LEANOPS_SCHEMAS=s3://bucket/prefix/`): `S3SchemaMirror` keeps a
-private local copy that the same loaders read, and `publish_schema_file` is how the deployer puts a file
-there (docs/schema-lifecycle.md, "Schemas on S3").
+This module is the model only: it reads a directory and knows nothing of where the files came from. On
+AWS the files live under an S3 prefix; `leanops.aws.schema_mirror` keeps a private local copy that these
+loaders read (docs/schema-lifecycle.md, "Schemas on S3").
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import shutil
-import tempfile
-import threading
-import weakref
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from leanops.config import split_s3_uri
-from leanops.errors import ConfigError, LeanOpsError, SchemaFileError, TransientError
+from leanops.errors import LeanOpsError, SchemaFileError
 from leanops.maintenance.policy import MaintenancePolicy
 from leanops.naming import ICEBERG_METADATA_COLUMNS, is_valid_column_name
 
 TYPE_RE = re.compile(r"^(string|int|long|double|boolean|date|timestamp|decimal\((\d{1,2}),\s*(\d{1,2})\))$")
 SCHEMA_SUFFIXES = (".json", ".yaml", ".yml")
 _META_NAMES = ("message_id", "topic_name", "publish_time", "ingestion_ts")  # typed by the pipeline itself
+FORM_ONLY = "form_only"  # validation context flag: skip the checks that cast values (they load DuckDB)
+
+
+def _casts_checked(info: ValidationInfo) -> bool:
+    """False on a first pass over a set of files (read_schema_dir, the linter): casting defaults and bounds
+    (DuckDB) waits until every file's form is known to be valid, so a broken file is answered before the
+    casting rules are loaded."""
+    return not (info.context or {}).get(FORM_ONLY)
 
 
 def _check_column(name: str) -> str:
@@ -120,19 +121,19 @@ class CuratedSection(_Section):
     _names = field_validator("columns")(lambda cls, value: _check_columns(value))
 
     @model_validator(mode="after")
-    def _keys_declared(self) -> "CuratedSection":
+    def _keys_declared(self, info: ValidationInfo) -> "CuratedSection":
         """The merge key and the version column must be declared, so both have a type."""
         for field in ("merge_key", "order_by"):
             name = getattr(self, field)
             _check_column(name)
             if name not in self.columns and name not in _META_NAMES:
                 raise ValueError(f"{field} {name!r} must be declared in curated.columns")
-        from leanops.catalog.partitioning import parse_partition
-        from leanops.stages.casting import check_default
+        from leanops.catalog.partitioning import read_partition
+        from leanops.schema.default_rules import check_default
         for entry in self.partitions:
-            parse_partition(entry)
-        for name, column in self.columns.items():
-            check_default(name, column)  # a default that would not cast, or a CDE with a default
+            read_partition(entry)
+        for name, column in self.columns.items():  # a default that would not cast, or a CDE with a default
+            check_default(name, column.type, column.default, column.cde, cast=_casts_checked(info))
         return self
 
     @property
@@ -170,14 +171,14 @@ class SemanticColumn(_Section):
         return value
 
     @model_validator(mode="after")
-    def _rules_fit_type(self) -> "SemanticColumn":
-        from leanops.stages.casting import check_default
+    def _rules_fit_type(self, info: ValidationInfo) -> "SemanticColumn":
+        from leanops.schema.default_rules import check_default
         if (self.min is not None or self.max is not None) and self.type in ("string", "boolean"):
             raise ValueError(f"min/max need an ordered type (number, date, timestamp), not {self.type}")
         for bound in ("min", "max"):
             value = getattr(self, bound)
             if value is not None:
-                check_default(bound, CuratedColumn(type=self.type, default=str(value)))
+                check_default(bound, self.type, str(value), cast=_casts_checked(info))
         return self
 
 
@@ -206,9 +207,9 @@ class SemanticSection(_Section):
 
     @model_validator(mode="after")
     def _partitions_parse(self) -> "SemanticSection":
-        from leanops.catalog.partitioning import parse_partition
+        from leanops.catalog.partitioning import read_partition
         for entry in self.partitions:
-            parse_partition(entry)
+            read_partition(entry)
         return self
 
     @property
@@ -269,11 +270,13 @@ def schema_path(schemas_dir: Path, topic: str) -> Path | None:
     return None
 
 
-def parse_topic_schema(path: Path, text: str | None = None, origin: str | None = None) -> TopicSchema:
+def parse_topic_schema(path: Path, text: str | None = None, origin: str | None = None,
+                       form_only: bool = False) -> TopicSchema:
     """Parse and validate one schema file; errors name the path and the field at fault.
 
     `origin`: where the file really lives when `path` is a copy (`s3://bucket/prefix/`): errors then name
-    `<origin><file name>`, the object a person can open and fix.
+    `<origin><file name>`, the object a person can open and fix. `form_only`: everything but whether the
+    defaults and semantic bounds cast (a first pass; the result is not for use).
     """
     label = f"{origin}{path.name}" if origin else str(path)
     text = path.read_text(encoding="utf-8") if text is None else text
@@ -286,7 +289,7 @@ def parse_topic_schema(path: Path, text: str | None = None, origin: str | None =
     if not isinstance(data, dict):
         raise SchemaFileError(label, "<file>", "must hold an object")
     try:
-        schema = TopicSchema.model_validate(data)
+        schema = TopicSchema.model_validate(data, context={FORM_ONLY: form_only})
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "<file>"
@@ -301,154 +304,12 @@ def load_topic_schema(schemas_dir: Path, topic: str, origin: str | None = None) 
     return parse_topic_schema(path, origin=origin) if path else None
 
 
-# -- schema files on S3 ----------------------------------------------------------------------------------
-_CONFIG_CODES = {"NoSuchBucket", "AccessDenied", "AllAccessDisabled", "InvalidAccessKeyId", "SignatureDoesNotMatch",
-                 "InvalidBucketName", "PermanentRedirect", "AuthorizationHeaderMalformed", "403", "404"}
-_CONTENT_TYPES = {".json": "application/json", ".yaml": "application/yaml", ".yml": "application/yaml"}
-
-
-def aws_error(exc: Exception, doing: str) -> LeanOpsError:
-    """A boto3 failure as a lean-ops error: wrong bucket, credentials or permissions are configuration
-    (exit 2, retrying will not help); anything else (throttling, 5xx, network) is transient."""
-    code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", "")) if hasattr(exc, "response") else ""
-    if code in _CONFIG_CODES or type(exc).__name__ in ("NoCredentialsError", "NoRegionError", "PartialCredentialsError"):
-        return ConfigError(f"{doing}: {exc}")
-    return TransientError(f"{doing}: {exc}")
-
-
-def _is_schema_name(name: str) -> bool:
-    """A file name directly under the prefix that the pipeline would read locally (and can be one locally)."""
-    return (bool(name) and "/" not in name and "\\" not in name and "\0" not in name and name not in (".", "..")
-            and len(name.encode()) <= 255 and Path(name).suffix in SCHEMA_SUFFIXES)
-
-
-def _list_schema_objects(client: Any, bucket: str, prefix: str, topic: str | None = None) -> dict[str, str]:
-    """{file name: ETag} of the schema files directly under `prefix` (only `topic`'s when given)."""
-    from botocore.exceptions import BotoCoreError, ClientError
-    found: dict[str, str] = {}
-    names = {f"{topic}{suffix}" for suffix in SCHEMA_SUFFIXES} if topic else None
-    try:
-        pages = client.get_paginator("list_objects_v2").paginate(
-            Bucket=bucket, Prefix=prefix + (f"{topic}." if topic else ""), Delimiter="/")
-        for page in pages:
-            for item in page.get("Contents", ()):
-                name = item["Key"][len(prefix):]
-                if _is_schema_name(name) and (names is None or name in names):
-                    found[name] = item.get("ETag", "")
-    except (BotoCoreError, ClientError) as exc:
-        raise aws_error(exc, f"cannot list the schema files under s3://{bucket}/{prefix}") from exc
-    return found
-
-
-def _get_object(client: Any, bucket: str, key: str) -> tuple[bytes, str] | None:
-    """(body, ETag), or None when the object is gone (deleted since it was listed)."""
-    from botocore.exceptions import BotoCoreError, ClientError
-    try:
-        response = client.get_object(Bucket=bucket, Key=key)
-        return response["Body"].read(), response.get("ETag", "")
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-            return None
-        raise aws_error(exc, f"cannot read s3://{bucket}/{key}") from exc
-    except BotoCoreError as exc:
-        raise aws_error(exc, f"cannot read s3://{bucket}/{key}") from exc
-
-
-class S3SchemaMirror:
-    """A private local copy of the schema files directly under an S3 prefix.
-
-    The copy is a plain directory, so every loader (`schema_path`, `load_topic_schema`, the deployer's
-    listing) works on it unchanged. `sync()` makes it match the prefix: new and changed files (by ETag) are
-    fetched, files gone from S3 are removed; `sync(topic)` does the same for one topic's files only (one
-    LIST request, a GET only when the file changed). Files are replaced whole (temp file + rename), so a
-    reader never sees half a file. `close()` removes the directory.
-    """
-
-    def __init__(self, uri: str, directory: Path, client: Any) -> None:
-        self.uri = uri
-        self.bucket, self.prefix = split_s3_uri(uri)
-        self.directory = directory
-        self._client = client
-        self._etags: dict[str, str] = {}
-        self._lock = threading.Lock()
-        self._cleanup = weakref.finalize(self, shutil.rmtree, str(directory), True)
-
-    @classmethod
-    def create(cls, uri: str, parent: Path, client: Any) -> S3SchemaMirror:
-        """A new private directory under `parent`, filled from `uri`."""
-        mirror = cls(uri, Path(tempfile.mkdtemp(prefix="schemas-", dir=parent)), client)
-        try:
-            mirror.sync()
-        except BaseException:
-            mirror.close()
-            raise
-        return mirror
-
-    def sync(self, topic: str | None = None) -> None:
-        with self._lock:  # listing included: a stale listing must never undo a newer one
-            listed = _list_schema_objects(self._client, self.bucket, self.prefix, topic)
-            mine = {name for name in self._etags if topic is None or Path(name).stem == topic}
-            for name in mine - listed.keys():
-                self._drop(name)
-            changed = [name for name, etag in listed.items() if self._etags.get(name) != etag]
-            if len(changed) > 1:
-                with ThreadPoolExecutor(max_workers=min(8, len(changed))) as pool:
-                    bodies = list(pool.map(lambda n: _get_object(self._client, self.bucket, self.prefix + n), changed))
-            else:
-                bodies = [_get_object(self._client, self.bucket, self.prefix + n) for n in changed]
-            for name, got in zip(changed, bodies):
-                if got is None:
-                    self._drop(name)
-                else:
-                    self._write(name, *got)
-
-    def _write(self, name: str, body: bytes, etag: str) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=".part-", dir=self.directory)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(body)
-            os.replace(tmp, self.directory / name)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        self._etags[name] = etag
-
-    def _drop(self, name: str) -> None:
-        (self.directory / name).unlink(missing_ok=True)
-        self._etags.pop(name, None)
-
-    def close(self) -> None:
-        self._cleanup()
-
-
-def publish_schema_file(client: Any, uri: str, path: Path) -> str:
-    """Upload the schema file `path` as `<uri><file name>` and return that object's URI.
-
-    The topic's other spellings there (an `events.yaml` next to a new `events.json`) are deleted after the
-    upload, so the published file is the one the pipeline loads, and at no moment is there none.
-    """
-    from botocore.exceptions import BotoCoreError, ClientError
-    bucket, prefix = split_s3_uri(uri)
-    key = prefix + path.name
-    try:
-        client.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(),
-                          ContentType=_CONTENT_TYPES.get(path.suffix, "application/octet-stream"))
-        for name in _list_schema_objects(client, bucket, prefix, path.stem):
-            if name != path.name:
-                client.delete_object(Bucket=bucket, Key=prefix + name)
-    except (BotoCoreError, ClientError) as exc:
-        raise aws_error(exc, f"cannot publish {path.name} to {uri}") from exc
-    return f"s3://{bucket}/{key}"
-
-
-def read_published(client: Any, uri: str, topic: str) -> tuple[Path, bytes] | None:
-    """The topic's published schema file under `uri` (the one the pipeline would load) and its bytes."""
-    bucket, prefix = split_s3_uri(uri)
-    listed = _list_schema_objects(client, bucket, prefix, topic)
-    for suffix in SCHEMA_SUFFIXES:
-        name = f"{topic}{suffix}"
-        if name in listed:
-            got = _get_object(client, bucket, prefix + name)
-            if got is not None:
-                return Path(name), got[0]
-    return None
+def read_schema_dir(directory: Path, origin: str | None = None) -> list[tuple[Path, TopicSchema]]:
+    """Every schema file of `directory`, parsed, in name order; a missing directory or any invalid file
+    raises (exit 2), so nothing is applied from a set of files that is not valid as a whole."""
+    if not directory.is_dir():
+        raise LeanOpsError(f"no schema directory {directory}")
+    files = sorted(p for p in directory.iterdir() if p.suffix in SCHEMA_SUFFIXES and p.is_file())
+    for path in files:  # every file's form first: a broken one is answered before the casting rules load
+        parse_topic_schema(path, origin=origin, form_only=True)
+    return [(p, parse_topic_schema(p, origin=origin)) for p in files]

@@ -26,7 +26,6 @@ def render(out: Path = typer.Option(..., "--out", help="directory for the *.asl.
     Without --values the files are Terraform templates (`${alerts_topic_arn}` ...), listed per file in
     placeholders.json; infra/terraform reads them with templatefile().
     """
-    from leanops.aws.stepfunctions import RenderOptions, placeholders, render_all, write_all
     substitutions = None
     if values is not None:
         try:
@@ -35,6 +34,7 @@ def render(out: Path = typer.Option(..., "--out", help="directory for the *.asl.
             raise ConfigError(f"--values {values}: {exc}") from exc
         if not isinstance(substitutions, dict) or not all(isinstance(v, str) for v in substitutions.values()):
             raise ConfigError(f"--values {values}: expected a JSON object of strings")
+    from leanops.aws.stepfunctions import RenderOptions, placeholders, render_all, write_all
     options = RenderOptions(job_retry_interval_seconds=job_retry_interval)
     written = write_all(out, options, substitutions)
     templates = render_all(options)

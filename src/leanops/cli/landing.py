@@ -51,6 +51,8 @@ def watch(directory: Path = typer.Argument(..., help="landing directory to pick 
                                        help="seconds a file must be unchanged before it is taken"),
           home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
     """Ingest NDJSON files dropped in DIR: tracked once, grouped into manifests, one RAW commit each."""
+    if not directory.is_dir():  # answered before the heavy imports (DuckDB, Arrow, PyIceberg)
+        raise LeanOpsError(f"no landing directory {directory}")
     from leanops.landing.manifests import LandingOptions
     from leanops.landing.failures import WatchFailures
     from leanops.landing.watch import watch_pass

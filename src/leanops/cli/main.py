@@ -26,9 +26,10 @@ EngineOpt = typer.Option("embedded", "--engine", envvar="LEANOPS_ENGINE",
                               "(PySpark + Iceberg, needs lean-ops[spark])")
 
 
-def _context(home: Optional[Path], schemas: Optional[Path], engine: str = "embedded"):
+def _context(home: Optional[Path], schemas: Optional[Path], engine: str = "embedded", lake: bool = True):
+    """The deployment. `lake=False` for read commands: the Iceberg catalog (PyIceberg) opens on first use."""
     from leanops.context import Context
-    return Context.open(home, schemas, engine=engine)
+    return Context.open(home, schemas, engine=engine, lake=lake)
 
 
 @app.command()
@@ -129,9 +130,8 @@ def _print_cycle(report, as_json: bool) -> None:
 def status(home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
     """Per topic: flag, checkpoints, rows pending per layer, last run and its outcome; per table: files,
     delete files, snapshots and the last maintenance."""
-    from leanops.orchestrate.health import topic_status
-    ctx = _context(home, schemas)
-    statuses = [topic_status(ctx, t) for t in ctx.topics()]
+    ctx = _context(home, schemas, lake=False)
+    statuses = _statuses(ctx, ctx.topics())
     if as_json:
         output.emit_json(statuses)
         return
@@ -146,6 +146,14 @@ def status(home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt,
                                  "last maintenance"),
                       [(s["topic"], t["table"], t["records"], t["data_files"], t["delete_files"], t["snapshots"],
                         (s["last_maintenance"] or "never")[:16].replace("T", " ")) for s in statuses for t in s["tables"]])
+
+
+def _statuses(ctx, topics: list[str]) -> list[dict]:
+    """Each topic's status; an empty home answers from the state store and the catalog file alone."""
+    if not topics:
+        return []
+    from leanops.orchestrate.health import topic_status
+    return [topic_status(ctx, t) for t in topics]
 
 
 def _age(seconds: float | None) -> str:
@@ -163,7 +171,7 @@ def topics(typer_ctx: typer.Context, home: Optional[Path] = HomeOpt, schemas: Op
     """The topic registry (no sub-command: list it)."""
     if typer_ctx.invoked_subcommand is not None:
         return
-    ctx = _context(home, schemas)
+    ctx = _context(home, schemas, lake=False)
     entries = ctx.state.list_topics()
     rows = [{"topic_name": e.topic_name, "is_active": e.is_active, "flow_control_flag": e.flow_control_flag.value,
              "last_updated_at": e.last_updated_at.isoformat()} for e in entries]
@@ -178,7 +186,7 @@ def topics(typer_ctx: typer.Context, home: Optional[Path] = HomeOpt, schemas: Op
 def drift(topic: Optional[str] = typer.Option(None, "--topic", "-t", help="only this topic"),
           home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
     """The drift log: columns seen in data that the schema does not declare (or conflicts with), first sighting."""
-    ctx = _context(home, schemas)
+    ctx = _context(home, schemas, lake=False)
     entries = ctx.state.list_drift(topic)
     if as_json:
         output.emit_json([e.as_dict() for e in entries])
@@ -220,7 +228,7 @@ def topics_activate(topic: str = typer.Argument(...), home: Optional[Path] = Hom
 
 def _set_flag(topic: str, flag: str, home: Optional[Path], schemas: Optional[Path], as_json: bool) -> None:
     from leanops.types import FlowControl
-    ctx = _context(home, schemas)
+    ctx = _context(home, schemas, lake=False)
     entry = ctx.state.set_flow_control(topic, FlowControl(flag))
     result = {"topic_name": entry.topic_name, "flow_control_flag": entry.flow_control_flag.value,
               "last_updated_at": entry.last_updated_at.isoformat()}
@@ -283,17 +291,11 @@ def accountability(topic: Optional[str] = typer.Option(None, "--topic", "-t"),
         _pre_raw_accountability(hours, home, schemas, as_json)
         return
     from leanops.landing.failures import unlanded_files
-    from leanops.landing.operations import files_account
-    from leanops.stages.accountability import topic_accounts
-    ctx = _context(home, schemas)
-    accounts = []
+    ctx = _context(home, schemas, lake=False)
     names = [topic] if topic else ctx.topics()
-    for name in names:
-        files = files_account(ctx.lake, ctx.state, name)  # lines in landed files = RAW accepted + DLQ
-        accounts += ([files] if files else []) + topic_accounts(ctx.lake, name)
-    if not topic:  # landed files whose topic never reached RAW (or is no valid name) have only their files layer
-        for name in sorted({u.file.topic for u in unlanded_files(ctx.state)} - set(names)):
-            accounts.append(files_account(ctx.lake, ctx.state, name))
+    # landed files whose topic never reached RAW (or is no valid name) have only their files layer
+    unlanded = [] if topic else sorted({u.file.topic for u in unlanded_files(ctx.state)} - set(names))
+    accounts = _accounts(ctx, names, unlanded)
     if as_json:
         output.emit_json([a.as_dict() for a in accounts])
     else:
@@ -334,6 +336,20 @@ def _pre_raw_accountability(hours: float, home: Optional[Path], schemas: Optiona
                             account.in_flight, account.missing, f"{account.percent:.2f}")])
     if not account.ok:
         raise typer.Exit(1)
+
+
+def _accounts(ctx, topics: list[str], files_only: list[str]) -> list:
+    """Each topic's layers (its landed files first), then the files layer of `files_only`; an empty home
+    answers from the state store and the catalog file alone."""
+    if not topics and not files_only:
+        return []
+    from leanops.landing.operations import files_account
+    from leanops.stages.accountability import topic_accounts
+    accounts = []
+    for name in topics:
+        files = files_account(ctx.lake, ctx.state, name)  # lines in landed files = RAW accepted + DLQ
+        accounts += ([files] if files else []) + topic_accounts(ctx.lake, name)
+    return accounts + [files_account(ctx.lake, ctx.state, name) for name in files_only]
 
 
 def _percent_cell(account) -> str:
@@ -382,6 +398,11 @@ def deploy(schema_dir: Optional[str] = typer.Argument(None, metavar="[SCHEMA_DIR
                     "machine with {\"topic\": ...} instead of rebuilding in-process"),
            home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
     """Apply schema changes: NEW_TABLE, SCHEMA_EVOLVE, PURE_REMAP, NUCLEAR_RESET (archive + rebuild)."""
+    from leanops.config import Settings, s3_prefix_uri
+    from leanops.schema_file import read_schema_dir
+    source = Settings.from_env(home, schemas).schemas_location if schema_dir is None else schema_dir
+    if s3_prefix_uri(source) is None:  # a missing directory or an invalid file answers before the heavy imports
+        read_schema_dir(Path(source))
     from leanops.schema.deploy import deploy as run_deploy
     ctx = _context(home, schemas)
     try:

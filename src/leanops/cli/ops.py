@@ -91,6 +91,8 @@ def errors_replay(topic: str = typer.Option(..., "--topic", "-t", help="the topi
     """Run rejected rows again, counted once: curated/semantic under today's schema file (after a fix),
     dlq/parse from corrected input (`leanops errors export`, edited). Fixed rows leave the errors; the
     others stay. Exit 1 when a correction could not be applied."""
+    if source not in (None, "-") and not Path(source).is_file():  # answered before the heavy imports
+        raise LeanOpsError(f"--from {source}: no such file")
     from leanops.ops.corrections import LAYERS as CORRECTED
     from leanops.ops.replay import replay_curated, replay_semantic
     replays = {"curated": replay_curated, "semantic": replay_semantic}

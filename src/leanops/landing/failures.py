@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from leanops.errors import LeanOpsError
-from leanops.landing.manifests import LandingOptions
+from leanops.landing.options import LandingOptions
 from leanops.state.base import FileStatus, Manifest, ManifestStatus, StateStore, TrackedFile
 
 if TYPE_CHECKING:  # watch imports the landing's operations, which import this module

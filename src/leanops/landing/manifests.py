@@ -30,33 +30,10 @@ from leanops.catalog.tables import (  # noqa: F401  (the manifest keys are re-ex
 from leanops.context import Context
 from leanops.errors import LeanOpsError
 from leanops.faults import fault_point
-from leanops.ingest.raw import Source, SourceError, ingest_sources
+from leanops.landing.options import MiB, LandingOptions  # noqa: F401  (re-exported)
 from leanops.catalog.rollups import counted
 from leanops.catalog.tables import ancestors
 from leanops.state.base import FileStatus, Manifest, ManifestStatus, StateStore, TrackedFile
-
-MiB = 1 << 20
-
-
-@dataclasses.dataclass(frozen=True)
-class LandingOptions:
-    """Seed 003's thresholds and the landing's timings."""
-
-    max_files: int = 200
-    max_bytes: int = 700 * MiB
-    max_wait_seconds: float = 300.0
-    settle_seconds: float = 5.0
-    processing_timeout_seconds: float = 3600.0  # a manifest processing longer than this is stuck
-    max_attempts: int = 3  # a failed manifest is retried until it has been tried this often
-
-    def __post_init__(self) -> None:
-        if self.max_files < 1 or self.max_bytes < 1:
-            raise LeanOpsError("max_files and max_bytes must be at least 1")
-        if min(self.max_wait_seconds, self.settle_seconds, self.processing_timeout_seconds) < 0:
-            raise LeanOpsError("landing timings cannot be negative")
-        if self.max_attempts < 1:
-            raise LeanOpsError("max_attempts must be at least 1")
-
 
 @dataclasses.dataclass
 class ManifestResult:
@@ -153,6 +130,7 @@ def process_manifest(ctx: Context, manifest: Manifest, opener: Callable[[str], B
     sealed = committed_manifest(lake.raw_table(manifest.topic), manifest.manifest_id)
     if sealed is not None:
         return _complete_from_summary(state, manifest, sealed)
+    from leanops.ingest.raw import Source, SourceError, ingest_sources  # here: readers of manifests skip the ingest
     result = ManifestResult(manifest.manifest_id, manifest.topic, ManifestStatus.COMPLETED, len(files))
     while files:
         try:

@@ -29,6 +29,9 @@ from leanops.catalog.tables import METADATA_RETENTION
 from leanops.context import Context
 from leanops.errors import LeanOpsError
 from leanops.maintenance.compact import compact, plan_compaction
+from leanops.maintenance.counts import (  # noqa: F401  (re-exported: the status figures)
+    STAGE, last_maintenance, table_counts, topic_counts, topic_tables as _topic_tables,
+)
 from leanops.maintenance.expire import expire
 from leanops.maintenance.orphans import sweep as sweep_orphans
 from leanops.maintenance.policy import MaintenancePolicy
@@ -38,7 +41,6 @@ from leanops.state.base import RunRecord
 
 log = logging.getLogger(__name__)
 
-STAGE = "maintenance"  # the run log's stage name for maintenance runs
 SUMMARY_MAINTENANCE = "leanops.maintenance"  # on maintenance commits: compaction | manifests
 LEASE_TTL_SECONDS = 3600.0
 ACTIONS = ("compact", "manifests", "expire", "orphans")
@@ -259,20 +261,6 @@ def layout(table: Table, policy: MaintenancePolicy | None = None) -> Layout:
                   metadata_json_bytes=_size(table, table.metadata_location))
 
 
-def table_counts(table: Table) -> dict:
-    """File and snapshot counts from metadata alone (the head snapshot's totals): for status pages."""
-    snapshot = table.current_snapshot()
-    props = snapshot.summary.additional_properties if snapshot is not None and snapshot.summary else {}
-    return {"table": ".".join(table.name()[-2:]), "data_files": int(props.get("total-data-files", 0)),
-            "delete_files": int(props.get("total-delete-files", 0)), "snapshots": len(table.metadata.snapshots),
-            "records": int(props.get("total-records", 0))}
-
-
-def topic_counts(ctx: Context, topic: str) -> list[dict]:
-    """`table_counts` of each of the topic's tables."""
-    return [table_counts(t) for t in _topic_tables(ctx, topic)]
-
-
 def _size(table: Table, path: str) -> int | None:
     try:
         return len(table.io.new_input(path))
@@ -361,19 +349,6 @@ def _oldest_commit(tables: list[Table]) -> datetime:
     oldest = min((s.timestamp_ms for t in tables for s in t.metadata.snapshots), default=None)
     now = datetime.now(timezone.utc)
     return now if oldest is None else datetime.fromtimestamp(oldest / 1000, timezone.utc)
-
-
-def _topic_tables(ctx: Context, topic: str) -> list[Table]:
-    lake = ctx.lake
-    found = [lake.raw_table(topic), lake.standardized_table(topic), lake.curated_table(topic),
-             lake.semantic_table(topic)]
-    return [t for t in found if t is not None]
-
-
-def last_maintenance(ctx: Context, scope: str) -> datetime | None:
-    """When the scope's last maintenance run ended (the run log keeps each stage's newest run)."""
-    runs = [r for r in ctx.state.list_runs(scope, limit=50) if r.stage == STAGE and r.ended_at is not None]
-    return max((r.ended_at for r in runs), default=None)
 
 
 # -- bookkeeping ----------------------------------------------------------------------------------

@@ -112,7 +112,7 @@ def _topic_status(ctx: Context, name: str, entry, thresholds) -> tuple[dict, lis
         row["lease_holder"] = ctx.state.lease_holder(name)
         row["pending"] = {a.layer: a.pending for a in accounts if a.layer in STAGES}
         row["accountable"] = all(a.ok for a in accounts)
-        from leanops.maintenance.run import last_maintenance, topic_counts
+        from leanops.maintenance.counts import last_maintenance, topic_counts
         row["tables"] = topic_counts(ctx, name)
         row["last_maintenance"] = _iso(last_maintenance(ctx, name))
         try:

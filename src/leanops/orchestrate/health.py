@@ -68,7 +68,7 @@ def semantic_lag_seconds(ctx: Context, topic: str, now: datetime | None = None) 
 
 def topic_status(ctx: Context, topic: str) -> dict:
     """Flag, checkpoints, pending rows, last run, and each table's files, delete files and snapshots."""
-    from leanops.maintenance.run import last_maintenance, topic_counts
+    from leanops.maintenance.counts import last_maintenance, topic_counts
     entry = ctx.state.get_topic(topic)
     accounts = {a.layer: a for a in topic_accounts(ctx.lake, topic)}
     runs = ctx.state.list_runs(topic, limit=1)

@@ -45,16 +45,8 @@ from leanops.schema.changes import ChangeKind
 from leanops.schema.lint import classify
 from leanops.schema.rebuild import SUCCEEDED, rebuild
 from leanops.schema.rules.column_types import promotion
-from leanops.schema_file import (
-    SCHEMA_SUFFIXES,
-    S3SchemaMirror,
-    TopicSchema,
-    aws_error,
-    fingerprint,
-    parse_topic_schema,
-    publish_schema_file,
-    read_published,
-)
+from leanops.aws.schema_mirror import S3SchemaMirror, aws_error, publish_schema_file, read_published
+from leanops.schema_file import TopicSchema, fingerprint, parse_topic_schema, read_schema_dir
 from leanops.stages import casting
 from leanops.stages.casting import type_name
 from leanops.stages import semantic
@@ -149,10 +141,7 @@ def deploy(ctx: Context, schema_dir: Path | str | None = None, deployed_by: str 
     aws = AwsTargets(ctx, publish, rebuilder_arn)
     who = deployed_by or getpass.getuser()
     with _schema_files(ctx, schema_dir) as (directory, origin):
-        if not directory.is_dir():
-            raise LeanOpsError(f"no schema directory {directory}")
-        files = sorted(p for p in directory.iterdir() if p.suffix in SCHEMA_SUFFIXES and p.is_file())
-        schemas = [(p, parse_topic_schema(p, origin=origin)) for p in files]  # any invalid file stops it (exit 2)
+        schemas = read_schema_dir(directory, origin)  # any invalid file stops it (exit 2)
         return [_deploy_topic(ctx, path, schema, who, aws) for path, schema in schemas]
 
 

@@ -141,16 +141,17 @@ class LintReport:
                 "notes": self.notes, "ok": self.ok, "exit_code": self.exit_code}
 
 
-def _parse(path: str, data: bytes) -> TopicSchema:
+def _parse(path: str, data: bytes, form_only: bool = False) -> TopicSchema:
     """parse_topic_schema, plus what only the linter checks: UTF-8 text, no nesting deep enough to
     exhaust the parser, no duplicate keys (a reviewer reads the first, the parser keeps the last),
-    and a usable topic name (the pipeline never loads a file whose name is not a valid topic)."""
+    and a usable topic name (the pipeline never loads a file whose name is not a valid topic).
+    `form_only`: defaults and semantic bounds are not cast (see lint_files)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SchemaFileError(path, "<file>", f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     try:
-        schema = parse_topic_schema(Path(path), text)
+        schema = parse_topic_schema(Path(path), text, form_only=form_only)
         duplicate = _duplicate_key(path, text)
     except RecursionError:
         raise SchemaFileError(path, "<file>", "nested too deeply to be a schema file") from None
@@ -204,6 +205,16 @@ def _duplicate_key(path: str, text: str) -> object | None:
     return None
 
 
+def _well_formed(files: Mapping[str, bytes], display) -> bool:
+    """Whether every file passes all but the cast checks."""
+    for name, data in files.items():
+        try:
+            _parse(display(name), data, form_only=True)
+        except SchemaFileError:
+            return False
+    return True
+
+
 def _by_topic(files: Mapping[str, bytes]) -> dict[str, list[str]]:
     """Topic -> its file names, in the pipeline's precedence (.json, then .yaml, then .yml)."""
     topics: dict[str, list[str]] = {}
@@ -218,6 +229,9 @@ def lint_files(before: Mapping[str, bytes], after: Mapping[str, bytes], *, schem
     report = LintReport(schema_dir, base_ref, base_commit)
     old_topics, new_topics = _by_topic(before), _by_topic(after)
     display = (lambda name: f"{schema_dir.rstrip('/')}/{name}") if schema_dir else (lambda name: name)
+    # Every file's form first. When one is broken the lint exits 2 anyway: it is answered without loading
+    # the casting rules (DuckDB), and the defaults' and bounds' casts are checked once every file is well formed.
+    form_only = not _well_formed(after, display)
     for topic in sorted(old_topics.keys() | new_topics.keys()):
         old_names, new_names = old_topics.get(topic, []), new_topics.get(topic, [])
         if len(new_names) > 1:
@@ -230,7 +244,7 @@ def lint_files(before: Mapping[str, bytes], after: Mapping[str, bytes], *, schem
         new = old = None
         if new_name is not None:
             try:
-                new = _parse(display(new_name), after[new_name])
+                new = _parse(display(new_name), after[new_name], form_only)
             except SchemaFileError as exc:
                 report.errors.append(exc)
                 continue
@@ -239,7 +253,7 @@ def lint_files(before: Mapping[str, bytes], after: Mapping[str, bytes], *, schem
         changes = None
         if old_name is not None:
             try:
-                old = _parse(f"{base_ref}:{display(old_name)}", before[old_name])
+                old = _parse(f"{base_ref}:{display(old_name)}", before[old_name], form_only)
             except SchemaFileError as exc:
                 changes = [BaseInvalid("<file>", f"field '{exc.field}': {exc.problem}", None, rule="base")]
                 if new is None:

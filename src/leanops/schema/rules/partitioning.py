@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from leanops.catalog.partitioning import parse_partition
+from leanops.catalog.partitioning import read_partition
 from leanops.schema.changes import Change, ChangePartition
 from leanops.schema.rules._common import common_sections
 from leanops.schema_file import TopicSchema
 
 
-def _spec(entries: list[str]) -> list[tuple[str, str]]:
-    return [(column, str(transform)) for column, transform, _ in map(parse_partition, entries)]
+def _spec(entries: list[str]) -> list[tuple[str, str, int | None]]:
+    return [(e.column, e.transform, e.width) for e in map(read_partition, entries)]
 
 
 def partition_layout(old: TopicSchema | None, new: TopicSchema | None) -> Iterator[Change]:
