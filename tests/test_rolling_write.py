@@ -14,6 +14,7 @@ import pytest
 from pyiceberg.expressions import AlwaysTrue
 from pyiceberg.io.pyarrow import ArrowScan
 
+from leanops.catalog import rolling_write
 from leanops.catalog.commit import StagedAppend
 from leanops.ingest import ingest_stream
 from leanops.maintenance.run import due_reasons
@@ -36,7 +37,8 @@ def _stats(data_file) -> tuple:
 
 
 @pytest.mark.parametrize("name", ["day", "day_x_bucket", "identity_string", "truncate_decimal_x_month"])
-def test_many_batches_make_what_one_pyiceberg_append_makes(tmp_path, name):
+def test_many_batches_make_what_one_pyiceberg_append_makes(tmp_path, monkeypatch, name):
+    monkeypatch.setattr(rolling_write, "MAX_OPEN_FILES", 1000)  # one open file for each of ~80 partitions
     catalog = _catalog(tmp_path)
     ours, theirs = _table(catalog, f"{name}_ours", SPECS[name]), _table(catalog, f"{name}_pyiceberg", SPECS[name])
     rows = _rows(1200)  # 4 days, nulls in the partition columns
@@ -131,3 +133,20 @@ def test_an_ingest_writes_one_file_per_day_and_no_maintenance_is_due(ctx):
     assert len(raw.metadata.snapshots) == 1  # one commit per ingest
     assert not [reason for reason in due_reasons(ctx, "orders", ctx.settings.maintenance)
                 if reason.startswith("raw.")]
+
+
+def test_open_files_stay_bounded_over_many_partitions(tmp_path, monkeypatch):
+    """Past `MAX_OPEN_FILES` partitions the least recently written file is closed: more files, same rows
+    in the same order per partition."""
+    monkeypatch.setattr(rolling_write, "MAX_OPEN_FILES", 2)
+    catalog = _catalog(tmp_path)
+    table, reference = _table(catalog, "day", SPECS["day"]), _table(catalog, "day_ref", SPECS["day"])
+    rows = _rows(1000, days=5, null_every=0)  # 6 days with the 22:00 start
+    staged = StagedAppend(table, roll_at_bytes=BIG)
+    for start in range(0, rows.num_rows, 100):
+        staged.write(rows.slice(start, 100))
+        assert len(staged._rolling._open) <= 2
+    staged.commit({"test": "1"})
+    reference.append(rows)
+    assert _by_partition(table) == _by_partition(reference)
+    assert len(_files(table)) > len(_files(reference))

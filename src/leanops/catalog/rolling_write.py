@@ -12,7 +12,10 @@ Parquet bytes to Arrow bytes; if the file already holds rows and the slice would
 target, the file is closed and the slice starts the next one. A file is therefore at most the target
 plus one slice's misestimate, and every file of a partition but its last is within one slice of the
 target: with slices of one batch (~20 MB for 100,000 RAW lines) and the 128 MiB target, above the
-96 MiB below which maintenance calls a file small. A slice is never split.
+96 MiB below which maintenance calls a file small. A slice is never split. At most
+`MAX_OPEN_FILES` files are open at once (file handles; an object store buffers a part per open
+upload): a write to yet another partition first closes the least recently written file, so a backfill
+over many days costs more files for the days it returns to, never unbounded handles or memory.
 
 Everything about a file is PyIceberg's: the names (`WriteTask`), the location provider (partitioned
 paths), the Arrow schema with Iceberg field ids (`_to_requested_schema`), the Parquet writer with the
@@ -46,6 +49,9 @@ from pyiceberg.typedef import Record
 from pyiceberg.utils.config import Config
 
 from leanops.catalog.partitioned_write import split_by_partition
+
+
+MAX_OPEN_FILES = 32
 
 
 class _MeasuredOutput(OutputFile):
@@ -97,10 +103,11 @@ class RollingWriter:
     def __init__(self, io: FileIO, target_file_bytes: int) -> None:
         self.io = io
         self.target_file_bytes = target_file_bytes
+        self.max_open_files = MAX_OPEN_FILES
         self._uuid = uuid.uuid4()
         self._counter = itertools.count(0)
         self._writes = itertools.count(0)
-        self._open: dict[tuple, _OpenFile] = {}  # by partition record
+        self._open: dict[tuple, _OpenFile] = {}  # by partition record, least recently written first
         self._done: list[tuple[tuple[int, int], DataFile]] = []
         self._format = FileFormatFactory.get(FileFormat.PARQUET)
 
@@ -120,12 +127,15 @@ class RollingWriter:
                                         format_version=table_metadata.format_version)
         for place, (partition_key, part) in enumerate(partitions):
             slot = tuple(partition_key.partition) if partition_key is not None else ()
-            current = self._open.get(slot)
+            current = self._open.pop(slot, None)  # re-inserted below: most recently written last
             if current is not None and self._would_overflow(current, part.nbytes):
-                self._close(self._open.pop(slot), table_metadata)
+                self._close(current, table_metadata)
                 current = None
             if current is None:
-                current = self._open[slot] = self._new_file(table_metadata, partition_key, (write_number, place))
+                while len(self._open) >= self.max_open_files:
+                    self._close(self._open.pop(next(iter(self._open))), table_metadata)
+                current = self._new_file(table_metadata, partition_key, (write_number, place))
+            self._open[slot] = current
             file_schema = self._file_schema(table_metadata)
             batches = [_to_requested_schema(requested_schema=file_schema, file_schema=rows_schema, batch=batch,
                                             downcast_ns_timestamp_to_us=self._downcast(), include_field_ids=True,
