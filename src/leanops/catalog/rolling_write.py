@@ -122,9 +122,11 @@ class RollingWriter:
                 self._close(self._open.pop(key), table_metadata)
         partitions = ([(None, rows)] if table_metadata.spec().is_unpartitioned()
                       else split_by_partition(table_metadata, rows))
+        downcast = self._downcast()
         rows_schema = pyarrow_to_schema(rows.schema, name_mapping=schema.name_mapping,
-                                        downcast_ns_timestamp_to_us=self._downcast(),
+                                        downcast_ns_timestamp_to_us=downcast,
                                         format_version=table_metadata.format_version)
+        file_schema = self._file_schema(table_metadata)
         for place, (partition_key, part) in enumerate(partitions):
             slot = tuple(partition_key.partition) if partition_key is not None else ()
             current = self._open.pop(slot, None)  # re-inserted below: most recently written last
@@ -136,9 +138,8 @@ class RollingWriter:
                     self._close(self._open.pop(next(iter(self._open))), table_metadata)
                 current = self._new_file(table_metadata, partition_key, (write_number, place))
             self._open[slot] = current
-            file_schema = self._file_schema(table_metadata)
             batches = [_to_requested_schema(requested_schema=file_schema, file_schema=rows_schema, batch=batch,
-                                            downcast_ns_timestamp_to_us=self._downcast(), include_field_ids=True,
+                                            downcast_ns_timestamp_to_us=downcast, include_field_ids=True,
                                             format_model=self._format)
                        for batch in part.to_batches()]
             current.writer.write(pa.Table.from_batches(batches))
