@@ -13,6 +13,7 @@ from pyiceberg.types import StringType
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from leanops.catalog.partitioned_write import data_files
+from leanops.catalog.rolling_write import RollingWriter
 from leanops.errors import CommitConflictError
 from leanops.faults import fault_point
 
@@ -84,15 +85,20 @@ class StagedAppend:
             staged.add_string_columns(new_names)
             staged.write(batch)
         staged.commit({"leanops.source-snapshot-id": "123"})
+
+    With `roll_at_bytes` the writes go to one open file per partition, rolled at about that size
+    (`rolling_write.RollingWriter`): many small batches make files of the target size instead of a
+    file per batch per partition. Without it, each `write` writes its own files (`partitioned_write`).
     """
 
-    def __init__(self, table: Table) -> None:
+    def __init__(self, table: Table, roll_at_bytes: int | None = None) -> None:
         self.table = table
         self.txn = table.transaction()
         self.files: list = []
         self.rows = 0
         self._uuid = uuid.uuid4()
         self._counter = itertools.count(0)
+        self._rolling = RollingWriter(table.io, roll_at_bytes) if roll_at_bytes else None
 
     @property
     def arrow_schema(self) -> pa.Schema:
@@ -116,6 +122,10 @@ class StagedAppend:
         `partitioned_write`); within a partition the rows keep their order."""
         if rows.num_rows == 0:
             return
+        if self._rolling is not None:
+            self._rolling.write(self.txn.table_metadata, rows)
+            self.rows += rows.num_rows
+            return
         self.files.extend(data_files(table_metadata=self.txn.table_metadata, rows=rows, io=self.table.io,
                                      write_uuid=self._uuid, counter=self._counter))
         self.rows += rows.num_rows
@@ -128,6 +138,8 @@ class StagedAppend:
     def commit(self, summary: dict[str, str], delete_files: list | None = None) -> int:
         """Commit every written file (and position-delete files) in one snapshot; returns its id."""
         from leanops.catalog.row_delta import commit_row_delta
+        if self._rolling is not None:  # its files first: they hold the rows written through `write`
+            self.files[:0] = self._rolling.finish(self.txn.table_metadata)
         commit_row_delta(self.txn, self.table.io, self.files, delete_files or [], summary)
         fault_point("before-commit")  # the data files are written, nothing refers to them yet
         try:

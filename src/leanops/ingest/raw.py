@@ -170,7 +170,9 @@ def ingest_sources(lake: Lakehouse, state: StateStore, settings: Settings, topic
             if pending:
                 yield pa.concat_tables(pending)
 
-    staged = StagedAppend(raw)
+    # one open file per day, rolled at the size maintenance compacts towards: a load does not leave
+    # a file per batch for the next run to compact
+    staged = StagedAppend(raw, roll_at_bytes=settings.maintenance.target_bytes)
     # Parquet encoding (C++, outside the GIL) of one batch overlaps the checks of the next; at most
     # one batch waits, so memory stays bounded by two batches
     with ThreadPoolExecutor(1, thread_name_prefix="leanops-raw-writer") as writer:
