@@ -1,7 +1,7 @@
 """Orchestrator cycle benchmark.
 
-(1) A cycle over 200 topics with no new data (target: under 5 s on this machine; it should touch only
-    metadata), against a baseline measured in the same run: the time just to load every topic's RAW
+(1) A cycle over 200 topics with no new data (target: under 1 s on this machine, issue 19; it should
+    touch only metadata, and metadata already parsed in the process is not parsed again), against a baseline measured in the same run: the time just to load every topic's RAW
     table from the catalog (the floor any metadata-only cycle pays).
 (2) A cycle over 20 topics with 50,000 new events each (Standardized only), with the events/s.
 
@@ -26,6 +26,9 @@ from leanops.ingest import ingest_stream
 from leanops.orchestrate.alerts import Fanout
 from leanops.orchestrate.cycle import CycleOptions, run_cycle
 from leanops.types import RunStatus
+
+
+IDLE_TARGET_SECONDS = 1.0  # issue 19 (it was 5 s)
 
 
 def _schema(schemas: Path, topic: str) -> None:
@@ -60,11 +63,12 @@ def idle_cycle(work: Path, topics: int) -> dict:
     for i in range(topics):
         ctx.lake.raw_table(f"t{i:03d}")
     baseline = time.perf_counter() - start
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     report = run_cycle(ctx, CycleOptions(concurrency=4), Fanout([]))
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     assert all(o.status == RunStatus.NO_NEW_DATA for o in report.outcomes), "idle cycle did work"
-    return {"topics": topics, "cycle_seconds": round(seconds, 3), "baseline_load_raw_tables_seconds": round(baseline, 3)}
+    return {"topics": topics, "cycle_seconds": round(seconds, 3), "cycle_cpu_seconds": round(cpu, 3),
+            "baseline_load_raw_tables_seconds": round(baseline, 3)}
 
 
 def busy_cycle(work: Path, topics: int, events: int) -> dict:
@@ -100,13 +104,14 @@ def main() -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result = {"idle": idle, "busy": busy, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
-              "load_average": os.getloadavg()[0], "idle_target_seconds": 5.0,
-              "idle_pass": idle["cycle_seconds"] < 5.0}
+              "load_average": os.getloadavg()[0], "idle_target_seconds": IDLE_TARGET_SECONDS,
+              "idle_pass": idle["cycle_seconds"] < IDLE_TARGET_SECONDS}
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"idle cycle: {idle['topics']} topics, no new data: {idle['cycle_seconds']:.2f} s "
-              f"(target < 5 s: {'PASS' if result['idle_pass'] else 'FAIL'}); baseline, loading every RAW "
+        print(f"idle cycle: {idle['topics']} topics, no new data: {idle['cycle_seconds']:.2f} s, "
+              f"{idle['cycle_cpu_seconds']:.2f} CPU s (target < {IDLE_TARGET_SECONDS:g} s: "
+              f"{'PASS' if result['idle_pass'] else 'FAIL'}); baseline, loading every RAW "
               f"table once: {idle['baseline_load_raw_tables_seconds']:.2f} s")
         print(f"busy cycle: {busy['topics']} topics x {busy['events_per_topic']:,} new events: "
               f"{busy['cycle_seconds']:.1f} s ({busy['events_per_second']:,} events/s, Standardized)")
