@@ -235,3 +235,30 @@ def test_a_poisoned_line_in_a_large_block_costs_only_its_neighbourhood(monkeypat
     [rejected] = [r for r in check(*lines) if r["reason"]]
     assert rejected["line_number"] == 2501 and rejected["reason"].startswith("not valid JSON")
     assert sum(exact_lines_seen) <= envelope.EXACT_RUN_LINES
+
+
+def test_the_ingest_runs_without_numpy(tmp_path):
+    """The Lambda layer leaves numpy out (docs/terraform.md): the manifest builder's ingest must not need it."""
+    import subprocess
+    import sys
+    import textwrap
+    source = tmp_path / "in.ndjson"
+    source.write_text('{"message_id": "m1", "payload": {"a": 1.10}}\n{"message_id": "m2"}\nnot json\n')
+    script = textwrap.dedent(f"""
+        import sys
+        class NoNumpy:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("numpy", "pandas"):
+                    raise ImportError(name + " is not in the Lambda layer")
+        sys.meta_path.insert(0, NoNumpy())
+        from leanops.context import Context
+        from leanops.ingest import ingest_stream
+        ctx = Context.open({str(tmp_path / "home")!r}, {str(tmp_path / "schemas")!r})
+        with open({str(source)!r}, "rb") as stream:
+            report = ingest_stream(ctx.lake, ctx.state, ctx.settings, "events", stream, "in.ndjson")
+        rows = ctx.lake.raw_table("events").scan().to_arrow().to_pylist()
+        print(report.accepted, report.rejected, rows[0]["json_payload"], "numpy" in sys.modules)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "2", '{"a":', "1.10}", "False"]

@@ -42,7 +42,8 @@ site="$build/python"  # Lambda puts a layer's python/ on sys.path
 cd "$site"
 rm -rf leanops lean_ops-*.dist-info boto3 boto3-*.dist-info botocore botocore-*.dist-info \
        s3transfer s3transfer-*.dist-info bin _duckdb-stubs pyarrow/tests pyarrow/include \
-       pyarrow/libarrow_flight.so* pyarrow/_flight*.so
+       pyarrow/libarrow_flight.so* pyarrow/_flight*.so \
+       numpy numpy.libs numpy-*.dist-info  # only Standardized's DuckDB UDFs use numpy: they run in Glue
 find . -name __pycache__ -prune -exec rm -rf {} +
 find . \( -name '*.pyx' -o -name '*.pxd' -o -name '*.pyi' \) -delete
 if command -v strip >/dev/null; then

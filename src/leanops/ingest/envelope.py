@@ -24,12 +24,13 @@ what is valid.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import operator
 import re
+from array import array
 
 import duckdb
 import msgspec
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -268,8 +269,8 @@ EXACT_RUN_LINES = 32  # a run of at most this many lines that msgspec refuses go
 # least _REPEAT_BYTES may hold a repeated key (msgspec keeps the last), so the exact path judges it
 _KEY_BYTES = {"message_id": 13, "payload": 10, "publish_time": 15}
 _REPEAT_BYTES = 12  # the shortest repeated entry: ,"payload":1
-_QUOTE, _OPEN, _NULL = ord('"'), ord("{"), ord("n")
-_DIGIT_OR_MINUS = np.frombuffer(b"-0123456789", np.uint8)
+_QUOTE, _NULL = pa.scalar(b'"', pa.large_binary()), pa.scalar(b"n", pa.large_binary())
+_DIGIT_OR_MINUS = pa.array([bytes([c]) for c in b"-0123456789"], pa.large_binary())
 
 # `pt` is publish_time's JSON text, `kind` its JSON type from its first byte (1: string, 2: number,
 # 0: other), `text` a string's value where it has no escape (else DuckDB unescapes it)
@@ -308,29 +309,27 @@ def validate_block(con: duckdb.DuckDBPyConnection, block: LineBlock, ingested: o
     message_id, json_payload, publish_time and the reason (NULL = accepted).
 
     Each line's JSON is parsed once, by msgspec, for the whole block at a time; the field checks are
-    vectorised. Lines msgspec refuses, and the few that may hold a repeated key, take the exact path
-    (`_validate_exactly`), which gives every reason its words; they are found by halving a refused
+    vectorised (Arrow). Lines msgspec refuses, and the few that may hold a repeated key, take the exact
+    path (`_validate_exactly`), which gives every reason its words; they are found by halving a refused
     run down to EXACT_RUN_LINES lines, so a poisoned line costs a few dozen lines of exact work.
     """
     size = len(block)
-    decodable = _may_decode(block)
-    indices: list[np.ndarray] = []
+    pieces: list[range] = []
     envelopes: list[_Fields] = []
-    for start, stop in _runs(decodable):
+    for start, stop in _runs(_may_decode(block)):
         for first, decoded in _decode_run(block, start, stop):
-            indices.append(np.arange(first, first + len(decoded), dtype=np.int64))
+            pieces.append(range(first, first + len(decoded)))
             envelopes += decoded
-    fast_at = np.concatenate(indices) if indices else np.zeros(0, np.int64)
+    fast_at = pa.array(itertools.chain.from_iterable(pieces), pa.int64()) if pieces else pa.array([], pa.int64())
     fast = _fields_of(con, block, fast_at, envelopes, ingested)
-    exact_mask = np.ones(size, bool)
-    exact_mask[fast["$at"].to_numpy()] = False
-    exact_at = np.flatnonzero(exact_mask)
+    everything = pa.array(range(size), pa.int64())
+    exact_at = pc.filter(everything, pc.invert(pc.is_in(everything, value_set=fast["$at"].combine_chunks())))
     parts = [fast.drop_columns(["$at"])]
     if len(exact_at):
-        texts = block.texts(exact_at.tolist())
-        lines = pa.table({"line_number": pa.array(exact_at + block.first, pa.int64()),
-                          "line": pa.array(texts, pa.string()),
-                          "reason": pa.array([block.reasons.get(int(i)) for i in exact_at], pa.string())})
+        at = exact_at.to_pylist()
+        lines = pa.table({"line_number": pc.add(exact_at, block.first),
+                          "line": pa.array(block.texts(at), pa.string()),
+                          "reason": pa.array([block.reasons.get(i) for i in at], pa.string())})
         parts.append(_validate_exactly(con, lines, ingested).select(_CHECKED.names).cast(_CHECKED))
     checked = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
     if len(parts) > 1:
@@ -350,29 +349,30 @@ def _with_rejected_lines(checked: pa.Table, block: LineBlock) -> pa.Table:
     return checked.set_column(checked.schema.get_field_index("line"), "line", line)
 
 
-def _may_decode(block: LineBlock) -> np.ndarray:
+def _may_decode(block: LineBlock) -> pa.BooleanArray:
     """Per line: worth a vectorised decode (starts with '{', UTF-8, not refused by the reader)."""
-    size = len(block)
-    data = np.frombuffer(block.data, np.uint8)
-    starts, lengths = block.offsets[:-1], np.diff(block.offsets)
-    ok = np.zeros(size, bool)
-    nonempty = lengths > 1
-    ok[nonempty] = data[starts[nonempty]] == _OPEN
-    for i in block.reasons:
-        ok[i] = False
+    ok = pc.starts_with(block.lines_array(), b"{")
+    refused = list(block.reasons)
     if not block.utf8_ok():
-        for i in np.flatnonzero(ok):
+        for i in pc.indices_nonzero(ok).to_pylist():
             try:
-                block.line_bytes(int(i)).decode("utf-8")
+                block.line_bytes(i).decode("utf-8")
             except UnicodeDecodeError:
-                ok[i] = False
+                refused.append(i)
+    if refused:
+        ok = pc.and_(ok, pc.invert(pc.is_in(pa.array(range(len(block)), pa.int64()),
+                                             value_set=pa.array(refused, pa.int64()))))
     return ok
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """[start, stop) of each run of True in `mask`."""
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.view(np.int8), [0]))))
-    return list(zip(edges[0::2].tolist(), edges[1::2].tolist()))
+def _runs(mask: pa.BooleanArray) -> list[tuple[int, int]]:
+    """[start, stop) of each run of True in `mask` (the False rows are few: found in C)."""
+    runs, start = [], 0
+    for stop in pc.indices_nonzero(pc.invert(mask)).to_pylist() + [len(mask)]:
+        if stop > start:
+            runs.append((start, stop))
+        start = stop + 1
+    return runs
 
 
 def _decode_run(block: LineBlock, start: int, stop: int) -> list[tuple[int, list[_Fields]]]:
@@ -380,7 +380,7 @@ def _decode_run(block: LineBlock, start: int, stop: int) -> list[tuple[int, list
 
     A part msgspec refuses (or that does not give one value per line) is halved until it has at
     most EXACT_RUN_LINES lines; those are left to the exact path."""
-    view = memoryview(block.data)[int(block.offsets[start]):int(block.offsets[stop])]
+    view = memoryview(block.data)[block.offsets[start]:block.offsets[stop]]
     try:
         decoded = _FIELDS.decode_lines(view)
     except (msgspec.MsgspecError, RecursionError):
@@ -395,29 +395,32 @@ def _decode_run(block: LineBlock, start: int, stop: int) -> list[tuple[int, list
     return _decode_run(block, start, middle) + _decode_run(block, middle, stop)
 
 
-def _fields_of(con: duckdb.DuckDBPyConnection, block: LineBlock, at: np.ndarray, envelopes: list[_Fields],
+def _fields_of(con: duckdb.DuckDBPyConnection, block: LineBlock, at: pa.Int64Array, envelopes: list[_Fields],
                ingested: object) -> pa.Table:
     """The checked rows of the decoded lines `at`, plus `$at` (their index in the block).
 
     Lines that may hold a repeated key are left out (the exact path takes them)."""
     message_ids, payloads, times = (_column(list(map(operator.attrgetter(name), envelopes))) for name in _KEY_BYTES)
-    line_bytes = (block.offsets[at + 1] - block.offsets[at]) - 1
-    written = 2 + sum(np.where(column.lengths > 0, column.lengths + _KEY_BYTES[name] + 1, 0)
-                      for name, column in zip(_KEY_BYTES, (message_ids, payloads, times))) - 1
-    written = np.maximum(written, 2)
-    clear = (line_bytes - written) < _REPEAT_BYTES
-    if not clear.all():
-        keep = np.flatnonzero(clear)
-        at = at[keep]
+    offsets = block.offsets_array()
+    line_bytes = pc.subtract(pc.subtract(pc.take(offsets, pc.add(at, 1)), pc.take(offsets, at)), 1)
+    written = pa.repeat(pa.scalar(1, pa.int64()), len(at))  # the braces, less the comma the first key lacks
+    for name, column in zip(_KEY_BYTES, (message_ids, payloads, times)):
+        entry = pc.if_else(pc.greater(column.lengths, 0), pc.add(column.lengths, _KEY_BYTES[name] + 1), 0)
+        written = pc.add(written, entry)
+    written = pc.max_element_wise(written, 2)
+    clear = pc.less(pc.subtract(line_bytes, written), _REPEAT_BYTES)
+    if not pc.all(clear).as_py():
+        keep = pc.indices_nonzero(clear)
+        at = pc.take(at, keep)
         message_ids, payloads, times = (c.take(keep) for c in (message_ids, payloads, times))
     message_id, id_reason = _message_ids(message_ids)
     payload, payload_reason = _payloads(payloads)
     publish_time, time_reason = _publish_times(con, times, ingested)
     reason = pc.coalesce(id_reason, payload_reason, time_reason)
-    return pa.table({"line_number": pa.array(at + block.first, pa.int64()),
+    return pa.table({"line_number": pc.add(at, block.first),
                      "line": pa.nulls(len(at), pa.string()),
                      "message_id": message_id, "json_payload": payload, "publish_time": publish_time,
-                     "reason": reason, "$at": pa.array(at, pa.int64())})
+                     "reason": reason, "$at": at})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -426,63 +429,56 @@ class _Column:
     lengths and first bytes for vectorised tests."""
 
     texts: pa.LargeBinaryArray
-    lengths: np.ndarray
-    first_bytes: np.ndarray  # 0 where absent
+    lengths: pa.Int64Array
+    first_bytes: pa.LargeBinaryArray  # b"" where absent
 
-    def take(self, keep: np.ndarray) -> "_Column":
-        return _Column(self.texts.take(pa.array(keep)), self.lengths[keep], self.first_bytes[keep])
+    def take(self, keep: pa.Array) -> "_Column":
+        return _Column(self.texts.take(keep), self.lengths.take(keep), self.first_bytes.take(keep))
 
 
 def _column(raws: list) -> _Column:
-    lengths = np.fromiter(map(len, raws), np.int64, len(raws))
-    offsets = np.zeros(len(raws) + 1, np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    joined = b"".join(raws)
-    texts = pa.Array.from_buffers(pa.large_binary(), len(raws), [None, pa.py_buffer(offsets), pa.py_buffer(joined)])
-    data = np.frombuffer(joined, np.uint8)
-    first_bytes = np.zeros(len(raws), np.uint8)
-    present = lengths > 0
-    first_bytes[present] = data[offsets[:-1][present]]
-    return _Column(texts, lengths, first_bytes)
+    offsets = array("q", itertools.accumulate(map(len, raws), initial=0))
+    texts = pa.Array.from_buffers(pa.large_binary(), len(raws), [None, pa.py_buffer(offsets),
+                                                                 pa.py_buffer(b"".join(raws))])
+    return _Column(texts, pc.binary_length(texts), pc.binary_slice(texts, 0, 1))
 
 
-def _absent(column: _Column) -> np.ndarray:
-    return (column.lengths == 0) | ((column.lengths == 4) & (column.first_bytes == _NULL))
+def _absent(column: _Column) -> pa.BooleanArray:
+    return pc.or_(pc.equal(column.lengths, 0), pc.and_(pc.equal(column.lengths, 4),
+                                                       pc.equal(column.first_bytes, _NULL)))
 
 
-def _per_row(texts: pa.LargeBinaryArray, rows: np.ndarray, check) -> tuple[list, list]:
+def _per_row(texts: pa.LargeBinaryArray, mask: pa.BooleanArray, check) -> tuple[list, list]:
     """`check` (bytes -> (value, reason)) applied in Python to the rows the vectorised rules leave open."""
-    results = [check(text) for text in texts.take(pa.array(rows)).to_pylist()]
+    results = [check(text) for text in texts.filter(mask).to_pylist()]
     return [value for value, _ in results], [reason for _, reason in results]
 
 
 def _message_ids(column: _Column) -> tuple[pa.Array, pa.Array]:
     """(message_id, reason) per row: plain ASCII strings and integers in Arrow, anything else in Python."""
     texts = column.texts
-    quoted = column.first_bytes == _QUOTE
-    plain = quoted & (column.lengths <= MESSAGE_ID_MAX_CHARS + 2)
-    if plain.any():
-        unescaped = pc.invert(pc.match_substring(texts, "\\")).to_numpy(zero_copy_only=False)
-        ascii_ = pc.string_is_ascii(texts.cast(pa.large_string())).to_numpy(zero_copy_only=False)
-        no_del = pc.invert(pc.match_substring(texts, "\x7f")).to_numpy(zero_copy_only=False)
-        plain &= unescaped & ascii_ & no_del
-    integer = np.isin(column.first_bytes, _DIGIT_OR_MINUS) & (column.lengths <= MESSAGE_ID_MAX_CHARS)
-    if integer.any():
-        integer &= pc.match_substring_regex(texts, "^-?(?:0|[1-9][0-9]*)$").to_numpy(zero_copy_only=False)
+    plain = pc.and_(pc.equal(column.first_bytes, _QUOTE), pc.less_equal(column.lengths, MESSAGE_ID_MAX_CHARS + 2))
+    if pc.any(plain).as_py():
+        plain = pc.and_(plain, pc.invert(pc.match_substring(texts, "\\")))
+        plain = pc.and_(plain, pc.string_is_ascii(texts.cast(pa.large_string())))
+        plain = pc.and_(plain, pc.invert(pc.match_substring(texts, "\x7f")))
+    integer = pc.and_(pc.is_in(column.first_bytes, value_set=_DIGIT_OR_MINUS),
+                      pc.less_equal(column.lengths, MESSAGE_ID_MAX_CHARS))
+    if pc.any(integer).as_py():
+        integer = pc.and_(integer, pc.match_substring_regex(texts, "^-?(?:0|[1-9][0-9]*)$"))
     absent = _absent(column)
     inner = pc.binary_slice(texts, 1, -1).cast(pa.large_string())
-    blank = pc.equal(pc.utf8_length(pc.utf8_trim(inner, " ")), 0).to_numpy(zero_copy_only=False)
+    blank = pc.and_(plain, pc.equal(pc.utf8_length(pc.utf8_trim(inner, " ")), 0))
     no_text, no_reason = pa.scalar(None, pa.large_string()), pa.scalar(None, pa.string())
-    value = pc.if_else(pa.array(plain & ~blank), inner,
-                       pc.if_else(pa.array(integer), texts.cast(pa.large_string()), no_text))
-    reason = pc.if_else(pa.array(absent), "missing message_id",
-                        pc.if_else(pa.array(plain & blank), "message_id must be a non-empty string", no_reason))
-    other = np.flatnonzero(~(plain | integer | absent))
-    if len(other):
+    value = pc.if_else(pc.and_(plain, pc.invert(blank)), inner,
+                       pc.if_else(integer, texts.cast(pa.large_string()), no_text))
+    reason = pc.if_else(absent, "missing message_id",
+                        pc.if_else(blank, "message_id must be a non-empty string", no_reason))
+    other = pc.invert(pc.or_(pc.or_(plain, integer), absent))
+    if pc.any(other).as_py():
         values, reasons = _per_row(texts, other, _message_id)
-        mask = pa.array(np.isin(np.arange(len(texts)), other))
-        value = pc.replace_with_mask(value, mask, pa.array(values, pa.large_string()))
-        reason = pc.replace_with_mask(reason, mask, pa.array(reasons, pa.string()))
+        value = pc.replace_with_mask(value, other, pa.array(values, pa.large_string()))
+        reason = pc.replace_with_mask(reason, other, pa.array(reasons, pa.string()))
     return value.cast(pa.string()), reason.cast(pa.string())
 
 
@@ -491,14 +487,13 @@ def _payloads(column: _Column) -> tuple[pa.Array, pa.Array]:
     absent = _absent(column)
     value = column.texts.cast(pa.large_string())
     reason = pa.nulls(len(value), pa.string())
-    if absent.any():
-        value = pc.if_else(pa.array(absent), pa.scalar(None, pa.large_string()), value)
-        reason = pc.if_else(pa.array(absent), "missing payload", reason)
-    strings = np.flatnonzero(column.first_bytes == _QUOTE)
-    if len(strings):
+    if pc.any(absent).as_py():
+        value = pc.if_else(absent, pa.scalar(None, pa.large_string()), value)
+        reason = pc.if_else(absent, "missing payload", reason)
+    strings = pc.equal(column.first_bytes, _QUOTE)
+    if pc.any(strings).as_py():
         values, _ = _per_row(column.texts, strings, _payload)
-        mask = pa.array(np.isin(np.arange(len(column.texts)), strings))
-        value = pc.replace_with_mask(value, mask, pa.array(values, pa.large_string()))
+        value = pc.replace_with_mask(value, strings, pa.array(values, pa.large_string()))
     return value.cast(pa.string()), reason.cast(pa.string())
 
 
@@ -506,26 +501,23 @@ def _publish_times(con: duckdb.DuckDBPyConnection, column: _Column, ingested: ob
     """(publish_time, reason) per row: absent or null -> `ingested`; the rest parsed by DuckDB, vectorised."""
     size = len(column.texts)
     stamp = pa.timestamp("us", tz="UTC")
-    given = np.flatnonzero(~_absent(column))
-    default = pa.array([ingested], stamp) if not isinstance(ingested, pa.Scalar) else pa.array([ingested.as_py()], stamp)
-    publish_time = pc.take(default, pa.array(np.zeros(size, np.int64)))
+    publish_time = pa.repeat(pa.scalar(ingested.as_py() if isinstance(ingested, pa.Scalar) else ingested, stamp), size)
     reason = pa.nulls(size, pa.string())
-    if len(given) == 0:
+    given = pc.invert(_absent(column))
+    if not pc.any(given).as_py():
         return publish_time, reason
-    texts = column.texts.take(pa.array(given)) if len(given) < size else column.texts
-    first = column.first_bytes[given]
-    kind = np.where(first == _QUOTE, _STRING_KIND, np.where(np.isin(first, _DIGIT_OR_MINUS), _NUMBER_KIND, 0))
-    escaped = pc.match_substring(texts, "\\").to_numpy(zero_copy_only=False)
-    text = pc.if_else(pa.array((kind == _STRING_KIND) & ~escaped), pc.binary_slice(texts, 1, -1),
-                      pa.scalar(None, texts.type))
-    times = pa.table({"i": pa.array(given, pa.int64()), "pt": texts.cast(pa.large_string()),
-                      "kind": pa.array(kind.astype(np.int8)), "text": text.cast(pa.large_string())})
+    texts, first = column.texts.filter(given), column.first_bytes.filter(given)
+    kind = pc.if_else(pc.equal(first, _QUOTE), _STRING_KIND,
+                      pc.if_else(pc.is_in(first, value_set=_DIGIT_OR_MINUS), _NUMBER_KIND, 0)).cast(pa.int8())
+    unescaped_string = pc.and_(pc.equal(kind, _STRING_KIND), pc.invert(pc.match_substring(texts, "\\")))
+    text = pc.if_else(unescaped_string, pc.binary_slice(texts, 1, -1), pa.scalar(None, texts.type))
+    times = pa.table({"i": pc.indices_nonzero(given), "pt": texts.cast(pa.large_string()),
+                      "kind": kind, "text": text.cast(pa.large_string())})
     con.register("times", times)
     try:
         parsed = duck.arrow(con, _TIME_SQL)
     finally:
         con.unregister("times")
-    mask = pa.array(np.isin(np.arange(size), given)) if len(given) < size else pa.array(np.ones(size, bool))
-    publish_time = pc.replace_with_mask(publish_time, mask, parsed["publish_time"].combine_chunks().cast(stamp))
-    reason = pc.replace_with_mask(reason, mask, parsed["time_reason"].combine_chunks().cast(pa.string()))
+    publish_time = pc.replace_with_mask(publish_time, given, parsed["publish_time"].combine_chunks().cast(stamp))
+    reason = pc.replace_with_mask(reason, given, parsed["time_reason"].combine_chunks().cast(pa.string()))
     return publish_time, reason

@@ -1,8 +1,10 @@
 """NDJSON bytes -> blocks of lines, with no Python object per line.
 
-A `LineBlock` is the bytes of consecutive lines, each ended by b"\\n", and the lines' offsets, found
-by numpy in C: the envelope check (leanops.ingest.envelope) decodes a block in one msgspec call, and
-only the lines it rejects are ever turned into Python strings (their DLQ text).
+A `LineBlock` is the bytes of consecutive lines, each ended by b"\n", and the lines' offsets (an
+int64 buffer Arrow reads without a copy): the envelope check (leanops.ingest.envelope) decodes a
+block in one msgspec call and tests the lines with Arrow compute, and only the lines it rejects are
+ever turned into Python strings (their DLQ text). No numpy: the Lambda layer that ingests has no
+room for it (docs/terraform.md).
 
     for block in read_blocks(open("events.ndjson", "rb"), max_lines=100_000, on_bytes=print):
         block.first, len(block), block.texts([0])
@@ -14,11 +16,13 @@ line is rejected with its text, never dropped.
 """
 from __future__ import annotations
 
+import array
 import dataclasses
+import itertools
 from typing import BinaryIO, Callable, Iterator, Sequence
 
-import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 CHUNK_BYTES = 16 << 20
 MAX_LINE_BYTES = 16 << 20  # a longer line is rejected (DLQ), its first LINE_SAMPLE_BYTES kept as its text
@@ -34,7 +38,7 @@ class LineBlock:
     line's bytes are its sample."""
 
     data: bytes | memoryview
-    offsets: np.ndarray  # int64, len(block) + 1 of them, offsets[0] == 0
+    offsets: array.array  # int64 ('q'), len(block) + 1 of them, offsets[0] == 0
     first: int  # the first line's number in its source (from 1)
     reasons: dict[int, str] = dataclasses.field(default_factory=dict)
 
@@ -44,13 +48,23 @@ class LineBlock:
     def slice(self, start: int, stop: int) -> "LineBlock":
         """Lines [start, stop) as a block of their own (the bytes are shared, not copied)."""
         offsets = self.offsets[start:stop + 1]
+        base = offsets[0]
         reasons = {i - start: r for i, r in self.reasons.items() if start <= i < stop}
-        return LineBlock(memoryview(self.data)[int(offsets[0]):int(offsets[-1])], offsets - offsets[0],
+        return LineBlock(memoryview(self.data)[base:offsets[-1]], array.array("q", (o - base for o in offsets)),
                          self.first + start, reasons)
+
+    def offsets_array(self) -> pa.Int64Array:
+        """The offsets as an Arrow array (no copy)."""
+        return pa.Array.from_buffers(pa.int64(), len(self.offsets), [None, pa.py_buffer(self.offsets)])
+
+    def lines_array(self) -> pa.LargeBinaryArray:
+        """The lines as an Arrow array (no copy), each with its newline."""
+        return pa.Array.from_buffers(pa.large_binary(), len(self), [None, pa.py_buffer(self.offsets),
+                                                                   pa.py_buffer(self.data)])
 
     def line_bytes(self, index: int) -> bytes:
         """Line `index` without its newline and a trailing carriage return."""
-        line = bytes(memoryview(self.data)[int(self.offsets[index]):int(self.offsets[index + 1]) - 1])
+        line = bytes(memoryview(self.data)[self.offsets[index]:self.offsets[index + 1] - 1])
         return line[:-1] if line.endswith(b"\r") else line
 
     def texts(self, indices: Sequence[int]) -> list[str]:
@@ -60,8 +74,7 @@ class LineBlock:
 
     def utf8_ok(self) -> bool:
         """Whether every byte of the block is UTF-8 (checked in C, in one pass)."""
-        whole = pa.Array.from_buffers(pa.large_binary(), 1, [None, pa.py_buffer(np.array([0, len(self.data)],
-                                                                                       np.int64)),
+        whole = pa.Array.from_buffers(pa.large_binary(), 1, [None, pa.py_buffer(array.array("q", [0, len(self.data)])),
                                                             pa.py_buffer(self.data)])
         try:
             whole.cast(pa.large_string())
@@ -86,7 +99,6 @@ def read_blocks(stream: BinaryIO, max_lines: int, on_bytes: Callable[[int], None
     """Blocks of at most `max_lines` lines of `stream`, in order, numbered from 1."""
     number, tail = 0, b""
     oversize: list[int] = []  # [bytes so far] while skipping the rest of a line that is too long
-    scratch = _Scratch()
     while chunk := stream.read(CHUNK_BYTES):
         on_bytes(len(chunk))
         if oversize:
@@ -105,8 +117,8 @@ def read_blocks(stream: BinaryIO, max_lines: int, on_bytes: Callable[[int], None
             if len(tail) > MAX_LINE_BYTES:
                 oversize, tail = [len(tail)], tail[:LINE_SAMPLE_BYTES]
             continue
-        body, tail = memoryview(data)[:cut + 1], data[cut + 1:]  # the body is not copied
-        for block in _blocks(body, number + 1, max_lines, scratch):
+        tail = data[cut + 1:]
+        for block in _blocks(data, cut + 1, number + 1, max_lines):
             number += len(block)
             yield block
         if len(tail) > MAX_LINE_BYTES:
@@ -114,15 +126,14 @@ def read_blocks(stream: BinaryIO, max_lines: int, on_bytes: Callable[[int], None
     if oversize:
         yield _refused(number + 1, tail, too_long(oversize[0]))
     elif tail:  # a last line without a newline
-        yield from _blocks(tail + b"\n", number + 1, max_lines)
+        last = tail + b"\n"
+        yield from _blocks(last, len(last), number + 1, max_lines)
 
 
 def block_of(lines: Sequence[str], first: int = 1, reasons: Sequence[str | None] | None = None) -> LineBlock:
     """A block of given line texts (an HTTP body split already, a DLQ correction, a test)."""
     encoded = [line.encode("utf-8", errors="surrogatepass") for line in lines]
-    lengths = np.fromiter((len(line) + 1 for line in encoded), np.int64, len(encoded))
-    offsets = np.zeros(len(encoded) + 1, np.int64)
-    np.cumsum(lengths, out=offsets[1:])
+    offsets = array.array("q", itertools.accumulate((len(line) + 1 for line in encoded), initial=0))
     data = b"".join(line + b"\n" for line in encoded)
     refused = {i: r for i, r in enumerate(reasons or ()) if r is not None}
     return LineBlock(data, offsets, first, refused)
@@ -131,34 +142,26 @@ def block_of(lines: Sequence[str], first: int = 1, reasons: Sequence[str | None]
 def _refused(number: int, start: bytes, reason: str) -> LineBlock:
     """A one-line block standing for a line too long to keep: its first bytes and the reason."""
     sample = start[:LINE_SAMPLE_BYTES].replace(b"\n", b" ") + b"\n"
-    return LineBlock(sample, np.array([0, len(sample)], np.int64), number, {0: reason})
+    return LineBlock(sample, array.array("q", [0, len(sample)]), number, {0: reason})
 
 
-class _Scratch:
-    """One reader's reusable buffer for the newline test: a fresh 16 MiB array per chunk costs more in
-    page faults than the comparison itself."""
-
-    def __init__(self) -> None:
-        self.flags = np.zeros(0, bool)
-
-    def newlines(self, body: bytes | memoryview) -> np.ndarray:
-        data = np.frombuffer(body, np.uint8)
-        if len(self.flags) < len(data):
-            self.flags = np.zeros(len(data), bool)
-        flags = self.flags[:len(data)]
-        np.equal(data, 10, out=flags)
-        return np.flatnonzero(flags)
+def _line_offsets(data: bytes, end: int) -> array.array:
+    """0, then the offset after each newline of data[:end] (bytes.find runs memchr: no object per line)."""
+    offsets = array.array("q", [0])
+    find, append = data.find, offsets.append
+    at = find(b"\n", 0, end)
+    while at >= 0:
+        append(at + 1)
+        at = find(b"\n", at + 1, end)
+    return offsets
 
 
-def _blocks(body: bytes | memoryview, first: int, max_lines: int,
-            scratch: _Scratch | None = None) -> Iterator[LineBlock]:
-    """`body` (whole lines, the last one ended by a newline) as blocks of at most `max_lines` lines."""
-    ends = (scratch or _Scratch()).newlines(body)
-    offsets = np.empty(len(ends) + 1, np.int64)
-    offsets[0] = 0
-    offsets[1:] = ends + 1
+def _blocks(data: bytes, end: int, first: int, max_lines: int) -> Iterator[LineBlock]:
+    """data[:end] (whole lines, the last one ended by a newline) as blocks of at most `max_lines` lines."""
+    offsets = _line_offsets(data, end)
+    body = data if end == len(data) else memoryview(data)[:end]  # a view: the chunk is not copied
     block = LineBlock(body, offsets, first)
-    if len(body) > MAX_LINE_BYTES and (np.diff(offsets) - 1 > MAX_LINE_BYTES).any():
+    if len(body) > MAX_LINE_BYTES and pc.max(pc.binary_length(block.lines_array())).as_py() - 1 > MAX_LINE_BYTES:
         block = _cut_long_lines(block)
     for start in range(0, len(block), max_lines):
         yield block.slice(start, min(start + max_lines, len(block))) if len(block) > max_lines else block
@@ -169,11 +172,10 @@ def _cut_long_lines(block: LineBlock) -> LineBlock:
     lines: list[bytes] = []
     reasons: dict[int, str] = {}
     for i in range(len(block)):
-        line = bytes(memoryview(block.data)[int(block.offsets[i]):int(block.offsets[i + 1]) - 1])
+        line = bytes(memoryview(block.data)[block.offsets[i]:block.offsets[i + 1] - 1])
         if len(line) > MAX_LINE_BYTES:
             reasons[i] = too_long(len(line))
             line = line[:LINE_SAMPLE_BYTES]
         lines.append(line + b"\n")
-    offsets = np.zeros(len(lines) + 1, np.int64)
-    np.cumsum(np.fromiter(map(len, lines), np.int64, len(lines)), out=offsets[1:])
+    offsets = array.array("q", itertools.accumulate(map(len, lines), initial=0))
     return LineBlock(b"".join(lines), offsets, block.first, reasons)
