@@ -534,8 +534,9 @@ def print_table(r: dict) -> None:
           f"  (lean-ops needs {1 / ra['wall_duckdb_over_leanops']:.1f}x wall, "
           f"{1 / ra['cpu_duckdb_over_leanops']:.1f}x CPU of DuckDB alone)")
     if "wall_dlt_over_leanops" in ra:
+        faster = ra["wall_dlt_over_leanops"] > 1
         print(f"(c)/(b): wall {ra['wall_dlt_over_leanops']:.3f}, CPU {ra['cpu_dlt_over_leanops']:.3f}"
-              "  (above 1: lean-ops is faster than dlt)")
+              f"  ({'lean-ops is faster than dlt' if faster else 'dlt is faster than lean-ops'})")
     if r["rss_scale"]:
         s = r["rss_scale"]
         print(f"lean-ops at {s['events']:,} events: {s['seconds']:.1f} s, {s['cpu_seconds']:.1f} CPU s, "
