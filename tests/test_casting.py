@@ -13,7 +13,7 @@ from pyiceberg import types as ice
 from leanops import duck
 from leanops.schema_file import CuratedColumn
 from leanops.stages.casting import (
-    MISSING_CDE, TIMESTAMP_REASON, check_default, duck_type, iceberg_type, projection,
+    MISSING_CDE, TIMESTAMP_REASON, duck_type, iceberg_type, projection,
 )
 
 UTC = timezone.utc
@@ -204,6 +204,12 @@ def test_default_applies_when_missing_not_when_invalid(con):
 def test_defaults_are_data_not_sql(con):
     evil = "x'); DROP TABLE src; --"
     assert cast_one(con, "string", [None, "a"], default=evil) == [evil, "a"]
+
+
+def check_default(name: str, column: CuratedColumn) -> None:
+    """The schema file's default check (leanops.schema.default_rules), on a column model."""
+    from leanops.schema.default_rules import check_default as check
+    check(name, column.type, column.default, column.cde)
 
 
 def test_check_default(con):

@@ -13,7 +13,6 @@ very same expressions. The accepted forms, as a table: docs/curated-casting.md.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import re
@@ -22,10 +21,9 @@ from typing import TYPE_CHECKING
 
 from pyiceberg import types as ice
 
-from leanops import duck
 from leanops.helper_columns import Helper
 
-if TYPE_CHECKING:  # schema_file may import this module to validate defaults: no import cycle
+if TYPE_CHECKING:  # the schema-file model only for annotations: it never imports this module
     import duckdb
 
     from leanops.schema_file import CuratedColumn
@@ -264,29 +262,6 @@ def projection(con: duckdb.DuckDBPyConnection, columns: dict[str, CuratedColumn]
         return Projection(typed, f"[]::{ERROR_LIST_TYPE}", analyses)
     found = f"""list_filter([{", ".join(failures)}], lambda "e$": "e$".reason IS NOT NULL)"""
     return Projection(typed, f"CAST({found} AS {ERROR_LIST_TYPE})", analyses)
-
-
-def check_default(name: str, column: CuratedColumn) -> None:
-    """Reject a default that would not cast (by the very rules values follow), or a CDE's default."""
-    if column.cde and column.default is not None:
-        raise ValueError(f"column {name!r}: a critical data element (cde: true) cannot have a default")
-    reason = None if column.default is None else _default_failure(column.type, column.default)
-    if reason:
-        raise ValueError(f"column {name!r}: default {column.default!r} is not a valid {column.type}: {reason}")
-
-
-@functools.lru_cache(maxsize=256)
-def _default_failure(type_name: str, default: str) -> str | None:
-    """Why `default` fails its type's rule, or None. Cached: schema files are loaded on every run."""
-    from leanops.schema_file import CuratedColumn  # run time only: schema_file may import this module
-
-    con = duck.connect()
-    try:  # the column is absent from the relation, so every row takes the default
-        rules = projection(con, {"c": CuratedColumn(type=type_name, default=default)}, set())
-        [(ok, failures)] = con.execute(f"SELECT ({rules.typed[0][1]}) IS NOT NULL, {rules.errors}").fetchall()
-    finally:
-        con.close()
-    return None if ok else failures[0]["reason"] if failures else "blank, which is missing"
 
 
 def type_name(iceberg: ice.IcebergType) -> str:
