@@ -143,9 +143,10 @@ def standardized_rows(ctx: Context, topic: str) -> list[dict]:
 def fake_aws_credentials(monkeypatch, region: str = "us-east-1") -> None:
     """Dummy credentials for moto; a developer's AWS profile never leaks into a test."""
     for name, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                        "AWS_DEFAULT_REGION": region}.items():
+                        "AWS_DEFAULT_REGION": region, "AWS_REGION": region}.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
 
 
 def serialize_dynamodb_writes(monkeypatch) -> None:

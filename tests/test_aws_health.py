@@ -11,7 +11,7 @@ import pytest
 boto3 = pytest.importorskip("boto3")
 moto = pytest.importorskip("moto")
 
-from conftest import envelope, ingest, run_cli  # noqa: E402
+from conftest import envelope, fake_aws_credentials, ingest, run_cli  # noqa: E402
 from leanops.aws import clients  # noqa: E402
 from leanops.aws.accounting import PreRawSources, measure  # noqa: E402
 from leanops.aws.lambdas import dlq_drainer, health_check  # noqa: E402
@@ -25,11 +25,9 @@ LAKE = "leanops-lake"
 
 @pytest.fixture
 def aws(monkeypatch):
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "LEANOPS_ALERT_SNS_TOPIC", "LEANOPS_INGEST_QUEUE_URL",
-                 "LEANOPS_DLQ_URL", "LEANOPS_FIREHOSE_ERRORS_URI"):
+    fake_aws_credentials(monkeypatch, REGION)
+    for name in ("LEANOPS_ALERT_SNS_TOPIC", "LEANOPS_INGEST_QUEUE_URL", "LEANOPS_DLQ_URL",
+                 "LEANOPS_FIREHOSE_ERRORS_URI"):
         monkeypatch.delenv(name, raising=False)
     clients.reset()
     with moto.mock_aws():
