@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/_harness.py, whatever the working directory
-from _harness import environment, measure_in_workdir  # noqa: E402
+from _harness import emit, environment, measure_in_workdir  # noqa: E402
 
 TOPIC = "bench"
 SCHEMA = {"topic": TOPIC, "standardized": {"column_map": {"_metadata_idempotencykeyresource": "idempotency_key"}}}
@@ -185,11 +185,7 @@ def main(argv: list[str] | None = None) -> int:
                 "checks_failed": checks(cases, args.rows)}
 
     result = measure_in_workdir(args.workdir, args.keep, "leanops-bench-hostile-", tuple(names), measure)
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print_table(result)
-    return 1 if result["checks_failed"] else 0
+    return emit(result, args.json, print_table, ok=not result["checks_failed"])
 
 
 if __name__ == "__main__":

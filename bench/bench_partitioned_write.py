@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import statistics
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import cpu_seconds  # noqa: E402
+from _harness import cpu_seconds, emit  # noqa: E402
 
 
 def generate(rows: int, days: int):
@@ -147,11 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--rows, --days and --repeat must be at least 1")
     with tempfile.TemporaryDirectory(prefix="bench-partitioned-write-") as workdir:
         result = measure(args.rows, args.days, args.repeat, Path(workdir))
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print_table(result)
-    return 0 if result["same_partitions_and_rows"] else 1
+    return emit(result, args.json, print_table, ok=result["same_partitions_and_rows"])
 
 
 if __name__ == "__main__":
