@@ -1,0 +1,415 @@
+"""Suggest a topic's curated section from what `standardized.<topic>` holds (`leanops schema suggest T`).
+
+    suggestion = suggest_curated(ctx.lake, ctx.settings, "github", sample_rows=100_000)
+    suggestion.curated_section()   # {"merge_key": "id", "order_by": "created_at", "columns": {...}}
+
+Every payload column of Standardized is a string. A type is suggested for a column only when every sampled
+value of it passes that type's rule in `leanops.stages.casting`, the very expressions Curated casts with: the
+sample is unpivoted into distinct (column, value) cells and each rule runs once per cell, so a suggested type
+never sends a sampled row to `curated.errors`. Among the types that fit, the most specific wins (boolean, long,
+decimal/double, date, timestamp, else string); `reason` says why, and for a string which type almost fit and
+which value kept it out. The merge key, the order-by column and the CDE candidates follow from the same counts.
+
+Bounded: at most `sample_rows` rows are profiled (a seeded reservoir sample), read from every k-th data file so
+that about `FILE_SPREAD` times as many rows are read, so a big table is not read whole.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import duckdb
+from pyiceberg.table import Table
+
+from leanops import duck
+from leanops.catalog.scan import ReadPath, create_view, plan_scan
+from leanops.catalog.schemas import META_COLUMNS
+from leanops.catalog.tables import Lakehouse
+from leanops.config import Settings
+from leanops.errors import TerminalError
+from leanops.naming import ICEBERG_METADATA_COLUMNS, is_valid_column_name
+from leanops.schema_file import CuratedColumn
+from leanops.stages import casting
+
+DEFAULT_SAMPLE_ROWS = 100_000
+FILE_SPREAD = 4  # read files holding up to this many times the sample's rows, spread over the table
+SEED = 7  # the reservoir sample's seed: the same table gives the same suggestion
+PROBED = ("boolean", "long", "double", "date", "timestamp")  # fixed-form types every cell is tried against
+EPOCH_YEARS = (946684800, 4102444800)  # 2000-01-01 .. 2100-01-01 in epoch seconds: plausible event times
+MONEY_NAME = re.compile(r"amount|price|cost|total|fee|tax|balance|revenue|salary|fare|discount|refund|charge|paid|"
+                        r"payment")
+TIME_PART = re.compile(r"ts|at|date|epoch|\w*(time|timestamp|datetime)|(created|updated|modified|changed|occurred|"
+                       r"received|sent|published|deleted|processed|started|ended|closed|merged|pushed)(at|on|date|ts)")
+VERSION_WORDS = ("updated", "modified", "changed")
+DOUBLE_DIGITS = 17  # a double prints as at most 17 significant digits: longer text is a number no double holds
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    """What the sample says about one column; counts are rows (each cell's value counted as often as it occurs)."""
+
+    name: str
+    failures: dict[str, tuple[int, str]]  # type -> (rows whose value fails its rule, one failing value)
+    non_null: int = 0
+    blank: int = 0  # empty or whitespace only: a value for `string`, missing for every other type
+    distinct: int = 0
+    words_bool: int = 0  # 'true' / 'false' in any case (a 0/1 column is a number, not a boolean)
+    leading_zero: int = 0  # '007', '0123.5': a number type would drop the zeros
+    integers: int = 0  # integer text, whatever its size
+    int_digits: int = 0  # most significant integer digits of a decimal-looking value
+    scale: int = 0  # most significant decimal places
+    digits: int = 0  # most significant digits (a double keeps DOUBLE_DIGITS)
+    exponents: int = 0  # values written with an exponent (1e5): a double, never a decimal
+    epoch_outside: int = 0  # integers that, read as epoch seconds or milliseconds, fall outside 2000..2100
+    iso_zone: int = 0
+    iso_local: int = 0
+    date_only: int = 0
+    epoch: int = 0
+    json_text: int = 0  # values that look like JSON arrays or objects
+
+    @property
+    def values(self) -> int:
+        """Non-missing values for every type but string (blank is missing there)."""
+        return self.non_null - self.blank
+
+
+@dataclasses.dataclass(frozen=True)
+class ColumnGuess:
+    name: str
+    type: str
+    cde: bool
+    values: int  # present (non-missing under `type`) in the sampled rows
+    missing: int
+    distinct: int
+    reason: str
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    """The merge key or the order-by column, and why."""
+
+    column: str
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Suggestion:
+    topic: str
+    rows_in_table: int
+    rows_sampled: int
+    files_read: int
+    files_in_table: int
+    columns: list[ColumnGuess]
+    skipped: list[Choice]  # columns a schema file cannot declare, and why
+    merge_key: Choice
+    order_by: Choice
+
+    @property
+    def cde_candidates(self) -> list[str]:
+        return [c.name for c in self.columns if c.cde]
+
+    @property
+    def sampling(self) -> str:
+        if self.rows_sampled >= self.rows_in_table:
+            return f"all {self.rows_in_table} rows"
+        return (f"{self.rows_sampled} of {self.rows_in_table} rows (a seeded random sample of "
+                f"{self.files_read} of {self.files_in_table} data files, spread evenly over the table)")
+
+    def curated_section(self) -> dict:
+        """The suggested `curated` section: keys first, then every declarable column in table order."""
+        first = [self.merge_key.column, self.order_by.column]
+        ordered = sorted(self.columns, key=lambda c: first.index(c.name) if c.name in first else len(first))
+        columns = {c.name: {"type": c.type, **({"cde": True} if c.cde else {})} for c in ordered}
+        return {"merge_key": self.merge_key.column, "order_by": self.order_by.column, "columns": columns}
+
+    def as_dict(self) -> dict:
+        return {"topic": self.topic, "table": f"standardized.{self.topic}", "rows_in_table": self.rows_in_table,
+                "rows_sampled": self.rows_sampled, "files_read": self.files_read,
+                "files_in_table": self.files_in_table, "sampling": self.sampling,
+                "merge_key": dataclasses.asdict(self.merge_key), "order_by": dataclasses.asdict(self.order_by),
+                "cde_candidates": self.cde_candidates, "columns": [c.as_dict() for c in self.columns],
+                "skipped_columns": [dataclasses.asdict(s) for s in self.skipped]}
+
+
+def suggest_curated(lake: Lakehouse, settings: Settings, topic: str,
+                    sample_rows: int = DEFAULT_SAMPLE_ROWS) -> Suggestion:
+    """Profile a sample of `standardized.<topic>` and choose types, keys and CDEs.
+
+    Raises:
+        TerminalError: the table does not exist or holds no rows yet (ingest and run first).
+    """
+    table = lake.standardized_table(topic)
+    if table is None:
+        raise TerminalError(_no_data(lake, topic, f"standardized.{topic} does not exist"))
+    with duck.connect(settings.home / "tmp") as con:
+        rows_in_table, files_read, files_in_table = _sample(con, table, sample_rows)
+        rows_sampled = con.execute("SELECT count(*) FROM sample").fetchall()[0][0]
+        if rows_sampled == 0:
+            raise TerminalError(_no_data(lake, topic, f"standardized.{topic} holds no rows"))
+        names = [f.name for f in table.schema().fields if f.name not in META_COLUMNS]
+        declarable = [n for n in names if is_valid_column_name(n) and n not in ICEBERG_METADATA_COLUMNS]
+        skipped = [Choice(n, "a schema file cannot declare this name; Curated carries it as an undeclared string")
+                   for n in names if n not in declarable]
+        profiles = _profiles(con, declarable)
+        guesses = [_guess(p, rows_sampled) for p in profiles]
+        guesses = _verified(con, profiles, guesses, rows_sampled)
+    return Suggestion(topic, max(rows_in_table, rows_sampled), rows_sampled, files_read, files_in_table, guesses,
+                      skipped, _merge_key(guesses, rows_sampled), _order_by(guesses))
+
+
+def _no_data(lake: Lakehouse, topic: str, what: str) -> str:
+    """What to do first: ingest, open the schema gate, or run."""
+    gate = f"a schema file with a standardized section ({{\"topic\": \"{topic}\", \"standardized\": {{}}}})"
+    if lake.raw_table(topic) is None:
+        return (f"{what}: no data for topic {topic!r} yet. Ingest some (`leanops ingest --topic {topic} FILE`), give "
+                f"it {gate}, run `leanops run --once`, then suggest again")
+    if lake.standardized_table(topic) is None:
+        return f"{what}: the topic's data waits in RAW. Give it {gate}, run `leanops run --once`, then suggest again"
+    return (f"{what}: run `leanops run --once` to process what was ingested, then suggest again (`leanops status` "
+            f"shows what is pending; payloads that are not JSON objects are in `leanops errors -t {topic}`)")
+
+
+# -- reading ---------------------------------------------------------------------------------
+def _sample(con: duckdb.DuckDBPyConnection, table: Table, sample_rows: int) -> tuple[int, int, int]:
+    """Temp table `sample`: up to `sample_rows` rows of the payload columns. Returns (rows in the table,
+    files read, files in the table); the table's rows are counted from the files' metadata."""
+    plan = plan_scan(table)
+    tasks = list(plan.tasks)
+    rows_in_table = sum(t.file.record_count for t in tasks)
+    stride = rows_in_table // (sample_rows * FILE_SPREAD)
+    if stride > 1:  # every stride-th file: about FILE_SPREAD times the sample's rows, old and new data alike
+        plan = dataclasses.replace(plan, tasks=tuple(tasks[::stride]))
+    payload = [f.name for f in table.schema().fields if f.name not in META_COLUMNS]
+    select = ", ".join(_quote(n) for n in payload) or "NULL::VARCHAR AS \"$none\""
+    if plan.path is ReadPath.EMPTY:
+        con.execute(f"CREATE TEMP TABLE sample AS SELECT {select} FROM range(0)").fetchall()
+        return 0, 0, 0
+    create_view(con, plan, "standardized_rows")
+    con.execute(f"CREATE TEMP TABLE sample AS SELECT {select} FROM standardized_rows "
+                f"USING SAMPLE reservoir({int(sample_rows)} ROWS) REPEATABLE ({SEED})").fetchall()
+    return rows_in_table, len(plan.tasks), len(tasks)
+
+
+def _quote(name: str) -> str:
+    """A column name as a SQL identifier (names come from data: always quoted)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(text: str) -> str:
+    """A SQL literal of one of this module's own constants (data never becomes SQL text)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _profiles(con: duckdb.DuckDBPyConnection, names: list[str]) -> list[Profile]:
+    """One Profile per column: the casting rules and the shape counts over the distinct (column, value) cells."""
+    if not names:
+        return []
+    con.execute("CREATE TEMP TABLE cells AS SELECT col, v, count(*) AS n FROM (UNPIVOT (SELECT "
+                + ", ".join(_quote(n) for n in names) + " FROM sample) ON COLUMNS(*) INTO NAME col VALUE v) "
+                "GROUP BY ALL").fetchall()
+    failures = _failures(con, {t: CuratedColumn(type=t) for t in PROBED})
+    cursor = con.execute(_SHAPE_SQL)
+    fields = [d[0] for d in cursor.description]
+    shapes = {row[0]: {k: int(v or 0) for k, v in zip(fields[1:], row[1:])} for row in cursor.fetchall()}
+    return [Profile(name, failures.get(name, {}), **shapes.get(name, {})) for name in names]
+
+
+def _failures(con: duckdb.DuckDBPyConnection, rules: dict[str, CuratedColumn],
+              only: dict[str, str] | None = None) -> dict[str, dict[str, tuple[int, str]]]:
+    """{column: {type: (failing rows, a failing value)}}: each rule of `rules` (keyed by a SQL-safe alias)
+    over every cell, by casting.projection, the expressions Curated runs. `only`: {column: alias} to try."""
+    aliases = {f"r{i}": (key, column) for i, (key, column) in enumerate(rules.items())}
+    con.execute("CREATE OR REPLACE TEMP VIEW candidates AS SELECT col, n, "
+                + ", ".join(f"v AS {a}" for a in aliases) + " FROM cells").fetchall()
+    projection = casting.projection(con, {a: c for a, (_, c) in aliases.items()}, set(aliases), shared=True)
+    rows = con.execute(f"SELECT col, e.column, sum(n)::BIGINT, min(e.value) FROM (SELECT col, n, "
+                       f"unnest({projection.errors}) AS e FROM {projection.source('candidates')}) GROUP BY ALL"
+                       ).fetchall()
+    found: dict[str, dict[str, tuple[int, str]]] = {}
+    for column, alias, count, value in rows:
+        key = aliases[alias][0]
+        if only is None or only.get(column) == key:
+            found.setdefault(column, {})[key] = (count, value)
+    return found
+
+
+_TRIMMED = f"regexp_replace(v, {_lit(casting.WHITESPACE_EDGES)}, '', 'g')"
+_IS = {name: f"regexp_full_match(t, {_lit(pattern)})" for name, pattern in {
+    "decimal": casting.DECIMAL_TEXT, "double": casting.DOUBLE_TEXT, "integer": casting.INTEGER_TEXT,
+    "leading_zero": r"[+-]?0[0-9]+(\.[0-9]*)?", "timestamp": casting.TIMESTAMP_TEXT, "date": casting.DATE_TEXT,
+    "zone": r".*[T t][0-9:.]+([Zz]|[+-][0-9:]+)", "time": r".*[T t][0-9:.]+", "epoch": casting.EPOCH_TEXT}.items()}
+_EPOCH_OK = (f"(abs(try_cast(t AS HUGEINT)) BETWEEN {EPOCH_YEARS[0]} AND {EPOCH_YEARS[1]} "
+             f"OR abs(try_cast(t AS HUGEINT)) BETWEEN {EPOCH_YEARS[0] * 1000} AND {EPOCH_YEARS[1] * 1000})")
+_SHAPE_SQL = f"""
+SELECT col AS name, sum(n) AS non_null, sum(n) FILTER (WHERE t = '') AS blank, count(*) AS "distinct",
+  sum(n) FILTER (WHERE lower(t) IN ('true', 'false')) AS words_bool,
+  sum(n) FILTER (WHERE {_IS['leading_zero']}) AS leading_zero,
+  sum(n) FILTER (WHERE {_IS['integer']}) AS integers,
+  max(length(ltrim(split_part(ltrim(t, '+-'), '.', 1), '0'))) FILTER (WHERE {_IS['decimal']}) AS int_digits,
+  max(length(rtrim(split_part(t, '.', 2), '0'))) FILTER (WHERE {_IS['decimal']}) AS scale,
+  max(length(trim(replace(ltrim(regexp_replace(t, '[eE].*', ''), '+-'), '.', ''), '0')))
+    FILTER (WHERE {_IS['double']}) AS digits,
+  sum(n) FILTER (WHERE {_IS['double']} AND NOT {_IS['decimal']}) AS exponents,
+  sum(n) FILTER (WHERE {_IS['integer']} AND NOT {_EPOCH_OK}) AS epoch_outside,
+  sum(n) FILTER (WHERE {_IS['timestamp']} AND {_IS['zone']}) AS iso_zone,
+  sum(n) FILTER (WHERE {_IS['timestamp']} AND {_IS['time']} AND NOT {_IS['zone']}) AS iso_local,
+  sum(n) FILTER (WHERE {_IS['date']}) AS date_only,
+  sum(n) FILTER (WHERE {_IS['epoch']}) AS epoch,
+  sum(n) FILTER (WHERE left(t, 1) IN ('[', '{{')) AS json_text
+FROM (SELECT col, v, n, {_TRIMMED} AS t FROM cells) GROUP BY col
+"""
+
+
+# -- choosing ------------------------------------------------------------------------------------
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _column(p: Profile, type_name: str, rows: int, reason: str) -> ColumnGuess:
+    """The guess for `p` as `type_name`: a CDE candidate when no sampled row misses it (blank is missing but
+    for a string)."""
+    present = p.non_null if type_name == "string" else p.values
+    return ColumnGuess(p.name, type_name, present == rows, present, rows - present, p.distinct, reason)
+
+
+def _guess(p: Profile, rows: int) -> ColumnGuess:
+    """The most specific type every sampled value of the column casts to, and why."""
+    def fits(type_name: str) -> bool:
+        return type_name not in p.failures
+
+    def take(type_name: str, reason: str) -> ColumnGuess:
+        return _column(p, type_name, rows, reason)
+
+    if p.values == 0:
+        return take("string", "no values in the sample" if p.non_null == 0 else
+                    "only blank values in the sample, which a string keeps")
+    every = "every value" if p.values > 1 else "its one value"
+    if fits("boolean") and p.words_bool:
+        return take("boolean", f"{every} is true/false (or 1/0)")
+    if p.leading_zero and (fits("long") or fits("double")):
+        return take("string", f"{_count(p.leading_zero, 'value')} with leading zeros (e.g. an id or a code): "
+                              "a number type would drop them")
+    if fits("long"):
+        if fits("timestamp") and not p.epoch_outside and _time_named(p.name):
+            return take("timestamp", f"{every} is an integer epoch time in 2000..2100 and the name says time "
+                                     "(seconds below 100,000,000,000, else milliseconds)")
+        money = "; the name suggests money: declare decimal(18,2) if fractions can come" \
+            if MONEY_NAME.search(p.name) else ""
+        return take("long", f"{every} is an integer within long{money}")
+    if p.integers == p.values:  # integer text, some of it past long
+        if p.int_digits <= 38:
+            return take(f"decimal({_precision(p.int_digits)},0)",
+                        f"integers of up to {p.int_digits} digits, past long: an exact decimal")
+        return take("string", f"integers of {p.int_digits} digits: past long and past decimal(38,0)")
+    if fits("double"):
+        return _number(p, take, every)
+    if fits("date"):
+        return take("date", f"{every} is a YYYY-MM-DD date")
+    if fits("timestamp"):
+        return take("timestamp", f"{every} parses as a Curated timestamp ({_formats(p)})")
+    return take("string", _why_string(p))
+
+
+def _number(p: Profile, take, every: str) -> ColumnGuess:
+    """Fractional numbers: decimal when exactness matters (money, or more digits than a double holds), else double."""
+    money = bool(MONEY_NAME.search(p.name))
+    if not p.exponents and (money or p.digits > DOUBLE_DIGITS):
+        scale = max(p.scale, 2) if money else p.scale
+        if p.int_digits + scale <= 38:
+            why = ("the name suggests money" if money else
+                   f"up to {p.digits} significant digits, more than a double holds")
+            kept = f", {scale} kept" if scale > p.scale else ""
+            return take(f"decimal({_precision(p.int_digits + scale)},{scale})",
+                        f"{why}: an exact decimal; up to {_count(p.scale, 'decimal place')} seen{kept} and "
+                        f"{_count(p.int_digits, 'integer digit')} (the precision leaves room)")
+    return take("double", f"{every} is a number" + (" (exponents seen)" if p.exponents else ""))
+
+
+def _precision(needed: int) -> int:
+    """Room to grow: 18 (an 8-byte decimal) when the data needs no more, else 38."""
+    return 18 if needed <= 18 else 38
+
+
+def _formats(p: Profile) -> str:
+    seen = [(p.iso_zone, "ISO-8601 with a zone"), (p.iso_local, "ISO-8601 without a zone, read as UTC"),
+            (p.date_only, "dates alone, midnight UTC"), (p.epoch, "epoch numbers")]
+    return "; ".join(f"{label}: {count}" for count, label in seen if count)
+
+
+def _why_string(p: Profile) -> str:
+    """Which type most values cast to, and the value that kept the column out of it; else what the text is."""
+    near = min(PROBED, key=lambda t: p.failures.get(t, (0, ""))[0])
+    failed, example = p.failures[near]
+    if failed * 2 < p.values:  # most values cast: say which ones kept the column a string
+        return (f"{failed} of {p.values} values {'is' if failed == 1 else 'are'} not {_article(near)} (e.g. "
+                f"{example!r}): {near} would send {'that row' if failed == 1 else 'those rows'} to curated.errors")
+    if p.json_text == p.values:
+        return "JSON text (arrays and objects stay strings)"
+    return "text"
+
+
+def _article(type_name: str) -> str:
+    return {"long": "a long integer", "double": "a number", "boolean": "a boolean", "date": "a date",
+            "timestamp": "a timestamp"}[type_name]
+
+
+def _time_named(name: str) -> bool:
+    return any(TIME_PART.fullmatch(part) for part in name.split("_"))
+
+
+def _verified(con: duckdb.DuckDBPyConnection, profiles: list[Profile], guesses: list[ColumnGuess],
+              rows: int) -> list[ColumnGuess]:
+    """Each suggested type's own rule over its column's cells once more (a decimal's precision and scale come
+    from the text, not from a rule): a column that would fail falls back to string, which never fails."""
+    chosen = {g.name: g.type for g in guesses if g.type != "string"}
+    failed = _failures(con, {t: CuratedColumn(type=t) for t in sorted(set(chosen.values()))}, only=chosen) \
+        if chosen else {}
+    return [_column(p, "string", rows, f"{g.type} failed on {_count(failed[g.name][g.type][0], 'value')} (e.g. "
+                                       f"{failed[g.name][g.type][1]!r})") if g.name in failed else g
+            for p, g in zip(profiles, guesses)]
+
+
+def _merge_key(guesses: list[ColumnGuess], rows: int) -> Choice:
+    """idempotency_key when every row has one and most are distinct (repeats are versions of one record);
+    else a column present and distinct in every sampled row, id-like names first; else message_id."""
+    by_name = {g.name: g for g in guesses}
+    key = by_name.get("idempotency_key")
+    if key and key.missing == 0 and key.distinct * 2 >= rows:
+        return Choice(key.name, f"present in every sampled row, {key.distinct} distinct of {rows}: repeats are "
+                                "versions of one record, the latest wins")
+    unique = [g for g in guesses if g.missing == 0 and g.distinct == rows and g.type in ("string", "long")]
+    if unique:
+        best = min(unique, key=lambda g: (_id_rank(g.name), guesses.index(g)))
+        note = "" if not key else f" (idempotency_key is missing in {key.missing} rows or mostly repeated)"
+        return Choice(best.name, f"present and distinct in every sampled row{note}")
+    return Choice("message_id", "no column is present and distinct in every sampled row: each message is its own "
+                                "record; set merge_key to the business key whose versions replace each other")
+
+
+def _id_rank(name: str) -> int:
+    if name == "id":
+        return 0
+    return 1 if name.endswith("id") or re.search(r"key|uuid|guid", name) else 2
+
+
+def _order_by(guesses: list[ColumnGuess]) -> Choice:
+    """A timestamp column present in every sampled row, event-time names first, then version times; else
+    publish_time."""
+    times = [g for g in guesses if g.type == "timestamp" and g.missing == 0]
+    if not times:
+        return Choice("publish_time", "no timestamp column is present in every sampled row: versions are ordered "
+                                      "by when they were published")
+
+    def rank(g: ColumnGuess) -> int:
+        if "event" in g.name and _time_named(g.name):
+            return 0
+        if any(word in g.name for word in VERSION_WORDS):
+            return 1
+        return 2 if _time_named(g.name) else 3
+    best = min(times, key=lambda g: (rank(g), guesses.index(g)))
+    why = ["its name says event time", "its name says version time", "its name says time",
+           "the only kind of timestamp there is"][rank(best)]
+    return Choice(best.name, f"a timestamp present in every sampled row; {why}")
