@@ -10,8 +10,8 @@ never sends a sampled row to `curated.errors`. Among the types that fit, the mos
 decimal/double, date, timestamp, else string); `reason` says why, and for a string which type almost fit and
 which value kept it out. The merge key, the order-by column and the CDE candidates follow from the same counts.
 
-Bounded: at most `sample_rows` rows are profiled (a seeded reservoir sample), read from every k-th data file so
-that about `FILE_SPREAD` times as many rows are read, so a big table is not read whole.
+Bounded: at most `sample_rows` rows are profiled (a seeded reservoir sample), and a table of more than
+`FILE_SPREAD` times as many rows is not read whole: only every k-th data file, about that many rows.
 """
 from __future__ import annotations
 
@@ -179,8 +179,8 @@ def _sample(con: duckdb.DuckDBPyConnection, table: Table, sample_rows: int) -> t
     plan = plan_scan(table)
     tasks = list(plan.tasks)
     rows_in_table = sum(t.file.record_count for t in tasks)
-    stride = rows_in_table // (sample_rows * FILE_SPREAD)
-    if stride > 1:  # every stride-th file: about FILE_SPREAD times the sample's rows, old and new data alike
+    if rows_in_table > sample_rows * FILE_SPREAD:  # every stride-th file: old and new data alike, fewer rows
+        stride = -(-rows_in_table // (sample_rows * FILE_SPREAD))
         plan = dataclasses.replace(plan, tasks=tuple(tasks[::stride]))
     payload = [f.name for f in table.schema().fields if f.name not in META_COLUMNS]
     select = ", ".join(_quote(n) for n in payload) or "NULL::VARCHAR AS \"$none\""
