@@ -35,7 +35,7 @@ def edge_payload(i: int) -> dict:
             "bad_time": "19/01/2026" if i == 3 else f"2026-01-19T10:{i:02d}:00Z",
             "big_number": str(123456789012345678901 + i), "giant_number": str(10 ** 39 + i),
             "amount": [12.5, 3.25, 100][i % 3], "ratio": 0.1234 * i, "exact": f"1234567890.{i:08d}12",
-            "flag": i % 2 == 0, "zip": f"0{2134 + i}", "day": f"2026-01-{i % 28 + 1:02d}", "count": i,
+            "flag": i % 2 == 0, "zip": f"0{2134 + i}", "shipping_postalcode": str(94107 + i), "day": f"2026-01-{i % 28 + 1:02d}", "count": i,
             "blank": "", "sometimes": i if i % 2 else None, "col": "x", "v": i, "n": i}
 
 
@@ -171,7 +171,7 @@ def test_edge_columns_are_typed_so_that_no_row_fails(ctx, schemas, tmp_path):
         "idempotency_key": "string", "event_timestamp": "timestamp", "qty": "string", "nothing": "string",
         "mixed_time": "timestamp", "created_ts": "timestamp", "bad_time": "string", "big_number": "decimal(38,0)",
         "giant_number": "string", "amount": "decimal(18,2)", "ratio": "double", "exact": "decimal(38,10)",
-        "flag": "boolean", "zip": "string", "day": "date", "count": "long", "blank": "string", "sometimes": "long",
+        "flag": "boolean", "zip": "string", "shipping_postalcode": "string", "day": "date", "count": "long", "blank": "string", "sometimes": "long",
         "col": "string", "v": "long", "n": "long"}
     assert "1 of 40 values is not a long integer (e.g. 'abc')" in columns["qty"]["reason"]
     assert "(e.g. '19/01/2026')" in columns["bad_time"]["reason"]
@@ -179,11 +179,12 @@ def test_edge_columns_are_typed_so_that_no_row_fails(ctx, schemas, tmp_path):
     assert "epoch numbers: 14" in columns["mixed_time"]["reason"] and "without a zone, read as UTC: 7" in \
         columns["mixed_time"]["reason"]
     assert "past long" in columns["big_number"]["reason"] and "40 digits" in columns["giant_number"]["reason"]
-    assert "leading zeros" in columns["zip"]["reason"]
+    assert "leading zeros" in columns["zip"]["reason"] and "says a code" in columns["shipping_postalcode"]["reason"]
     assert report["merge_key"]["column"] == "idempotency_key" and "20 distinct of 40" in report["merge_key"]["reason"]
     assert report["order_by"]["column"] == "event_timestamp"
     assert "sometimes" not in report["cde_candidates"] and columns["sometimes"]["missing"] == 20
     assert set(report["cde_candidates"]) == set(columns) - {"nothing", "sometimes"}
+    assert report["file"] == str(schemas / "edge.json") and "sampled all 40 rows" == f"sampled {report['sampling']}"
 
     stage = curate(ctx, "edge")  # two versions of each key: 20 win, 20 are superseded, none fails
     assert (stage.records_in, stage.records_written, stage.records_superseded, stage.records_errors) == (40, 20, 20, 0)

@@ -40,6 +40,7 @@ MONEY_NAME = re.compile(r"amount|price|cost|total|fee|tax|balance|revenue|salary
                         r"payment")
 TIME_PART = re.compile(r"ts|at|date|epoch|\w*(time|timestamp|datetime)|(created|updated|modified|changed|occurred|"
                        r"received|sent|published|deleted|processed|started|ended|closed|merged|pushed)(at|on|date|ts)")
+CODE_PART = re.compile(r"\w*(zip|zipcode|postal|postalcode|postcode|phone|phonenumber|msisdn|iban|ssn|sku|isbn)")
 VERSION_WORDS = ("updated", "modified", "changed")
 DOUBLE_DIGITS = 17  # a double prints as at most 17 significant digits: longer text is a number no double holds
 
@@ -218,21 +219,21 @@ def _profiles(con: duckdb.DuckDBPyConnection, names: list[str]) -> list[Profile]
 
 
 def _failures(con: duckdb.DuckDBPyConnection, rules: dict[str, CuratedColumn],
-              only: dict[str, str] | None = None) -> dict[str, dict[str, tuple[int, str]]]:
-    """{column: {type: (failing rows, a failing value)}}: each rule of `rules` (keyed by a SQL-safe alias)
-    over every cell, by casting.projection, the expressions Curated runs. `only`: {column: alias} to try."""
+              columns: list[str] | None = None) -> dict[str, dict[str, tuple[int, str]]]:
+    """{column: {rule key: (failing rows, a failing value)}}: each of `rules` run over the cells (of `columns`
+    only, when given) by casting.projection, the expressions Curated runs."""
     aliases = {f"r{i}": (key, column) for i, (key, column) in enumerate(rules.items())}
-    con.execute("CREATE OR REPLACE TEMP VIEW candidates AS SELECT col, n, "
-                + ", ".join(f"v AS {a}" for a in aliases) + " FROM cells").fetchall()
+    only = "" if columns is None else "WHERE col IN (SELECT unnest($1::VARCHAR[]))"
+    con.execute("CREATE OR REPLACE TEMP TABLE candidates AS SELECT col, n, "
+                + ", ".join(f"v AS {a}" for a in aliases) + f" FROM cells {only}",
+                [] if columns is None else [columns]).fetchall()
     projection = casting.projection(con, {a: c for a, (_, c) in aliases.items()}, set(aliases), shared=True)
     rows = con.execute(f"SELECT col, e.column, sum(n)::BIGINT, min(e.value) FROM (SELECT col, n, "
                        f"unnest({projection.errors}) AS e FROM {projection.source('candidates')}) GROUP BY ALL"
                        ).fetchall()
     found: dict[str, dict[str, tuple[int, str]]] = {}
     for column, alias, count, value in rows:
-        key = aliases[alias][0]
-        if only is None or only.get(column) == key:
-            found.setdefault(column, {})[key] = (count, value)
+        found.setdefault(column, {})[aliases[alias][0]] = (count, value)
     return found
 
 
@@ -292,6 +293,9 @@ def _guess(p: Profile, rows: int) -> ColumnGuess:
     if p.leading_zero and (fits("long") or fits("double")):
         return take("string", f"{_count(p.leading_zero, 'value')} with leading zeros (e.g. an id or a code): "
                               "a number type would drop them")
+    if (fits("long") or fits("double")) and any(CODE_PART.fullmatch(part) for part in p.name.split("_")):
+        return take("string", "numbers, but the name says a code (postal code, phone, ...): text keeps the "
+                              "leading zeros a number drops")
     if fits("long"):
         if fits("timestamp") and not p.epoch_outside and _time_named(p.name):
             return take("timestamp", f"{every} is an integer epoch time in 2000..2100 and the name says time "
@@ -362,13 +366,15 @@ def _time_named(name: str) -> bool:
 
 def _verified(con: duckdb.DuckDBPyConnection, profiles: list[Profile], guesses: list[ColumnGuess],
               rows: int) -> list[ColumnGuess]:
-    """Each suggested type's own rule over its column's cells once more (a decimal's precision and scale come
+    """Each suggested type's own rule over its columns' cells once more (a decimal's precision and scale come
     from the text, not from a rule): a column that would fail falls back to string, which never fails."""
-    chosen = {g.name: g.type for g in guesses if g.type != "string"}
-    failed = _failures(con, {t: CuratedColumn(type=t) for t in sorted(set(chosen.values()))}, only=chosen) \
-        if chosen else {}
-    return [_column(p, "string", rows, f"{g.type} failed on {_count(failed[g.name][g.type][0], 'value')} (e.g. "
-                                       f"{failed[g.name][g.type][1]!r})") if g.name in failed else g
+    failed: dict[str, tuple[int, str]] = {}
+    for type_name in sorted({g.type for g in guesses} - {"string"}):
+        columns = [g.name for g in guesses if g.type == type_name]
+        for column, found in _failures(con, {type_name: CuratedColumn(type=type_name)}, columns).items():
+            failed[column] = found[type_name]
+    return [_column(p, "string", rows, f"{g.type} failed on {_count(failed[g.name][0], 'value')} (e.g. "
+                                       f"{failed[g.name][1]!r})") if g.name in failed else g
             for p, g in zip(profiles, guesses)]
 
 
