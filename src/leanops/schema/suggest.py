@@ -4,14 +4,12 @@
     suggestion.curated_section()   # {"merge_key": "id", "order_by": "created_at", "columns": {...}}
 
 Every payload column of Standardized is a string. A type is suggested for a column only when every sampled
-value of it passes that type's rule in `leanops.stages.casting`, the very expressions Curated casts with: the
-sample is unpivoted into distinct (column, value) cells and each rule runs once per cell, so a suggested type
-never sends a sampled row to `curated.errors`. Among the types that fit, the most specific wins (boolean, long,
-decimal/double, date, timestamp, else string); `reason` says why, and for a string which type almost fit and
-which value kept it out. The merge key, the order-by column and the CDE candidates follow from the same counts.
+value of it passes that type's rule in `leanops.stages.casting`, the very expressions Curated casts with
+(`leanops.schema.column_profile` runs them over the sample), so a suggested type never sends a sampled row to
+`curated.errors`. Among the types that fit, the most specific wins (boolean, long, decimal/double, date,
+timestamp, else string); `reason` says why, and for a string which type almost fit and which value kept it out. The merge key, the order-by column and the CDE candidates follow from the same counts.
 
-Bounded: at most `sample_rows` rows are profiled (a seeded reservoir sample), and a table of more than
-`FILE_SPREAD` times as many rows is not read whole: only every k-th data file, about that many rows.
+Bounded: at most `sample_rows` rows are profiled (a seeded reservoir sample), and a big table is not read whole.
 """
 from __future__ import annotations
 
@@ -19,23 +17,17 @@ import dataclasses
 import re
 
 import duckdb
-from pyiceberg.table import Table
 
 from leanops import duck
-from leanops.catalog.scan import ReadPath, create_view, plan_scan
 from leanops.catalog.schemas import META_COLUMNS
 from leanops.catalog.tables import Lakehouse
 from leanops.config import Settings
 from leanops.errors import TerminalError
 from leanops.naming import ICEBERG_METADATA_COLUMNS, is_valid_column_name
+from leanops.schema.column_profile import PROBED, Profile, failures, profiles, sample_table
 from leanops.schema_file import CuratedColumn
-from leanops.stages import casting
 
 DEFAULT_SAMPLE_ROWS = 100_000
-FILE_SPREAD = 4  # read files holding up to this many times the sample's rows, spread over the table
-SEED = 7  # the reservoir sample's seed: the same table gives the same suggestion
-PROBED = ("boolean", "long", "double", "date", "timestamp")  # fixed-form types every cell is tried against
-EPOCH_YEARS = (946684800, 4102444800)  # 2000-01-01 .. 2100-01-01 in epoch seconds: plausible event times
 MONEY_NAME = re.compile(r"amount|price|cost|total|fee|tax|balance|revenue|salary|fare|discount|refund|charge|paid|"
                         r"payment")
 TIME_PART = re.compile(r"ts|at|date|epoch|\w*(time|timestamp|datetime)|(created|updated|modified|changed|occurred|"
@@ -43,35 +35,6 @@ TIME_PART = re.compile(r"ts|at|date|epoch|\w*(time|timestamp|datetime)|(created|
 CODE_PART = re.compile(r"\w*(zip|zipcode|postal|postalcode|postcode|phone|phonenumber|msisdn|iban|ssn|sku|isbn)")
 VERSION_WORDS = ("updated", "modified", "changed")
 DOUBLE_DIGITS = 17  # a double prints as at most 17 significant digits: longer text is a number no double holds
-
-
-@dataclasses.dataclass(frozen=True)
-class Profile:
-    """What the sample says about one column; counts are rows (each cell's value counted as often as it occurs)."""
-
-    name: str
-    failures: dict[str, tuple[int, str]]  # type -> (rows whose value fails its rule, one failing value)
-    non_null: int = 0
-    blank: int = 0  # empty or whitespace only: a value for `string`, missing for every other type
-    distinct: int = 0
-    words_bool: int = 0  # 'true' / 'false' in any case (a 0/1 column is a number, not a boolean)
-    leading_zero: int = 0  # '007', '0123.5': a number type would drop the zeros
-    integers: int = 0  # integer text, whatever its size
-    int_digits: int = 0  # most significant integer digits of a decimal-looking value
-    scale: int = 0  # most significant decimal places
-    digits: int = 0  # most significant digits (a double keeps DOUBLE_DIGITS)
-    exponents: int = 0  # values written with an exponent (1e5): a double, never a decimal
-    epoch_outside: int = 0  # integers that, read as epoch seconds or milliseconds, fall outside 2000..2100
-    iso_zone: int = 0
-    iso_local: int = 0
-    date_only: int = 0
-    epoch: int = 0
-    json_text: int = 0  # values that look like JSON arrays or objects
-
-    @property
-    def values(self) -> int:
-        """Non-missing values for every type but string (blank is missing there)."""
-        return self.non_null - self.blank
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,7 +109,7 @@ def suggest_curated(lake: Lakehouse, settings: Settings, topic: str,
     if table is None:
         raise TerminalError(_no_data(lake, topic, f"standardized.{topic} does not exist"))
     with duck.connect(settings.home / "tmp") as con:
-        rows_in_table, files_read, files_in_table = _sample(con, table, sample_rows)
+        rows_in_table, files_read, files_in_table = sample_table(con, table, sample_rows)
         rows_sampled = con.execute("SELECT count(*) FROM sample").fetchall()[0][0]
         if rows_sampled == 0:
             raise TerminalError(_no_data(lake, topic, f"standardized.{topic} holds no rows"))
@@ -154,10 +117,9 @@ def suggest_curated(lake: Lakehouse, settings: Settings, topic: str,
         declarable = [n for n in names if is_valid_column_name(n) and n not in ICEBERG_METADATA_COLUMNS]
         skipped = [Choice(n, "a schema file cannot declare this name; Curated carries it as an undeclared string")
                    for n in names if n not in declarable]
-        profiles = _profiles(con, declarable)
-        guesses = [_guess(p, rows_sampled) for p in profiles]
-        guesses = _verified(con, profiles, guesses, rows_sampled)
-    return Suggestion(topic, max(rows_in_table, rows_sampled), rows_sampled, files_read, files_in_table, guesses,
+        found = profiles(con, declarable)
+        guesses = _verified(con, found, [_guess(p, rows_sampled) for p in found], rows_sampled)
+    return Suggestion(topic, rows_in_table, rows_sampled, files_read, files_in_table, guesses,
                       skipped, _merge_key(guesses, rows_sampled), _order_by(guesses))
 
 
@@ -173,98 +135,6 @@ def _no_data(lake: Lakehouse, topic: str, what: str) -> str:
             f"shows what is pending; payloads that are not JSON objects are in `leanops errors -t {topic}`)")
 
 
-# -- reading ---------------------------------------------------------------------------------
-def _sample(con: duckdb.DuckDBPyConnection, table: Table, sample_rows: int) -> tuple[int, int, int]:
-    """Temp table `sample`: up to `sample_rows` rows of the payload columns. Returns (rows in the table,
-    files read, files in the table); the table's rows are counted from the files' metadata."""
-    plan = plan_scan(table)
-    tasks = list(plan.tasks)
-    rows_in_table = sum(t.file.record_count for t in tasks)
-    if rows_in_table > sample_rows * FILE_SPREAD:  # every stride-th file: old and new data alike, fewer rows
-        stride = -(-rows_in_table // (sample_rows * FILE_SPREAD))
-        plan = dataclasses.replace(plan, tasks=tuple(tasks[::stride]))
-    payload = [f.name for f in table.schema().fields if f.name not in META_COLUMNS]
-    select = ", ".join(_quote(n) for n in payload) or "NULL::VARCHAR AS \"$none\""
-    if plan.path is ReadPath.EMPTY:
-        con.execute(f"CREATE TEMP TABLE sample AS SELECT {select} FROM range(0)").fetchall()
-        return 0, 0, 0
-    create_view(con, plan, "standardized_rows")
-    con.execute(f"CREATE TEMP TABLE sample AS SELECT {select} FROM standardized_rows "
-                f"USING SAMPLE reservoir({int(sample_rows)} ROWS) REPEATABLE ({SEED})").fetchall()
-    return rows_in_table, len(plan.tasks), len(tasks)
-
-
-def _quote(name: str) -> str:
-    """A column name as a SQL identifier (names come from data: always quoted)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(text: str) -> str:
-    """A SQL literal of one of this module's own constants (data never becomes SQL text)."""
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _profiles(con: duckdb.DuckDBPyConnection, names: list[str]) -> list[Profile]:
-    """One Profile per column: the casting rules and the shape counts over the distinct (column, value) cells."""
-    if not names:
-        return []
-    con.execute("CREATE TEMP TABLE cells AS SELECT col, v, count(*) AS n FROM (UNPIVOT (SELECT "
-                + ", ".join(_quote(n) for n in names) + " FROM sample) ON COLUMNS(*) INTO NAME col VALUE v) "
-                "GROUP BY ALL").fetchall()
-    failures = _failures(con, {t: CuratedColumn(type=t) for t in PROBED})
-    cursor = con.execute(_SHAPE_SQL)
-    fields = [d[0] for d in cursor.description]
-    shapes = {row[0]: {k: int(v or 0) for k, v in zip(fields[1:], row[1:])} for row in cursor.fetchall()}
-    return [Profile(name, failures.get(name, {}), **shapes.get(name, {})) for name in names]
-
-
-def _failures(con: duckdb.DuckDBPyConnection, rules: dict[str, CuratedColumn],
-              columns: list[str] | None = None) -> dict[str, dict[str, tuple[int, str]]]:
-    """{column: {rule key: (failing rows, a failing value)}}: each of `rules` run over the cells (of `columns`
-    only, when given) by casting.projection, the expressions Curated runs."""
-    aliases = {f"r{i}": (key, column) for i, (key, column) in enumerate(rules.items())}
-    only = "" if columns is None else "WHERE col IN (SELECT unnest($1::VARCHAR[]))"
-    con.execute("CREATE OR REPLACE TEMP TABLE candidates AS SELECT col, n, "
-                + ", ".join(f"v AS {a}" for a in aliases) + f" FROM cells {only}",
-                [] if columns is None else [columns]).fetchall()
-    projection = casting.projection(con, {a: c for a, (_, c) in aliases.items()}, set(aliases), shared=True)
-    rows = con.execute(f"SELECT col, e.column, sum(n)::BIGINT, min(e.value) FROM (SELECT col, n, "
-                       f"unnest({projection.errors}) AS e FROM {projection.source('candidates')}) GROUP BY ALL"
-                       ).fetchall()
-    found: dict[str, dict[str, tuple[int, str]]] = {}
-    for column, alias, count, value in rows:
-        found.setdefault(column, {})[aliases[alias][0]] = (count, value)
-    return found
-
-
-_TRIMMED = f"regexp_replace(v, {_lit(casting.WHITESPACE_EDGES)}, '', 'g')"
-_IS = {name: f"regexp_full_match(t, {_lit(pattern)})" for name, pattern in {
-    "decimal": casting.DECIMAL_TEXT, "double": casting.DOUBLE_TEXT, "integer": casting.INTEGER_TEXT,
-    "leading_zero": r"[+-]?0[0-9]+(\.[0-9]*)?", "timestamp": casting.TIMESTAMP_TEXT, "date": casting.DATE_TEXT,
-    "zone": r".*[T t][0-9:.]+([Zz]|[+-][0-9:]+)", "time": r".*[T t][0-9:.]+", "epoch": casting.EPOCH_TEXT}.items()}
-_EPOCH_OK = (f"(abs(try_cast(t AS HUGEINT)) BETWEEN {EPOCH_YEARS[0]} AND {EPOCH_YEARS[1]} "
-             f"OR abs(try_cast(t AS HUGEINT)) BETWEEN {EPOCH_YEARS[0] * 1000} AND {EPOCH_YEARS[1] * 1000})")
-_SHAPE_SQL = f"""
-SELECT col AS name, sum(n) AS non_null, sum(n) FILTER (WHERE t = '') AS blank, count(*) AS "distinct",
-  sum(n) FILTER (WHERE lower(t) IN ('true', 'false')) AS words_bool,
-  sum(n) FILTER (WHERE {_IS['leading_zero']}) AS leading_zero,
-  sum(n) FILTER (WHERE {_IS['integer']}) AS integers,
-  max(length(ltrim(split_part(ltrim(t, '+-'), '.', 1), '0'))) FILTER (WHERE {_IS['decimal']}) AS int_digits,
-  max(length(rtrim(split_part(t, '.', 2), '0'))) FILTER (WHERE {_IS['decimal']}) AS scale,
-  max(length(trim(replace(ltrim(regexp_replace(t, '[eE].*', ''), '+-'), '.', ''), '0')))
-    FILTER (WHERE {_IS['double']}) AS digits,
-  sum(n) FILTER (WHERE {_IS['double']} AND NOT {_IS['decimal']}) AS exponents,
-  sum(n) FILTER (WHERE {_IS['integer']} AND NOT {_EPOCH_OK}) AS epoch_outside,
-  sum(n) FILTER (WHERE {_IS['timestamp']} AND {_IS['zone']}) AS iso_zone,
-  sum(n) FILTER (WHERE {_IS['timestamp']} AND {_IS['time']} AND NOT {_IS['zone']}) AS iso_local,
-  sum(n) FILTER (WHERE {_IS['date']}) AS date_only,
-  sum(n) FILTER (WHERE {_IS['epoch']}) AS epoch,
-  sum(n) FILTER (WHERE left(t, 1) IN ('[', '{{')) AS json_text
-FROM (SELECT col, v, n, {_TRIMMED} AS t FROM cells) GROUP BY col
-"""
-
-
-# -- choosing ------------------------------------------------------------------------------------
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
@@ -309,7 +179,7 @@ def _guess(p: Profile, rows: int) -> ColumnGuess:
                         f"integers of up to {p.int_digits} digits, past long: an exact decimal")
         return take("string", f"integers of {p.int_digits} digits: past long and past decimal(38,0)")
     if fits("double"):
-        return _number(p, take, every)
+        return _number(p, rows, every)
     if fits("date"):
         return take("date", f"{every} is a YYYY-MM-DD date")
     if fits("timestamp"):
@@ -317,7 +187,7 @@ def _guess(p: Profile, rows: int) -> ColumnGuess:
     return take("string", _why_string(p))
 
 
-def _number(p: Profile, take, every: str) -> ColumnGuess:
+def _number(p: Profile, rows: int, every: str) -> ColumnGuess:
     """Fractional numbers: decimal when exactness matters (money, or more digits than a double holds), else double."""
     money = bool(MONEY_NAME.search(p.name))
     if not p.exponents and (money or p.digits > DOUBLE_DIGITS):
@@ -326,10 +196,10 @@ def _number(p: Profile, take, every: str) -> ColumnGuess:
             why = ("the name suggests money" if money else
                    f"up to {p.digits} significant digits, more than a double holds")
             kept = f", {scale} kept" if scale > p.scale else ""
-            return take(f"decimal({_precision(p.int_digits + scale)},{scale})",
-                        f"{why}: an exact decimal; up to {_count(p.scale, 'decimal place')} seen{kept} and "
-                        f"{_count(p.int_digits, 'integer digit')} (the precision leaves room)")
-    return take("double", f"{every} is a number" + (" (exponents seen)" if p.exponents else ""))
+            return _column(p, f"decimal({_precision(p.int_digits + scale)},{scale})", rows,
+                           f"{why}: an exact decimal; up to {_count(p.scale, 'decimal place')} seen{kept} and "
+                           f"{_count(p.int_digits, 'integer digit')} (the precision leaves room)")
+    return _column(p, "double", rows, f"{every} is a number" + (" (exponents seen)" if p.exponents else ""))
 
 
 def _precision(needed: int) -> int:
@@ -371,8 +241,8 @@ def _verified(con: duckdb.DuckDBPyConnection, profiles: list[Profile], guesses: 
     failed: dict[str, tuple[int, str]] = {}
     for type_name in sorted({g.type for g in guesses} - {"string"}):
         columns = [g.name for g in guesses if g.type == type_name]
-        for column, found in _failures(con, {type_name: CuratedColumn(type=type_name)}, columns).items():
-            failed[column] = found[type_name]
+        for column, by_type in failures(con, {type_name: CuratedColumn(type=type_name)}, columns).items():
+            failed[column] = by_type[type_name]
     return [_column(p, "string", rows, f"{g.type} failed on {_count(failed[g.name][0], 'value')} (e.g. "
                                        f"{failed[g.name][1]!r})") if g.name in failed else g
             for p, g in zip(profiles, guesses)]
