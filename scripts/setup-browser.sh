@@ -5,16 +5,19 @@
 # Never runs `playwright install`: no browser build is downloaded, Debian's chromium is the browser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/steps.sh
 PLAYWRIGHT_VERSION="${LEANOPS_PLAYWRIGHT_VERSION:-1.65.2}"
 CHROMIUM="${LEANOPS_CHROMIUM:-/usr/bin/chromium}"
+step browser "browser tier: Debian's chromium and Playwright for Python"
+changed=0
 if [ ! -x "$CHROMIUM" ]; then
-  SUDO=""
-  if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi
-  $SUDO apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core
+  apt_install chromium fonts-dejavu-core
+  changed=1
 fi
-bash scripts/setup.sh
-if ! .venv/bin/python -c "import importlib.metadata as m, sys; sys.exit(m.version('playwright') != '$PLAYWRIGHT_VERSION')" \
-     2>/dev/null; then
-  .venv/bin/python -m pip install --quiet "playwright==$PLAYWRIGHT_VERSION"
+ensure_venv
+if [ "$(version playwright)" != "$PLAYWRIGHT_VERSION" ]; then
+  quietly .venv/bin/python -m pip install --disable-pip-version-check "playwright==$PLAYWRIGHT_VERSION"
+  changed=1
 fi
+what="$("$CHROMIUM" --version 2>/dev/null | head -n 1) at $CHROMIUM, playwright $PLAYWRIGHT_VERSION"
+if [ "$changed" = 1 ]; then result "installed: $what"; else result "already set up: $what"; fi

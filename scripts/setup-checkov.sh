@@ -5,12 +5,18 @@
 # Needs only PyPI; checkov scans the .tf files offline (no provider downloads).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/steps.sh
 CHECKOV_VERSION=3.3.30  # the version the Terraform under infra/terraform was verified with
 VENV=.venv-checkov
-PYTHON="${PYTHON:-python3}"
-if [ -x "$VENV/bin/checkov" ] && [ "$("$VENV/bin/python" -m pip show checkov 2>/dev/null | sed -n 's/^Version: //p')" = "$CHECKOV_VERSION" ]; then
+step checkov "checkov tier: checkov in its own venv (.venv-checkov)"
+if [ -x "$VENV/bin/checkov" ] && [ "$(version checkov "$VENV/bin/python")" = "$CHECKOV_VERSION" ]; then
+  result "already set up: checkov $CHECKOV_VERSION in $VENV"
   exit 0
 fi
-[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "checkov==$CHECKOV_VERSION"
-"$VENV/bin/checkov" --version
+if [ ! -x "$VENV/bin/python" ]; then
+  require_python
+  quietly "$PYTHON" -m venv "$VENV"
+fi
+quietly "$VENV/bin/python" -m pip install --disable-pip-version-check "checkov==$CHECKOV_VERSION"
+quietly "$VENV/bin/checkov" --version
+result "installed checkov $CHECKOV_VERSION in $VENV"

@@ -6,24 +6,29 @@
 # LOADs by path (nothing is fetched when DuckDB runs). Idempotent: a stamp names the pinned versions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/steps.sh
 DUCKDB_VERSION=1.5.5
 VENV=.venv-duckdb-iceberg
-PYTHON="${PYTHON:-python3}"
 PACKAGES=("duckdb==$DUCKDB_VERSION" "duckdb-extension-iceberg==$DUCKDB_VERSION"
           "duckdb-extension-avro==$DUCKDB_VERSION")
 stamp="$VENV/.leanops-duckdb-iceberg-installed"
+step duckdb-iceberg "duckdb_iceberg tier: DuckDB's own Iceberg reader in its own venv (.venv-duckdb-iceberg)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "${PACKAGES[*]}" ] && [ -x "$VENV/bin/python" ]; then
+  result "already set up: DuckDB $DUCKDB_VERSION with the iceberg and avro extensions in $VENV"
   exit 0
 fi
-[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${PACKAGES[@]}"
+if [ ! -x "$VENV/bin/python" ]; then
+  require_python
+  quietly "$PYTHON" -m venv "$VENV"
+fi
+quietly "$VENV/bin/python" -m pip install --disable-pip-version-check "${PACKAGES[@]}"
 # fail here, not in a test, when the extensions do not load from the installed files
-"$VENV/bin/python" - <<'EOF'
+quietly "$VENV/bin/python" -c '
 import pathlib, duckdb, duckdb_extension_avro, duckdb_extension_iceberg
 con = duckdb.connect()
 for module in (duckdb_extension_avro, duckdb_extension_iceberg):
     [path] = pathlib.Path(module.__file__).parent.glob(f"extensions/v{duckdb.__version__}/*.duckdb_extension")
-    con.execute(f"LOAD '{path}'")
-print(f"duckdb {duckdb.__version__} with iceberg + avro extensions in .venv-duckdb-iceberg")
-EOF
-echo "${PACKAGES[*]}" > "$stamp"
+    con.execute(f"LOAD {str(path)!r}")
+'
+echo "${PACKAGES[*]}" >"$stamp"
+result "installed DuckDB $DUCKDB_VERSION with the iceberg and avro extensions in $VENV"

@@ -1,14 +1,9 @@
 #!/usr/bin/env bash
-# Create ./.venv (once) and install lean-ops into it with the test tools. Idempotent.
+# Create ./.venv (once) and install lean-ops into it with the test tools (the dev and aws extras). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON="${PYTHON:-python3}"
-if [ ! -x .venv/bin/python ]; then
-  "$PYTHON" -m venv .venv
-fi
-stamp=.venv/.leanops-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e '.[dev]'
-  touch "$stamp"
-fi
+. scripts/lib/steps.sh
+step setup "Python environment: lean-ops in .venv"
+ensure_venv
+what="lean-ops $(version lean-ops) on Python $(.venv/bin/python -c 'import platform; print(platform.python_version())') in .venv"
+if [ "$VENV_CHANGED" = 1 ]; then result "installed $what"; else result "already set up: $what"; fi

@@ -13,6 +13,8 @@ import pytest
 
 from leanops.context import Context
 
+pytest_plugins = ["tier_plugin"]  # the test tiers: prerequisites, progress by file, time per tier (tests/tiers.py)
+
 LEANOPS = shutil.which("leanops", path=str(Path(sys.executable).parent)) or "leanops"
 EVENTS_SCHEMA = {"topic": "events",
                  "standardized": {"column_map": {"_metadata_idempotencykeyresource": "idempotency_key"}}}

@@ -10,7 +10,8 @@ proves them with readers that share no code or state with the writer:
 - `read_pyiceberg_fresh`: a new Python process opens a new `SqlCatalog` on `<home>/catalog.db`;
 - `read_duckdb_iceberg`: DuckDB 1.5.5 + its iceberg extension in `.venv-duckdb-iceberg`
   (scripts/setup-duckdb-iceberg.sh) scans the table's current metadata.json, found in the catalog's
-  SQLite `iceberg_tables` table; mark such tests `@requires_duckdb_iceberg` (skips when not set up);
+  SQLite `iceberg_tables` table; mark such tests `@requires_duckdb_iceberg`, the `duckdb_iceberg` tier
+  (tests/tiers.py: skipped with the reason when not set up, failed under LEANOPS_REQUIRE_ALL_TIERS=1);
 - `read_spark`: the project's Spark session (Iceberg JdbcCatalog on the same SQLite file); only in
   tests marked `spark`.
 
@@ -50,8 +51,7 @@ DUCKDB_SETUP = "bash scripts/setup-duckdb-iceberg.sh"
 READ_TIMEOUT_S = 120  # a hung reader fails the test instead of hanging the run; no test waits on it
 DIFF_ROWS = 10  # rows of each side shown when two reads differ
 
-requires_duckdb_iceberg = pytest.mark.skipif(
-    not DUCKDB_PYTHON.is_file(), reason=f"DuckDB iceberg reader not installed ({DUCKDB_VENV.name}); run {DUCKDB_SETUP}")
+requires_duckdb_iceberg = pytest.mark.duckdb_iceberg
 
 _PYICEBERG_READ = """
 import sys

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("pyspark")
-
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "bench_engines.py"
 
 

@@ -23,16 +23,14 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("pyspark", reason="pyspark not installed: pip install 'lean-ops[spark]' (scripts/setup-spark.sh)")
-
-import conformance_fixtures as fx  # noqa: E402
-from conftest import LEANOPS, write_lines, write_schema  # noqa: E402
-from leanops.context import Context  # noqa: E402
-from leanops.ingest import ingest_stream  # noqa: E402
-from leanops.maintenance.policy import MaintenancePolicy  # noqa: E402
-from leanops.orchestrate.cycle import CycleOptions, run_cycle  # noqa: E402
-from leanops.orchestrate.flow import FlowOptions  # noqa: E402
-from leanops.stages.accountability import topic_accounts  # noqa: E402
+import conformance_fixtures as fx
+from conftest import LEANOPS, write_lines, write_schema
+from leanops.context import Context
+from leanops.ingest import ingest_stream
+from leanops.maintenance.policy import MaintenancePolicy
+from leanops.orchestrate.cycle import CycleOptions, run_cycle
+from leanops.orchestrate.flow import FlowOptions
+from leanops.stages.accountability import topic_accounts
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 

@@ -1,7 +1,8 @@
 """End to end in a real browser: `leanops serve` on a demo home, read by headless Chromium.
 
 Debian's chromium (/usr/bin/chromium) driven by Playwright for Python, never a downloaded browser:
-`bash scripts/setup-browser.sh` installs both. Missing either is a failure, not a skip.
+`bash scripts/setup-browser.sh` installs both. The `browser` tier: missing either skips it with the reason,
+or fails it under LEANOPS_REQUIRE_ALL_TIERS=1, as in CI (tests/tiers.py).
 
 The page's numbers are checked against `leanops accountability --json` on the same home, after more
 events came in through the HTTP endpoint and a second pipeline run; the charts, a drill-down click,
@@ -26,24 +27,18 @@ from urllib.parse import urlsplit
 import pytest
 from conftest import LEANOPS
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = os.environ.get("LEANOPS_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-SETUP_HINT = "run `bash scripts/setup-browser.sh` (Debian's chromium + the playwright package, no browser download)"
 FIELDS = ("records_in", "written", "errors", "duplicates", "superseded", "pending", "accounted")
 
 
 def _playwright_api():
-    """Playwright's sync API, with Debian's Chromium present (else the test fails, never skips)."""
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        pytest.fail(f"headless Chromium not found at {CHROMIUM}: {SETUP_HINT}", pytrace=False)
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail(f"the Python package playwright is not installed: {SETUP_HINT}", pytrace=False)
+    """Playwright's sync API (the `browser` tier has checked that it and Chromium are there)."""
+    from playwright.sync_api import sync_playwright
     return sync_playwright
 
 

@@ -174,7 +174,6 @@ def _submit(script: str, env: dict, *args: str) -> dict:
 @pytest.mark.spark
 @pytest.mark.slow
 def test_glue_scripts_run_with_spark_submit_on_a_local_home(tmp_path):
-    pytest.importorskip("pyspark")
     env = {**os.environ, "LEANOPS_HOME": str(tmp_path / "home"), "LEANOPS_SCHEMAS": str(tmp_path / "schemas"),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     write_schema(tmp_path / "schemas", SCHEMA)

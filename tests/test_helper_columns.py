@@ -212,7 +212,6 @@ def test_every_internal_name_in_one_payload(ctx, schemas, tmp_path):
 @pytest.mark.spark
 @pytest.mark.slow
 def test_every_internal_name_in_one_payload_on_spark_as_embedded(tmp_path):
-    pytest.importorskip("pyspark", reason="pyspark not installed: pip install 'lean-ops[spark]'")
     from leanops.context import Context
     states = {}
     for engine in ("embedded", "spark"):

@@ -60,10 +60,11 @@ def test_data_names(name, taken):
 
 
 def test_files_being_written_wait(landing):
+    now = time.time()  # one instant for the drop and the look: no clock reading between them to race
     drop(landing, "done.ndjson", lines("a", 1))
-    drop(landing, "fresh.ndjson", lines("b", 1), mtime=time.time())  # still changing: within the settle time
+    drop(landing, "fresh.ndjson", lines("b", 1), mtime=now - 1)  # still changing: within the settle time
     drop(landing, "upload.ndjson.tmp", lines("c", 1))
-    complete, writing = discover(landing, time.time(), settle_seconds=5)
+    complete, writing = discover(landing, now, settle_seconds=5)
     assert [f.relative for f in complete] == ["done.ndjson"]
     assert sorted(Path(k).name for k in writing) == ["fresh.ndjson", "upload.ndjson.tmp"]
 

@@ -1,14 +1,15 @@
 """The orchestrator: isolation, retries, backlog loop, leases across processes, pause, alerts, schedule."""
+import functools
 import json
 import os
 import signal
 import subprocess
-import time
 
 import pytest
 
 from conftest import EVENTS_SCHEMA, LEANOPS, envelope, ingest, run_cli, write_lines, write_schema
 from leanops.errors import CommitConflictError
+from leanops.orchestrate import retry
 from leanops.orchestrate.alerts import Fanout, LogNotifier, WebhookNotifier
 from leanops.orchestrate.cycle import CycleOptions, run_cycle
 from leanops.orchestrate.flow import FlowOptions
@@ -71,15 +72,17 @@ def test_transient_errors_are_retried_with_backoff(ctx, schemas, tmp_path, monke
     real, calls = standardized.run_standardized, []
 
     def conflicting(lake, settings, topic, section, **kwargs):
-        calls.append(time.monotonic())
+        calls.append(topic)
         if len(calls) < 3:
             raise CommitConflictError("standardized.alpha", "another writer committed first")
         return real(lake, settings, topic, section)
 
     monkeypatch.setattr("leanops.stages.standardized.run_standardized", conflicting)
+    waits = []  # the pauses the retry asks for, recorded instead of slept: no clock of a loaded machine involved
+    monkeypatch.setattr(retry, "Retrying", functools.partial(retry.Retrying, sleep=waits.append))
     report = run_cycle(ctx, CycleOptions(flow=FlowOptions(retry=RetryPolicy(2, base_seconds=0.05))))
     assert report.outcomes[0].status == RunStatus.SUCCEEDED and len(calls) == 3
-    assert calls[2] - calls[1] > calls[1] - calls[0] >= 0.04  # exponential backoff
+    assert waits == pytest.approx([0.05, 0.1])  # exponential backoff: the base, then twice the base
     assert [r.status for r in reversed(ctx.state.list_runs("alpha"))] == ["FAILED", "FAILED", "SUCCEEDED"]
 
 

@@ -151,7 +151,6 @@ def test_checksum_normalises_types_but_not_values():
 @pytest.mark.spark
 @requires_duckdb_iceberg
 def test_spark_reads_alike_and_every_reader_reads_a_spark_replace_snapshot(ctx, schemas, tmp_path):
-    pytest.importorskip("pyspark", reason="pyspark not installed: scripts/setup-spark.sh")
     from leanops.engines.spark import spark_session
     build_orders(ctx, schemas, tmp_path)
     for ident in TABLES:

@@ -353,9 +353,7 @@ def test_cli_serves_and_stops_cleanly(tmp_path, sig):
         assert json.loads(conn.getresponse().read())["accepted"] == 3
         conn.close()
         proc.send_signal(sig)
-        started = time.monotonic()
-        assert proc.wait(timeout=30) == 0, proc.stderr.read()
-        assert time.monotonic() - started < 10
+        assert proc.wait(timeout=60) == 0, proc.stderr.read()  # the timeout only turns a hang into a failure
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -367,16 +365,20 @@ def test_cli_serves_and_stops_cleanly(tmp_path, sig):
 def test_read_cache_keeps_answers_for_its_time_and_computes_once_for_concurrent_requests():
     from leanops.ops.server import ReadCache
     now = [100.0]
-    cache, calls = ReadCache(5.0, clock=lambda: now[0]), []
+    cache, calls, arrived = ReadCache(5.0, clock=lambda: now[0]), [], []
 
     def compute(value):
         def run():
             calls.append(value)
-            time.sleep(0.05)  # slow enough for the other threads to arrive meanwhile
+            _wait_until(lambda: len(arrived) == 8, "all eight requests made")  # the rest queue behind this one
             return value
         return run
+
+    def request(_):
+        arrived.append(1)
+        return cache.get(("k",), compute("a"))
     with ThreadPoolExecutor(8) as pool:
-        answers = list(pool.map(lambda _: cache.get(("k",), compute("a")), range(8)))
+        answers = list(pool.map(request, range(8)))
     assert answers == ["a"] * 8 and calls == ["a"]  # eight requests, one collection
     now[0] += 4.9
     assert cache.get(("k",), compute("b")) == "a"

@@ -10,12 +10,10 @@ import sqlite3
 
 import pytest
 
-pytest.importorskip("pyspark", reason="pyspark not installed: pip install 'lean-ops[spark]' (scripts/setup-spark.sh)")
-
-from conftest import EVENTS_SCHEMA, envelope, ingest, write_schema  # noqa: E402
-from test_curated import SCHEMA as CURATED_SCHEMA  # noqa: E402
-from leanops.engines.spark import spark_session  # noqa: E402
-from leanops.runner import run_once  # noqa: E402
+from conftest import EVENTS_SCHEMA, envelope, ingest, write_schema
+from test_curated import SCHEMA as CURATED_SCHEMA
+from leanops.engines.spark import spark_session
+from leanops.runner import run_once
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -30,8 +28,10 @@ def iceberg_ids(table) -> list[str]:
 
 
 def assert_catalog_writable(ctx) -> None:
-    """No JVM connection holds a lock on catalog.db (Iceberg's JdbcCatalog leaks one at initialization)."""
-    conn = sqlite3.connect(ctx.settings.home / "catalog.db", timeout=0.5)
+    """No JVM connection holds a lock on catalog.db (Iceberg's JdbcCatalog leaks one at initialization).
+
+    A leaked lock is held for good, so the generous timeout only spares a loaded machine a false alarm."""
+    conn = sqlite3.connect(ctx.settings.home / "catalog.db", timeout=30)
     try:
         conn.execute("BEGIN EXCLUSIVE")
         conn.execute("COMMIT")

@@ -7,6 +7,7 @@ our conditions, not moto's interleaving.
 """
 from __future__ import annotations
 
+import sys
 import threading
 import time
 import uuid
@@ -64,6 +65,32 @@ def make(request, tmp_path):
 @pytest.fixture
 def store(make) -> StateStore:
     return make()
+
+
+class Clock:
+    """A wall clock the test moves: leases and alert periods are judged by it, not by seconds slept."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def time(self) -> float:
+        return self.now
+
+    @staticmethod
+    def sleep(seconds: float) -> None:  # the adapters' own back-off still really waits
+        time.sleep(seconds)
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(store, monkeypatch) -> Clock:
+    """The store's clock (its module's `time`), so a lease running out is an event the test makes happen:
+    a sleep is stretched on a loaded machine, and a check meant to land inside a period may land after it."""
+    fake = Clock()
+    monkeypatch.setattr(sys.modules[type(store).__module__], "time", fake)
+    return fake
 
 
 # -- registry -------------------------------------------------------------------------------
@@ -277,9 +304,11 @@ def test_lease_acquire_refuse_renew_release(store):
     assert store.acquire_lease("events", "b", ttl_seconds=60)
 
 
-def test_expired_lease_lets_another_holder_in(store):
-    assert store.acquire_lease("events", "a", ttl_seconds=0.05)
-    time.sleep(0.15)
+def test_expired_lease_lets_another_holder_in(store, clock):
+    assert store.acquire_lease("events", "a", ttl_seconds=60)
+    clock.advance(59)
+    assert store.lease_holder("events") == "a" and not store.acquire_lease("events", "b", ttl_seconds=60)
+    clock.advance(2)
     assert store.lease_holder("events") is None  # a crashed holder does not block forever
     assert store.acquire_lease("events", "b", ttl_seconds=60)
     assert store.lease_holder("events") == "b"
@@ -320,14 +349,15 @@ def test_lease_race_on_one_shared_store(store):
 
 
 # -- alerts, rebuilds, deployments, drift ---------------------------------------------------
-def test_should_alert_once_per_period(store):
+def test_should_alert_once_per_period(store, clock):
     assert store.should_alert("events", "MissingSchema")
     assert not store.should_alert("events", "MissingSchema")
     assert store.should_alert("events", "Other") and store.should_alert("orders", "MissingSchema")
-    assert store.should_alert("t", "k", every_seconds=0.05)
-    assert not store.should_alert("t", "k", every_seconds=0.05)
-    time.sleep(0.1)
-    assert store.should_alert("t", "k", every_seconds=0.05)
+    assert store.should_alert("t", "k", every_seconds=60)
+    clock.advance(59)
+    assert not store.should_alert("t", "k", every_seconds=60)
+    clock.advance(2)
+    assert store.should_alert("t", "k", every_seconds=60)
 
 
 def test_mark_checked_returns_the_previous_mark(store):
