@@ -117,8 +117,8 @@ def _check_dashboard(sync_playwright, base: str, home: Path, demo: dict) -> None
               f"median {median * 1000:.0f} ms, max {max(seconds) * 1000:.0f} ms over {len(seconds)} requests")
     print("\n" + timing)
     ARTIFACTS.mkdir(exist_ok=True)
+    # recorded, not asserted: a speed target is a benchmark's business, never a timed test's
     (ARTIFACTS / "dashboard-timing.txt").write_text(timing + "\n")
-    assert median < 1.5, f"GET / took {median:.2f} s (target: under about 1 s)"
 
     origin = "{0.scheme}://{0.netloc}".format(urlsplit(base))
     foreign, console_errors = [], []
