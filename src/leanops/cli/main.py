@@ -520,7 +520,8 @@ def lint(schema_dir: Optional[Path] = typer.Argument(None, envvar="LEANOPS_SCHEM
                                      markup=False)
     for message in report.notes + [w for t in report.topics for w in t.warnings]:
         output.note(f"warning: {message}")
-    for message in [t.problem for t in report.topics if t.problem] + [str(e) for e in report.errors]:
+    for message in [t.problem for t in report.topics if t.problem] + [line for e in report.errors
+                                                                       for line in str(e).splitlines()]:
         output.note(f"error: {message}")  # not output.fail: messages quote file contents, never markup
     if report.exit_code:
         raise typer.Exit(report.exit_code)
