@@ -143,6 +143,25 @@ def test_schemas_are_read_from_s3(s3_schemas, tmp_path):
     assert not copy.exists()  # the private copy goes with the context
 
 
+def test_schema_show_reads_the_file_on_s3(s3_schemas):
+    """`leanops schema show` reads an S3 prefix through the deployment's private copy, and names the S3 object
+    (in the output and in its errors)."""
+    from typer.testing import CliRunner
+
+    from leanops.cli.main import app
+    put(s3_schemas, "events.json", BASE)
+    shown = CliRunner().invoke(app, ["schema", "show", "events", "--json"])
+    assert shown.exit_code == 0, shown.output
+    doc = json.loads(shown.stdout)
+    assert doc["file"] == f"{PREFIX}events.json"
+    assert doc["schema"]["curated"]["partition_by"] == ["day(publish_time)", "bucket(16, idempotency_key)"]
+    put(s3_schemas, "events.json", changed(BASE, qty={"type": "integer"}))
+    broken = CliRunner().invoke(app, ["schema", "show", "events"])
+    assert isinstance(broken.exception, SchemaFileError)  # main() prints it, one `error:` line per problem, exit 2
+    assert str(broken.exception).startswith(f"{PREFIX}events.json: field 'curated.columns.qty.type': unknown type "
+                                            "'integer' (did you mean 'int'?)")
+
+
 def test_an_invalid_s3_schema_is_the_same_clear_error(s3_schemas, tmp_path, schemas):
     bad = changed(BASE, qty={"type": "integer"})
     put(s3_schemas, "events.json", bad)

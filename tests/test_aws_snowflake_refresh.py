@@ -183,7 +183,7 @@ SEMANTIC_DOC = {"topic": "events", "standardized": {},
 
 def test_cluster_by_is_validated_against_the_semantic_columns():
     assert TopicSchema.model_validate(SEMANTIC_DOC).semantic.cluster_by == ["quantity", "idempotency_key"]
-    for bad, message in ((["device_id"], "not semantic columns"), ([], "one or more"),
+    for bad, message in ((["device_id"], "'device_id' is not a semantic column"), ([], "one or more"),
                          (["quantity", "quantity"], "distinct")):
         doc = json.loads(json.dumps(SEMANTIC_DOC))
         doc["semantic"]["cluster_by"] = bad

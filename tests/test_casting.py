@@ -217,18 +217,19 @@ def test_check_default(con):
     check_default("note", CuratedColumn(type="string", default=""))
     check_default("at", CuratedColumn(type="timestamp", default="1768816800000"))
     check_default("flag", CuratedColumn(type="boolean", default=" false "))
-    for column, reason in [(CuratedColumn(type="int", default="1.5"), "not an integer"),
-                           (CuratedColumn(type="int", default="2147483648"), "out of range for int"),
-                           (CuratedColumn(type="decimal(5,2)", default="1.234"), "more than 2 decimal places"),
-                           (CuratedColumn(type="date", default="2026-02-30"), "not an ISO-8601 date"),
-                           (CuratedColumn(type="double", default="NaN"), "not a finite number"),
-                           (CuratedColumn(type="long", default="  "), "blank")]:
+    unchecked = CuratedColumn.model_construct  # the model refuses these itself (tests/test_schema_file.py)
+    for column, reason in [(unchecked(type="int", default="1.5"), "not an integer"),
+                           (unchecked(type="int", default="2147483648"), "out of range for int"),
+                           (unchecked(type="decimal(5,2)", default="1.234"), "more than 2 decimal places"),
+                           (unchecked(type="date", default="2026-02-30"), "not an ISO-8601 date"),
+                           (unchecked(type="double", default="NaN"), "not a finite number"),
+                           (unchecked(type="long", default="  "), "blank")]:
         with pytest.raises(ValueError, match=reason):
             check_default("c", column)
 
 
 def test_a_cde_cannot_have_a_default(con):
-    column = CuratedColumn(type="string", cde=True, default="x")
+    column = CuratedColumn.model_construct(type="string", cde=True, default="x")  # past the model's own check
     with pytest.raises(ValueError, match="critical data element"):
         check_default("c", column)
     with pytest.raises(ValueError, match="critical data element"):

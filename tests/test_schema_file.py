@@ -51,7 +51,7 @@ def test_the_model_imports_neither_the_stages_nor_s3():
                               "qty": {"type": "int", "default": "1.5"}}}}, "default '1.5' is not a valid int"),
     ({"curated": {"columns": {"idempotency_key": {"type": "string", "cde": True, "default": "x"},
                               "event_timestamp": {"type": "timestamp"}}}}, "cannot have a default"),
-    ({"semantic": {"columns": {"qty": {"type": "int", "min": "ten"}}}}, "default 'ten' is not a valid int"),
+    ({"semantic": {"columns": {"qty": {"type": "int", "min": "ten"}}}}, "min 'ten' is not a valid int"),
 ])
 def test_defaults_and_bounds_still_follow_the_casting_rules(section, message):
     with pytest.raises(ValidationError, match=message):

@@ -5,6 +5,8 @@ These classes are for conditions that stop a command or a stage.
 """
 from __future__ import annotations
 
+from typing import NamedTuple, Sequence
+
 
 class LeanOpsError(Exception):
     """Root of every lean-ops error. The CLI prints it as one line, exit 2."""
@@ -24,12 +26,31 @@ class ConfigError(TerminalError):
     """A setting or the deployment's layout is wrong."""
 
 
-class SchemaFileError(TerminalError):
-    """A topic schema file is invalid; names the path and the field at fault."""
+class SchemaProblem(NamedTuple):
+    """One thing wrong in a schema file: where (a JSON path such as `curated.columns.amount.default`, or
+    `<file>` for the file as a whole) and what, in words that read on their own."""
 
-    def __init__(self, path: str, field: str, problem: str) -> None:
-        self.path, self.field, self.problem = path, field, problem
-        super().__init__(f"{path}: field '{field}': {problem}")
+    field: str
+    problem: str
+
+
+class SchemaFileError(TerminalError):
+    """A topic schema file is invalid: every problem found, each with the path and the field at fault.
+
+    One line per problem, `<path>: field '<field>': <problem>`; `field` and `problem` are the first one's.
+    """
+
+    def __init__(self, path: str, field: str, problem: str, *more: SchemaProblem) -> None:
+        self.path = path
+        self.problems = (SchemaProblem(field, problem), *more)
+        self.field, self.problem = field, problem
+        super().__init__("\n".join(f"{path}: field '{p.field}': {p.problem}" for p in self.problems))
+
+    @classmethod
+    def of(cls, path: str, problems: Sequence[SchemaProblem]) -> "SchemaFileError":
+        """The error of a file with these problems (one at least)."""
+        first, *more = problems
+        return cls(path, first.field, first.problem, *more)
 
 
 class InvalidTopicNameError(TerminalError):

@@ -12,23 +12,38 @@ loaders read (docs/schema-lifecycle.md, "Schemas on S3").
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, ValidationInfo, field_validator,
+    model_validator,
+)
 
-from leanops.errors import LeanOpsError, SchemaFileError
+from leanops.errors import InvalidTopicNameError, LeanOpsError, SchemaFileError, SchemaProblem
 from leanops.maintenance.policy import MaintenancePolicy
 from leanops.naming import ICEBERG_METADATA_COLUMNS, is_valid_column_name
+from leanops.schema.problems import Found, collect, did_you_mean, problems, raise_found
 
 TYPE_RE = re.compile(r"^(string|int|long|double|boolean|date|timestamp|decimal\((\d{1,2}),\s*(\d{1,2})\))$")
+TYPE_NAMES = ("string", "int", "long", "double", "boolean", "decimal(p,s)", "date", "timestamp")
 SCHEMA_SUFFIXES = (".json", ".yaml", ".yml")
-_META_NAMES = ("message_id", "topic_name", "publish_time", "ingestion_ts")  # typed by the pipeline itself
+_META_TYPES = {"message_id": "string", "topic_name": "string", "publish_time": "timestamp",
+               "ingestion_ts": "timestamp"}  # typed by the pipeline itself
+_META_NAMES = tuple(_META_TYPES)
 FORM_ONLY = "form_only"  # validation context flag: skip the checks that cast values (they load DuckDB)
+PARTITION_FORMS = "col, year(col), month(col), day(col), hour(col), bucket(N, col) or truncate(W, col)"
+# the column types each partition transform takes (Iceberg's spec; PyIceberg's Transform.can_transform)
+_TRANSFORM_TYPES = {
+    "year": ("date", "timestamp"), "month": ("date", "timestamp"), "day": ("date", "timestamp"),
+    "hour": ("timestamp",), "bucket": ("string", "int", "long", "decimal", "date", "timestamp"),
+    "truncate": ("string", "int", "long", "decimal"),
+}
 
 
 def _casts_checked(info: ValidationInfo) -> bool:
@@ -47,10 +62,56 @@ def _check_column(name: str) -> str:
     return name
 
 
-def _check_columns(columns: dict) -> dict:
-    for name in columns:
-        _check_column(name)
-    return columns
+def _check_type(value: str) -> str:
+    text = value.strip().lower()
+    match = TYPE_RE.match(text)
+    if not match:
+        raise ValueError(f"unknown type {value!r}{did_you_mean(text, TYPE_NAMES)} — valid types: "
+                         f"{', '.join(TYPE_NAMES)}")
+    if match.group(2) and not (1 <= int(match.group(2)) <= 38 and int(match.group(3)) <= int(match.group(2))):
+        raise ValueError(f"type {value!r}: a decimal's precision is 1..38 and its scale at most the precision")
+    return text.replace(" ", "")
+
+
+def _check_partition(text: str) -> str:
+    """One `partition_by` entry's form (its column's type is the section's check)."""
+    from leanops.catalog.partitioning import read_partition
+    try:
+        read_partition(text)
+    except ValueError:
+        named = re.match(r"^\s*(\w+)\s*\(", text)
+        if named and named[1] not in _TRANSFORM_TYPES:
+            raise ValueError(f"unknown transform {named[1]!r}{did_you_mean(named[1], _TRANSFORM_TYPES)} in "
+                             f"{text!r} — use {PARTITION_FORMS}") from None
+        raise ValueError(f"{text!r} is not a partition: use {PARTITION_FORMS}, with N and W at least 1") from None
+    return text
+
+
+ColumnName = Annotated[str, AfterValidator(_check_column)]
+TypeName = Annotated[str, AfterValidator(_check_type)]
+PartitionText = Annotated[str, AfterValidator(_check_partition)]
+
+
+@functools.cache
+def _adapter(model: type[BaseModel], name: str) -> TypeAdapter:
+    field = model.model_fields[name]
+    return TypeAdapter(Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation)
+
+
+def _field(model: type[BaseModel], data: Any, name: str) -> Any:
+    """One field of a model read from raw data, validated on its own: its value, its default when the
+    data leaves it out, or None when it is wrong (that is reported as the field's own error). The
+    cross-field checks read fields this way, so they run even when another field is wrong."""
+    field = model.model_fields[name]
+    if not isinstance(data, dict):
+        return None
+    key = field.alias if field.alias in data else name
+    if key not in data:
+        return field.get_default(call_default_factory=True)
+    try:
+        return _adapter(model, name).validate_python(data[key])
+    except ValidationError:
+        return None
 
 
 class _Section(BaseModel):
@@ -71,7 +132,7 @@ class StandardizedSection(_Section):
     """RAW -> Standardized: flattened-name -> output-name renames (e.g. metadata to idempotency_key), and the
     shape limits of the topic's payloads."""
 
-    column_map: dict[str, str] = Field(default_factory=dict)
+    column_map: dict[ColumnName, ColumnName] = Field(default_factory=dict)
     limits: ShapeLimits | None = None  # None: the defaults (and the schema's fingerprint stays as it was)
 
     @property
@@ -80,31 +141,36 @@ class StandardizedSection(_Section):
 
     @field_validator("column_map")
     @classmethod
-    def _names(cls, value: dict[str, str]) -> dict[str, str]:
+    def _one_source_per_output(cls, value: dict[str, str]) -> dict[str, str]:
+        first: dict[str, str] = {}
+        found = []
         for source, target in value.items():
-            _check_column(source)
-            _check_column(target)
-        if len(set(value.values())) != len(value):
-            raise ValueError("two column_map entries map to the same output column")
+            if target in first:
+                found.append(Found((source,), f"maps to {target!r}, as {first[target]!r} does: two columns "
+                                              "cannot become one", target))
+            first.setdefault(target, source)
+        raise_found(found)
         return value
 
 
 class CuratedColumn(_Section):
-    type: str
+    type: TypeName
     cde: bool = False
     default: str | None = None
 
-    @field_validator("type")
+    @model_validator(mode="wrap")
     @classmethod
-    def _type(cls, value: str) -> str:
-        value = value.strip().lower()
-        match = TYPE_RE.match(value)
-        if not match:
-            raise ValueError(f"unknown type {value!r}: use string, int, long, double, boolean, decimal(p,s), "
-                             "date or timestamp")
-        if match.group(2) and not (1 <= int(match.group(2)) <= 38 and int(match.group(3)) <= int(match.group(2))):
-            raise ValueError(f"decimal {value!r}: precision 1..38 and scale <= precision")
-        return value.replace(" ", "")
+    def _default_fits(cls, data: Any, handler, info: ValidationInfo) -> "CuratedColumn":
+        """A CDE with a default, or a default that would not cast (the casting rules, DuckDB)."""
+        from leanops.schema.default_rules import default_problem
+        found = []
+        default, type_name = _field(cls, data, "default"), _field(cls, data, "type")
+        if default is not None and (type_name is not None or _field(cls, data, "cde")):
+            problem = default_problem(type_name or "", default, bool(_field(cls, data, "cde")),
+                                      cast=_casts_checked(info) and type_name is not None)
+            if problem:
+                found.append(Found(("default",), problem, default))
+        return collect(handler, data, found)
 
 
 def default_partitions(merge_key: str) -> list[str]:
@@ -112,29 +178,79 @@ def default_partitions(merge_key: str) -> list[str]:
     return ["day(publish_time)", f"bucket(16, {merge_key})"]
 
 
+def _partition_problems(model: type[BaseModel], data: Any, section: str,
+                        types: dict[str, str], undeclared: str | None) -> list[Found]:
+    """Each `partition_by` entry (or the default, which follows the merge key) names a column of the
+    table, with a type its transform takes. `types`: the table's columns and their types; `undeclared`:
+    the type of any other column (Curated keeps undeclared columns as strings), None when there is none."""
+    from leanops.catalog.partitioning import read_partition
+    given = isinstance(data, dict) and data.get("partition_by") is not None
+    merge_key = _field(model, data, "merge_key")
+    entries = data["partition_by"] if given else [] if merge_key is None else default_partitions(merge_key)
+    found = []
+    for index, text in enumerate(entries if isinstance(entries, list) else []):
+        try:
+            entry = read_partition(text)
+        except (TypeError, ValueError):  # not a partition at all: the entry's own error says so
+            continue
+        loc = ("partition_by", index) if given else ("partition_by",)
+        where = f"{text!r}: " if given else f"the default partitioning's {text!r} (partition_by is not set): "
+        type_name = types.get(entry.column, undeclared)
+        if type_name is None:
+            found.append(Found(loc, f"{where if entry.transform != 'identity' else ''}{entry.column!r} is not a "
+                                    f"{section} column"
+                                    f"{did_you_mean(entry.column, types)}: declare it in {section}.columns", text))
+            continue
+        wanted = _TRANSFORM_TYPES.get(entry.transform)
+        if wanted and type_name.split("(")[0] not in wanted:
+            held = f"is {type_name}" if entry.column in types else "is not declared, so it is a string there"
+            found.append(Found(loc, f"{where}{entry.transform} takes a {_either(wanted)} column, and "
+                                    f"{entry.column!r} {held}", text))
+    return found
+
+
+def _either(words: tuple[str, ...]) -> str:
+    """`a, b or c`."""
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+def _declared_types(data: Any, column_model: type[BaseModel]) -> dict[str, str] | None:
+    """The raw `columns` of a section: name -> type (None: a wrong type, reported on its own), or None."""
+    columns = data.get("columns", {}) if isinstance(data, dict) else None
+    if not isinstance(columns, dict):
+        return None
+    return {str(name): _field(column_model, spec, "type") for name, spec in columns.items()}
+
+
 class CuratedSection(_Section):
-    merge_key: str = "idempotency_key"
-    order_by: str = "event_timestamp"
-    partition_by: list[str] | None = None  # default: day(publish_time), bucket(16, merge_key)
-    columns: dict[str, CuratedColumn] = Field(default_factory=dict)
+    merge_key: ColumnName = "idempotency_key"
+    order_by: ColumnName = "event_timestamp"
+    partition_by: list[PartitionText] | None = None  # default: day(publish_time), bucket(16, merge_key)
+    columns: dict[ColumnName, CuratedColumn] = Field(default_factory=dict)
 
-    _names = field_validator("columns")(lambda cls, value: _check_columns(value))
-
-    @model_validator(mode="after")
-    def _keys_declared(self, info: ValidationInfo) -> "CuratedSection":
-        """The merge key and the version column must be declared, so both have a type."""
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keys_and_partitions(cls, data: Any, handler) -> "CuratedSection":
+        """The merge key and the version column are declared (they need a type); each partition's column
+        has a type its transform takes."""
+        declared = _declared_types(data, CuratedColumn)
+        if declared is None:
+            return collect(handler, data, [])
+        found = []
         for field in ("merge_key", "order_by"):
-            name = getattr(self, field)
-            _check_column(name)
-            if name not in self.columns and name not in _META_NAMES:
-                raise ValueError(f"{field} {name!r} must be declared in curated.columns")
-        from leanops.catalog.partitioning import read_partition
-        from leanops.schema.default_rules import check_default
-        for entry in self.partitions:
-            read_partition(entry)
-        for name, column in self.columns.items():  # a default that would not cast, or a CDE with a default
-            check_default(name, column.type, column.default, column.cde, cast=_casts_checked(info))
-        return self
+            name = _field(cls, data, field)
+            if name is None or name in declared or name in _META_NAMES:
+                continue
+            hint = did_you_mean(name, declared)
+            if field in data:
+                found.append(Found((field,), f"{field} {name!r} is not declared in curated.columns{hint}: "
+                                             "declare it there, with its type", name))
+            else:
+                found.append(Found((field,), f"{field} is not set, and its default {name!r} is not declared in "
+                                             f"curated.columns{hint}: set {field}, or declare {name!r}", name))
+        types = {**_META_TYPES, **{n: t for n, t in declared.items() if t is not None}}
+        found += _partition_problems(cls, data, "curated", types, undeclared="string")
+        return collect(handler, data, found)
 
     @property
     def partitions(self) -> list[str]:
@@ -146,19 +262,12 @@ class SemanticColumn(_Section):
     """A governed column: its type, the curated column it comes `from`, and optional rules
     (`allowed` values, `min` / `max` bounds, a regex `pattern`) a row must meet to land."""
 
-    type: str
-    source: str | None = Field(default=None, alias="from")
+    type: TypeName
+    source: ColumnName | None = Field(default=None, alias="from")
     allowed: list[str] | None = None
     min: str | float | int | None = None
     max: str | float | int | None = None
     pattern: str | None = None
-
-    _type = field_validator("type")(CuratedColumn._type.__func__)  # type: ignore[attr-defined]
-
-    @field_validator("source")
-    @classmethod
-    def _source(cls, value: str | None) -> str | None:
-        return None if value is None else _check_column(value)
 
     @field_validator("pattern")
     @classmethod
@@ -170,47 +279,59 @@ class SemanticColumn(_Section):
                 raise ValueError(f"pattern {value!r} is not a regular expression: {exc}") from None
         return value
 
-    @model_validator(mode="after")
-    def _rules_fit_type(self, info: ValidationInfo) -> "SemanticColumn":
-        from leanops.schema.default_rules import check_default
-        if (self.min is not None or self.max is not None) and self.type in ("string", "boolean"):
-            raise ValueError(f"min/max need an ordered type (number, date, timestamp), not {self.type}")
+    @model_validator(mode="wrap")
+    @classmethod
+    def _rules_fit_type(cls, data: Any, handler, info: ValidationInfo) -> "SemanticColumn":
+        """min / max need an ordered type, and must be values of it (the casting rules, DuckDB)."""
+        from leanops.schema.default_rules import default_failure
+        type_name, found = _field(cls, data, "type"), []
         for bound in ("min", "max"):
-            value = getattr(self, bound)
-            if value is not None:
-                check_default(bound, self.type, str(value), cast=_casts_checked(info))
-        return self
+            value = _field(cls, data, bound)
+            if value is None or type_name is None:
+                continue
+            if type_name in ("string", "boolean"):
+                found.append(Found((bound,), f"{bound} needs an ordered type (a number, date or timestamp), "
+                                             f"and the column is {type_name}", value))
+            elif _casts_checked(info):
+                reason = default_failure(type_name, str(value))
+                if reason:
+                    found.append(Found((bound,), f"{bound} {str(value)!r} is not a valid {type_name}: {reason}",
+                                       value))
+        return collect(handler, data, found)
 
 
 class SemanticSection(_Section):
-    merge_key: str = "idempotency_key"
-    order_by: str = "event_timestamp"
-    partition_by: list[str] | None = None  # default: day(publish_time), bucket(16, merge_key)
-    columns: dict[str, SemanticColumn] = Field(default_factory=dict)
+    merge_key: ColumnName = "idempotency_key"
+    order_by: ColumnName = "event_timestamp"
+    partition_by: list[PartitionText] | None = None  # default: day(publish_time), bucket(16, merge_key)
+    columns: dict[ColumnName, SemanticColumn] = Field(default_factory=dict)
     cluster_by: list[str] | None = None  # Snowflake's CLUSTER BY (export-ddl), e.g. a high-cardinality filter column
 
-    _names = field_validator("columns")(lambda cls, value: _check_columns(value))
-
-    @field_validator("merge_key", "order_by")
+    @model_validator(mode="wrap")
     @classmethod
-    def _keys(cls, value: str) -> str:
-        return _check_column(value)
-
-    @model_validator(mode="after")
-    def _cluster_columns(self) -> "SemanticSection":
-        unknown = [c for c in self.cluster_by or [] if c not in self.all_columns]
-        if unknown:
-            raise ValueError(f"cluster_by names {unknown}, not semantic columns: declare them in semantic.columns")
-        if self.cluster_by is not None and (not self.cluster_by or len(set(self.cluster_by)) < len(self.cluster_by)):
-            raise ValueError("cluster_by must list one or more distinct semantic columns")
-        return self
-
-    @model_validator(mode="after")
-    def _partitions_parse(self) -> "SemanticSection":
-        from leanops.catalog.partitioning import read_partition
-        for entry in self.partitions:
-            read_partition(entry)
-        return self
+    def _columns_exist(cls, data: Any, handler) -> "SemanticSection":
+        """`cluster_by` and each partition name semantic columns (the merge key is one, as a string when it
+        is not declared), each partition with a type its transform takes."""
+        declared = _declared_types(data, SemanticColumn)
+        merge_key = _field(cls, data, "merge_key")
+        if declared is None or merge_key is None:
+            return collect(handler, data, [])
+        names = {merge_key: "string", **declared}
+        found = []
+        cluster_by = _field(cls, data, "cluster_by")
+        if cluster_by is not None and not cluster_by:
+            found.append(Found(("cluster_by",), "must list one or more semantic columns (or be left out)", []))
+        for index, name in enumerate(cluster_by or []):
+            if name not in names:
+                found.append(Found(("cluster_by", index), f"{name!r} is not a semantic column"
+                                                          f"{did_you_mean(name, names)}: declare it in "
+                                                          "semantic.columns", name))
+            elif name in cluster_by[:index]:
+                found.append(Found(("cluster_by", index), f"{name!r} is listed twice: cluster_by lists distinct "
+                                                          "columns", name))
+        types = {**_META_TYPES, **{n: t for n, t in names.items() if t is not None}}
+        found += _partition_problems(cls, data, "semantic", types, undeclared=None)
+        return collect(handler, data, found)
 
     @property
     def all_columns(self) -> dict[str, SemanticColumn]:
@@ -272,7 +393,7 @@ def schema_path(schemas_dir: Path, topic: str) -> Path | None:
 
 def parse_topic_schema(path: Path, text: str | None = None, origin: str | None = None,
                        form_only: bool = False) -> TopicSchema:
-    """Parse and validate one schema file; errors name the path and the field at fault.
+    """Parse and validate one schema file; a SchemaFileError lists every problem, each with its field.
 
     `origin`: where the file really lives when `path` is a copy (`s3://bucket/prefix/`): errors then name
     `<origin><file name>`, the object a person can open and fix. `form_only`: everything but whether the
@@ -288,15 +409,30 @@ def parse_topic_schema(path: Path, text: str | None = None, origin: str | None =
         raise SchemaFileError(label, "<file>", "nested too deeply") from exc
     if not isinstance(data, dict):
         raise SchemaFileError(label, "<file>", "must hold an object")
+    found = _topic_problems(data.get("topic"), path)
     try:
         schema = TopicSchema.model_validate(data, context={FORM_ONLY: form_only})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "<file>"
-        raise SchemaFileError(label, field, first["msg"]) from exc
-    if schema.topic != path.stem:
-        raise SchemaFileError(label, "topic", f"is {schema.topic!r} but the file is named {path.name!r}")
+        raise SchemaFileError.of(label, problems(exc, TopicSchema) + found) from exc
+    if found:
+        raise SchemaFileError.of(label, found)
     return schema
+
+
+def _topic_problems(topic: object, path: Path) -> list[SchemaProblem]:
+    """The file's `topic` is its name's stem, and a usable topic name (the pipeline loads a topic's file by
+    its name; `deploy` and `lint` read every file of a directory). A missing or non-text topic is the
+    model's error."""
+    if not isinstance(topic, str):
+        return []
+    if topic != path.stem:
+        return [SchemaProblem("topic", f"is {topic!r} but the file is named {path.name!r}")]
+    from leanops.types import validate_topic
+    try:
+        validate_topic(topic)
+    except InvalidTopicNameError as exc:
+        return [SchemaProblem("topic", str(exc))]
+    return []
 
 
 def load_topic_schema(schemas_dir: Path, topic: str, origin: str | None = None) -> TopicSchema | None:

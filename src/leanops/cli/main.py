@@ -520,7 +520,8 @@ def lint(schema_dir: Optional[Path] = typer.Argument(None, envvar="LEANOPS_SCHEM
                                      markup=False)
     for message in report.notes + [w for t in report.topics for w in t.warnings]:
         output.note(f"warning: {message}")
-    for message in [t.problem for t in report.topics if t.problem] + [str(e) for e in report.errors]:
+    for message in [t.problem for t in report.topics if t.problem] + [line for e in report.errors
+                                                                       for line in str(e).splitlines()]:
         output.note(f"error: {message}")  # not output.fail: messages quote file contents, never markup
     if report.exit_code:
         raise typer.Exit(report.exit_code)
@@ -558,7 +559,7 @@ from leanops.cli.aws import aws_app  # noqa: E402  (the `leanops aws ...` group)
 from leanops.cli.landing import files_app, watch  # noqa: E402  (the file landing path)
 from leanops.cli.maintain import maintain  # noqa: E402  (table maintenance)
 from leanops.cli.ops import errors_app, metrics  # noqa: E402  (the operations view)
-from leanops.cli.schema import schema_app  # noqa: E402  (schema files: suggest)
+from leanops.cli.schema import schema_app  # noqa: E402  (schema files: show, suggest)
 from leanops.cli.serve import serve  # noqa: E402  (the dashboard, /metrics, HTTP ingestion)
 
 app.add_typer(topics_app, name="topics")

@@ -42,4 +42,6 @@ def note(message: str) -> None:
 
 
 def fail(message: str) -> None:
-    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, markup=True, soft_wrap=True)
+    """An error on stderr; each line of one with several (a schema file's problems) reads `error: ...`."""
+    for line in message.splitlines() or [""]:
+        err_console.print(f"[red]error:[/red] {escape(line)}", highlight=False, markup=True, soft_wrap=True)

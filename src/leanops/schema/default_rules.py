@@ -2,7 +2,7 @@
 
 A default is checked by the very rules Curated values follow (leanops.stages.casting, DuckDB SQL), so a
 file whose default would not cast is refused when it is read, not on the first row that needs it.
-The schema-file model calls `check_default` from its validators, at validation time only: importing
+The schema-file model calls `default_problem` from its validators, at validation time only: importing
 leanops.schema_file pulls neither DuckDB nor the stages, and the stages import the model, never the
 other way round (no import loop between leanops.schema_file and leanops.stages.casting).
 """
@@ -21,14 +21,24 @@ class _Column:
     cde: bool = False
 
 
-def check_default(name: str, type_name: str, default: str | None, cde: bool = False, cast: bool = True) -> None:
-    """Reject a default that would not cast, or a critical data element's default (ValueError).
-    `cast=False`: the CDE rule only (no DuckDB)."""
+CDE_DEFAULT = "a critical data element (cde: true) cannot have a default: drop the default or the cde"
+
+
+def default_problem(type_name: str, default: str | None, cde: bool = False, cast: bool = True) -> str | None:
+    """Why a column's default is refused, in words that stand alone (the schema file names the column), or
+    None. `cast=False`: the CDE rule only (no DuckDB)."""
     if cde and default is not None:
-        raise ValueError(f"column {name!r}: a critical data element (cde: true) cannot have a default")
+        return CDE_DEFAULT
     reason = None if default is None or not cast else default_failure(type_name, default)
-    if reason:
-        raise ValueError(f"column {name!r}: default {default!r} is not a valid {type_name}: {reason}")
+    return f"default {default!r} is not a valid {type_name}: {reason}" if reason else None
+
+
+def check_default(name: str, type_name: str, default: str | None, cde: bool = False, cast: bool = True) -> None:
+    """Reject a default that would not cast, or a critical data element's default (ValueError naming the
+    column). `cast=False`: the CDE rule only (no DuckDB)."""
+    problem = default_problem(type_name, default, cde, cast)
+    if problem:
+        raise ValueError(f"column {name!r}: {problem}")
 
 
 @functools.lru_cache(maxsize=256)

@@ -34,6 +34,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from pyiceberg.table import Table
 
 from leanops.config import s3_prefix_uri
@@ -41,8 +42,9 @@ from leanops.context import Context
 from leanops.errors import ConfigError, LeanOpsError, SchemaFileError
 from leanops.faults import fault_point
 from leanops.orchestrate.cycle import acquire, holder_id
-from leanops.schema.changes import ChangeKind
+from leanops.schema.changes import BaseInvalid, ChangeKind
 from leanops.schema.lint import classify
+from leanops.schema.problems import problems
 from leanops.schema.rebuild import SUCCEEDED, rebuild
 from leanops.schema.rules.column_types import promotion
 from leanops.aws.schema_mirror import S3SchemaMirror, aws_error, publish_schema_file, read_published
@@ -173,8 +175,8 @@ def _deploy_topic(ctx: Context, path: Path, new: TopicSchema, who: str, aws: Aws
             return TopicDeployment(topic, None, ["unchanged", *upgraded] if upgraded else ["unchanged: nothing to do"])
         return TopicDeployment(topic, None, ["unchanged", *upgraded,
                                              f"published {aws.publish_file(path)} ({problem})"])
-    old = TopicSchema.model_validate_json(last["schema_json"]) if last else None
-    verdict = classify(old, new, base="the last deployment")
+    old, changes = _last_deployed(last)
+    verdict = classify(old, new, base="the last deployment", changes=changes)
     if not verdict.ok:
         return TopicDeployment(topic, verdict.kind.value if verdict.kind else None, [], ok=False,
                                problem=verdict.problem)
@@ -187,6 +189,18 @@ def _deploy_topic(ctx: Context, path: Path, new: TopicSchema, who: str, aws: Aws
     ctx.state.record_deployment(topic, kind.value, sha, text, who, json.dumps(actions))
     fault_point("deploy-after-record")
     return TopicDeployment(topic, kind.value, actions)
+
+
+def _last_deployed(last: dict | None) -> tuple[TopicSchema | None, list | None]:
+    """The schema of the last deployment, or (None, [BaseInvalid]) when it no longer validates (a check was
+    added since it was deployed): as for an invalid base in the linter, only a declared reset replaces it."""
+    if last is None:
+        return None, None
+    try:
+        return TopicSchema.model_validate_json(last["schema_json"]), None
+    except ValidationError as exc:
+        found = "; ".join(f"field '{p.field}': {p.problem}" for p in problems(exc, TopicSchema))
+        return None, [BaseInvalid("<file>", found, None, rule="base")]
 
 
 def _rebuilt_for(ctx: Context, topic: str, sha: str, last: dict | None) -> dict | None:

@@ -24,12 +24,11 @@ from pathlib import Path
 import yaml
 
 from leanops.config import DEFAULT_SCHEMAS
-from leanops.errors import InvalidTopicNameError, SchemaFileError, TerminalError
+from leanops.errors import SchemaFileError, TerminalError
 from leanops.schema import git
 from leanops.schema.changes import BaseInvalid, Change, ChangeKind
 from leanops.schema.diff import diff, overall_kind
 from leanops.schema_file import SCHEMA_SUFFIXES, ChangeDeclaration, TopicSchema, parse_topic_schema
-from leanops.types import validate_topic
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,16 +135,16 @@ class LintReport:
     def as_dict(self) -> dict:
         return {"base": {"ref": self.base_ref, "commit": self.base_commit}, "schema_dir": self.schema_dir,
                 "topics": [t.as_dict() for t in self.topics],
-                "errors": [{"path": e.path, "field": e.field, "problem": e.problem, "message": str(e)}
-                           for e in self.errors],
+                "errors": [{"path": e.path, "field": p.field, "problem": p.problem,
+                            "message": f"{e.path}: field '{p.field}': {p.problem}"}
+                           for e in self.errors for p in e.problems],
                 "notes": self.notes, "ok": self.ok, "exit_code": self.exit_code}
 
 
 def _parse(path: str, data: bytes, form_only: bool = False) -> TopicSchema:
-    """parse_topic_schema, plus what only the linter checks: UTF-8 text, no nesting deep enough to
-    exhaust the parser, no duplicate keys (a reviewer reads the first, the parser keeps the last),
-    and a usable topic name (the pipeline never loads a file whose name is not a valid topic).
-    `form_only`: defaults and semantic bounds are not cast (see lint_files)."""
+    """parse_topic_schema (which also checks the topic name), plus what only the linter checks: UTF-8
+    text, no nesting deep enough to exhaust the parser, no duplicate keys (a reviewer reads the first,
+    the parser keeps the last). `form_only`: defaults and semantic bounds are not cast (see lint_files)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -158,10 +157,6 @@ def _parse(path: str, data: bytes, form_only: bool = False) -> TopicSchema:
     if duplicate is not None:
         raise SchemaFileError(path, "<file>", f"key {duplicate!r} appears twice in one object; the last one "
                                               "would win silently: keep one")
-    try:
-        validate_topic(schema.topic)
-    except InvalidTopicNameError as exc:
-        raise SchemaFileError(path, "topic", str(exc)) from exc
     return schema
 
 
@@ -255,7 +250,8 @@ def lint_files(before: Mapping[str, bytes], after: Mapping[str, bytes], *, schem
             try:
                 old = _parse(f"{base_ref}:{display(old_name)}", before[old_name], form_only)
             except SchemaFileError as exc:
-                changes = [BaseInvalid("<file>", f"field '{exc.field}': {exc.problem}", None, rule="base")]
+                changes = [BaseInvalid("<file>", "; ".join(f"field '{p.field}': {p.problem}" for p in exc.problems),
+                                       None, rule="base")]
                 if new is None:
                     continue  # an invalid file removed: nothing ever ran on it
         path = display(new_name or old_name)
