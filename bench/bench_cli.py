@@ -124,8 +124,8 @@ def run_bench(repeat: int, events: int) -> dict:
         reads = [(f"{c} ({kind} home)", [c], home, 0, text)
                  for kind, home, texts in (("idle", idle, {"status": "events", "topics": "clicks",
                                                             "accountability": "standardized"}),
-                                           ("empty", empty, {"status": "status", "topics": "topics",
-                                                             "accountability": "accountability"}))
+                                           ("empty", empty, {"status": "no topics yet", "topics": "no topics yet",
+                                                             "accountability": "no topics yet"}))
                  for c, text in texts.items()]
         baselines = [measure("baseline: python -c pass", [sys.executable, "-c", "pass"], env, work, repeat, 0, "", None),
                      measure(f"baseline: {HEAVY_IMPORTS}", [sys.executable, "-c", HEAVY_IMPORTS], env, work, repeat,

@@ -88,6 +88,7 @@ def timed_run(env: dict, timeout: float) -> dict:
 def measure_case(work: Path, case: str, rows: int, timeout: float) -> dict:
     home = work / case
     (home / "schemas").mkdir(parents=True)
+    (home / "home").mkdir()  # the CLI refuses a --home / $LEANOPS_HOME that does not exist
     (home / "schemas" / f"{TOPIC}.json").write_text(json.dumps(SCHEMA))
     env = {**os.environ, "LEANOPS_HOME": str(home / "home"), "LEANOPS_SCHEMAS": str(home / "schemas"),
            "LEANOPS_MAINTENANCE": "off"}

@@ -206,6 +206,7 @@ def big_table(work: Path, rows: int, seed: int, log, commits: int = 10) -> dict:
         (schemas / f"{extra}.json").unlink()
     inbox.mkdir()
     env = _env(home, schemas)
+    _run_child([*CLI, "init", "--json"], env)  # the CLI refuses a $LEANOPS_HOME that does not exist
     rates = {k: 0.0 for k in ("duplicates", "broken_json", "non_object", "non_envelope", "corrections",
                               "late_versions", "cde_violations", "bad_casts")}
     stream = topic_lines("orders", seed, rows, rates=rates)

@@ -30,7 +30,9 @@ REPLAY_SCHEMA = {"topic": "orders",
 
 @pytest.fixture(autouse=True)
 def _isolate(monkeypatch, tmp_path):
-    """No test reads or writes ./.leanops or ./schemas of the checkout."""
+    """No test reads or writes ./.leanops or ./schemas of the checkout. The home exists (empty), as the CLI
+    wants of a --home / $LEANOPS_HOME it is given."""
+    (tmp_path / "home").mkdir(exist_ok=True)
     monkeypatch.setenv("LEANOPS_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("LEANOPS_SCHEMAS", str(tmp_path / "schemas"))
     monkeypatch.delenv("LEANOPS_FAULT", raising=False)

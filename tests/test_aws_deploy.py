@@ -442,6 +442,7 @@ def test_cli_deploys_and_runs_against_an_endpoint(tmp_path, schemas, monkeypatch
         assert deployed.returncode == 0, deployed.stderr
         assert json.loads(deployed.stdout)[0]["actions"][-1] == f"published {PREFIX}events.json"
         events = write_lines(tmp_path / "events.ndjson", [event("m1", "k1", 7)])
+        (tmp_path / "runner-home").mkdir()
         on_aws = {**env, "LEANOPS_HOME": str(tmp_path / "runner-home")}  # another host: only S3 has the schema
         assert run_cli("ingest", "--topic", "events", str(events), "--json", env=on_aws).returncode == 0
         ran = run_cli("run", "--once", "--json", "--schemas", PREFIX, env=on_aws)

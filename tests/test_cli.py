@@ -28,7 +28,7 @@ def test_ingest_counts_and_dlq(tmp_path):
 
 def test_ingest_from_stdin(tmp_path):
     done = run_cli("ingest", "--topic", "events", "-", input=envelope("m1", {"a": 1}) + "\n")
-    assert done.returncode == 0 and "1 accepted" in done.stdout
+    assert done.returncode == 0 and "events: 1 line read, 1 accepted" in done.stdout
 
 
 def test_bad_usage_exits_2(tmp_path):
@@ -98,7 +98,7 @@ def test_interrupted_ingest_leaves_orphans_not_a_broken_balance(tmp_path, monkey
 
 def test_all_rejected_ingest_still_balances(tmp_path):
     done = run_cli("ingest", "--topic", "events", "-", input="junk\nmore junk\n")
-    assert done.returncode == 0
+    assert done.returncode == 0 and "events: 2 lines read, 0 accepted" in done.stdout
     acc = json.loads(run_cli("accountability", "--json").stdout)
     ingestion = [a for a in acc if a["layer"] == "ingestion"][0]
     assert (ingestion["records_in"], ingestion["written"], ingestion["errors"], ingestion["ok"]) == (2, 0, 2, True)
@@ -122,11 +122,11 @@ def test_all_rejected_ingest_still_balances(tmp_path):
 ])
 def test_usage_errors_answer_before_the_heavy_imports(tmp_path, args, code, message):
     """--help, a mistyped command, option, path or topic are answered by the CLI alone: DuckDB, Arrow and
-    PyIceberg are never imported, and no home is created."""
+    PyIceberg are never imported, and nothing is created in the home."""
     done = cli_imports(args, cwd=tmp_path)
     assert done.exit_code == code and message in done.output, done.output
     assert done.heavy == [], done.output
-    assert not (tmp_path / "home").exists()
+    assert not any((tmp_path / "home").iterdir())
 
 
 @pytest.mark.parametrize("text, message", [
@@ -147,7 +147,7 @@ def test_deploy_of_an_invalid_schema_file_answers_before_the_heavy_imports(tmp_p
         done = cli_imports(args, cwd=tmp_path)
         assert done.exit_code == 2 and message in done.output, done.output
         assert done.heavy == [], done.output
-    assert not (tmp_path / "home").exists()
+    assert not any((tmp_path / "home").iterdir())
 
 
 def test_read_commands_open_only_what_they_read(tmp_path):
@@ -163,3 +163,19 @@ def test_read_commands_open_only_what_they_read(tmp_path):
     assert '"topic_name": "events"' in cli_imports(["topics", "--json"], cwd=tmp_path).output
     status = cli_imports(["status", "--json"], cwd=tmp_path)  # a topic with tables: the lake is opened
     assert status.exit_code == 0 and json.loads(status.output.split("\nEXIT")[0])[0]["topic"] == "events"
+
+
+@pytest.mark.parametrize("args", [["status"], ["topics"], ["accountability"], ["drift"], ["errors"], ["run", "--once"]])
+def test_an_empty_home_says_what_to_do_next(tmp_path, args):
+    """No empty tables: the next steps, with this home in them; --json stays machine-readable, the hint goes to
+    stderr."""
+    home = tmp_path / "home"
+    text = run_cli(*args)
+    assert text.returncode == 0, text.stderr
+    assert text.stdout.startswith(f"no topics yet in {home}. To start:\n"), text.stdout
+    assert f"leanops init --home {home}" in text.stdout and f"leanops ingest --home {home} --topic" in text.stdout
+    assert "schema file" in text.stdout and "┏" not in text.stdout  # no (empty) table drawn
+    as_json = run_cli(*args, "--json")
+    assert as_json.returncode == 0 and "no topics yet" in as_json.stderr
+    data = json.loads(as_json.stdout)
+    assert data == [] if isinstance(data, list) else not data.get("topics", data.get("groups"))

@@ -5,6 +5,7 @@ import collections
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -341,3 +342,47 @@ def test_cli_demo_json_exits_zero(tmp_path):
                            capture_output=True, text=True, env=env, timeout=300)
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["accountability"] == summary["accountability"]
+
+
+@pytest.mark.slow
+def test_expected_notices_are_collected_not_logged(demo):
+    """clicks has no schema file (alert MissingSchema, shown in the summary); orders and payments have no
+    semantic layer by design ("semantic": null), so no MissingSemanticSchema alert at all."""
+    _, summary = demo
+    assert [(a["kind"], a["topic"]) for a in summary["alerts"]] == [("MissingSchema", UNSCHEMED_TOPIC)]
+    assert {t for t, data in summary["topics"].items() if data["no_semantic_by_design"]} == {"orders", "payments"}
+
+
+def _try_next(stdout: str) -> list[str]:
+    """The command lines printed under "Try next" (indented two spaces; their explanations six)."""
+    block = stdout.split("\nTry next", 1)[1].splitlines()[1:]
+    return [line[2:] for line in block if line.startswith("  ") and not line.startswith("   ")]
+
+
+@pytest.mark.slow
+def test_cli_demo_is_quiet_and_its_hints_work_pasted_in_a_new_shell(tmp_path):
+    home = tmp_path / "demo home"  # a space: the printed paths are quoted for the shell
+    env = {k: v for k, v in os.environ.items() if k not in ("LEANOPS_HOME", "LEANOPS_SCHEMAS")}
+    done = subprocess.run([LEANOPS, "demo", "--home", str(home), "--events", "60"], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stderr == ""  # no WARNING (nor anything else) from a successful run
+    first_line = done.stdout.splitlines()[0]
+    assert first_line.startswith("lean-ops demo: RAW -> Standardized -> Curated -> Semantic, on a fresh home")
+    assert "2. pipeline run (RAW -> Standardized -> Curated -> Semantic)" in done.stdout
+    assert "clicks: no schema with a standardized section: data waits in RAW\n    alert MissingSchema" in done.stdout
+    assert 'orders, payments: no semantic layer, by design ("semantic": null in the schema file)' in done.stdout
+
+    lines = _try_next(done.stdout)
+    if sys.prefix != sys.base_prefix:  # the tests run in a virtual environment, as scripts/demo.sh makes one
+        assert lines[0] == f"source {Path(sys.prefix) / 'bin' / 'activate'}"
+    assert len([line for line in lines if "leanops" in line.split(" ", 1)[0]]) == 5, lines
+    # one new shell with a bare PATH and no lean-ops variables, the lines pasted in order; each must succeed
+    script = "\n".join(f"{line} || {{ echo {shlex.quote('FAILED: ' + line)} >&2; exit 1; }}" for line in lines)
+    clean = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8"}
+    shell = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=clean, capture_output=True, text=True,
+                           timeout=600)
+    assert shell.returncode == 0, shell.stdout + shell.stderr
+    assert "100.00" in shell.stdout, shell.stdout  # the accountability table
+    assert re.search(r"events: \d+ lines read, \d+ accepted", shell.stdout), shell.stdout  # the re-sent file
+    assert (home / "schemas" / "clicks.json").is_file()

@@ -281,6 +281,7 @@ def test_files_accountability_adds_up_and_catches_a_mismatch(ctx, landing):
 
 def test_cli_watch_stats_orphans(tmp_path, landing):
     drop(landing, "events/a.ndjson", lines("a", 2))
+    (tmp_path / "clihome").mkdir()
     home = ["--home", str(tmp_path / "clihome"), "--schemas", str(tmp_path / "schemas")]
     usage = run_cli("watch", str(landing), "--once", *home)
     assert usage.returncode == 2 and "--topic" in usage.stderr + usage.stdout
@@ -499,7 +500,7 @@ def test_cli_a_manifest_that_ends_failed_fails_the_watch_and_the_accounts_until_
     assert "leanops files retry" in stderr
 
     later = run_cli("watch", str(landing), "--topic", "events", "--once", "--settle", "1", *home)
-    assert later.returncode == 0 and "1 landed files of earlier runs are not in RAW" in later.stderr
+    assert later.returncode == 0 and "1 landed file of earlier runs not in RAW" in later.stderr
     accounts = run_cli("accountability", "--json", *home)
     [files] = [x for x in json.loads(accounts.stdout) if x["layer"] == "files"]
     assert accounts.returncode == 1 and (files["ok"], files["failed_files"], files["percent"]) == (False, 1, None)

@@ -161,6 +161,26 @@ def test_missing_semantic_schema_is_logged_and_alerted_once(ctx, schemas, tmp_pa
     assert ctx.lake.semantic_table("orders") is None
 
 
+def test_no_semantic_layer_by_design_raises_no_alert(ctx, schemas, tmp_path):
+    """`"semantic": null` says the topic has no semantic layer on purpose: no alert, no drift entry, ever; the
+    linter sees no change in writing it out (the canonical form drops it)."""
+    from leanops.schema_file import fingerprint
+    write(schemas, semantic=None)
+    before = fingerprint(ctx.schema("orders"))
+    assert not ctx.schema("orders").no_semantic_by_design  # no key: the alert-once case above
+    doc = json.loads((schemas / "orders.json").read_text())
+    (schemas / "orders.json").write_text(json.dumps({**doc, "semantic": None}))
+    assert ctx.schema("orders").no_semantic_by_design and fingerprint(ctx.schema("orders")) == before
+    ingest(ctx, "orders", [order("m1", "k1", "2026-01-19T10:00:00Z", amount="1")], tmp_path, "a.ndjson")
+    first = run_cycle(ctx)
+    ingest(ctx, "orders", [order("m2", "k2", "2026-01-19T10:00:00Z", amount="1")], tmp_path, "b.ndjson")
+    second = run_cycle(ctx)
+    assert [o.status.value for o in first.outcomes + second.outcomes] == ["SUCCEEDED", "SUCCEEDED"]
+    assert "NotifyMissingSchema" in first.outcomes[0].trace  # the flow's shape is the seed's, the step is silent
+    assert first.alerts == [] and second.alerts == []
+    assert ctx.state.list_drift("orders") == [] and ctx.lake.semantic_table("orders") is None
+
+
 def test_semantic_lag_shows_in_status_and_check(ctx, schemas, tmp_path):
     write(schemas)
     schema = ctx.schema("orders")

@@ -26,8 +26,11 @@ import bisect
 import collections
 import hashlib
 import json
+import os
 import random
+import shlex
 import shutil
+import sys
 import uuid
 from datetime import datetime, timedelta, timezone
 from importlib import resources
@@ -475,12 +478,15 @@ def run_demo(home: Path, seed: int = 7, events: int = 2000, quiet: bool = False)
         quiet: print nothing (for `--json`).
 
     Returns:
-        JSON-serialisable summary: home, topics (generated, injected, ingest, expected), runs,
-        accountability and `accountable` (every account adds up and no topic run failed).
+        JSON-serialisable summary: home, topics (generated, injected, ingest, expected, whether the schema
+        has no semantic layer by design), runs, the alerts the run raised (collected, not logged: the demo
+        prints them as notes), accountability and `accountable` (every account adds up and no topic run
+        failed).
     """
     from leanops.context import Context
     from leanops.ingest import ingest_stream
-    from leanops.runner import run_once
+    from leanops.orchestrate.alerts import Fanout
+    from leanops.orchestrate.cycle import run_cycle
     from leanops.stages.accountability import topic_accounts
     from leanops.types import RunStatus
 
@@ -507,23 +513,27 @@ def run_demo(home: Path, seed: int = 7, events: int = 2000, quiet: bool = False)
                         out.write(line + "\n")
                 with path.open("rb") as stream:
                     report = ingest_stream(ctx.lake, ctx.state, ctx.settings, topic, stream, str(path))
+                schema = ctx.schema(topic)
                 topics[topic] = {"generated": count, "schema": topic in schema_topics,
+                                 "no_semantic_by_design": bool(schema and schema.no_semantic_by_design),
                                  "injected": {k: injected[k] for k in INJECTED_KINDS},
                                  "expected": expected_counts(injected, count),
                                  "ingest": {"lines_read": report.lines_read, "accepted": report.accepted,
                                             "rejected": report.rejected, "reasons": report.reasons}}
-            status.update("running RAW -> Standardized -> Curated")
-            outcomes = run_once(ctx)
+            status.update("running the pipeline")
+            # alerts are collected, not logged: the expected ones (clicks has no schema) are the summary's notes
+            cycle = run_cycle(ctx, notifier=Fanout([]))
             accounts = [a for t in ctx.topics() for a in topic_accounts(ctx.lake, t)]
     finally:
         ctx.close()
 
-    failed = [o.topic for o in outcomes if o.status == RunStatus.FAILED]
+    failed = [o.topic for o in cycle.outcomes if o.status == RunStatus.FAILED]
     summary = {
         "home": str(home),
         "seed": seed,
         "topics": topics,
-        "runs": [o.as_dict() for o in outcomes],
+        "runs": [o.as_dict() for o in cycle.outcomes],
+        "alerts": [a.as_dict() for a in cycle.alerts],
         "accountability": [a.as_dict() for a in accounts],
         "failed_topics": failed,
         "accountable": all(a.ok for a in accounts) and not failed,
@@ -566,6 +576,7 @@ FAULT_ROWS = (
     ("uncastable values", "bad_casts", "curated.errors"),
 )
 STATUS_STYLE = {"SUCCEEDED": "green", "FAILED": "bold red", "SKIPPED": "yellow"}
+STAGES = ("standardized", "curated", "semantic")  # the layers after RAW, in flow order
 
 
 def _table(title: str, columns: tuple[str, ...], rows: list[tuple | None], numeric: range):
@@ -594,12 +605,91 @@ def _styled(text: str, style: str | None):
     return Text(text, style=style or "")
 
 
+def layers_run(summary: dict) -> str:
+    """"RAW -> Standardized -> Curated -> Semantic": every layer the demo's run wrote, in flow order."""
+    ran = {stage["stage"] for run in summary["runs"] for stage in run["stages"]}
+    return " -> ".join(["RAW", *(stage.capitalize() for stage in STAGES if stage in ran)])
+
+
+def shell_setup() -> tuple[list[tuple[str, str]], str]:
+    """How a new shell reaches the lean-ops this demo ran: the lines to run there first (with why), and the
+    command that calls `leanops`.
+
+    A virtual environment (scripts/demo.sh makes ./.venv) is activated by its own script; a `leanops`
+    found on PATH outside one is called by its full path; a lean-ops found through PYTHONPATH needs it too.
+    """
+    import leanops
+
+    setup: list[tuple[str, str]] = []
+    prefix = Path(sys.prefix)
+    if sys.prefix != sys.base_prefix and (prefix / "bin" / "activate").is_file():
+        setup.append((f"source {shlex.quote(str(prefix / 'bin' / 'activate'))}",
+                      "once per shell: the virtual environment lean-ops is installed in"))
+        command = "leanops" if (prefix / "bin" / "leanops").is_file() else "python -m leanops.cli.main"
+    else:
+        found = shutil.which("leanops")
+        command = shlex.quote(found) if found else f"{shlex.quote(sys.executable)} -m leanops.cli.main"
+    package_parent = Path(leanops.__file__).resolve().parent.parent
+    pythonpath = os.environ.get("PYTHONPATH", "")
+    if any(Path(entry).resolve() == package_parent for entry in pythonpath.split(os.pathsep) if entry):
+        setup.append((f"export PYTHONPATH={shlex.quote(pythonpath)}", "once per shell: this lean-ops is "
+                                                                        "found through PYTHONPATH"))
+    return setup, command
+
+
+def try_next(summary: dict) -> list[tuple[str, str]]:
+    """The commands the demo suggests, each with why, ready to paste in a new shell (setup lines first)."""
+    setup, leanops = shell_setup()
+    home = Path(summary["home"])
+    at = f"--home {shlex.quote(str(home))}"
+    return setup + [
+        (f"{leanops} accountability {at}", "the accountability table again (exit 1 below 100%)"),
+        (f"{leanops} sql {at} \"SELECT topic_name, column_name, reason, count(*) AS n "  # nosec B608  # a command printed for the user
+         "FROM curated.errors GROUP BY ALL ORDER BY ALL\"",
+         "the CDE violations and bad casts by column and reason (drop GROUP BY for the values)"),
+        (f"{leanops} drift {at}", "the curated columns the semantic schema of events does not publish"),
+        (f"{leanops} run --once {at} --schemas {shlex.quote(str(home / 'schemas'))}",
+         "a second run: nothing new, nothing lost"),
+        (f"echo '{{\"topic\": \"{UNSCHEMED_TOPIC}\", \"standardized\": {{}}}}' > "
+         f"{shlex.quote(str(home / 'schemas' / f'{UNSCHEMED_TOPIC}.json'))}",
+         f"open the schema gate for {UNSCHEMED_TOPIC}, then run again"),
+        (f"{leanops} ingest --topic events {at} {shlex.quote(str(home / 'input' / 'events.ndjson'))}",
+         "re-send the whole events file, run again: every line is dropped as a duplicate"),
+    ]
+
+
+def _notes(summary: dict) -> list[str]:
+    """What the run table cannot say, as information: why a topic stopped where it did, the alerts a
+    deployment would have sent (the demo collects them), the topics without a semantic layer by design."""
+    alerts = collections.defaultdict(list)
+    for alert in summary["alerts"]:
+        alerts[alert["topic"]].append(alert)
+    notes = []
+    for run in summary["runs"]:
+        sent = alerts.pop(run["topic"], [])
+        if run["message"]:  # the alert says what the message says: name it only
+            notes.append(f"  {run['topic']}: {run['message']}")
+            notes += [f"    alert {a['kind']}: a deployment sends it to its alert channels" for a in sent]
+        else:
+            notes += [f"  {run['topic']}: alert {a['kind']}: {a['reason']}" for a in sent]
+    notes += [f"  {topic}: alert {a['kind']}: {a['reason']}" for topic, sent in alerts.items() for a in sent]
+    by_design = [topic for topic, data in summary["topics"].items() if data.get("no_semantic_by_design")]
+    if by_design:
+        notes.append(f"  {', '.join(by_design)}: no semantic layer, by design (\"semantic\": null in the schema "
+                     "file)")
+    return notes
+
+
 def _print(summary: dict) -> None:
+    from rich.markup import escape
+
     from leanops.cli.output import console
 
     topics, home = summary["topics"], summary["home"]
     names = list(topics)
-    console.print(f"[bold]lean-ops demo[/bold]: fresh home at {home} (seed {summary['seed']})\n", highlight=False)
+    layers = layers_run(summary)
+    console.print(f"[bold]lean-ops demo[/bold]: {layers}, on a fresh home at {escape(home)} "
+                  f"(seed {summary['seed']})\n", highlight=False)
 
     header = ("", *(t if topics[t]["schema"] else f"{t}*" for t in names), "must land in")
     rows: list = [("events generated", *(topics[t]["generated"] for t in names), "")]
@@ -612,7 +702,7 @@ def _print(summary: dict) -> None:
                   "  a late older version: arrives after the newer one, loses, never overwrites[/dim]\n",
                   highlight=False)
 
-    rows, notes = [], []
+    rows = []
     for run in summary["runs"]:
         if rows:
             rows.append(None)
@@ -626,12 +716,10 @@ def _print(summary: dict) -> None:
                          stage["records_in"], stage["records_written"], stage["records_errors"],
                          "" if curated else stage["records_duplicates"],
                          stage["records_superseded"] if curated else "", len(stage["columns_added"]) or ""))
-        if run["message"]:
-            notes.append(f"  {run['topic']}: {run['message']}")
-    console.print(_table("2. pipeline run (RAW -> Standardized -> Curated)",
+    console.print(_table(f"2. pipeline run ({layers})",
                          ("topic", "stage", "status", "in", "written", "errors", "dups", "superseded", "+cols"),
                          rows, range(3, 9)))
-    notes.append("  [dim]+cols: columns the run added to the table[/dim]")
+    notes = [escape(note) for note in _notes(summary)] + ["  [dim]+cols: columns the run added to the table[/dim]"]
     console.print("\n".join(notes), highlight=False)
     console.print()
 
@@ -652,20 +740,10 @@ def _print(summary: dict) -> None:
                   "  pending: rows not consumed yet (no schema file yet, or the next run)[/dim]", highlight=False)
 
     console.print(_verdict(summary), highlight=False)
-    console.print("\n[bold]Try next[/bold]", highlight=False)
-    for command, why in (
-        (f"leanops accountability --home {home}", "the accountability table again (exit 1 below 100%)"),
-        (f"leanops sql --home {home} \"SELECT topic_name, column_name, reason, count(*) AS n "  # nosec B608  # a command printed for the user
-         "FROM curated.errors GROUP BY ALL ORDER BY ALL\"",
-         "the CDE violations and bad casts by column and reason (drop GROUP BY for the values)"),
-        (f"leanops drift --home {home}", "the curated columns the semantic schema of events does not publish"),
-        (f"leanops run --once --home {home} --schemas {home}/schemas", "a second run: nothing new, nothing lost"),
-        (f"echo '{{\"topic\": \"{UNSCHEMED_TOPIC}\", \"standardized\": {{}}}}' > {home}/schemas/"
-         f"{UNSCHEMED_TOPIC}.json", f"open the schema gate for {UNSCHEMED_TOPIC}, then run again"),
-        (f"leanops ingest --topic events --home {home} {home}/input/events.ndjson",
-         "re-send the whole events file, run again: every line is dropped as a duplicate"),
-    ):
-        console.print(f"  [cyan]{command}[/cyan]\n      {why}", highlight=False, soft_wrap=True, markup=True)
+    console.print("\n[bold]Try next[/bold] (in a new shell too: paste the lines in order)", highlight=False)
+    for command, why in try_next(summary):
+        console.print(f"  [cyan]{escape(command)}[/cyan]\n      {escape(why)}", highlight=False, soft_wrap=True,
+                      markup=True)
 
 
 def _percent_cell(account: dict):

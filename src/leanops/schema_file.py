@@ -360,6 +360,12 @@ class TopicSchema(_Section):
     description: str | None = None
     maintenance: MaintenancePolicy | None = None  # the fields set override the deployment's policy
 
+    @property
+    def no_semantic_by_design(self) -> bool:
+        """`"semantic": null` in the file: the topic has no semantic layer on purpose, so its Curated data
+        raises no MissingSemanticSchema alert (a file without the key alerts once)."""
+        return self.semantic is None and "semantic" in self.model_fields_set
+
 
 def fingerprint(schema: TopicSchema) -> tuple[str, str]:
     """Canonical JSON of a schema and its sha256: formatting and key order do not count as changes.

@@ -24,8 +24,11 @@ from leanops.catalog.schemas import (
     STANDARDIZED_BASE_SCHEMA, day_spec,
 )
 from leanops.catalog.metadata_cache import CachingSqlCatalog
+from leanops.catalog.retry_log import quiet_commit_retries
 from leanops.config import CATALOG_NAME, Settings
 from leanops.types import Zone, validate_topic
+
+quiet_commit_retries()  # a commit conflict that PyIceberg's retry resolves is a DEBUG line, not a WARNING
 
 NAMESPACES = tuple(z.value for z in Zone)
 # Every table keeps only its last metadata.json versions (Iceberg deletes older ones on commit); table

@@ -8,9 +8,11 @@ from typing import Optional
 import typer
 
 from leanops.cli import output
+from leanops.cli.options import HelpGroup
 from leanops.errors import ConfigError
 
-aws_app = typer.Typer(no_args_is_help=True, help="AWS runtime artifacts: Step Functions definitions (ASL).")
+aws_app = typer.Typer(no_args_is_help=True, cls=HelpGroup,
+                      help="AWS runtime artifacts: Step Functions definitions (ASL).")
 
 
 @aws_app.command()

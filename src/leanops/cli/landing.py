@@ -9,14 +9,12 @@ from typing import Optional
 import typer
 
 from leanops.cli import output
+from leanops.cli.options import HelpGroup, HomeOpt, JsonOpt, SchemasOpt
 from leanops.errors import LeanOpsError
 
-files_app = typer.Typer(no_args_is_help=True,
+files_app = typer.Typer(no_args_is_help=True, cls=HelpGroup,
                         help="Landed files and manifests: stats, orphans, reset-stuck, retry, dismiss.")
 
-HomeOpt = typer.Option(None, "--home", envvar="LEANOPS_HOME", help="deployment home (default ./.leanops)")
-SchemasOpt = typer.Option(None, "--schemas", envvar="LEANOPS_SCHEMAS", help="schema directory (default ./schemas)")
-JsonOpt = typer.Option(False, "--json", help="machine-readable output")
 TopicOpt = typer.Option(None, "--topic", "-t", help="only this topic")
 StuckOpt = typer.Option(3600.0, "--stuck-after", min=0, help="seconds in processing after which a manifest is stuck")
 SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(I?B)?\s*$", re.IGNORECASE)
@@ -89,7 +87,8 @@ def _print_failures(ctx, failures, topic: Optional[str], options) -> bool:
     for m in manifests:
         retried = (f"attempt {m.attempts} of {options.max_attempts}, the next pass retries it"
                    if m.attempts < options.max_attempts else f"all {m.attempts} attempts used")
-        output.fail(f"manifest {m.manifest_id} ({m.topic}, {len(m.files)} files) failed ({retried}): {m.error}")
+        output.fail(f"manifest {m.manifest_id} ({m.topic}, {output.counted(len(m.files), 'file')}) failed ({retried}): "
+                    f"{m.error}")
     for f in files:
         output.fail(f"file {f.file_key} ({f.topic or 'no topic'}) was not ingested: {f.error}")
     if manifests or files:
@@ -98,7 +97,7 @@ def _print_failures(ctx, failures, topic: Optional[str], options) -> bool:
     reported = {f.file_key for f in files} | {k for m in manifests for k in m.files}
     earlier = [u for u in unlanded_files(ctx.state, topic) if u.file.file_key not in reported]
     if earlier:
-        output.note(f"{len(earlier)} landed files of earlier runs are not in RAW (failed or stuck): "
+        output.note(f"{output.counted(len(earlier), 'landed file')} of earlier runs not in RAW (failed or stuck): "
                     "`leanops files orphans` lists them")
     return bool(manifests or files)
 
@@ -107,7 +106,8 @@ def _print_pass(report, as_json: bool) -> None:
     if as_json:
         output.emit_json(report.as_dict())
         return
-    output.console.print(f"files: {report.complete} complete ({report.tracked} new, {report.duplicates} duplicates), "
+    output.console.print(f"files: {report.complete} complete ({report.tracked} new, "
+                         f"{output.counted(report.duplicates, 'duplicate')}), "
                          f"{report.writing} still being written; manifests built: {report.manifests_built}")
     for rejected in report.rejected:
         output.console.print(f"rejected {rejected['file']}: {rejected['error']}")
@@ -135,6 +135,10 @@ def stats(topic: Optional[str] = TopicOpt, home: Optional[Path] = HomeOpt, schem
     if as_json:
         output.emit_json(result)
         return
+    if not result["files"] and not result["manifests"]:
+        output.console.print("no landed files yet: `leanops watch DIR --topic T` lands the NDJSON files dropped "
+                             "in DIR (docs/landing.md)", highlight=False, markup=False)
+        return
     output.emit_table("files", ("status", "count", "bytes", "lines"),
                       [(k, v.get("count", 0), v.get("bytes", 0), v.get("lines", 0)) for k, v in result["files"].items()])
     output.emit_table("manifests", ("status", "count", "files", "bytes"),
@@ -161,7 +165,8 @@ def orphans(directory: Optional[Path] = typer.Argument(None, help="landing direc
             for key in result[name]:
                 output.console.print(f"{name.replace('_', ' ')[:-1]}: {key}")
         for m in result["stuck_manifests"]:
-            output.console.print(f"stuck manifest: {m['manifest_id']} ({m['topic']}, {m['files']} files, "
+            output.console.print(f"stuck manifest: {m['manifest_id']} ({m['topic']}, "
+                                 f"{output.counted(m['files'], 'file')}, "
                                  f"processing since {m['processing_since']})")
         for f in result["failed_files"]:
             output.console.print(f"failed file: {f['file']} ({f['topic'] or 'no topic'}, manifest "

@@ -13,14 +13,13 @@ from typing import Optional
 import typer
 
 from leanops.cli import output
+from leanops.cli.options import HelpGroup, HomeOpt, InitHomeOpt, JsonOpt, SchemasOpt
 from leanops.errors import LeanOpsError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="lean-ops: land JSON event streams in an Apache Iceberg lakehouse.")
-
-HomeOpt = typer.Option(None, "--home", envvar="LEANOPS_HOME", help="deployment home (default ./.leanops)")
-SchemasOpt = typer.Option(None, "--schemas", envvar="LEANOPS_SCHEMAS", help="schema directory (default ./schemas)")
-JsonOpt = typer.Option(False, "--json", help="machine-readable output")
+# Help is click's plain text (rich_markup_mode=None, inherited by every sub-app): rich markup would eat
+# "[spark]" from "lean-ops[spark]", and typer's rich help gives every flag a "<bool>" metavar.
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
+                  cls=HelpGroup, help="lean-ops: land JSON event streams in an Apache Iceberg lakehouse.")
 EngineOpt = typer.Option("embedded", "--engine", envvar="LEANOPS_ENGINE",
                          help="who runs the stages: embedded (in-process DuckDB + PyIceberg) or spark "
                               "(PySpark + Iceberg, needs lean-ops[spark])")
@@ -33,7 +32,7 @@ def _context(home: Optional[Path], schemas: Optional[Path], engine: str = "embed
 
 
 @app.command()
-def init(home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
+def init(home: Optional[Path] = InitHomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
     """Create (or check) the local deployment: Iceberg SQL catalog, warehouse, state store."""
     ctx = _context(home, schemas)
     info = {"home": str(ctx.settings.home), "catalog": ctx.settings.catalog_uri,
@@ -69,8 +68,8 @@ def ingest(topic: str = typer.Option(..., "--topic", "-t", help="topic the envel
     if as_json:
         output.emit_json(report.as_dict())
     else:
-        output.console.print(f"{topic}: {report.lines_read} lines read, {report.accepted} accepted into RAW, "
-                             f"{report.rejected} rejected to raw.dlq_errors")
+        output.console.print(f"{topic}: {output.counted(report.lines_read, 'line')} read, {report.accepted} accepted "
+                             f"into RAW, {report.rejected} rejected to raw.dlq_errors")
         for reason, count in report.reasons.items():
             output.console.print(f"  rejected {count}: {reason}", highlight=False)
 
@@ -100,6 +99,10 @@ def run(once: bool = typer.Option(False, "--once", help="run one cycle and exit 
         report = run_cycle(ctx, options)
         failed.append(report.failed)
         _print_cycle(report, as_json)
+        if not report.outcomes and topic:
+            output.note(f"no registered topic among: {', '.join(topic)}")
+        elif not report.outcomes:
+            _hint(ctx, as_json)
 
     if every:
         run_every(parse_interval(every), cycle)
@@ -113,6 +116,8 @@ def _print_cycle(report, as_json: bool) -> None:
     if as_json:
         output.emit_json(report.as_dict())
         return
+    if not report.outcomes:
+        return  # nothing ran: the caller says why
     rows = []
     for o in report.outcomes:
         if not o.stages:
@@ -132,6 +137,8 @@ def status(home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt,
     delete files, snapshots and the last maintenance."""
     ctx = _context(home, schemas, lake=False)
     statuses = _statuses(ctx, ctx.topics())
+    if not statuses:
+        return _nothing_yet(ctx, as_json)
     if as_json:
         output.emit_json(statuses)
         return
@@ -148,6 +155,18 @@ def status(home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt,
                         (s["last_maintenance"] or "never")[:16].replace("T", " ")) for s in statuses for t in s["tables"]])
 
 
+def _hint(ctx, as_json: bool) -> None:
+    """A home with no topic: what to do next, instead of empty tables."""
+    output.empty_home_hint(str(ctx.settings.home), ctx.settings.schemas_location, as_json)
+
+
+def _nothing_yet(ctx, as_json: bool) -> None:
+    """A list command in a home with no topic: `[]` for --json (the hint on stderr), else the hint."""
+    if as_json:
+        output.emit_json([])
+    _hint(ctx, as_json)
+
+
 def _statuses(ctx, topics: list[str]) -> list[dict]:
     """Each topic's status; an empty home answers from the state store and the catalog file alone."""
     if not topics:
@@ -162,7 +181,8 @@ def _age(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
 
 
-topics_app = typer.Typer(no_args_is_help=False, help="The topic registry: list it; deactivate or activate a topic.")
+topics_app = typer.Typer(no_args_is_help=False, cls=HelpGroup,
+                         help="The topic registry: list it; deactivate or activate a topic.")
 
 
 @topics_app.callback(invoke_without_command=True)
@@ -175,7 +195,9 @@ def topics(typer_ctx: typer.Context, home: Optional[Path] = HomeOpt, schemas: Op
     entries = ctx.state.list_topics()
     rows = [{"topic_name": e.topic_name, "is_active": e.is_active, "flow_control_flag": e.flow_control_flag.value,
              "last_updated_at": e.last_updated_at.isoformat()} for e in entries]
-    if as_json:
+    if not rows:
+        _nothing_yet(ctx, as_json)
+    elif as_json:
         output.emit_json(rows)
     else:
         output.emit_table("topics", ("topic", "active", "flag", "last updated"),
@@ -188,7 +210,9 @@ def drift(topic: Optional[str] = typer.Option(None, "--topic", "-t", help="only 
     """The drift log: columns seen in data that the schema does not declare (or conflicts with), first sighting."""
     ctx = _context(home, schemas, lake=False)
     entries = ctx.state.list_drift(topic)
-    if as_json:
+    if not entries and not ctx.state.list_topics():
+        _nothing_yet(ctx, as_json)
+    elif as_json:
         output.emit_json([e.as_dict() for e in entries])
     elif not entries:
         output.console.print("no drift recorded")
@@ -212,16 +236,18 @@ def _set_active(topic: str, active: bool, home: Optional[Path], schemas: Optiona
 
 
 @topics_app.command("deactivate")
-def topics_deactivate(topic: str = typer.Argument(...), home: Optional[Path] = HomeOpt,
-                      schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
+def topics_deactivate(topic: str = typer.Argument(..., help="the topic to take out of processing"),
+                      home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt,
+                      as_json: bool = JsonOpt) -> None:
     """Set a topic's is_active false: the orchestrator skips it until `topics activate` (RAW keeps landing);
     its flow-control flag is kept."""
     _set_active(topic, False, home, schemas, as_json)
 
 
 @topics_app.command("activate")
-def topics_activate(topic: str = typer.Argument(...), home: Optional[Path] = HomeOpt,
-                    schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
+def topics_activate(topic: str = typer.Argument(..., help="the topic to process again"),
+                    home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt,
+                    as_json: bool = JsonOpt) -> None:
     """Set a topic's is_active true again (it runs when its flag is ENABLED)."""
     _set_active(topic, True, home, schemas, as_json)
 
@@ -239,15 +265,15 @@ def _set_flag(topic: str, flag: str, home: Optional[Path], schemas: Optional[Pat
 
 
 @app.command()
-def pause(topic: str = typer.Argument(...), home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt,
-          as_json: bool = JsonOpt) -> None:
+def pause(topic: str = typer.Argument(..., help="the topic to pause"), home: Optional[Path] = HomeOpt,
+          schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
     """Set a topic PAUSED: the orchestrator skips it (its data keeps landing in RAW)."""
     _set_flag(topic, "PAUSED", home, schemas, as_json)
 
 
 @app.command()
-def resume(topic: str = typer.Argument(...), home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt,
-           as_json: bool = JsonOpt) -> None:
+def resume(topic: str = typer.Argument(..., help="the topic to enable again"), home: Optional[Path] = HomeOpt,
+           schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
     """Set a topic ENABLED again."""
     _set_flag(topic, "ENABLED", home, schemas, as_json)
 
@@ -278,7 +304,7 @@ def check(curation_lag: int = typer.Option(100_000, "--curation-lag", help="aler
 
 
 @app.command()
-def accountability(topic: Optional[str] = typer.Option(None, "--topic", "-t"),
+def accountability(topic: Optional[str] = typer.Option(None, "--topic", "-t", help="only this topic"),
                    pre_raw: bool = typer.Option(False, "--pre-raw", help="AWS only: (RAW + DLQ errors + Firehose "
                                                 "errors) / SQS messages, seed 001's ingestion layer"),
                    hours: float = typer.Option(24.0, "--hours", min=0.01, help="--pre-raw: the window, ending now"),
@@ -296,6 +322,8 @@ def accountability(topic: Optional[str] = typer.Option(None, "--topic", "-t"),
     # landed files whose topic never reached RAW (or is no valid name) have only their files layer
     unlanded = [] if topic else sorted({u.file.topic for u in unlanded_files(ctx.state)} - set(names))
     accounts = _accounts(ctx, names, unlanded)
+    if not accounts:
+        return _nothing_yet(ctx, as_json)
     if as_json:
         output.emit_json([a.as_dict() for a in accounts])
     else:
@@ -305,8 +333,8 @@ def accountability(topic: Optional[str] = typer.Option(None, "--topic", "-t"),
                             a.superseded, a.pending, a.accounted, _percent_cell(a)) for a in accounts])
         for a in accounts:
             if a.orphaned:
-                output.console.print(f"{a.topic}: {a.orphaned} DLQ rows belong to ingests that never committed "
-                                     "(the process died); that input was not ingested, ingest it again")
+                output.console.print(f"{a.topic}: {output.counted(a.orphaned, 'DLQ row')} of ingests that never "
+                                     "committed (the process died); that input was not ingested, ingest it again")
             if a.reason:
                 output.console.print(f"{a.topic or '(no topic)'} {a.layer}: {a.reason}", markup=False,
                                      highlight=False, soft_wrap=True)
@@ -380,8 +408,9 @@ def sql(query: str = typer.Argument(..., help='one read-only query, e.g. "SELECT
         else:  # a table is drawn once it is complete: fetch one row more than shown, to know if there are more
             rows = [row for batch in head(result.batches, shown + 1) for row in text_rows(batch)]
             output.emit_table("sql", result.columns, rows[:shown])
-            output.note(f"{len(rows)} rows" if len(rows) <= shown else
-                        f"first {shown} rows shown, the result has more (--limit N, or --json/--csv for all)")
+            output.note(output.counted(len(rows), "row") if len(rows) <= shown else
+                        f"first {output.counted(shown, 'row')} shown, the result has more "
+                        "(--limit N, or --json/--csv for all)")
 
 
 @app.command()
@@ -435,9 +464,9 @@ def rebuild(topic: str = typer.Argument(..., help="topic to replay from RAW"), e
         output.emit_json(report.as_dict())
     else:
         output.console.print(f"{topic}: rebuild {report.status}; old tables archived as *_{report.archive_suffix}; "
-                             f"{report.standardized_rows} Standardized, {report.curated_rows} Curated and "
-                             f"{report.semantic_rows} Semantic rows "
-                             f"written up to RAW snapshot {report.target_raw_snapshot}"
+                             f"rows written up to RAW snapshot {report.target_raw_snapshot}: "
+                             f"{report.standardized_rows} Standardized, {report.curated_rows} Curated, "
+                             f"{report.semantic_rows} Semantic"
                              + (f"; error: {report.error} (topic stays PAUSED, run again to resume)"
                                 if report.error else ""), highlight=False)
     if report.status != "SUCCEEDED":
@@ -451,8 +480,11 @@ def export_ddl(target: str = typer.Option("snowflake", "--target", help="snowfla
                schema: str = typer.Option("SEMANTIC", "--schema", help="Snowflake schema"),
                curated_schema: str = typer.Option("CURATED", "--curated-schema",
                                                   help="Snowflake schema of curated.<topic> and its latest view"),
-               external_volume: str = typer.Option("LEANOPS_VOLUME", "--external-volume"),
-               catalog_integration: str = typer.Option("LEANOPS_OBJECT_STORE", "--catalog-integration"),
+               external_volume: str = typer.Option("LEANOPS_VOLUME", "--external-volume",
+                                                   help="Snowflake external volume over the warehouse"),
+               catalog_integration: str = typer.Option("LEANOPS_OBJECT_STORE", "--catalog-integration",
+                                                       help="Snowflake catalog integration (object store) "
+                                                            "the Iceberg tables are read through"),
                storage_base_url: Optional[str] = typer.Option(
                    None, "--storage-base-url", help="the external volume's STORAGE_BASE_URL (Snowflake metadata "
                                                     "paths are relative to it; default: each table's location)"),
@@ -528,7 +560,8 @@ def lint(schema_dir: Optional[Path] = typer.Argument(None, envvar="LEANOPS_SCHEM
 
 
 @app.command()
-def demo(seed: int = typer.Option(7, "--seed"), events: int = typer.Option(2000, "--events", help="events per topic"),
+def demo(seed: int = typer.Option(7, "--seed", help="random seed: the same seed generates the same events"),
+         events: int = typer.Option(2000, "--events", help="events per topic"),
          home: Optional[Path] = typer.Option(None, "--home",
                                              help="demo home to (re)build (default ./.leanops-demo); "
                                                   "only a home built by the demo is ever deleted"),

@@ -12,16 +12,13 @@ from typing import Optional
 import typer
 
 from leanops.cli import output
+from leanops.cli.options import HomeOpt, JsonOpt, SchemasOpt
 
 
 def maintain(topic: Optional[str] = typer.Option(None, "--topic", "-t",
                                                  help="only this topic's tables (and the shared tables)"),
              dry_run: bool = typer.Option(False, "--dry-run", help="report what would be done; change nothing"),
-             home: Optional[Path] = typer.Option(None, "--home", envvar="LEANOPS_HOME",
-                                                 help="deployment home (default ./.leanops)"),
-             schemas: Optional[Path] = typer.Option(None, "--schemas", envvar="LEANOPS_SCHEMAS",
-                                                    help="schema directory (default ./schemas)"),
-             as_json: bool = typer.Option(False, "--json", help="machine-readable output")) -> None:
+             home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:
     """Table maintenance: compact small files (applying deletes), expire snapshots, merge manifests,
     remove orphan files, prune the run log. Exit 1 when a table failed."""
     from leanops.context import Context
@@ -61,8 +58,9 @@ def _print(reports) -> None:
 
 def _compacted(compact: dict) -> str:
     if compact.get("data_files_removed"):
-        return (f"{compact['data_files_removed']} files -> {compact['data_files_added']}, "
-                f"{compact.get('deleted_rows_applied', 0)} deleted rows applied")
+        return (f"{output.counted(compact['data_files_removed'], 'file')} -> {compact['data_files_added']}, "
+                f"{output.counted(compact.get('deleted_rows_applied', 0), 'deleted row')} applied")
     if compact.get("data_files"):
-        return f"would compact {compact['data_files']} files in {compact['partitions']} partitions"
+        return (f"would compact {output.counted(compact['data_files'], 'file')} in "
+                f"{output.counted(compact['partitions'], 'partition')}")
     return ""

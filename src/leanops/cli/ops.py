@@ -11,11 +11,9 @@ from typing import Optional
 import typer
 
 from leanops.cli import output
+from leanops.cli.options import HelpGroup, HomeOpt, JsonOpt, SchemasOpt
 from leanops.errors import LeanOpsError
 
-HomeOpt = typer.Option(None, "--home", envvar="LEANOPS_HOME", help="deployment home (default ./.leanops)")
-SchemasOpt = typer.Option(None, "--schemas", envvar="LEANOPS_SCHEMAS", help="schema directory (default ./schemas)")
-JsonOpt = typer.Option(False, "--json", help="machine-readable output")
 RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
 
 
@@ -46,7 +44,7 @@ def _using(home, schemas, work):
         ctx.close()
 
 
-errors_app = typer.Typer(invoke_without_command=True,
+errors_app = typer.Typer(invoke_without_command=True, cls=HelpGroup,
                          help="Every error table in one view (and `replay` to run fixed rows again).")
 
 
@@ -62,7 +60,16 @@ def errors(context: typer.Context,
         return
     from leanops.ops.errors import error_view
     moment = parse_since(since) if since else None
-    view = _using(home, schemas, lambda ctx: error_view(ctx.lake, topic, layer, moment, samples))
+    ctx = _context(home, schemas)
+    try:
+        view = error_view(ctx.lake, topic, layer, moment, samples)
+        if not view.groups and not ctx.state.list_topics() and not ctx.topics():  # a home with no topic yet
+            if as_json:
+                output.emit_json(view.as_dict())
+            output.empty_home_hint(str(ctx.settings.home), ctx.settings.schemas_location, as_json)
+            return
+    finally:
+        ctx.close()
     if as_json:
         output.emit_json(view.as_dict())
         return
@@ -112,7 +119,8 @@ def errors_replay(topic: str = typer.Option(..., "--topic", "-t", help="the topi
     if as_json:
         output.emit_json(report.as_dict())
     else:
-        output.console.print(f"{report.topic}: {report.selected} error rows selected; {report.fixed} fixed "
+        output.console.print(f"{report.topic}: {output.counted(report.selected, 'error row')} selected; "
+                             f"{report.fixed} fixed "
                              f"({report.written} written, {report.superseded} superseded, {report.resumed} from "
                              f"an interrupted replay), {report.still_failing} still failing"
                              + (f", {report.stale} superseded upstream since" if report.stale else ""))
@@ -132,7 +140,8 @@ def _replay_corrections(topic: str, layer: str, source: str, home, schemas, as_j
     if as_json:
         output.emit_json(report.as_dict())
     else:
-        output.console.print(f"{report.topic} {layer}: {report.lines} corrections read; {report.fixed} fixed "
+        output.console.print(f"{report.topic} {layer}: {output.counted(report.lines, 'correction')} read; "
+                             f"{report.fixed} fixed "
                              f"({report.resumed} from an interrupted replay), {report.still_failing} still failing, "
                              f"{report.unmatched} unmatched, {report.already_fixed} fixed before")
         for problem in report.problems:
@@ -157,7 +166,7 @@ def errors_export(topic: str = typer.Option(..., "--topic", "-t", help="the topi
         sys.stdout.write("".join(rows))
     else:
         out.write_text("".join(rows), encoding="utf-8")
-    output.note(f"{len(rows)} {layer} errors of {topic} exported" + (f" to {out}" if out else ""))
+    output.note(f"{output.counted(len(rows), layer + ' error')} of {topic} exported" + (f" to {out}" if out else ""))
 
 
 def metrics(home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt, as_json: bool = JsonOpt) -> None:

@@ -36,6 +36,24 @@ def emit_csv(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     writer.writerows(["" if v is None else v for v in row] for row in rows)
 
 
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """"1 line", "2 lines", "0 lines": a count with its noun in the right number (`plural` when not noun + s)."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
+def empty_home_hint(home: str, schemas: str, as_json: bool) -> None:
+    """What to do in a home that has no topic yet, instead of empty tables: on stdout, or on stderr beside
+    --json (whose output stays an empty list)."""
+    message = (f"no topics yet in {home}. To start:\n"
+               f"  leanops init --home {home}\n"
+               f"  write {schemas}/<topic>.json, the topic's schema file (docs/schema-files.md)\n"
+               f"  leanops ingest --home {home} --topic <topic> FILE.ndjson")
+    if as_json:
+        note(message)
+    else:
+        console.print(message, highlight=False, markup=False, soft_wrap=True)
+
+
 def note(message: str) -> None:
     """A remark about the output (e.g. truncation) on stderr, so piped stdout stays clean."""
     err_console.print(message, highlight=False, markup=False, soft_wrap=True)

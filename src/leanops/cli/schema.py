@@ -14,12 +14,10 @@ from typing import Optional
 import typer
 
 from leanops.cli import output
+from leanops.cli.options import HelpGroup, HomeOpt, SchemasOpt
 from leanops.errors import LeanOpsError
 
-HomeOpt = typer.Option(None, "--home", envvar="LEANOPS_HOME", help="deployment home (default ./.leanops)")
-SchemasOpt = typer.Option(None, "--schemas", envvar="LEANOPS_SCHEMAS", help="schema directory (default ./schemas)")
-
-schema_app = typer.Typer(no_args_is_help=True,
+schema_app = typer.Typer(no_args_is_help=True, cls=HelpGroup,
                          help="Topic schema files: show the schema in force, or suggest one from the data.")
 
 

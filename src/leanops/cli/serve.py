@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 
 from leanops.cli import output
+from leanops.cli.options import HomeOpt, SchemasOpt
 
 
 def serve(host: str = typer.Option("127.0.0.1", "--host", help="address to bind; any address other than a "
@@ -30,10 +31,7 @@ def serve(host: str = typer.Option("127.0.0.1", "--host", help="address to bind;
           ingest_wait: float = typer.Option(10.0, "--ingest-wait", min=0,
                                             help="seconds a POST waits behind its topic's queued ingests "
                                                  "before it is answered 503 with Retry-After"),
-          home: Optional[Path] = typer.Option(None, "--home", envvar="LEANOPS_HOME",
-                                              help="deployment home (default ./.leanops)"),
-          schemas: Optional[Path] = typer.Option(None, "--schemas", envvar="LEANOPS_SCHEMAS",
-                                                 help="schema directory (default ./schemas)")) -> None:
+          home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt) -> None:
     """Serve the read-only dashboard, /metrics and POST /topics/{topic}/events until SIGINT/SIGTERM."""
     from leanops.cli.landing import parse_size
     from leanops.context import Context

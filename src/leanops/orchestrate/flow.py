@@ -215,7 +215,10 @@ def check_schema_exists(ctx: Context, s: FlowState) -> str:
 
 
 def notify_missing_schema(ctx: Context, s: FlowState) -> str:
-    """Curated data but no semantic section: a drift-log entry and an alert, once per topic."""
+    """Curated data but no semantic section: a drift-log entry and an alert, once per topic (the drift log
+    remembers it). Nothing when the file says `"semantic": null`: no semantic layer, on purpose."""
+    if s.schema.no_semantic_by_design:
+        return "CheckBacklogThreshold"
     if ctx.state.record_drift(s.topic, "*", "missing_schema", None, s.curated_snapshot,
                               "curated data exists but the schema file has no semantic section"):
         s.alerts.append(Alert("MissingSemanticSchema", s.topic, SEMANTIC,

@@ -12,7 +12,7 @@ from typing import Callable, TypeVar
 from pyiceberg.exceptions import CommitFailedException
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from leanops.errors import TransientError
+from leanops.errors import CommitConflictError, TransientError
 
 T = TypeVar("T")
 log = logging.getLogger("leanops.retry")
@@ -34,8 +34,10 @@ def call_with_retries(policy: RetryPolicy, what: str, fn: Callable[[], T], on_re
                       = lambda attempt, exc: None) -> T:
     def before_sleep(state) -> None:
         exc = state.outcome.exception()
-        log.warning("%s: attempt %d failed with %s: %s; retrying", what, state.attempt_number,
-                    type(exc).__name__, exc)
+        # a lost commit race is routine (another writer committed first): DEBUG; other I/O trouble: WARNING
+        level = logging.DEBUG if isinstance(exc, (CommitConflictError, CommitFailedException)) else logging.WARNING
+        log.log(level, "%s: attempt %d failed with %s: %s; retrying", what, state.attempt_number,
+                type(exc).__name__, exc)
         on_retry(state.attempt_number, exc)
 
     retrying = Retrying(retry=retry_if_exception(is_transient), stop=stop_after_attempt(policy.retries + 1),
