@@ -129,6 +129,13 @@ def test_usage_errors_answer_before_the_heavy_imports(tmp_path, args, code, mess
     assert not (tmp_path / "home").exists()
 
 
+def test_a_mistyped_command_is_answered_by_typer_alone(tmp_path):
+    """A usage error of the top-level command imports neither pydantic nor Rich: click's plain message."""
+    done = cli_imports(["frobnicate"], cwd=tmp_path)
+    assert done.exit_code == 2 and "No such command 'frobnicate'" in done.output, done.output
+    assert not {"pydantic", "rich", "yaml"} & set(done.modules), done.modules
+
+
 @pytest.mark.parametrize("text, message", [
     ("{broken", "events.json: field '<file>': not valid JSON"),
     ('{"topic": "events", "curated": {"columns": {"qty": {"type": "text"}}}}', "unknown type 'text'"),

@@ -11,11 +11,27 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from typer.core import TyperGroup
 
 from leanops.cli import output
 from leanops.errors import LeanOpsError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+# click's base error (usage errors and bad parameters), wherever this typer keeps click
+ClickError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+class _Group(TyperGroup):
+    """The top-level group, with the default its help option means (False): typer coerces the option's
+    default None through pydantic on every call, so a mistyped command imported pydantic to answer."""
+
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)
+        if option is not None and option.default is None:
+            option.default = False
+        return option
+
+
+app = typer.Typer(cls=_Group, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="lean-ops: land JSON event streams in an Apache Iceberg lakehouse.")
 
 HomeOpt = typer.Option(None, "--home", envvar="LEANOPS_HOME", help="deployment home (default ./.leanops)")
@@ -578,12 +594,19 @@ def main() -> None:
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        app()  # standalone: click prints usage errors and exits 2 itself
+        code = app(standalone_mode=False)  # --help, typer.Exit: the exit code; click's errors: raised
     except LeanOpsError as exc:
         if debug:
             raise
         output.fail(str(exc))
         sys.exit(exc.exit_code)
+    except ClickError as exc:  # click's plain usage message: typer's boxed one loads Rich's help renderer
+        exc.show()
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        print("Aborted!", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover
