@@ -170,3 +170,25 @@ def test_read_commands_open_only_what_they_read(tmp_path):
     assert '"topic_name": "events"' in cli_imports(["topics", "--json"], cwd=tmp_path).output
     status = cli_imports(["status", "--json"], cwd=tmp_path)  # a topic with tables: the lake is opened
     assert status.exit_code == 0 and json.loads(status.output.split("\nEXIT")[0])[0]["topic"] == "events"
+
+
+def test_read_commands_of_a_home_with_topics_read_metadata_only(tmp_path, schemas):
+    """status and accountability of a home with topics, run, with errors in every table, read table metadata:
+    PyIceberg parses it; no DuckDB (a schema default), Arrow, pandas or SQLAlchemy is loaded, and the error
+    counts (from the error tables' commit summaries) are those of a scan (`--deep`)."""
+    write_schema(schemas, {**EVENTS_SCHEMA, "curated": {
+        "merge_key": "idempotency_key", "order_by": "event_timestamp",
+        "columns": {"idempotency_key": {"type": "string", "cde": True}, "event_timestamp": {"type": "timestamp"},
+                    "qty": {"type": "int", "default": "0"}}}})
+    key = {"_metadata": {"idempotencyKeyResource": "k1"}, "event_timestamp": "2026-01-19T10:00:00Z"}
+    lines = [envelope("m1", {**key, "qty": 1}), envelope("m2", {**key, "qty": "many"}), envelope("m3", "{x"), "junk"]
+    assert run_cli("ingest", "--topic", "events", str(write_lines(tmp_path / "in.ndjson", lines))).returncode == 0
+    assert run_cli("run", "--once").returncode == 0
+    for args in (["status"], ["status", "--json"], ["accountability"]):
+        done = cli_imports(args, cwd=tmp_path)
+        assert done.exit_code == 0 and done.heavy == ["pyiceberg"], (args, done.heavy, done.output)
+    fast = cli_imports(["accountability", "--json"], cwd=tmp_path)
+    assert fast.heavy == ["pyiceberg"]
+    accounts = json.loads(fast.output.split("\nEXIT")[0])
+    assert [(a["layer"], a["errors"]) for a in accounts] == [("ingestion", 1), ("standardized", 1), ("curated", 1)]
+    assert accounts == json.loads(run_cli("accountability", "--json", "--deep").stdout)

@@ -298,6 +298,8 @@ def accountability(topic: Optional[str] = typer.Option(None, "--topic", "-t"),
                    pre_raw: bool = typer.Option(False, "--pre-raw", help="AWS only: (RAW + DLQ errors + Firehose "
                                                 "errors) / SQS messages, seed 001's ingestion layer"),
                    hours: float = typer.Option(24.0, "--hours", min=0.01, help="--pre-raw: the window, ending now"),
+                   deep: bool = typer.Option(False, "--deep", help="count error rows by scanning the error tables "
+                                             "instead of from their commit summaries (slower; they agree)"),
                    home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt,
                    as_json: bool = JsonOpt) -> None:
     """Records in = written + errors + duplicates, per topic and layer. Exit 1 below 100%."""
@@ -311,7 +313,7 @@ def accountability(topic: Optional[str] = typer.Option(None, "--topic", "-t"),
     names = [topic] if topic else ctx.topics()
     # landed files whose topic never reached RAW (or is no valid name) have only their files layer
     unlanded = [] if topic else sorted({u.file.topic for u in unlanded_files(ctx.state)} - set(names))
-    accounts = _accounts(ctx, names, unlanded)
+    accounts = _accounts(ctx, names, unlanded, deep)
     if as_json:
         output.emit_json([a.as_dict() for a in accounts])
     else:
@@ -354,18 +356,20 @@ def _pre_raw_accountability(hours: float, home: Optional[Path], schemas: Optiona
         raise typer.Exit(1)
 
 
-def _accounts(ctx, topics: list[str], files_only: list[str]) -> list:
+def _accounts(ctx, topics: list[str], files_only: list[str], deep: bool = False) -> list:
     """Each topic's layers (its landed files first), then the files layer of `files_only`; an empty home
-    answers from the state store and the catalog file alone."""
+    answers from the state store and the catalog file alone, a home with topics from table metadata
+    (`ctx.read_lake`) unless a count needs a scan (`deep`: every error count)."""
     if not topics and not files_only:
         return []
     from leanops.landing.operations import files_account
     from leanops.stages.accountability import topic_accounts
+    lake = ctx.read_lake
     accounts = []
     for name in topics:
-        files = files_account(ctx.lake, ctx.state, name)  # lines in landed files = RAW accepted + DLQ
-        accounts += ([files] if files else []) + topic_accounts(ctx.lake, name)
-    return accounts + [files_account(ctx.lake, ctx.state, name) for name in files_only]
+        files = files_account(lake, ctx.state, name)  # lines in landed files = RAW accepted + DLQ
+        accounts += ([files] if files else []) + topic_accounts(lake, name, deep)
+    return accounts + [files_account(lake, ctx.state, name) for name in files_only]
 
 
 def _percent_cell(account) -> str:
