@@ -153,6 +153,36 @@ def test_compaction_and_expiry_keep_the_counts(home, tmp_path, monkeypatch, sche
         ctx.close()
 
 
+def test_a_crash_between_the_roll_up_and_the_expiry(home, tmp_path, monkeypatch, schemas):
+    """Spark's order: the roll-up commits first, then expire_snapshots. Killed in between, the snapshots the
+    roll-up counted are still there: the count stops at the one it was taken at, nothing counts twice; the
+    expiry that comes later adds nothing."""
+    from datetime import datetime, timezone
+
+    from leanops.engines.spark.maintenance import commit_rollup
+    from leanops.maintenance.expire import plan_expiry
+    from leanops.maintenance.safety import shared_targets
+    for n in range(3):
+        feed(home, tmp_path, n)
+    before = both(home, monkeypatch)
+    monkeypatch.setenv("LEANOPS_MAINTENANCE", EVERYTHING)
+    ctx = Context.open(tmp_path / "home", schemas)
+    try:
+        rolled = 0
+        for target in shared_targets(ctx.lake):
+            expired = plan_expiry(target.table, target, ctx.settings.maintenance, datetime.now(timezone.utc))
+            if expired and target.kind != "parse_corrections":
+                commit_rollup(ctx, target, expired)  # ... and the process dies before expire_snapshots
+                as_of = rollups.rolled_up_sum(target.table, "", AS_OF)
+                assert as_of in {s.snapshot_id for s in target.table.snapshots()}
+                rolled += 1
+        assert rolled == 4 and both(ctx, monkeypatch) == before
+        assert not any(r.failed for r in maintain(ctx))  # the expiry, later
+        assert both(ctx, monkeypatch) == before
+    finally:
+        ctx.close()
+
+
 def test_a_roll_up_from_before_the_row_counts_is_scanned_until_the_next_expiry(home, tmp_path, monkeypatch,
                                                                                schemas):
     """A home whose error tables expired before the roll-up counted their rows: the summaries cannot tell,

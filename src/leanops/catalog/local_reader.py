@@ -91,7 +91,7 @@ class SqliteCatalogReader(NoopCatalog):
         super().__init__(CATALOG_NAME, warehouse=settings.warehouse_dir.as_uri())
         self._path = settings.catalog_path
         self._properties = dict(self.properties)
-        self._metadata: dict[str, TableMetadata] = {}  # by location: a metadata file never changes
+        self._metadata: dict[tuple[str, str], tuple[str, TableMetadata]] = {}  # table -> its newest, parsed
 
     def _query(self, sql: str, params: tuple) -> list[tuple]:
         with sqlite3.connect(f"{self._path.as_uri()}?mode=ro", uri=True) as con:
@@ -105,9 +105,10 @@ class SqliteCatalogReader(NoopCatalog):
             raise NoSuchTableError(f"Table does not exist: {namespace}.{name}")
         location = rows[0][0]
         io = LazyFileIO(self._properties, location)
-        if location not in self._metadata:  # every topic's account loads the shared tables again
-            self._metadata[location] = FromInputFile.table_metadata(io.new_input(location))
-        metadata = self._metadata[location]
+        known = self._metadata.get((namespace, name))
+        if known is None or known[0] != location:  # every topic's account loads the shared tables again
+            known = self._metadata[(namespace, name)] = (location, FromInputFile.table_metadata(io.new_input(location)))
+        metadata = known[1]
         io.properties = {**self._properties, **metadata.properties}  # what the catalog would pass on
         return Table(identifier=(namespace, name), metadata=metadata, metadata_location=location, io=io, catalog=self)
 
