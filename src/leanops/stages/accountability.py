@@ -98,6 +98,7 @@ def _scan(table: Table, topic: str, fields: tuple[str, ...], **kwargs) -> pa.Tab
 
 
 _COUNTS: dict[tuple[str, int], SharedRows | None] = {}  # shared tables' per-topic rows, by metadata and head
+_NOT_COUNTED = object()
 
 
 def _shared_rows(table: Table | None) -> SharedRows | None:
@@ -105,11 +106,14 @@ def _shared_rows(table: Table | None) -> SharedRows | None:
     if table is None or table.current_snapshot() is None:
         return shared_rows(table)
     key = (table.metadata_location, table.current_snapshot().snapshot_id)
-    if key not in _COUNTS:
-        if len(_COUNTS) > 64:
-            _COUNTS.clear()
-        _COUNTS[key] = shared_rows(table)
-    return _COUNTS[key]
+    known = _COUNTS.get(key, _NOT_COUNTED)  # (None is an answer: the summaries cannot tell)
+    if known is not _NOT_COUNTED:
+        return known  # type: ignore[return-value]
+    counts = shared_rows(table)
+    if len(_COUNTS) > 64:  # a cycle's threads share it: at worst one computes what another just did
+        _COUNTS.clear()
+    _COUNTS[key] = counts
+    return counts
 
 
 def _error_rows(table: Table | None, topic: str, deep: bool) -> int:
