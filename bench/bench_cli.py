@@ -10,7 +10,8 @@ Each command runs --repeat times (default 5) as a new process; the median wall t
 target (PASS / MISS), with the median CPU seconds beside it (steadier on a busy machine). Two baselines are
 measured in the same run: the bare interpreter (`python -c pass`), and the heavy imports alone
 (`import duckdb, pyarrow, pyiceberg.catalog.sql, pyiceberg.io.pyarrow`): what every command paid before the
-imports were made lazy, and the floor of a command that reads Iceberg tables.
+imports were made lazy, and the floor of a command that scans Iceberg tables (`status` and `accountability`
+read table metadata only: PyIceberg without PyArrow or SQLAlchemy).
 
     python bench/bench_cli.py [--repeat 5] [--events 200] [--json]
 """
@@ -152,7 +153,7 @@ def print_table(result: dict) -> None:
               f"{target:>7}  {verdict}")
     heavy = result["baselines"][1]["median_wall_seconds"]
     print(f"medians of {result['repeat']} runs each; the heavy imports alone take {heavy:.3f} s: what every "
-          f"command paid before, and the floor of one that reads Iceberg tables; load average "
+          f"command paid before, and the floor of one that scans Iceberg tables; load average "
           f"{result['load_average']:.2f} on {result['cpus']} CPUs")
 
 

@@ -111,6 +111,7 @@ except SystemExit as exc:
     code = exc.code or 0
 sys.stdout.flush()
 print("\\nEXIT", code)
+print("MODULES", json.dumps(sorted({m.split(".")[0] for m in sys.modules})))
 print("HEAVY", json.dumps(sorted({m.split(".")[0] for m in sys.modules} & set(%r))))
 """ % (HEAVY_MODULES,)
 
@@ -120,6 +121,7 @@ class CliImports:
     exit_code: int
     output: str  # stdout then stderr
     heavy: list[str]  # the heavy libraries (HEAVY_MODULES) the command imported
+    modules: list[str]  # every top-level package the command imported
 
 
 def cli_imports(args: list[str], cwd: Path, env: dict | None = None) -> CliImports:
@@ -128,8 +130,9 @@ def cli_imports(args: list[str], cwd: Path, env: dict | None = None) -> CliImpor
                           env={**os.environ, **(env or {})}, timeout=300)
     assert done.returncode == 0 and "\nHEAVY " in done.stdout, done.stdout + done.stderr
     head, _, heavy = done.stdout.rpartition("\nHEAVY ")
+    head, _, modules = head.rpartition("\nMODULES ")
     code = int(head.rpartition("\nEXIT ")[2])
-    return CliImports(code, head + done.stderr, json.loads(heavy))
+    return CliImports(code, head + done.stderr, json.loads(heavy), json.loads(modules))
 
 
 def ingest(ctx: Context, topic: str, lines: list[str], tmp_path: Path, name: str = "in.ndjson"):

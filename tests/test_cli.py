@@ -129,6 +129,13 @@ def test_usage_errors_answer_before_the_heavy_imports(tmp_path, args, code, mess
     assert not any((tmp_path / "home").iterdir())
 
 
+def test_a_mistyped_command_is_answered_by_typer_alone(tmp_path):
+    """A usage error of the top-level command imports neither pydantic nor Rich: click's plain message."""
+    done = cli_imports(["frobnicate"], cwd=tmp_path)
+    assert done.exit_code == 2 and "No such command 'frobnicate'" in done.output, done.output
+    assert not {"pydantic", "rich", "yaml"} & set(done.modules), done.modules
+
+
 @pytest.mark.parametrize("text, message", [
     ("{broken", "events.json: field '<file>': not valid JSON"),
     ('{"topic": "events", "curated": {"columns": {"qty": {"type": "text"}}}}', "unknown type 'text'"),
@@ -179,3 +186,25 @@ def test_an_empty_home_says_what_to_do_next(tmp_path, args):
     assert as_json.returncode == 0 and "no topics yet" in as_json.stderr
     data = json.loads(as_json.stdout)
     assert data == [] if isinstance(data, list) else not data.get("topics", data.get("groups"))
+
+
+def test_read_commands_of_a_home_with_topics_read_metadata_only(tmp_path, schemas):
+    """status and accountability of a home with topics, run, with errors in every table, read table metadata:
+    PyIceberg parses it; no DuckDB (a schema default), Arrow, pandas or SQLAlchemy is loaded, and the error
+    counts (from the error tables' commit summaries) are those of a scan (`--deep`)."""
+    write_schema(schemas, {**EVENTS_SCHEMA, "curated": {
+        "merge_key": "idempotency_key", "order_by": "event_timestamp",
+        "columns": {"idempotency_key": {"type": "string", "cde": True}, "event_timestamp": {"type": "timestamp"},
+                    "qty": {"type": "int", "default": "0"}}}})
+    key = {"_metadata": {"idempotencyKeyResource": "k1"}, "event_timestamp": "2026-01-19T10:00:00Z"}
+    lines = [envelope("m1", {**key, "qty": 1}), envelope("m2", {**key, "qty": "many"}), envelope("m3", "{x"), "junk"]
+    assert run_cli("ingest", "--topic", "events", str(write_lines(tmp_path / "in.ndjson", lines))).returncode == 0
+    assert run_cli("run", "--once").returncode == 0
+    for args in (["status"], ["status", "--json"], ["accountability"]):
+        done = cli_imports(args, cwd=tmp_path)
+        assert done.exit_code == 0 and done.heavy == ["pyiceberg"], (args, done.heavy, done.output)
+    fast = cli_imports(["accountability", "--json"], cwd=tmp_path)
+    assert fast.heavy == ["pyiceberg"]
+    accounts = json.loads(fast.output.split("\nEXIT")[0])
+    assert [(a["layer"], a["errors"]) for a in accounts] == [("ingestion", 1), ("standardized", 1), ("curated", 1)]
+    assert accounts == json.loads(run_cli("accountability", "--json", "--deep").stdout)

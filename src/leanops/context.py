@@ -11,7 +11,9 @@ so a long-running process (`leanops run --every`) sees a newly published schema 
 
 `open(..., lake=False)` opens the Iceberg catalog on the first use of `ctx.lake` instead: the read-only
 commands that need only the state store (`leanops topics`, `drift`, ...) then never import PyIceberg,
-and `topics()` lists a SQL catalog's RAW tables straight from its SQLite file (docs/cli.md).
+and `topics()` lists a SQL catalog's RAW tables straight from its SQLite file (docs/cli.md). Commands
+that only read tables (`status`, `accountability`) use `ctx.read_lake`: a local catalog read from its
+files, without the catalog's SQLAlchemy or PyArrow.
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ class Context:
     engine: Engine = dataclasses.field(default_factory=EmbeddedEngine)
     schema_mirror: S3SchemaMirror | None = dataclasses.field(default=None, repr=False)
     _lake: Lakehouse | None = dataclasses.field(default=None, repr=False)
+    _reader: Lakehouse | None = dataclasses.field(default=None, repr=False)
     _lake_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
@@ -48,6 +51,21 @@ class Context:
                 from leanops.catalog.tables import Lakehouse
                 self._lake = Lakehouse.open(self.settings)
             return self._lake
+
+    @property
+    def read_lake(self) -> Lakehouse:
+        """The lakehouse for reading only: `lake` once it is open, else the home's local catalog read
+        straight from its files (leanops.catalog.local_reader: neither SQLAlchemy nor PyArrow is loaded),
+        else `lake` (the Glue catalog, or a layout the reader does not know)."""
+        with self._lake_lock:
+            if self._lake is not None:
+                return self._lake
+            if self._reader is None:
+                from leanops.catalog.local_reader import read_only_lakehouse
+                self._reader = read_only_lakehouse(self.settings)
+            if self._reader is not None:
+                return self._reader
+        return self.lake
 
     @classmethod
     def open(cls, home: str | Path | None = None, schemas_dir: str | Path | None = None,
@@ -79,10 +97,13 @@ class Context:
                 mirror.close()
             raise
 
-    def schema(self, topic: str) -> TopicSchema | None:
+    def schema(self, topic: str, form_only: bool = False) -> TopicSchema | None:
+        """The topic's schema file; `form_only`: without checking that defaults and bounds cast (which loads
+        DuckDB), for readers that only look at its sections."""
         if self.schema_mirror is not None:
             self.schema_mirror.sync(topic)  # what is published now, as a local directory would show it
-        return load_topic_schema(self.settings.schemas_dir, topic, origin=self.settings.schemas_uri)
+        return load_topic_schema(self.settings.schemas_dir, topic, origin=self.settings.schemas_uri,
+                                 form_only=form_only)
 
     def refresh_schemas(self) -> None:
         """Bring the whole copy of S3 schema files up to date (before iterating `settings.schemas_dir`)."""

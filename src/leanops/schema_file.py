@@ -403,7 +403,8 @@ def parse_topic_schema(path: Path, text: str | None = None, origin: str | None =
 
     `origin`: where the file really lives when `path` is a copy (`s3://bucket/prefix/`): errors then name
     `<origin><file name>`, the object a person can open and fix. `form_only`: everything but whether the
-    defaults and semantic bounds cast (a first pass; the result is not for use).
+    defaults and semantic bounds cast (a first pass, or a reader of the file's sections only, such as
+    `leanops status`; never for running a stage).
     """
     label = f"{origin}{path.name}" if origin else str(path)
     text = path.read_text(encoding="utf-8") if text is None else text
@@ -441,9 +442,10 @@ def _topic_problems(topic: object, path: Path) -> list[SchemaProblem]:
     return []
 
 
-def load_topic_schema(schemas_dir: Path, topic: str, origin: str | None = None) -> TopicSchema | None:
+def load_topic_schema(schemas_dir: Path, topic: str, origin: str | None = None,
+                      form_only: bool = False) -> TopicSchema | None:
     path = schema_path(schemas_dir, topic)
-    return parse_topic_schema(path, origin=origin) if path else None
+    return parse_topic_schema(path, origin=origin, form_only=form_only) if path else None
 
 
 def read_schema_dir(directory: Path, origin: str | None = None) -> list[tuple[Path, TopicSchema]]:

@@ -88,6 +88,11 @@ def rolled_up_sum(table: Table | None, topic: str, key: str) -> int:
     return int((_document(table).get(topic) or {}).get("sums", {}).get(key, 0))
 
 
+def rolled_up_topics(table: Table | None) -> list[str]:
+    """The topics the roll-up holds figures of ("" for the table-wide ones)."""
+    return sorted(_document(table)) if table is not None else []
+
+
 def rolled_up_set(table: Table | None, topic: str, name: str) -> set:
     if table is None:
         return set()
@@ -123,4 +128,4 @@ def side_files(table: Table) -> set[str]:
 
 
 __all__ = ["PROPERTY", "TopicRollup", "counted", "property_value", "read_rollups", "rolled_through",
-           "rolled_up_set", "rolled_up_sum", "side_files"]
+           "rolled_up_set", "rolled_up_sum", "rolled_up_topics", "side_files"]

@@ -23,7 +23,6 @@ from leanops.catalog.schemas import (
     CURATED_ERRORS_SCHEMA, DLQ_SCHEMA, PARSE_CORRECTIONS_SCHEMA, PARSE_ERRORS_SCHEMA, RAW_SCHEMA,
     STANDARDIZED_BASE_SCHEMA, day_spec,
 )
-from leanops.catalog.metadata_cache import CachingSqlCatalog
 from leanops.catalog.retry_log import quiet_commit_retries
 from leanops.config import CATALOG_NAME, Settings
 from leanops.types import Zone, validate_topic
@@ -72,7 +71,8 @@ class Lakehouse:
         if settings.catalog == "glue":
             from pyiceberg.catalog import load_catalog  # boto3 is imported only by Glue deployments
             catalog = load_catalog(CATALOG_NAME, **settings.catalog_properties())
-        else:
+        else:  # SQLAlchemy is imported here, not by the readers of leanops.catalog.local_reader
+            from leanops.catalog.metadata_cache import CachingSqlCatalog
             settings.warehouse_dir.mkdir(parents=True, exist_ok=True)
             catalog = CachingSqlCatalog(CATALOG_NAME, uri=settings.catalog_uri,
                                         warehouse=settings.warehouse_dir.as_uri())

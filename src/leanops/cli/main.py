@@ -16,6 +16,9 @@ from leanops.cli import output
 from leanops.cli.options import HelpGroup, HomeOpt, InitHomeOpt, JsonOpt, SchemasOpt
 from leanops.errors import LeanOpsError
 
+# click's base error (usage errors and bad parameters), wherever this typer keeps click
+ClickError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
 # Help is click's plain text (rich_markup_mode=None, inherited by every sub-app): rich markup would eat
 # "[spark]" from "lean-ops[spark]", and typer's rich help gives every flag a "<bool>" metavar.
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
@@ -308,6 +311,8 @@ def accountability(topic: Optional[str] = typer.Option(None, "--topic", "-t", he
                    pre_raw: bool = typer.Option(False, "--pre-raw", help="AWS only: (RAW + DLQ errors + Firehose "
                                                 "errors) / SQS messages, seed 001's ingestion layer"),
                    hours: float = typer.Option(24.0, "--hours", min=0.01, help="--pre-raw: the window, ending now"),
+                   deep: bool = typer.Option(False, "--deep", help="count error rows by scanning the error tables "
+                                             "instead of from their commit summaries (slower; they agree)"),
                    home: Optional[Path] = HomeOpt, schemas: Optional[Path] = SchemasOpt,
                    as_json: bool = JsonOpt) -> None:
     """Records in = written + errors + duplicates, per topic and layer. Exit 1 below 100%."""
@@ -321,7 +326,7 @@ def accountability(topic: Optional[str] = typer.Option(None, "--topic", "-t", he
     names = [topic] if topic else ctx.topics()
     # landed files whose topic never reached RAW (or is no valid name) have only their files layer
     unlanded = [] if topic else sorted({u.file.topic for u in unlanded_files(ctx.state)} - set(names))
-    accounts = _accounts(ctx, names, unlanded)
+    accounts = _accounts(ctx, names, unlanded, deep)
     if not accounts:
         return _nothing_yet(ctx, as_json)
     if as_json:
@@ -366,18 +371,20 @@ def _pre_raw_accountability(hours: float, home: Optional[Path], schemas: Optiona
         raise typer.Exit(1)
 
 
-def _accounts(ctx, topics: list[str], files_only: list[str]) -> list:
+def _accounts(ctx, topics: list[str], files_only: list[str], deep: bool = False) -> list:
     """Each topic's layers (its landed files first), then the files layer of `files_only`; an empty home
-    answers from the state store and the catalog file alone."""
+    answers from the state store and the catalog file alone, a home with topics from table metadata
+    (`ctx.read_lake`) unless a count needs a scan (`deep`: every error count)."""
     if not topics and not files_only:
         return []
     from leanops.landing.operations import files_account
     from leanops.stages.accountability import topic_accounts
+    lake = ctx.read_lake
     accounts = []
     for name in topics:
-        files = files_account(ctx.lake, ctx.state, name)  # lines in landed files = RAW accepted + DLQ
-        accounts += ([files] if files else []) + topic_accounts(ctx.lake, name)
-    return accounts + [files_account(ctx.lake, ctx.state, name) for name in files_only]
+        files = files_account(lake, ctx.state, name)  # lines in landed files = RAW accepted + DLQ
+        accounts += ([files] if files else []) + topic_accounts(lake, name, deep)
+    return accounts + [files_account(lake, ctx.state, name) for name in files_only]
 
 
 def _percent_cell(account) -> str:
@@ -614,12 +621,19 @@ def main() -> None:
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        app()  # standalone: click prints usage errors and exits 2 itself
+        code = app(standalone_mode=False)  # --help, typer.Exit: the exit code; click's errors: raised
     except LeanOpsError as exc:
         if debug:
             raise
         output.fail(str(exc))
         sys.exit(exc.exit_code)
+    except ClickError as exc:  # click's plain usage message: typer's boxed one loads Rich's help renderer
+        exc.show()
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        print("Aborted!", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

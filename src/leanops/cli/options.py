@@ -41,6 +41,14 @@ class HelpGroup(TyperGroup):
     """A command group whose help lists each sub-command with its first sentence whole, wrapped: click's
     plain help (leanops.cli.main says why it is plain) cuts it at one line ("Run the pipeline for...")."""
 
+    def get_help_option(self, ctx):
+        """The help option with the default it means (False): typer coerces a default of None through
+        pydantic on every call, so a mistyped command would import pydantic to answer."""
+        option = super().get_help_option(ctx)
+        if option is not None and option.default is None:
+            option.default = False
+        return option
+
     def format_commands(self, ctx, formatter) -> None:
         rows = [(name, command.get_short_help_str(limit=1_000)) for name in self.list_commands(ctx)
                 if (command := self.get_command(ctx, name)) is not None and not command.hidden]

@@ -1,19 +1,33 @@
-"""Text or JSON output for every command: commands build data, this module prints it."""
+"""Text or JSON output for every command: commands build data, this module prints it.
+
+Rich is imported on the first table or console line (`console`, `err_console` are made on first use), so a
+command that prints JSON, or a usage error, does not load it.
+"""
 from __future__ import annotations
 
 import csv
 import json
 import sys
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:
+    from rich.console import Console
 
-# Piped output (CI logs, files) is not wrapped at 80 columns.
-console = Console() if sys.stdout.isatty() else Console(width=160)
-err_console = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=160)
+    console: Console
+    err_console: Console
+
+
+def __getattr__(name: str) -> Any:
+    """`console` and `err_console`, made on first use. Piped output (CI logs, files) is not wrapped at 80
+    columns."""
+    if name not in ("console", "err_console"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from rich.console import Console
+    stream = sys.stderr if name == "err_console" else sys.stdout
+    made = Console(stderr=name == "err_console") if stream.isatty() else \
+        Console(stderr=name == "err_console", width=160)
+    globals()[name] = made
+    return made
 
 
 def emit_json(data: Any) -> None:
@@ -21,12 +35,14 @@ def emit_json(data: Any) -> None:
 
 
 def emit_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    from rich.table import Table
+    from rich.text import Text
     table = Table(title=title, title_justify="left")
     for column in columns:
         table.add_column(Text(str(column)), overflow="fold")
     for row in rows:  # cells are data, never rich markup: "[/x]" must print as it is
         table.add_row(*[Text("" if v is None else str(v)) for v in row])
-    console.print(table)
+    _console("console").print(table)
 
 
 def emit_csv(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
@@ -51,15 +67,22 @@ def empty_home_hint(home: str, schemas: str, as_json: bool) -> None:
     if as_json:
         note(message)
     else:
-        console.print(message, highlight=False, markup=False, soft_wrap=True)
+        _console("console").print(message, highlight=False, markup=False, soft_wrap=True)
 
 
 def note(message: str) -> None:
     """A remark about the output (e.g. truncation) on stderr, so piped stdout stays clean."""
-    err_console.print(message, highlight=False, markup=False, soft_wrap=True)
+    _console("err_console").print(message, highlight=False, markup=False, soft_wrap=True)
 
 
 def fail(message: str) -> None:
     """An error on stderr; each line of one with several (a schema file's problems) reads `error: ...`."""
+    from rich.markup import escape
     for line in message.splitlines() or [""]:
-        err_console.print(f"[red]error:[/red] {escape(line)}", highlight=False, markup=True, soft_wrap=True)
+        _console("err_console").print(f"[red]error:[/red] {escape(line)}", highlight=False, markup=True,
+                                      soft_wrap=True)
+
+
+def _console(name: str) -> Console:
+    """`console` or `err_console`, made when this is its first use."""
+    return globals()[name] if name in globals() else __getattr__(name)

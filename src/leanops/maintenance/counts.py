@@ -29,8 +29,8 @@ def topic_counts(ctx: Context, topic: str) -> list[dict]:
 
 
 def topic_tables(ctx: Context, topic: str) -> list[Table]:
-    """The topic's RAW, Standardized, Curated and Semantic tables that exist."""
-    lake = ctx.lake
+    """The topic's RAW, Standardized, Curated and Semantic tables that exist (read only: `ctx.read_lake`)."""
+    lake = ctx.read_lake
     found = [lake.raw_table(topic), lake.standardized_table(topic), lake.curated_table(topic),
              lake.semantic_table(topic)]
     return [t for t in found if t is not None]

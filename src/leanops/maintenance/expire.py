@@ -23,6 +23,7 @@ from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.table.update.snapshot import ExpireSnapshots
 
 from leanops.catalog import rollups
+from leanops.catalog.shared_rows import expiry_rows
 from leanops.catalog.side_lists import PREFIX
 from leanops.catalog.tables import ancestors
 from leanops.errors import CommitConflictError
@@ -33,6 +34,8 @@ from leanops.stages.accountability import expiry_rollups
 from leanops.stages.checkpoint import fault_point
 
 ROLLED_UP_KINDS = ("raw", "standardized", "curated", "semantic", "dlq")
+# shared tables whose rows per topic accountability counts from summaries (leanops.catalog.shared_rows)
+SHARED_ROW_KINDS = ("dlq", "parse_errors", "curated_errors", "semantic_errors")
 
 
 @dataclasses.dataclass
@@ -93,14 +96,18 @@ def expire(lake, target: Target, policy: MaintenancePolicy, now: datetime, dry_r
 
 def rollup_properties(lake, target: Target, expired: list[Snapshot]) -> dict[str, str]:
     """The table property that adds the expired snapshots' counts to the roll-up ({} for the tables
-    accountability does not read): complete figures, through the greatest sequence number expired.
+    accountability does not read): complete figures, through the greatest sequence number expired; for
+    the shared error tables and the DLQ, each topic's rows as of the newest expired snapshot.
     Shared with the Spark engine, which commits it before its expire_snapshots call."""
     table = target.table
-    if target.kind not in ROLLED_UP_KINDS:
+    if target.kind not in ROLLED_UP_KINDS + SHARED_ROW_KINDS:
         return {}
     rolled = rollups.rolled_through(table)  # counted already by an expiry that did not finish
     fresh = [s for s in expired if s.sequence_number > rolled]
-    figures = expiry_rollups(lake, target.kind, table, fresh, target.topic)
+    figures = (expiry_rollups(lake, target.kind, table, fresh, target.topic) if target.kind in ROLLED_UP_KINDS
+               else rollups.read_rollups(table))
+    if target.kind in SHARED_ROW_KINDS:  # each topic's rows, as of the newest expired snapshot
+        figures = expiry_rows(table, expired, figures, with_ingests=target.kind == "dlq")
     through = max([rolled] + [s.sequence_number for s in expired])
     return {rollups.PROPERTY: rollups.property_value(table, figures, through)}
 

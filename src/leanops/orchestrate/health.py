@@ -30,7 +30,7 @@ UPSTREAM = {"standardized": "raw", "curated": "standardized", "semantic": "curat
 def layer_lag_seconds(ctx: Context, topic: str, layer: str, now: datetime | None = None) -> float | None:
     """Seconds since the oldest upstream commit `layer` (standardized, curated, semantic) has not read;
     0 when caught up; None while the layer has no table (no schema section yet, or never run)."""
-    lake = ctx.lake
+    lake = ctx.read_lake
     tables = {"raw": lake.raw_table, "standardized": lake.standardized_table, "curated": lake.curated_table,
               "semantic": lake.semantic_table}
     table = tables[layer](topic)
@@ -60,17 +60,18 @@ def _oldest_unread_age(source, table, topic: str, now: datetime | None) -> float
 def semantic_lag_seconds(ctx: Context, topic: str, now: datetime | None = None) -> float | None:
     """Seconds since the oldest Curated commit not yet in Semantic; 0 when caught up; None without
     a semantic section or Curated data (a declared Semantic that never ran lags behind all of Curated)."""
-    schema = ctx.schema(topic)
+    schema = ctx.schema(topic, form_only=True)  # only whether it has a semantic section
     if schema is None or schema.semantic is None:
         return None
-    return _oldest_unread_age(ctx.lake.curated_table(topic), ctx.lake.semantic_table(topic), topic, now)
+    lake = ctx.read_lake
+    return _oldest_unread_age(lake.curated_table(topic), lake.semantic_table(topic), topic, now)
 
 
 def topic_status(ctx: Context, topic: str) -> dict:
     """Flag, checkpoints, pending rows, last run, and each table's files, delete files and snapshots."""
     from leanops.maintenance.counts import last_maintenance, topic_counts
     entry = ctx.state.get_topic(topic)
-    accounts = {a.layer: a for a in topic_accounts(ctx.lake, topic)}
+    accounts = {a.layer: a for a in topic_accounts(ctx.read_lake, topic)}
     runs = ctx.state.list_runs(topic, limit=1)
     last = runs[0] if runs else None
     checkpoints = {}

@@ -9,7 +9,10 @@
 
 Duplicates dropped and versions superseded are not rows anywhere, so each commit records its counts
 in its snapshot summary (`leanops.duplicates`, `leanops.superseded`, `leanops.replaced`); the sums
-over the table's lineage are the figures used here. Superseded = batch rows that lost latest-wins
+over the table's lineage are the figures used here. The error rows of a topic are counted from the
+shared error tables' commit summaries too (leanops.catalog.shared_rows: each commit names the topic
+whose rows it changed), so an account reads table metadata only; where the summaries cannot tell
+exactly, and always with `deep=True`, the rows are scanned. Superseded = batch rows that lost latest-wins
 plus stored rows a newer version replaced (those are position-deleted, so live rows = records -
 position deletes).
 RAW rows after the checkpoint are reported as pending, not as missing. DLQ rows of an ingest whose
@@ -20,21 +23,24 @@ layer; `in` does not change, so a fixed record is never counted twice (leanops.o
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 from pyiceberg.expressions import EqualTo, In
 from pyiceberg.table import Table
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
+from leanops.catalog.local_reader import scannable
+from leanops.catalog.rollups import TopicRollup, counted, read_rollups, rolled_up_set, rolled_up_sum
+from leanops.catalog.shared_rows import SharedRows, shared_rows
+from leanops.catalog.side_lists import read_side_list, replayed_ids
 from leanops.catalog.tables import (
     ROLLUP_MANIFEST_REJECTED, ROLLUP_MANIFEST_WRITTEN, SUMMARY_MANIFEST_ID, SUMMARY_REJECTED, SUMMARY_REPLAYED_IDS,
     SUMMARY_DUPLICATES, SUMMARY_INGEST_ID, SUMMARY_LINES_READ, SUMMARY_RECORDS_IN, SUMMARY_REPLACED,
     SUMMARY_RESOLVES_DLQ, SUMMARY_SUPERSEDED, SUMMARY_TOPIC, SUMMARY_UNCOUNTED_LINES, Lakehouse,
 )
-from leanops.catalog.rollups import TopicRollup, counted, read_rollups, rolled_up_set, rolled_up_sum
-from leanops.catalog.side_lists import read_side_list, replayed_ids
 from leanops.stages.incremental import records_up_to, rows_added_after
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 DLQ_SOURCE = "leanops.dlq-source"  # summary key of the DLQ drainer's commits (leanops.aws.lambdas.dlq_drainer)
 from leanops.stages.checkpoint import checkpoint_from_table
@@ -86,8 +92,38 @@ def _total_records(table: Table | None) -> int:
     return int(table.current_snapshot().summary.additional_properties.get("total-records", 0))
 
 
-def _rows_for_topic(table: Table, topic: str) -> int:
-    return table.scan(row_filter=EqualTo("topic_name", topic), selected_fields=("topic_name",)).to_arrow().num_rows
+def _scan(table: Table, topic: str, fields: tuple[str, ...], **kwargs) -> pa.Table:
+    """The topic's rows of a shared table, `fields` only (the scan path: PyArrow)."""
+    return scannable(table).scan(row_filter=EqualTo("topic_name", topic), selected_fields=fields, **kwargs).to_arrow()
+
+
+_COUNTS: dict[tuple[str, int], SharedRows | None] = {}  # shared tables' per-topic rows, by metadata and head
+_NOT_COUNTED = object()
+
+
+def _shared_rows(table: Table | None) -> SharedRows | None:
+    """`shared_rows(table)`, computed once per metadata version of the table (every topic reads it)."""
+    if table is None or table.current_snapshot() is None:
+        return shared_rows(table)
+    key = (table.metadata_location, table.current_snapshot().snapshot_id)
+    known = _COUNTS.get(key, _NOT_COUNTED)  # (None is an answer: the summaries cannot tell)
+    if known is not _NOT_COUNTED:
+        return known  # type: ignore[return-value]
+    counts = shared_rows(table)
+    if len(_COUNTS) > 64:  # a cycle's threads share it: at worst one computes what another just did
+        _COUNTS.clear()
+    _COUNTS[key] = counts
+    return counts
+
+
+def _error_rows(table: Table | None, topic: str, deep: bool) -> int:
+    """The topic's rows of an error table: from its commit summaries, else (or `deep`) counted by a scan."""
+    if table is None:
+        return 0
+    counts = None if deep else _shared_rows(table)
+    if counts is not None:
+        return counts.rows.get(topic, 0)
+    return _scan(table, topic, ("topic_name",)).num_rows
 
 
 def _summed(table: Table, key: str, topic: str) -> int:
@@ -130,7 +166,7 @@ def raw_ledger(raw: Table | None) -> RawLedger:
     return ledger
 
 
-def ingestion_account(lake: Lakehouse, topic: str) -> LayerAccount:
+def ingestion_account(lake: Lakehouse, topic: str, deep: bool = False) -> LayerAccount:
     """Lines read (from each sealed ingest's RAW commit) = RAW rows + DLQ rows of those ingests.
 
     A DLQ row fixed by `leanops errors replay --layer dlq` left the errors and its corrected line joined
@@ -139,9 +175,38 @@ def ingestion_account(lake: Lakehouse, topic: str) -> LayerAccount:
     from the SQS DLQ, or orphaned) brings its line into `in` with it."""
     raw = lake.raw_table(topic)
     ledger = raw_ledger(raw)
-    dlq = lake.dlq_table()
-    rejects = dlq.scan(row_filter=EqualTo("topic_name", topic),
-                       selected_fields=("ingest_id", "source", "line_number")).to_arrow()
+    dlq = lake.load(Lakehouse.DLQ)
+    split = None if deep or dlq is None else _dlq_split_from_summaries(dlq, topic, ledger)
+    errors, orphaned = split if split is not None else _dlq_split_by_scan(dlq, topic, ledger)
+    return LayerAccount(topic, "ingestion", records_in=ledger.lines + ledger.uncounted, written=_total_records(raw),
+                        errors=errors, orphaned=orphaned)
+
+
+def _dlq_split_from_summaries(dlq: Table, topic: str, ledger: RawLedger) -> tuple[int, int] | None:
+    """(rows of sealed ingests, orphaned rows) of the topic's DLQ rows, from the DLQ's commit summaries:
+    each ingest's commits say how many rows it rejected. None when they cannot tell: a replay took rows
+    since the roll-up, or fixed rows may still wait for their deletion (RAW names resolved rows)."""
+    counts = _shared_rows(dlq)
+    if counts is None:
+        return None
+    if counts.rows.get(topic, 0) == 0:
+        return 0, 0
+    per_ingest = None if ledger.resolved else counts.by_ingest(topic)
+    if per_ingest is None:
+        return None
+    drained = drain_runs(dlq)  # SQS DLQ messages: accounted before RAW (leanops.aws.accounting)
+    counted_in = {i: n for i, n in per_ingest.items() if i not in drained}
+    sealed = sum(n for i, n in counted_in.items() if i in ledger.sealed)
+    return sealed, sum(counted_in.values()) - sealed
+
+
+def _dlq_split_by_scan(dlq: Table | None, topic: str, ledger: RawLedger) -> tuple[int, int]:
+    """(rows of sealed ingests, orphaned rows) of the topic's DLQ rows, from the rows themselves."""
+    if dlq is None:
+        return 0, 0
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    rejects = _scan(dlq, topic, ("ingest_id", "source", "line_number"))
     if ledger.resolved:
         fixed = pa.Table.from_pylist([dict(zip(("ingest_id", "source", "line_number"), key))
                                       for key in ledger.resolved], schema=rejects.schema)
@@ -149,8 +214,7 @@ def ingestion_account(lake: Lakehouse, topic: str) -> LayerAccount:
     drained = sorted(drain_runs(dlq))  # SQS DLQ messages: accounted before RAW (leanops.aws.accounting)
     rejects = rejects.filter(pc.invert(pc.is_in(rejects["ingest_id"], pa.array(drained, pa.string()))))
     in_sealed = pc.sum(pc.is_in(rejects["ingest_id"], pa.array(sorted(ledger.sealed), pa.string()))).as_py() or 0
-    return LayerAccount(topic, "ingestion", records_in=ledger.lines + ledger.uncounted, written=_total_records(raw),
-                        errors=in_sealed, orphaned=rejects.num_rows - in_sealed)
+    return in_sealed, rejects.num_rows - in_sealed
 
 
 def drain_runs(dlq: Table) -> set[str]:
@@ -163,7 +227,7 @@ def drain_runs(dlq: Table) -> set[str]:
     return runs
 
 
-def standardized_account(lake: Lakehouse, topic: str) -> LayerAccount:
+def standardized_account(lake: Lakehouse, topic: str, deep: bool = False) -> LayerAccount:
     raw = lake.raw_table(topic)
     table = lake.standardized_table(topic)
     raw_total = _total_records(raw)
@@ -171,8 +235,22 @@ def standardized_account(lake: Lakehouse, topic: str) -> LayerAccount:
         return LayerAccount(topic, "standardized", 0, 0, 0, pending=raw_total)
     consumed = records_up_to(raw, checkpoint_from_table(table, topic))
     return LayerAccount(topic, "standardized", records_in=consumed, written=_total_records(table),
-                        errors=parse_errors_split(lake, table, topic)[0].num_rows,
+                        errors=_open_parse_errors(lake, table, topic, deep),
                         duplicates=_summed(table, SUMMARY_DUPLICATES, topic), pending=raw_total - consumed)
+
+
+def _open_parse_errors(lake: Lakehouse, table: Table, topic: str, deep: bool) -> int:
+    """The topic's parse errors not yet written to Standardized by a replay. From the summaries while the
+    topic has no replayed ids to check (no parse replay in the retained history, none open in the roll-up);
+    else by the scan of `parse_errors_split`."""
+    errors = lake.load(Lakehouse.PARSE_ERRORS)
+    if errors is None:
+        return 0
+    if not deep and not replayed_ids(table):
+        counts = _shared_rows(errors)
+        if counts is not None:
+            return counts.rows.get(topic, 0)
+    return parse_errors_split(lake, table, topic)[0].num_rows
 
 
 PARSE_ERROR_KEY = ["message_id", "ingestion_ts"]  # one parse error: a later broken twin has another ingestion_ts
@@ -184,18 +262,18 @@ def parse_errors_split(lake: Lakehouse, table: Table, topic: str,
     `table` (a replay that died before deleting them): the corrected row keeps the error's message id
     and ingestion_ts. A later broken network twin of a fixed message has another ingestion_ts, so it
     stays open. Rows carry the key and `extra_fields`; Standardized is read only for ids a replay took."""
-    errors = lake.parse_errors_table().scan(row_filter=EqualTo("topic_name", topic),
-                                            selected_fields=(*PARSE_ERROR_KEY, *extra_fields)).to_arrow()
+    errors = _scan(lake.parse_errors_table(), topic, (*PARSE_ERROR_KEY, *extra_fields))
     candidates = sorted(set(errors["message_id"].to_pylist()) & replayed_ids(table)) if errors.num_rows else []
     if not candidates:
         return errors, errors.slice(0, 0)
-    written = table.scan(row_filter=In("message_id", candidates), selected_fields=tuple(PARSE_ERROR_KEY)).to_arrow()
+    written = scannable(table).scan(row_filter=In("message_id", candidates),
+                                    selected_fields=tuple(PARSE_ERROR_KEY)).to_arrow()
     written = written.cast(errors.select(PARSE_ERROR_KEY).schema)
     return (errors.join(written, PARSE_ERROR_KEY, join_type="left anti"),
             errors.join(written, PARSE_ERROR_KEY, join_type="left semi"))
 
 
-def curated_account(lake: Lakehouse, topic: str) -> LayerAccount | None:
+def curated_account(lake: Lakehouse, topic: str, deep: bool = False) -> LayerAccount | None:
     table = lake.curated_table(topic)
     source = lake.standardized_table(topic)
     if table is None or source is None:
@@ -205,11 +283,11 @@ def curated_account(lake: Lakehouse, topic: str) -> LayerAccount | None:
     live = int(props.get("total-records", 0)) - int(props.get("total-position-deletes", 0))
     superseded = _summed(table, SUMMARY_SUPERSEDED, topic) + _summed(table, SUMMARY_REPLACED, topic)
     return LayerAccount(topic, "curated", records_in=consumed, written=live,
-                        errors=_rows_for_topic(lake.curated_errors_table(), topic), superseded=superseded,
+                        errors=_error_rows(lake.load(Lakehouse.CURATED_ERRORS), topic, deep), superseded=superseded,
                         pending=_total_records(source) - consumed)
 
 
-def semantic_account(lake: Lakehouse, topic: str) -> LayerAccount | None:
+def semantic_account(lake: Lakehouse, topic: str, deep: bool = False) -> LayerAccount | None:
     """Curated rows changed and consumed = live semantic rows + errors + stored rows they replaced."""
     table = lake.semantic_table(topic)
     source = lake.curated_table(topic)
@@ -219,15 +297,18 @@ def semantic_account(lake: Lakehouse, topic: str) -> LayerAccount | None:
     props = table.current_snapshot().summary.additional_properties if table.current_snapshot() else {}
     live = int(props.get("total-records", 0)) - int(props.get("total-position-deletes", 0))
     return LayerAccount(topic, "semantic", records_in=consumed, written=live,
-                        errors=_rows_for_topic(lake.semantic_errors_table(), topic),
+                        errors=_error_rows(lake.load(Lakehouse.SEMANTIC_ERRORS), topic, deep),
                         superseded=_summed(table, SUMMARY_REPLACED, topic),
                         pending=rows_added_after(source, checkpoint_from_table(table, topic)))
 
 
-def topic_accounts(lake: Lakehouse, topic: str) -> list[LayerAccount]:
-    accounts = [ingestion_account(lake, topic), standardized_account(lake, topic)]
-    curated = curated_account(lake, topic)
-    semantic = semantic_account(lake, topic)
+def topic_accounts(lake: Lakehouse, topic: str, deep: bool = False) -> list[LayerAccount]:
+    """The topic's layers. Error rows are counted from the error tables' commit summaries where those tell
+    exactly (leanops.catalog.shared_rows), else by scanning the tables' rows; `deep` always scans (the
+    check that both agree: `leanops accountability --deep`)."""
+    accounts = [ingestion_account(lake, topic, deep), standardized_account(lake, topic, deep)]
+    curated = curated_account(lake, topic, deep)
+    semantic = semantic_account(lake, topic, deep)
     return accounts + ([curated] if curated else []) + ([semantic] if semantic else [])
 
 
