@@ -199,3 +199,53 @@ def test_a_crash_inside_a_partial_batch_is_redone_exactly(ctx, schemas, tmp_path
     ids = [r["message_id"] for r in standardized_rows(ctx, "events")]
     assert len(ids) == len(set(ids)) == 497
     assert_exact(ctx, 500)
+
+
+@pytest.mark.spark
+def test_spark_takes_turns_inside_a_snapshot(tmp_path):
+    """The Spark engine plans the same batches (the embedded planning) and goes on from a checkpoint inside
+    a snapshot, a first range's base and a later one, writing the same checkpoint keys: a home where the
+    engines take turns batch by batch ends like an embedded-only one, after every batch."""
+    pytest.importorskip("pyspark", reason="pyspark not installed: pip install 'lean-ops[spark]'")
+    from leanops.context import Context
+
+    first = events("a", 400)
+    first[30], first[170] = envelope("bad30", "{x"), envelope("a3", {"n": "resent, third file"})
+    second = events("b", 300)
+    second[120] = envelope("a9", {"n": "resent, next ingest"})
+    turns = {"embedded": ["embedded"] * 7, "mixed": ["spark", "embedded", "spark", "embedded",
+                                                     "embedded", "spark", "embedded"]}
+    facts: dict[str, list] = {}
+    for name, plan in turns.items():
+        (tmp_path / name / "schemas").mkdir(parents=True)
+        write_schema(tmp_path / name / "schemas", EVENTS_SCHEMA)
+        contexts = {e: Context.open(tmp_path / name / "home", tmp_path / name / "schemas", engine=e) for e in set(plan)}
+        try:
+            for c in contexts.values():
+                small_files(c)
+            any_ctx = contexts["embedded"]
+            facts[name] = []
+            for index, engine in enumerate(plan):
+                if index in (0, 4):
+                    ingest(any_ctx, "events", first if index == 0 else second, tmp_path / name, f"{index}.ndjson")
+                c = contexts[engine]
+                result = c.engine.standardized(c.lake, c.settings, "events", c.schema("events").standardized)
+                table, raw = c.lake.standardized_table("events"), c.lake.raw_table("events")
+                summary = table.current_snapshot().summary.additional_properties
+                history = [s.snapshot_id for s in sorted(raw.snapshots(), key=lambda s: s.sequence_number)]
+                facts[name].append((
+                    result.records_in, result.records_written, result.records_errors, result.records_duplicates,
+                    history.index(int(summary[SUMMARY_SOURCE_SNAPSHOT])), summary.get(SUMMARY_SOURCE_FILES),
+                    summary.get(SUMMARY_SOURCE_BASE), summary.get("leanops.source-from-files"),
+                    sorted(r["message_id"] for r in table.scan().to_arrow().to_pylist()),
+                    [a.ok for a in topic_accounts(c.lake, "events")]))
+        finally:
+            for c in contexts.values():
+                c.close()
+    assert facts["mixed"] == facts["embedded"]
+    assert [f[0] for f in facts["embedded"]] == [100, 100, 100, 100, 100, 100, 100]
+    assert [(f[4], f[5], f[6]) for f in facts["embedded"]] == [
+        (0, "2", "true"), (0, "4", "true"), (0, "6", "true"), (0, None, None), (1, "2", None), (1, "4", None),
+        (1, None, None)]
+    assert [f[3] for f in facts["embedded"]] == [0, 1, 0, 0, 0, 1, 0]  # a3 (4th file), a9 (next ingest's 3rd)
+    assert all(all(f[9]) for f in facts["embedded"])
