@@ -1,11 +1,11 @@
 """Checkpoints that live in the commits themselves, shared by every stage.
 
 A stage writes the upstream position it consumed into the summary of the commit that writes its
-output (`leanops.source-snapshot-id`, with `leanops.source-files` when the batch ended inside that
+output (`leanops.source-snapshot-id`, with `leanops.source-rows` when the batch ended inside that
 snapshot: `leanops.stages.position`); that summary is the truth, the state store only mirrors it.
 A stage with an error table commits the errors first, marked with the range they cover: if the run
 dies before its data commit, the next run finds the orphaned error commit, redoes exactly that
-range (to the file) and does not write the errors twice.
+range (to the row) and does not write the errors twice.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from leanops.catalog.tables import (
     latest_summary_value,
 )
 from leanops.faults import FAULT_ENV, fault_point  # noqa: F401  (the stages' crash-test hook, re-exported)
-from leanops.stages.incremental import next_range, range_files, scan_windows
+from leanops.stages.incremental import FileSlice, next_range, range_slices, scan_windows
 from leanops.stages.position import END_KEYS, START_KEYS, Position, Span, stored_keys
 from leanops.stages.result import StageResult
 
@@ -58,11 +58,22 @@ def orphan_errors(errors: Table, topic: str, start: Position) -> OrphanErrors | 
 
 @dataclasses.dataclass(frozen=True)
 class Batch(Span):
-    """The upstream range a stage run consumes, (start, end], and its files in commit order."""
+    """The upstream range a stage run consumes, (start, end], and what it reads of each file, in ingestion
+    order (a batch that starts or stops inside a file reads a part of it)."""
 
-    files: list[str]
+    slices: list[FileSlice]
     orphan: OrphanErrors | None  # set when this run redoes the range of an interrupted one
     windows: tuple[tuple[int | None, int], ...] = ()  # the snapshot scans that cover it (`scan_windows`)
+
+    @property
+    def files(self) -> list[str]:
+        """The paths of the files the batch reads (whole or in part), in ingestion order."""
+        return [s.path for s in self.slices]
+
+    @property
+    def row_ranges(self) -> dict[str, tuple[int, int]]:
+        """The files the batch reads in part: path -> (first row, end row)."""
+        return {s.path: (s.first, s.end) for s in self.slices if not s.whole}
 
     @property
     def from_id(self) -> int | None:
@@ -80,15 +91,15 @@ class Batch(Span):
 def plan_batch(source: Table, target: Table | None, errors: Table, topic: str, head: int,
                max_rows: int | None, within_snapshots: bool = False) -> Batch:
     """The next batch of a stage, from the target's own checkpoint; every engine plans the same way.
-    `within_snapshots`: the batch may end between two files of a snapshot (`next_range`)."""
+    `within_snapshots`: the batch may stop inside a snapshot (`next_range`)."""
     start = position_from_table(target, topic) if target is not None else Position()
     orphan = orphan_errors(errors, topic, start)
     if orphan:  # redo exactly the orphaned range
-        end, files = orphan.end, range_files(source, topic, start, orphan.end)
+        end, slices = orphan.end, range_slices(source, topic, start, orphan.end)
     else:
-        end, files = next_range(source, topic, start, head, max_rows, within_snapshots)
+        end, slices = next_range(source, topic, start, head, max_rows, within_snapshots)
     windows = scan_windows(source, start, end) if end != start else ()
-    return Batch(start, end, files, orphan, windows)
+    return Batch(start, end, slices, orphan, windows)
 
 
 @dataclasses.dataclass

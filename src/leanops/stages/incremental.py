@@ -11,10 +11,10 @@ Rules that keep these reads exact under table maintenance (docs/maintenance.md):
     files: history before it may have been expired), then the snapshots after it, up to the first
     maintenance snapshot (an engine reading "as of" the batch's last snapshot then still finds every
     base file live).
-  - A batch may end inside a snapshot, between two of its files (`leanops.stages.position`): a RAW
-    commit holds a whole ingest, and a run takes at most `max_batch_rows` rows. A snapshot's files count
-    in commit order (its manifests' order, then their entries'), which is the order it was written in,
-    so the next batch goes on exactly where the last one stopped.
+  - A batch may end inside a snapshot, even inside one of its files (`leanops.stages.position`): a RAW
+    commit holds a whole ingest, and a run takes at most `max_batch_rows` rows. A snapshot's rows count
+    in commit order of its files (its manifests' order, then their entries': the order they were written
+    in), then row order, so the next batch goes on exactly where the last one stopped.
 """
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def snapshots_after(table: Table, topic: str, from_id: int | None, to_id: int) -
 
 @dataclasses.dataclass(frozen=True)
 class SourceFile:
-    """One upstream data file of a range, with the rows it holds (what a batch is cut by)."""
+    """One upstream data file of a range, with the rows it holds (its manifest entry's record count)."""
 
     path: str
     records: int
@@ -106,15 +106,44 @@ def _total_rows(snapshot: Snapshot) -> int:
 
 
 @dataclasses.dataclass(frozen=True)
+class FileSlice:
+    """Rows [first, end) of one upstream data file: what a batch reads of it (all of it, or a part at
+    the start or the end of a batch that begins or stops inside the file)."""
+
+    path: str
+    first: int
+    end: int
+    records: int  # the file's rows
+
+    @property
+    def whole(self) -> bool:
+        return self.first == 0 and self.end >= self.records
+
+
+def _slices(files: list[SourceFile], skip: int, count: int | None) -> list[FileSlice]:
+    """The rows [skip, skip + count) of a snapshot's files taken as one sequence (count None: to the end)."""
+    out, offset = [], 0
+    stop = None if count is None else skip + count
+    for f in files:
+        first, end = max(skip - offset, 0), f.records if stop is None else min(f.records, stop - offset)
+        if end > first:
+            out.append(FileSlice(f.path, first, end, f.records))
+        offset += f.records
+        if stop is not None and offset >= stop:
+            break
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
 class _Piece:
-    """One snapshot's part of a range: its files (its content when `base`) after the first `skip`."""
+    """One snapshot's part of a range: its rows (its content's when `base`) after the first `skip`."""
 
     snapshot_id: int
     base: bool = False
     skip: int = 0
 
     def files(self, table: Table) -> list[SourceFile]:
-        return _files_of(table, self.snapshot_id, self.base)[self.skip:]
+        return _files_of(table, self.snapshot_id, self.base)
 
 
 def _pieces(table: Table, topic: str, start: Position, to_id: int) -> list[_Piece]:
@@ -122,14 +151,14 @@ def _pieces(table: Table, topic: str, start: Position, to_id: int) -> list[_Piec
 
     With no checkpoint the first piece is the oldest retained snapshot's content, and the range ends before
     the first maintenance snapshot after it; a checkpoint inside such a base continues it under the same
-    rule. A checkpoint inside any other snapshot continues with that snapshot's remaining files."""
+    rule. A checkpoint inside any other snapshot continues with that snapshot's remaining rows."""
     ids = snapshots_after(table, topic, start.snapshot_id, to_id)
     if start.snapshot_id is None:
         if not ids:
             return []
         pieces, rest, stop_at_maintenance = [_Piece(ids[0], base=True)], ids[1:], True
     else:
-        pieces = [] if start.whole else [_Piece(start.snapshot_id, start.base, start.files or 0)]
+        pieces = [] if start.whole else [_Piece(start.snapshot_id, start.base, start.rows or 0)]
         rest, stop_at_maintenance = ids, start.base
     for sid in rest:
         if stop_at_maintenance and is_maintenance(table.snapshot_by_id(sid)):
@@ -139,70 +168,65 @@ def _pieces(table: Table, topic: str, start: Position, to_id: int) -> list[_Piec
 
 
 def next_range(table: Table, topic: str, start: Position, head: int, max_rows: int | None,
-               within_snapshots: bool = False) -> tuple[Position, list[str]]:
-    """The next batch after the checkpoint `start`: (where it ends, its data files in commit order).
+               within_snapshots: bool = False) -> tuple[Position, list[FileSlice]]:
+    """The next batch after the checkpoint `start`: (where it ends, what it reads of each file, in
+    ingestion order).
 
-    Oldest first, as many rows as fit in `max_rows` — but at least one file, however big. With
-    `within_snapshots` the batch may end between two files of a snapshot (a RAW commit holds a whole
-    ingest); else it takes whole snapshots (at least one). What is left is the backlog of the next batch.
+    Oldest first, as many rows as fit in `max_rows`. With `within_snapshots` the batch stops after exactly
+    `max_rows` rows, inside a snapshot and inside a file if need be (a RAW commit holds a whole ingest);
+    else it takes whole snapshots, at least one however big. What is left is the backlog of the next batch.
     A range of maintenance snapshots only is no new data: (start, []).
     """
     pieces = _pieces(table, topic, start, head)
     if start.snapshot_id is not None and start.whole and \
             all(is_maintenance(table.snapshot_by_id(p.snapshot_id)) for p in pieces):
         return start, []
-    end, files, rows = start, [], 0
+    end, slices, rows = start, [], 0
     for piece in pieces:
-        available = piece.files(table)
-        taken = _fitting(available, rows, max_rows, bool(files), within_snapshots)
-        files.extend(f.path for f in available[:taken])
-        rows += sum(f.records for f in available[:taken])
-        if taken < len(available):  # the batch is full
-            if taken:  # it ends inside this snapshot
-                end = Position(piece.snapshot_id, piece.skip + taken, piece.base)
-            return end, files
+        files = piece.files(table)
+        left = sum(f.records for f in files) - piece.skip
+        room = None if max_rows is None else max_rows - rows
+        if room is None or left <= room:
+            take = left
+        elif within_snapshots:
+            take = room
+        else:  # whole snapshots: this one waits, unless the batch is empty
+            take = 0 if slices else left
+        slices.extend(_slices(files, piece.skip, take))
+        rows += take
+        if take < left:  # the batch is full
+            if take:  # it ends inside this snapshot
+                end = Position(piece.snapshot_id, piece.skip + take, piece.base)
+            return end, slices
         end = Position(piece.snapshot_id)
-    return end, files
+    return end, slices
 
 
-def _fitting(available: list[SourceFile], rows: int, max_rows: int | None, started: bool,
-             within_snapshots: bool) -> int:
-    """How many of `available` (one snapshot's files) a batch holding `rows` takes: those that fit in
-    `max_rows`, at least one in an empty batch; with whole snapshots, all of them or none."""
-    if max_rows is None:
-        return len(available)
-    if not within_snapshots:
-        size = sum(f.records for f in available)
-        return len(available) if not started or not size or rows + size <= max_rows else 0
-    taken = 0
-    for source_file in available:
-        if (started or taken) and rows + source_file.records > max_rows:
-            break
-        rows += source_file.records
-        taken += 1
-    return taken
-
-
-def range_files(table: Table, topic: str, start: Position, end: Position) -> list[str]:
-    """The data files of exactly the range (start, end]: what an interrupted run covered, redone."""
+def range_slices(table: Table, topic: str, start: Position, end: Position) -> list[FileSlice]:
+    """What exactly the range (start, end] reads of each file: what an interrupted run covered, redone."""
     if end.snapshot_id is None:
         return []
     pieces = _pieces(table, topic, start, end.snapshot_id)
-    files: list[str] = []
+    slices: list[FileSlice] = []
     for piece in pieces:
-        available = piece.files(table)
+        count = None
         if piece is pieces[-1] and not end.whole:
             if piece.snapshot_id != end.snapshot_id:
                 raise CheckpointLostError(topic, end.snapshot_id)
-            available = available[:end.files - piece.skip]
-        files.extend(f.path for f in available)
-    return files
+            count = (end.rows or 0) - piece.skip
+        slices.extend(_slices(piece.files(table), piece.skip, count))
+    return slices
+
+
+def range_files(table: Table, topic: str, start: Position, end: Position) -> list[str]:
+    """The data files the range (start, end] reads, whole or in part, in ingestion order."""
+    return [s.path for s in range_slices(table, topic, start, end)]
 
 
 def scan_windows(table: Table, start: Position, end: Position) -> tuple[tuple[int | None, int], ...]:
     """Snapshot scans that together cover the files of (start, end], for an engine that reads through
-    Iceberg's own scans (Spark) and keeps the range's files out of them: (after, up_to) is the incremental
-    scan of the appends in (after, up_to]; (None, up_to) the table's content as of up_to.
+    Iceberg's own scans (Spark) and keeps the range's files (and rows) out of them: (after, up_to) is the
+    incremental scan of the appends in (after, up_to]; (None, up_to) the table's content as of up_to.
 
     A first range (and the rest of its base) is read as of its end (no maintenance snapshot lies between).
     A range that starts inside a snapshot reads from that snapshot's parent (table maintenance keeps it);
@@ -230,11 +254,9 @@ def consumed_through(table: Table | None, position: Position) -> int | None:
     return snapshot.parent_snapshot_id if snapshot is not None else None
 
 
-def _unconsumed_rows(table: Table, position: Position) -> int:
-    """Rows of the position's snapshot in the files it has not consumed yet (0 when whole)."""
-    if position.whole or position.snapshot_id is None:
-        return 0
-    return sum(f.records for f in _files_of(table, position.snapshot_id, position.base)[position.files:])
+def _unit_rows(snapshot: Snapshot, base: bool) -> int:
+    """The rows a position's count refers to: the snapshot's whole content for a base, else what it added."""
+    return _total_rows(snapshot) if base else _added_rows(snapshot)
 
 
 def current_snapshot_id(table: Table | None) -> int | None:
@@ -258,24 +280,27 @@ def data_head_id(table: Table | None) -> int | None:
 
 def records_up_to(table: Table, position: Position) -> int:
     """Rows of an append-only table a reader has consumed up to `position`: the table's records as of the
-    position's snapshot, less the rows of that snapshot's files it has not read yet."""
+    position's snapshot, less the rows of that snapshot it has not read yet."""
     if position.snapshot_id is None:
         return 0
     snapshot = table.snapshot_by_id(position.snapshot_id)
-    return _total_rows(snapshot) - _unconsumed_rows(table, position) if snapshot else 0
+    if snapshot is None:
+        return 0
+    unread = 0 if position.whole else _unit_rows(snapshot, position.base) - (position.rows or 0)
+    return _total_rows(snapshot) - unread
 
 
 def rows_added_after(table: Table, position: Position) -> int:
     """Rows a table's snapshots added after `position` (its changes a downstream has not read), the unread
-    files of the position's own snapshot included; maintenance snapshots add none."""
+    rows of the position's own snapshot included; maintenance snapshots add none."""
     total = 0
     for snapshot in ancestors(table):
         if snapshot.snapshot_id == position.snapshot_id:
-            return total + _unconsumed_rows(table, position)
+            return total + (0 if position.whole else _unit_rows(snapshot, position.base) - (position.rows or 0))
         total += _added_rows(snapshot)
     return total
 
 
-__all__ = ["SourceFile", "added_files", "ancestors", "base_files", "consumed_through", "current_snapshot_id",
-           "data_head_id", "is_maintenance", "next_range", "range_files", "records_up_to", "rows_added_after",
-           "scan_windows", "snapshots_after"]
+__all__ = ["FileSlice", "SourceFile", "added_files", "ancestors", "base_files", "consumed_through",
+           "current_snapshot_id", "data_head_id", "is_maintenance", "next_range", "range_files", "range_slices",
+           "records_up_to", "rows_added_after", "scan_windows", "snapshots_after"]

@@ -62,8 +62,8 @@ def run_standardized(lake: Lakehouse, settings: Settings, topic: str,
 def plan_run(lake: Lakehouse, settings: Settings, topic: str, up_to: int | None = None) -> StageRun | StageResult:
     """The RAW batch after the checkpoint, up to `up_to` (the rebuilder pins it) or the head.
 
-    It may end between two files of a RAW snapshot: an ingest is one commit whatever its size, and a run
-    holds at most `max_batch_rows` rows (plus one file's worth) in memory."""
+    It may stop inside a RAW snapshot, even inside a file: an ingest is one commit whatever its size, and a
+    run holds at most `max_batch_rows` RAW rows."""
     raw = lake.raw_table(topic)
     head = up_to if up_to is not None else current_snapshot_id(raw)
     table = lake.standardized_table(topic, create=raw is not None)
@@ -103,9 +103,10 @@ def _empty_fresh(con: duckdb.DuckDBPyConnection) -> None:
                 "json_payload VARCHAR, publish_time TIMESTAMPTZ, ingestion_ts TIMESTAMPTZ)").fetchall()
 
 
-def _register_batch(con: duckdb.DuckDBPyConnection, files: list[str], io: FileIO) -> None:
-    """View `raw_batch`: the batch's RAW rows with FILE and POS (local or S3 files)."""
-    register_parquet(con, "raw_batch", files, io, RAW_COLUMNS)
+def _register_batch(con: duckdb.DuckDBPyConnection, batch: Batch, io: FileIO) -> None:
+    """View `raw_batch`: the batch's RAW rows with FILE and POS (local or S3 files); of a file the batch
+    starts or stops inside, only its rows in the batch (POS keeps their place in the file)."""
+    register_parquet(con, "raw_batch", batch.files, io, RAW_COLUMNS, row_ranges=batch.row_ranges)
 
 
 def dedup_since(oldest: datetime, window_days: int) -> datetime:
@@ -144,7 +145,7 @@ def _process(con, lake, settings, topic, section, table, errors_table, batch: Ba
     result = StageResult(topic, STAGE, RunStatus.SUCCEEDED, source_snapshot_id=batch.to_id)
     files, orphan = batch.files, batch.orphan
     if files:
-        _register_batch(con, files, table.io)
+        _register_batch(con, batch, table.io)
         since = dedup_since(_batch_min_publish_time(con), settings.dedup_window_days)
         known = _known_ids(table, errors_table, topic, since, orphan)
         result.records_in, kept = _load_fresh(con, files, known)

@@ -3,7 +3,7 @@ commits that carry the run's checkpoint in their snapshot summary.
 
 - `read_batch`: the rows a `stages.checkpoint.Batch` covers, through Iceberg's snapshot-incremental
   scan (`start-snapshot-id` exclusive, `end-snapshot-id` inclusive; `snapshot-id` for a first run;
-  the batch's `windows`), keeping only the batch's files (a batch may hold part of a snapshot's files),
+  the batch's `windows`), keeping only the batch's files and rows (a batch may hold part of a snapshot),
   with ORD (`$ord`) = (file's position in commit order << 32) + row position, exactly as the embedded
   engine numbers them. The file and row position come from Iceberg's metadata columns `_file` and
   `_pos`, which no table column can be named (leanops.naming.ICEBERG_METADATA_COLUMNS).
@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable
 
 from leanops.config import CATALOG_NAME
-from leanops.helper_columns import FILE, FILE_INDEX, ORD, POS
+from leanops.helper_columns import END_ROW, FILE, FILE_INDEX, FIRST_ROW, ORD, POS
 from leanops.stages.checkpoint import Batch
 
 if TYPE_CHECKING:
@@ -47,8 +47,9 @@ def spark_type(iceberg_type) -> str:
 def read_batch(spark: "SparkSession", ident: str, batch: Batch) -> "DataFrame":
     """The batch's rows of the append-only table `ident`, with ORD; no rows when it added no file.
 
-    Iceberg's scans of the batch's windows (`stages.incremental.scan_windows`) keep only the batch's own
-    files: a batch that ends (or starts) inside a snapshot reads part of that snapshot's files."""
+    Iceberg's scans of the batch's windows (`stages.incremental.scan_windows`), of which only the batch's
+    own files and rows are kept: a batch that starts or stops inside a snapshot (or a file) reads a part of
+    it."""
     from functools import reduce
 
     from pyspark.sql import functions as F
@@ -66,11 +67,14 @@ def read_batch(spark: "SparkSession", ident: str, batch: Batch) -> "DataFrame":
         scans.append(reader.table(spark_name(ident)).select(
             "*", F.regexp_replace("_file", "^file:(//)?", "").alias(FILE.name), F.col("_pos").alias(POS.name)))
     located = reduce(lambda a, b: a.unionByName(b), scans)
-    order = spark.createDataFrame([(i, p) for i, p in enumerate(batch.files, start=1)],
-                                  f"{FILE_INDEX.spark} bigint, {FILE.spark} string")
+    # each file's place in the batch and the rows of it the batch holds [first, end)
+    order = spark.createDataFrame([(i, s.path, s.first, s.end) for i, s in enumerate(batch.slices, start=1)],
+                                  f"{FILE_INDEX.spark} bigint, {FILE.spark} string, {FIRST_ROW.spark} bigint, "
+                                  f"{END_ROW.spark} bigint")
     return (located.join(F.broadcast(order), FILE.name)
+            .where((F.col(POS.spark) >= F.col(FIRST_ROW.spark)) & (F.col(POS.spark) < F.col(END_ROW.spark)))
             .withColumn(ORD.name, F.shiftleft(F.col(FILE_INDEX.spark), 32) + F.col(POS.spark))
-            .drop(FILE.name, FILE_INDEX.name, POS.name))
+            .drop(FILE.name, FILE_INDEX.name, POS.name, FIRST_ROW.name, END_ROW.name))
 
 
 def materialize(df: "DataFrame") -> "DataFrame":
