@@ -117,4 +117,4 @@ STEP_3B = [
 
 # (schema file, ingests) per step; with BATCH_ROWS the step-3 ingests are two batches
 STEPS = [(SCHEMA_V1, [STEP_1]), (SCHEMA_V1, [STEP_2]), (SCHEMA_V2, [STEP_3A, STEP_3B])]
-BATCH_ROWS = 2  # below every ingest: one RAW snapshot per batch
+BATCH_ROWS = 2  # Standardized: 2 RAW rows a batch (batches stop inside an ingest); Curated, Semantic: 1 snapshot

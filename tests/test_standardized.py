@@ -167,14 +167,26 @@ def test_key_seen_once_in_a_large_batch_is_discovered(ctx, schemas, tmp_path):
     assert_accountable(ctx)
 
 
-def test_a_run_takes_whole_snapshots_up_to_max_batch_rows(ctx, schemas, tmp_path):
+def test_a_run_takes_max_batch_rows_across_snapshots(ctx, schemas, tmp_path):
+    """A run takes the next 150 RAW rows, stopping inside a snapshot (and a file): the checkpoint says
+    how many of its rows were consumed (tests/test_partial_snapshots.py has the rest)."""
+    from leanops.stages.checkpoint import position_from_table
+    from leanops.stages.position import Position
     write_schema(schemas, EVENTS_SCHEMA)
     ctx.settings.max_batch_rows = 150
+    snapshots = []
     for i in range(3):
         ingest(ctx, "events", [envelope(f"m{i}-{j}", {"j": j}) for j in range(100)], tmp_path, f"{i}.ndjson")
-    written = [sum(s.records_written for s in run_once(ctx)[0].stages) for _ in range(4)]
-    assert written == [100, 100, 100, 0]  # one snapshot per run: two would exceed 150 rows
-    assert_accountable(ctx)
+        snapshots.append(current_snapshot_id(ctx.lake.raw_table("events")))
+    written, positions = [], []
+    for _ in range(3):
+        written.append(sum(s.records_written for s in run_once(ctx)[0].stages))
+        positions.append(position_from_table(ctx.lake.standardized_table("events"), "events"))
+        assert_accountable(ctx)
+    assert written == [150, 150, 0]
+    assert positions[0] == Position(snapshots[1], rows=50)
+    assert positions[1] == Position(current_snapshot_id(ctx.lake.raw_table("events")))  # past maintenance too
+    assert len({r["message_id"] for r in standardized_rows(ctx, "events")}) == 300
 
 
 def test_repeated_key_in_an_otherwise_clean_batch(ctx, schemas, tmp_path):

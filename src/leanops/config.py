@@ -90,8 +90,9 @@ class Settings(BaseModel):
                                                               "(None: schemas_dir is the source)")
     dedup_window_days: int = Field(default=7, ge=0)
     max_batch_rows: int | None = Field(default=1_000_000, ge=1,
-                                       description="upstream rows one stage run takes (whole snapshots); "
-                                                   "the rest is backlog for the next run")
+                                       description="upstream rows one stage run takes (Standardized may stop "
+                                                   "inside a RAW snapshot; Curated and Semantic take whole "
+                                                   "snapshots); the rest is backlog for the next run")
     ingest_batch_lines: int = Field(default=100_000, ge=1)
     catalog: Literal["sql", "glue"] = Field(default="sql", description="sql: SQLite catalog in the home; "
                                                                        "glue: AWS Glue catalog, S3 warehouse")

@@ -44,6 +44,8 @@ class Helper:
 FILE = Helper("$file")              # the data file a row was read from, as the reader was given it
 POS = Helper("$pos")                # the row's 0-based position in that file (position deletes)
 FILE_INDEX = Helper("$file_index")  # the file's place in a batch's commit order (Spark)
+FIRST_ROW = Helper("$first_row")    # the first row of a file a batch reads (Spark; 0 unless it starts inside it)
+END_ROW = Helper("$end_row")        # the row after the last one a batch reads of a file (Spark)
 
 # every stage
 ORD = Helper("$ord")                # a row's place in its batch: ingestion order, the last tie-breaker

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import array
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import duckdb
@@ -41,11 +41,14 @@ def is_local(uri: str) -> bool:
 
 
 def register_parquet(con: duckdb.DuckDBPyConnection, name: str, uris: Sequence[str], io: FileIO | None = None,
-                     columns: Sequence[str] | None = None) -> None:
+                     columns: Sequence[str] | None = None,
+                     row_ranges: Mapping[str, tuple[int, int]] | None = None) -> None:
     """Temp view `name`: the rows of the Parquet files `uris` (by column name, union of the files' columns)
     plus FILE (the URI as passed) and POS (0-based row position in its file).
 
     `columns` limits the files' columns to those (a column no file has is NULL); None keeps them all.
+    `row_ranges` reads only the rows [first, end) of the files it names (a batch that stops inside a
+    file): DuckDB skips the row groups outside the range, pyarrow reads only those inside it.
     Local paths stay DuckDB's lazy `read_parquet`; any other URI needs `io`, the table's FileIO, and is
     read into memory (only `columns`).
     """
@@ -55,30 +58,39 @@ def register_parquet(con: duckdb.DuckDBPyConnection, name: str, uris: Sequence[s
     columns = None if columns is None else list(dict.fromkeys(columns))  # a merge key may also order
     if not uris:
         raise ValueError("register_parquet needs at least one file")
+    ranges = dict(row_ranges or {})
     if all(is_local(u) for u in uris):
         types = dict(_file_columns(con, uris))
         wanted = list(types) if columns is None else columns
         fields = [(f"'{_literal(c)}'", c, types.get(c, "VARCHAR")) for c in wanted]
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {_positioned_sql(uris, fields)}").fetchall()
+        whole = [u for u in uris if u not in ranges]
+        parts = [_positioned_sql(whole, fields)] if whole else []
+        parts += [_positioned_sql([u], fields, ranges[u]) for u in uris if u in ranges]
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {' UNION ALL '.join(parts)}").fetchall()
         return
     if io is None:
         raise ValueError(f"reading {uris[0]} needs the table's FileIO")
-    rows = read_arrow(uris, io, columns)
+    rows = read_arrow(uris, io, columns, ranges)
     con.execute(f"DROP VIEW IF EXISTS {name}").fetchall()
     con.register(name, rows)
 
 
-def read_arrow(uris: Sequence[str], io: FileIO, columns: Sequence[str] | None = None) -> pa.Table:
-    """The files' rows as one Arrow table (file order, then row order) with FILE and POS."""
+def read_arrow(uris: Sequence[str], io: FileIO, columns: Sequence[str] | None = None,
+               row_ranges: Mapping[str, tuple[int, int]] | None = None) -> pa.Table:
+    """The files' rows as one Arrow table (file order, then row order) with FILE and POS; of a file in
+    `row_ranges`, only its rows [first, end) (read by row group)."""
     def read(uri: str) -> pa.Table:
         with io.new_input(uri).open(seekable=True) as stream:
             parquet = pq.ParquetFile(stream)
             present = set(parquet.schema_arrow.names)
             wanted = None if columns is None else [c for c in columns if c in present]
-            table = parquet.read(columns=wanted, use_threads=True)
+            if row_ranges and uri in row_ranges:
+                table, first = _read_range(parquet, wanted, *row_ranges[uri])
+            else:
+                table, first = parquet.read(columns=wanted, use_threads=True), 0
         table = table.replace_schema_metadata(None)
         table = table.append_column(FILE.name, pa.repeat(pa.scalar(uri, pa.string()), table.num_rows))
-        return table.append_column(POS.name, _positions(table.num_rows))
+        return table.append_column(POS.name, _positions(table.num_rows, first))
 
     if len(uris) == 1:
         parts = [read(uris[0])]
@@ -94,9 +106,24 @@ def read_arrow(uris: Sequence[str], io: FileIO, columns: Sequence[str] | None = 
     return rows
 
 
-def _positions(n: int) -> pa.Array:
-    """0..n-1 as int64, built in C (pa.array(range(n)) iterates in Python: 6x slower)."""
-    return pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(array.array("q", range(n)))])
+def _read_range(parquet: pq.ParquetFile, columns: list[str] | None, first: int, end: int) -> tuple[pa.Table, int]:
+    """Rows [first, end) of a Parquet file, reading only the row groups that hold them; (rows, first)."""
+    groups, offset, start = [], 0, None
+    for i in range(parquet.metadata.num_row_groups):
+        count = parquet.metadata.row_group(i).num_rows
+        if offset + count > first and offset < end:
+            groups.append(i)
+            start = offset if start is None else start
+        offset += count
+    if not groups:
+        return parquet.schema_arrow.empty_table().select(parquet.schema_arrow.names if columns is None else columns), first
+    table = parquet.read_row_groups(groups, columns=columns, use_threads=True)
+    return table.slice(first - start, end - first), first
+
+
+def _positions(n: int, first: int = 0) -> pa.Array:
+    """first..first+n-1 as int64, built in C (pa.array(range(n)) iterates in Python: 6x slower)."""
+    return pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(array.array("q", range(first, first + n)))])
 
 
 _PLAIN = {pa.large_string(): pa.string(), pa.large_binary(): pa.binary()}
@@ -137,9 +164,11 @@ def _file_columns(con: duckdb.DuckDBPyConnection, paths: Sequence[str]) -> list[
     return [(row[0], row[1]) for row in rows]
 
 
-def _positioned_sql(paths: Sequence[str], fields: Sequence[tuple[str, str, str]]) -> str:
+def _positioned_sql(paths: Sequence[str], fields: Sequence[tuple[str, str, str]],
+                    rows: tuple[int, int] | None = None) -> str:
     """SELECT over local Parquet files: `fields` (key in the file as SQL — a quoted name or a field id —,
-    column name, DuckDB type), then FILE and POS.
+    column name, DuckDB type), then FILE and POS; with `rows` (first, end), only those rows (DuckDB skips
+    the row groups outside them).
 
     The files' columns are read as `$0`, `$1`, ... and renamed here, so no data column meets the row
     number read_parquet adds as `file_row_number`; a column a file lacks reads NULL."""
@@ -147,6 +176,7 @@ def _positioned_sql(paths: Sequence[str], fields: Sequence[tuple[str, str, str]]
                         for i, (key, _, kind) in enumerate(fields))
     select = [f'"${i}" AS {_ident(name)}' for i, (_, name, _) in enumerate(fields)]
     listed = ", ".join(f"'{_literal(p)}'" for p in paths)
+    where = "" if rows is None else f" WHERE {_ROW_NUMBER} >= {int(rows[0])} AND {_ROW_NUMBER} < {int(rows[1])}"
     return (f"SELECT {', '.join(select + [str(FILE), f'{_ROW_NUMBER} AS {POS}'])} "
             f"FROM read_parquet([{listed}], schema = MAP {{{mapping}}}, filename = '{FILE.name}', "
-            "file_row_number = true, hive_partitioning = false)")
+            f"file_row_number = true, hive_partitioning = false){where}")

@@ -39,6 +39,12 @@ METADATA_RETENTION = {"write.metadata.delete-after-commit.enabled": "true",
 SUMMARY_TOPIC = "leanops.topic"
 SUMMARY_SOURCE_SNAPSHOT = "leanops.source-snapshot-id"  # last upstream snapshot consumed (inclusive)
 SUMMARY_SOURCE_FROM = "leanops.source-from-snapshot-id"  # previous checkpoint (exclusive), "" for the start
+# A batch may end inside a snapshot (leanops.stages.position): then the checkpoint is that snapshot and how
+# many of its rows (its files in commit order, then row order) were consumed. Absent: the whole snapshot.
+SUMMARY_SOURCE_ROWS = "leanops.source-rows"  # rows of the source-snapshot-id consumed, when not all of them
+SUMMARY_SOURCE_BASE = "leanops.source-base"  # "true": those rows count the snapshot's whole content (a first range)
+SUMMARY_SOURCE_FROM_ROWS = "leanops.source-from-rows"  # the same two for the previous checkpoint
+SUMMARY_SOURCE_FROM_BASE = "leanops.source-from-base"
 SUMMARY_RECORDS_IN = "leanops.records-in"
 SUMMARY_DUPLICATES = "leanops.duplicates"
 SUMMARY_ERRORS = "leanops.errors"

@@ -5,8 +5,10 @@
 Two rules, per table:
   - `protected`: snapshots expiry must keep, with every snapshot after them in the lineage:
       * each downstream checkpoint (RAW <- Standardized <- Curated <- Semantic): the incremental read
-        walks from it to the head and reads each snapshot's own manifests;
-      * the table's own newest checkpoint-carrying commit (where `checkpoint_from_table` finds it);
+        walks from it to the head and reads each snapshot's own manifests; a checkpoint inside a
+        snapshot also keeps that snapshot's parent (Spark's incremental scan of its rest starts there);
+      * the table's own newest checkpoint-carrying commit (where `position_from_table` finds it), whose
+        checkpoint keys (`leanops.stages.position`) maintenance commits repeat;
       * an unfinished rebuild's pinned RAW snapshot, and RAW commits of landing manifests that are
         not completed yet (their crash recovery looks the commit up);
       * on a shared error table, each topic's newest commit and its parent (orphaned-error detection
@@ -25,7 +27,9 @@ from pyiceberg.table import Table
 from leanops.catalog.tables import SUMMARY_MANIFEST_ID, SUMMARY_SOURCE_SNAPSHOT, SUMMARY_TOPIC, Lakehouse, \
     ancestors
 from leanops.context import Context
-from leanops.stages.checkpoint import checkpoint_from_table
+from leanops.stages.checkpoint import position_from_table
+from leanops.stages.incremental import consumed_through
+from leanops.stages.position import END_KEYS, Position, stored_keys
 from leanops.state.base import ManifestStatus
 
 SHARED = "_shared"  # run-log scope of the tables every topic writes (never a topic: those start with a letter)
@@ -52,7 +56,7 @@ def topic_targets(ctx: Context, topic: str) -> list[Target]:
     cur, sem = lake.curated_table(topic), lake.semantic_table(topic)
     targets = []
     if raw is not None:
-        target = Target("raw", lake.raw_ident(topic), raw, topic, _checkpoint_of(std, topic))
+        target = Target("raw", lake.raw_ident(topic), raw, topic, _checkpoint_of(std, topic, raw))
         target.protected |= _raw_pins(ctx, topic, raw)
         targets.append(target)
     for kind, table, ident, downstream in (("standardized", std, lake.standardized_ident(topic), cur),
@@ -60,13 +64,13 @@ def topic_targets(ctx: Context, topic: str) -> list[Target]:
                                            ("semantic", sem, lake.semantic_ident(topic), None)):
         if table is None:
             continue
-        target = Target(kind, ident, table, topic, _checkpoint_of(downstream, topic))
+        target = Target(kind, ident, table, topic, _checkpoint_of(downstream, topic, table))
         own = _own_checkpoint(table, topic)
         if own is not None:
             target.protected.add(own[0])
-            target.carry = {SUMMARY_TOPIC: topic, SUMMARY_SOURCE_SNAPSHOT: own[1]}
+            target.carry = {SUMMARY_TOPIC: topic, **own[1]}
         if kind == "curated" and downstream is not None:
-            target.horizon = _sequence_of(table, checkpoint_from_table(downstream, topic))
+            target.horizon = _sequence_of(table, consumed_through(table, position_from_table(downstream, topic)))
         key = table.metadata.properties.get("leanops.merge-key")
         if kind in ("curated", "semantic") and key:
             target.order = (key,)
@@ -87,17 +91,26 @@ def shared_targets(lake: Lakehouse) -> list[Target]:
     return targets
 
 
-def _checkpoint_of(downstream: Table | None, topic: str) -> set[int]:
-    found = checkpoint_from_table(downstream, topic) if downstream is not None else None
-    return {found} if found is not None else set()
+def _checkpoint_of(downstream: Table | None, topic: str, table: Table) -> set[int]:
+    """The downstream checkpoint's snapshot of `table`; inside a snapshot (not a first range's base) also
+    its parent, where an engine's incremental scan of the rest of that snapshot starts
+    (`stages.incremental.scan_windows`)."""
+    position = position_from_table(downstream, topic) if downstream is not None else Position()
+    if position.snapshot_id is None:
+        return set()
+    protected = {position.snapshot_id}
+    parent = consumed_through(table, position)
+    if parent is not None:
+        protected.add(parent)
+    return protected
 
 
-def _own_checkpoint(table: Table, topic: str) -> tuple[int, str] | None:
-    """(snapshot id, value) of the table's newest commit carrying its checkpoint."""
+def _own_checkpoint(table: Table, topic: str) -> tuple[int, dict[str, str]] | None:
+    """(snapshot id, checkpoint properties) of the table's newest commit carrying its checkpoint."""
     for snapshot in ancestors(table):
         props = snapshot.summary.additional_properties if snapshot.summary else {}
         if props.get(SUMMARY_TOPIC) == topic and SUMMARY_SOURCE_SNAPSHOT in props:
-            return snapshot.snapshot_id, props[SUMMARY_SOURCE_SNAPSHOT]
+            return snapshot.snapshot_id, {k: v for k, v in stored_keys(props, END_KEYS).items() if v is not None}
     return None
 
 

@@ -47,8 +47,8 @@ from leanops.catalog.schemas import PARSE_CORRECTIONS_SCHEMA
 from leanops.catalog.side_lists import replayed_ids, side_list
 from leanops.catalog.tables import (
     SUMMARY_CORRECTED_LINES, SUMMARY_DUPLICATES, SUMMARY_ERRORS, SUMMARY_INGEST_ID, SUMMARY_RECORDS_IN,
-    SUMMARY_REPLAY_OF, SUMMARY_REPLAYED_IDS, SUMMARY_RESOLVES_DLQ, SUMMARY_SOURCE_FROM, SUMMARY_SOURCE_SNAPSHOT,
-    SUMMARY_TOPIC, SUMMARY_UNCOUNTED_LINES, Lakehouse,
+    SUMMARY_REPLAY_OF, SUMMARY_REPLAYED_IDS, SUMMARY_RESOLVES_DLQ, SUMMARY_TOPIC,
+    SUMMARY_UNCOUNTED_LINES, Lakehouse,
 )
 from leanops.catalog import duck_writer
 from leanops.config import Settings
@@ -61,7 +61,8 @@ from leanops.ops.replay import topic_lease
 from leanops.schema_file import StandardizedSection
 from leanops.stages import standardized
 from leanops.stages.accountability import PARSE_ERROR_KEY, drain_runs, parse_errors_split, raw_ledger
-from leanops.stages.checkpoint import checkpoint_from_table
+from leanops.stages.checkpoint import position_from_table
+from leanops.stages.position import Position, Span
 from leanops.types import validate_topic
 
 LAYERS = ("dlq", "parse")
@@ -375,8 +376,8 @@ def apply_parse_corrections(lake: Lakehouse, settings: Settings, topic: str,
     rebuild."""
     applied = Applied()
     table, errors = lake.standardized_table(topic), lake.parse_errors_table()
-    checkpoint = checkpoint_from_table(table, topic) if table is not None else None
-    if checkpoint is None:
+    checkpoint = position_from_table(table, topic) if table is not None else Position()
+    if checkpoint.snapshot_id is None:
         return applied  # Standardized has consumed nothing: no parse error can be its
     open_errors, done = parse_errors_split(lake, table, topic)
     fixed = open_errors.slice(0, 0)
@@ -394,7 +395,8 @@ def apply_parse_corrections(lake: Lakehouse, settings: Settings, topic: str,
             shape = standardized.screen(con, verify_leaves=not duck_writer.supports(table.metadata.location),
                                         limits=section.shape_limits)
             if con.execute("SELECT count(*) FROM objects").fetchall()[0][0]:
-                summary = {SUMMARY_TOPIC: topic, SUMMARY_SOURCE_SNAPSHOT: str(checkpoint), SUMMARY_SOURCE_FROM: "",
+                # the commit keeps the checkpoint, to the file (a batch may have ended inside a RAW snapshot)
+                summary = {SUMMARY_TOPIC: topic, **Span(Position(), checkpoint).summary(),
                            SUMMARY_RECORDS_IN: "0", SUMMARY_DUPLICATES: "0", SUMMARY_ERRORS: "0"}
 
                 def name_the_fixed() -> None:  # after the write: the topic's column cap may have refused rows

@@ -42,7 +42,8 @@ from leanops.errors import LeanOpsError
 from leanops.helper_columns import FAILURES, ORD
 from leanops.faults import fault_point
 from leanops.stages import curated, semantic
-from leanops.stages.checkpoint import checkpoint_from_table
+from leanops.stages.checkpoint import position_from_table
+from leanops.stages.position import Span
 from leanops.stages.result import StageResult
 from leanops.types import RunStatus, validate_topic
 
@@ -137,12 +138,13 @@ def _replay_curated(ctx: Context, topic: str, reason: str | None, column: str | 
     report, fixed = plan.report, []
     if plan.todo:
         rows = plan.source.scan(row_filter=In("message_id", plan.todo)).to_arrow()
-        checkpoint = checkpoint_from_table(plan.target, plan.topic)
-        result = StageResult(plan.topic, curated.STAGE, RunStatus.SUCCEEDED, source_snapshot_id=checkpoint)
+        checkpoint = position_from_table(plan.target, plan.topic)  # the commit keeps it
+        result = StageResult(plan.topic, curated.STAGE, RunStatus.SUCCEEDED,
+                             source_snapshot_id=checkpoint.snapshot_id)
         columns = curated.source_columns(plan.source, plan.source.current_snapshot().snapshot_id)
         with duck.connect(ctx.settings.home / "tmp") as con:
             result = curated.merge_batch(con, ctx.lake, plan.topic, plan.section, plan.target, plan.errors,
-                                         _load_rows(con, rows, columns), checkpoint, None, result,
+                                         _load_rows(con, rows, columns), Span.at(checkpoint), None, result,
                                          write_errors=False, summary_extra=_passing(plan.target, "typed", fixed, {}))
         report.still_failing = result.records_errors
         report.written, report.superseded = result.records_written, result.records_superseded
@@ -160,15 +162,16 @@ def _replay_semantic(ctx: Context, topic: str, reason: str | None, column: str |
     plan = _plan(ctx, topic, "semantic", reason, column)
     report, fixed = plan.report, []
     if plan.todo:
-        checkpoint = checkpoint_from_table(plan.target, plan.topic)
-        rows = plan.source.scan(snapshot_id=checkpoint, row_filter=In("message_id", plan.todo)).to_arrow()
+        checkpoint = position_from_table(plan.target, plan.topic)  # the commit keeps it
+        as_of = checkpoint.snapshot_id
+        rows = plan.source.scan(snapshot_id=as_of, row_filter=In("message_id", plan.todo)).to_arrow()
         report.stale = len(set(plan.todo) - set(rows["message_id"].to_pylist()))
-        result = StageResult(plan.topic, semantic.STAGE, RunStatus.SUCCEEDED, source_snapshot_id=checkpoint)
+        result = StageResult(plan.topic, semantic.STAGE, RunStatus.SUCCEEDED, source_snapshot_id=as_of)
         with duck.connect(ctx.settings.home / "tmp") as con:
             semantic.load_changed(con, rows)
             result = semantic.merge_changed(
                 con, ctx.lake, plan.topic, plan.section, plan.target, plan.errors,
-                semantic.upstream_types(plan.source, checkpoint), checkpoint, None, result, write_errors=False,
+                semantic.upstream_types(plan.source, as_of), Span.at(checkpoint), None, result, write_errors=False,
                 summary_extra=_passing(plan.target, "governed", fixed, {SUMMARY_RECORDS_IN: "0"}))  # counted in already
         report.still_failing = result.records_errors
         report.written, report.snapshot_id = result.records_written, result.target_snapshot_id

@@ -31,11 +31,11 @@ from leanops.errors import LeanOpsError
 from leanops.faults import fault_point
 from leanops.orchestrate.retry import RetryPolicy, call_with_retries
 from leanops.schema_file import TopicSchema
-from leanops.stages.checkpoint import checkpoint_from_table
+from leanops.stages.checkpoint import position_from_table
 from leanops.orchestrate.alerts import Alert
 from leanops.stages.curated import STAGE as CURATED
 from leanops.stages.semantic import STAGE as SEMANTIC, Drift
-from leanops.stages.incremental import data_head_id
+from leanops.stages.incremental import consumed_through, data_head_id
 from leanops.stages.result import StageResult
 from leanops.stages.standardized import STAGE as STANDARDIZED
 MAINTENANCE = "maintenance"  # the stage name of maintenance runs (leanops.maintenance.run.STAGE)
@@ -61,6 +61,7 @@ class FlowState:
     schema: TopicSchema | None = None
     raw_snapshot: int | None = None
     standardized_snapshot: int | None = None
+    # each layer's checkpoint as the upstream snapshot it has consumed entirely (`_checkpoint`)
     standardized_checkpoint: int | None = None
     curated_checkpoint: int | None = None
     curated_snapshot: int | None = None  # the token RunSemantic reads up to
@@ -146,20 +147,28 @@ def get_all_checkpoints(ctx: Context, s: FlowState) -> str:
     s.raw_snapshot = data_head_id(raw)  # a compaction is no new data
     standardized = ctx.lake.standardized_table(s.topic)
     s.standardized_snapshot = data_head_id(standardized)
-    s.standardized_checkpoint = checkpoint_from_table(standardized, s.topic) if standardized else None
+    s.standardized_checkpoint = _checkpoint(ctx, s.topic, STANDARDIZED, standardized, raw)
     curated = ctx.lake.curated_table(s.topic)
-    s.curated_checkpoint = checkpoint_from_table(curated, s.topic) if curated else None
+    s.curated_checkpoint = _checkpoint(ctx, s.topic, CURATED, curated, standardized)
     s.curated_snapshot = data_head_id(curated)
     semantic = ctx.lake.semantic_table(s.topic)
-    s.semantic_checkpoint = checkpoint_from_table(semantic, s.topic) if semantic else None
+    s.semantic_checkpoint = _checkpoint(ctx, s.topic, SEMANTIC, semantic, curated)
     s.tables = [t for t in (raw, standardized, curated, semantic) if t is not None]
-    _repair_mirror(ctx, s.topic, STANDARDIZED, s.standardized_checkpoint)
-    _repair_mirror(ctx, s.topic, CURATED, s.curated_checkpoint)
-    _repair_mirror(ctx, s.topic, SEMANTIC, s.semantic_checkpoint)
     if s.schema is None or s.schema.standardized is None:
         s.message = "no schema with a standardized section: data waits in RAW"
         return "MissingSchema"
     return "CheckForNewRawData"
+
+
+def _checkpoint(ctx: Context, topic: str, layer: str, table, source) -> int | None:
+    """The upstream snapshot `layer` has consumed entirely, compared with the upstream head to find new
+    data: a checkpoint inside a snapshot (a batch that ended between its files) has not (its parent has).
+    The state-store mirror is repaired with the checkpoint's own snapshot."""
+    if table is None:
+        return None
+    position = position_from_table(table, topic)
+    _repair_mirror(ctx, topic, layer, position.snapshot_id)
+    return consumed_through(source, position)
 
 
 def _repair_mirror(ctx: Context, topic: str, layer: str, truth: int | None) -> None:
@@ -251,9 +260,8 @@ def after_semantic(ctx: Context, s: FlowState, result: StageResult) -> str:
 
 def update_semantic_checkpoint(ctx: Context, s: FlowState) -> str:
     """The state store mirrors the checkpoint the semantic commit carries (run_stage wrote it)."""
-    semantic = ctx.lake.semantic_table(s.topic)
-    s.semantic_checkpoint = checkpoint_from_table(semantic, s.topic) if semantic else None
-    _repair_mirror(ctx, s.topic, SEMANTIC, s.semantic_checkpoint)
+    s.semantic_checkpoint = _checkpoint(ctx, s.topic, SEMANTIC, ctx.lake.semantic_table(s.topic),
+                                        ctx.lake.curated_table(s.topic))
     return "CheckBacklogThreshold"
 
 

@@ -40,11 +40,11 @@ def layer_lag_seconds(ctx: Context, topic: str, layer: str, now: datetime | None
 def _oldest_unread_age(source, table, topic: str, now: datetime | None) -> float | None:
     """Age of the oldest `source` commit after `table`'s checkpoint (all of them without a table)."""
     from leanops.catalog.tables import ancestors
-    from leanops.stages.checkpoint import checkpoint_from_table
-    from leanops.stages.incremental import is_maintenance
+    from leanops.stages.checkpoint import position_from_table
+    from leanops.stages.incremental import consumed_through, is_maintenance
     if source is None or source.current_snapshot() is None:
         return None
-    consumed = checkpoint_from_table(table, topic) if table is not None else None
+    consumed = consumed_through(source, position_from_table(table, topic)) if table is not None else None
     oldest = None
     for snapshot in ancestors(source):
         if snapshot.snapshot_id == consumed:

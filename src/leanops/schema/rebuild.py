@@ -48,7 +48,8 @@ from leanops.faults import fault_point
 from leanops.ops.corrections import apply_parse_corrections
 from leanops.orchestrate.cycle import acquire, holder_id
 from leanops.schema_file import TopicSchema, fingerprint
-from leanops.stages.checkpoint import checkpoint_from_table
+from leanops.stages.checkpoint import checkpoint_from_table, position_from_table
+from leanops.stages.position import Position
 from leanops.stages.incremental import data_head_id
 from leanops.stages.result import StageResult
 from leanops.types import FlowControl, RunStatus
@@ -238,7 +239,7 @@ def _replay(ctx: Context, topic: str, schema, target: int | None, report: Rebuil
     settings = ctx.settings
     while True:
         table = ctx.lake.standardized_table(topic)
-        if table is not None and checkpoint_from_table(table, topic) == target:
+        if table is not None and position_from_table(table, topic) == Position(target):  # all of it
             break
         result = ctx.engine.standardized(ctx.lake, settings, topic, schema.standardized, up_to=target)
         _check(result)

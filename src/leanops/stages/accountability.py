@@ -15,7 +15,9 @@ whose rows it changed), so an account reads table metadata only; where the summa
 exactly, and always with `deep=True`, the rows are scanned. Superseded = batch rows that lost latest-wins
 plus stored rows a newer version replaced (those are position-deleted, so live rows = records -
 position deletes).
-RAW rows after the checkpoint are reported as pending, not as missing. DLQ rows of an ingest whose
+RAW rows after the checkpoint are reported as pending, not as missing. A checkpoint inside a snapshot
+(`leanops.stages.position`) counts only the files of that snapshot it consumed, so a topic is exact after
+every batch, not only after a whole ingest. DLQ rows of an ingest whose
 RAW commit never happened (the process died) are reported as orphaned: that input was not ingested.
 An error fixed by `leanops errors replay` moves from `errors` to `written` (or `superseded`) of its
 layer; `in` does not change, so a fixed record is never counted twice (leanops.ops.replay, .corrections).
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 DLQ_SOURCE = "leanops.dlq-source"  # summary key of the DLQ drainer's commits (leanops.aws.lambdas.dlq_drainer)
-from leanops.stages.checkpoint import checkpoint_from_table
+from leanops.stages.checkpoint import position_from_table
 
 
 @dataclasses.dataclass
@@ -233,7 +235,7 @@ def standardized_account(lake: Lakehouse, topic: str, deep: bool = False) -> Lay
     raw_total = _total_records(raw)
     if table is None or raw is None:
         return LayerAccount(topic, "standardized", 0, 0, 0, pending=raw_total)
-    consumed = records_up_to(raw, checkpoint_from_table(table, topic))
+    consumed = records_up_to(raw, position_from_table(table, topic))
     return LayerAccount(topic, "standardized", records_in=consumed, written=_total_records(table),
                         errors=_open_parse_errors(lake, table, topic, deep),
                         duplicates=_summed(table, SUMMARY_DUPLICATES, topic), pending=raw_total - consumed)
@@ -278,7 +280,7 @@ def curated_account(lake: Lakehouse, topic: str, deep: bool = False) -> LayerAcc
     source = lake.standardized_table(topic)
     if table is None or source is None:
         return None
-    consumed = records_up_to(source, checkpoint_from_table(table, topic))
+    consumed = records_up_to(source, position_from_table(table, topic))
     props = table.current_snapshot().summary.additional_properties if table.current_snapshot() else {}
     live = int(props.get("total-records", 0)) - int(props.get("total-position-deletes", 0))
     superseded = _summed(table, SUMMARY_SUPERSEDED, topic) + _summed(table, SUMMARY_REPLACED, topic)
@@ -299,7 +301,7 @@ def semantic_account(lake: Lakehouse, topic: str, deep: bool = False) -> LayerAc
     return LayerAccount(topic, "semantic", records_in=consumed, written=live,
                         errors=_error_rows(lake.load(Lakehouse.SEMANTIC_ERRORS), topic, deep),
                         superseded=_summed(table, SUMMARY_REPLACED, topic),
-                        pending=rows_added_after(source, checkpoint_from_table(table, topic)))
+                        pending=rows_added_after(source, position_from_table(table, topic)))
 
 
 def topic_accounts(lake: Lakehouse, topic: str, deep: bool = False) -> list[LayerAccount]:

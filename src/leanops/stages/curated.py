@@ -38,6 +38,7 @@ from leanops.schema_file import CuratedSection, TopicSchema
 from leanops.stages import casting
 from leanops.stages.checkpoint import OrphanErrors, StageRun, commit_summary, fault_point, plan_stage
 from leanops.stages.incremental import current_snapshot_id
+from leanops.stages.position import Span
 from leanops.stages.result import StageResult
 from leanops.types import RunStatus
 
@@ -78,7 +79,7 @@ def run_curated(lake: Lakehouse, settings: Settings, topic: str, schema: TopicSc
     result = StageResult(topic, STAGE, RunStatus.SUCCEEDED, source_snapshot_id=batch.to_id)
     with duck.connect(settings.home / "tmp") as con:
         return _process(con, lake, topic, section, run.target, run.errors, batch.files,
-                        source_columns(run.source, batch.to_id), batch.from_id, batch.orphan, result,
+                        source_columns(run.source, batch.to_id), batch, batch.orphan, result,
                         run.source.io)
 
 
@@ -101,13 +102,13 @@ def source_columns(source: Table, snapshot_id: int) -> list[str]:
     return [f.name for f in (schema or source.schema()).fields]
 
 
-def _process(con, lake, topic, section, table, errors_table, files, columns: list[str], from_id,
+def _process(con, lake, topic, section, table, errors_table, files, columns: list[str], span: Span,
              orphan: OrphanErrors | None, result: StageResult, io: FileIO | None = None) -> StageResult:
     available = _load_batch(con, files, columns, io)
-    return merge_batch(con, lake, topic, section, table, errors_table, available, from_id, orphan, result)
+    return merge_batch(con, lake, topic, section, table, errors_table, available, span, orphan, result)
 
 
-def merge_batch(con, lake, topic, section, table, errors_table, available: set[str], from_id,
+def merge_batch(con, lake, topic, section, table, errors_table, available: set[str], span: Span,
                 orphan: OrphanErrors | None, result: StageResult, write_errors: bool = True,
                 summary_extra: Callable[[duckdb.DuckDBPyConnection], dict[str, str]] | None = None) -> StageResult:
     """The temp table `batch` (see _load_batch) cast, checked and merged into Curated in one commit.
@@ -137,7 +138,7 @@ def merge_batch(con, lake, topic, section, table, errors_table, available: set[s
     staged.write(conform(rows, staged.arrow_schema))
     delete_files = write_position_deletes(table, deletes)
     replaced = sum(len(p) for _, p in deletes.values())
-    summary = {**commit_summary(result, from_id, superseded=result.records_superseded, replaced=replaced),
+    summary = {**commit_summary(result, span, superseded=result.records_superseded, replaced=replaced),
                **(summary_extra(con) if summary_extra else {})}
     if write_errors and orphan is None and error_rows.num_rows:
         append_with_retry(errors_table, conform(error_rows, errors_table.schema().as_arrow()), summary)

@@ -43,6 +43,7 @@ from leanops.stages import casting
 from leanops.stages.checkpoint import StageRun, commit_summary, fault_point, plan_stage
 from leanops.stages.curated import ERROR_FIELDS, quote, source_columns
 from leanops.stages.incremental import current_snapshot_id
+from leanops.stages.position import Span
 from leanops.stages.result import StageResult
 from leanops.types import RunStatus
 
@@ -83,7 +84,7 @@ def run_semantic(lake: Lakehouse, settings: Settings, topic: str, schema: TopicS
         load_changed(con, rows)
         for drift in drift_of(section, upstream, batch.to_id, lambda column: _sample(con, column)):
             on_drift(drift)
-        return merge_changed(con, lake, topic, section, run.target, run.errors, upstream, batch.from_id,
+        return merge_changed(con, lake, topic, section, run.target, run.errors, upstream, batch,
                              batch.orphan, result)
 
 
@@ -95,7 +96,7 @@ def load_changed(con: duckdb.DuckDBPyConnection, rows: pa.Table) -> None:
 
 
 def merge_changed(con, lake: Lakehouse, topic: str, section: SemanticSection, target: Table | None, errors: Table,
-                  upstream: dict[str, str], from_id, orphan, result: StageResult, write_errors: bool = True,
+                  upstream: dict[str, str], span: Span, orphan, result: StageResult, write_errors: bool = True,
                   summary_extra: Callable[[duckdb.DuckDBPyConnection], dict[str, str]] | None = None) -> StageResult:
     """The temp table `changed` governed and upserted into Semantic by merge key, in one commit.
 
@@ -119,7 +120,7 @@ def merge_changed(con, lake: Lakehouse, topic: str, section: SemanticSection, ta
     delete_files = write_position_deletes(table, deletes)
     replaced = sum(len(p) for _, p in deletes.values())
     result.records_superseded = 0
-    summary = {**commit_summary(result, from_id, replaced=replaced),
+    summary = {**commit_summary(result, span, replaced=replaced),
                **(summary_extra(con) if summary_extra else {})}
     if write_errors and orphan is None and error_rows.num_rows:
         append_with_retry(errors, conform(error_rows, errors.schema().as_arrow()), summary)

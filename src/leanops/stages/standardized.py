@@ -38,7 +38,7 @@ from leanops.naming import ICEBERG_METADATA_COLUMNS
 from leanops.schema_file import ShapeLimits, StandardizedSection
 from leanops.stages import flatten
 from leanops.stages import limits as shape_limits
-from leanops.stages.checkpoint import OrphanErrors, StageRun, commit_summary, fault_point, plan_stage
+from leanops.stages.checkpoint import Batch, OrphanErrors, StageRun, commit_summary, fault_point, plan_stage
 from leanops.stages.incremental import current_snapshot_id
 from leanops.stages.result import StageResult
 from leanops.types import RunStatus
@@ -55,17 +55,20 @@ def run_standardized(lake: Lakehouse, settings: Settings, topic: str,
         return run
     batch = run.batch
     with duck.connect(settings.home / "tmp") as con:
-        result = _process(con, lake, settings, topic, section, run.target, run.errors, batch.files,
-                          batch.from_id, batch.to_id, batch.orphan)
+        result = _process(con, lake, settings, topic, section, run.target, run.errors, batch)
     return result
 
 
 def plan_run(lake: Lakehouse, settings: Settings, topic: str, up_to: int | None = None) -> StageRun | StageResult:
-    """The RAW batch after the checkpoint, up to `up_to` (the rebuilder pins it) or the head."""
+    """The RAW batch after the checkpoint, up to `up_to` (the rebuilder pins it) or the head.
+
+    It may stop inside a RAW snapshot, even inside a file: an ingest is one commit whatever its size, and a
+    run holds at most `max_batch_rows` RAW rows."""
     raw = lake.raw_table(topic)
     head = up_to if up_to is not None else current_snapshot_id(raw)
     table = lake.standardized_table(topic, create=raw is not None)
-    return plan_stage(STAGE, topic, raw, table, lake.parse_errors_table(), head, settings.max_batch_rows)
+    return plan_stage(STAGE, topic, raw, table, lake.parse_errors_table(), head, settings.max_batch_rows,
+                      within_snapshots=True)
 
 
 def _load_fresh(con: duckdb.DuckDBPyConnection, files: list[str], known: pa.Table) -> tuple[int, int]:
@@ -100,9 +103,10 @@ def _empty_fresh(con: duckdb.DuckDBPyConnection) -> None:
                 "json_payload VARCHAR, publish_time TIMESTAMPTZ, ingestion_ts TIMESTAMPTZ)").fetchall()
 
 
-def _register_batch(con: duckdb.DuckDBPyConnection, files: list[str], io: FileIO) -> None:
-    """View `raw_batch`: the batch's RAW rows with FILE and POS (local or S3 files)."""
-    register_parquet(con, "raw_batch", files, io, RAW_COLUMNS)
+def _register_batch(con: duckdb.DuckDBPyConnection, batch: Batch, io: FileIO) -> None:
+    """View `raw_batch`: the batch's RAW rows with FILE and POS (local or S3 files); of a file the batch
+    starts or stops inside, only its rows in the batch (POS keeps their place in the file)."""
+    register_parquet(con, "raw_batch", batch.files, io, RAW_COLUMNS, row_ranges=batch.row_ranges)
 
 
 def dedup_since(oldest: datetime, window_days: int) -> datetime:
@@ -137,11 +141,11 @@ def _known_ids(table: Table, errors_table: Table, topic: str, since: datetime,
                              err.select(["message_id"]).cast(pa.schema([("message_id", pa.string())]))])
 
 
-def _process(con, lake, settings, topic, section, table, errors_table, files, from_id, to_id,
-             orphan: OrphanErrors | None) -> StageResult:
-    result = StageResult(topic, STAGE, RunStatus.SUCCEEDED, source_snapshot_id=to_id)
+def _process(con, lake, settings, topic, section, table, errors_table, batch: Batch) -> StageResult:
+    result = StageResult(topic, STAGE, RunStatus.SUCCEEDED, source_snapshot_id=batch.to_id)
+    files, orphan = batch.files, batch.orphan
     if files:
-        _register_batch(con, files, table.io)
+        _register_batch(con, batch, table.io)
         since = dedup_since(_batch_min_publish_time(con), settings.dedup_window_days)
         known = _known_ids(table, errors_table, topic, since, orphan)
         result.records_in, kept = _load_fresh(con, files, known)
@@ -162,7 +166,7 @@ def _process(con, lake, settings, topic, section, table, errors_table, files, fr
         result.records_errors = error_rows.num_rows
         result.records_written = kept - result.records_errors
         result.check_accountability()
-        summary.update(commit_summary(result, from_id))
+        summary.update(commit_summary(result, batch))
         if orphan is None and error_rows.num_rows:
             append_with_retry(errors_table, conform(error_rows, errors_table.schema().as_arrow()), summary)
             fault_point("after-parse-errors-commit")

@@ -65,7 +65,7 @@ def run_curated(spark: "SparkSession", lake: Lakehouse, settings: Settings, topi
     result.records_superseded = result.records_in - result.records_errors - result.records_written
     result.check_accountability()
 
-    summary = commit_summary(result, batch.from_id, superseded=result.records_superseded, replaced=replaced)
+    summary = commit_summary(result, batch, superseded=result.records_superseded, replaced=replaced)
     if batch.orphan is None and result.records_errors:
         append(_error_rows(failed), lake.CURATED_ERRORS, summary)
         fault_point("after-curated-errors-commit")

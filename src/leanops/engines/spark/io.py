@@ -2,7 +2,8 @@
 commits that carry the run's checkpoint in their snapshot summary.
 
 - `read_batch`: the rows a `stages.checkpoint.Batch` covers, through Iceberg's snapshot-incremental
-  scan (`start-snapshot-id` exclusive, `end-snapshot-id` inclusive; `snapshot-id` for a first run),
+  scan (`start-snapshot-id` exclusive, `end-snapshot-id` inclusive; `snapshot-id` for a first run;
+  the batch's `windows`), keeping only the batch's files and rows (a batch may hold part of a snapshot),
   with ORD (`$ord`) = (file's position in commit order << 32) + row position, exactly as the embedded
   engine numbers them. The file and row position come from Iceberg's metadata columns `_file` and
   `_pos`, which no table column can be named (leanops.naming.ICEBERG_METADATA_COLUMNS).
@@ -17,7 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable
 
 from leanops.config import CATALOG_NAME
-from leanops.helper_columns import FILE, FILE_INDEX, ORD, POS
+from leanops.helper_columns import END_ROW, FILE, FILE_INDEX, FIRST_ROW, ORD, POS
 from leanops.stages.checkpoint import Batch
 
 if TYPE_CHECKING:
@@ -44,25 +45,36 @@ def spark_type(iceberg_type) -> str:
 
 
 def read_batch(spark: "SparkSession", ident: str, batch: Batch) -> "DataFrame":
-    """The batch's rows of the append-only table `ident`, with ORD; no rows when it added no file."""
+    """The batch's rows of the append-only table `ident`, with ORD; no rows when it added no file.
+
+    Iceberg's scans of the batch's windows (`stages.incremental.scan_windows`), of which only the batch's
+    own files and rows are kept: a batch that starts or stops inside a snapshot (or a file) reads a part of
+    it."""
+    from functools import reduce
+
     from pyspark.sql import functions as F
     if not batch.files:
         schema = spark.table(spark_name(ident)).schema
         return spark.createDataFrame([], schema).withColumn(ORD.name, F.lit(None).cast("bigint"))
-    reader = spark.read
-    if batch.from_id is None:
-        reader = reader.option("snapshot-id", str(batch.to_id))
-    else:
-        reader = reader.option("start-snapshot-id", str(batch.from_id)).option("end-snapshot-id", str(batch.to_id))
-    rows = reader.table(spark_name(ident))
-    order = spark.createDataFrame([(i, p) for i, p in enumerate(batch.files, start=1)],
-                                  f"{FILE_INDEX.spark} bigint, {FILE.spark} string")
-    # `_file` is the manifest's URI; batch.files are local paths for a local warehouse (as local_path)
-    located = rows.select("*", F.regexp_replace("_file", "^file:(//)?", "").alias(FILE.name),
-                          F.col("_pos").alias(POS.name))
+    scans = []
+    for after, up_to in batch.windows:
+        reader = spark.read
+        if after is None:
+            reader = reader.option("snapshot-id", str(up_to))
+        else:
+            reader = reader.option("start-snapshot-id", str(after)).option("end-snapshot-id", str(up_to))
+        # `_file` is the manifest's URI; batch.files are local paths for a local warehouse (as local_path)
+        scans.append(reader.table(spark_name(ident)).select(
+            "*", F.regexp_replace("_file", "^file:(//)?", "").alias(FILE.name), F.col("_pos").alias(POS.name)))
+    located = reduce(lambda a, b: a.unionByName(b), scans)
+    # each file's place in the batch and the rows of it the batch holds [first, end)
+    order = spark.createDataFrame([(i, s.path, s.first, s.end) for i, s in enumerate(batch.slices, start=1)],
+                                  f"{FILE_INDEX.spark} bigint, {FILE.spark} string, {FIRST_ROW.spark} bigint, "
+                                  f"{END_ROW.spark} bigint")
     return (located.join(F.broadcast(order), FILE.name)
+            .where((F.col(POS.spark) >= F.col(FIRST_ROW.spark)) & (F.col(POS.spark) < F.col(END_ROW.spark)))
             .withColumn(ORD.name, F.shiftleft(F.col(FILE_INDEX.spark), 32) + F.col(POS.spark))
-            .drop(FILE.name, FILE_INDEX.name, POS.name))
+            .drop(FILE.name, FILE_INDEX.name, POS.name, FIRST_ROW.name, END_ROW.name))
 
 
 def materialize(df: "DataFrame") -> "DataFrame":

@@ -64,7 +64,7 @@ def run_semantic(spark: "SparkSession", lake: Lakehouse, settings: Settings, top
     valid = governed.where(F.col(error_field("failures").spark).isNull())
     stored = spark.table(spark_name(ident)).select(F.col(f"`{key}`").alias(STORED_KEY.name))
     replaced = valid.join(stored, F.col(f"`{key}`") == F.col(STORED_KEY.spark), "left_semi").count()
-    summary = commit_summary(result, batch.from_id, replaced=replaced)
+    summary = commit_summary(result, batch, replaced=replaced)
     if batch.orphan is None and result.records_errors:
         fields = [F.col(error_field(name).spark).alias(name) for name in ERROR_FIELDS]
         append(failed.select("topic_name", "message_id", *fields, "publish_time", "ingestion_ts",

@@ -68,7 +68,7 @@ def run_standardized(spark: "SparkSession", lake: Lakehouse, settings: Settings,
     result.columns_added = tuple(staged.add_string_columns(fit.kept))
     staged.txn.commit_transaction()
 
-    summary = commit_summary(result, batch.from_id)
+    summary = commit_summary(result, batch)
     if batch.orphan is None and errors:
         error_ords = spark.createDataFrame(sorted(errors.items()), f"{ORD.spark} bigint, reason string")
         error_rows = (fresh.join(error_ords, ORD.name)
