@@ -390,6 +390,25 @@ def test_read_cache_keeps_answers_for_its_time_and_computes_once_for_concurrent_
     assert [off.get(("k",), compute(v)) for v in "fg"] == ["f", "g"]
 
 
+def test_an_answer_computed_across_a_clear_is_not_kept():
+    """An ingest's clear() while a collection is under way (the warm-up, a slow page) leaves that collection's
+    pre-ingest answer out of the cache: the next page reads again."""
+    from leanops.ops.server import ReadCache
+    cache, reading, cleared = ReadCache(5.0, clock=lambda: 100.0), threading.Event(), threading.Event()
+
+    def slow_read():
+        reading.set()
+        assert cleared.wait(60), "the clear never came"
+        return "before the ingest"
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(cache.get, ("status",), slow_read)
+        assert reading.wait(60), "the collection never started"
+        cache.clear()
+        cleared.set()
+        assert pending.result(60) == "before the ingest"  # its own caller gets what it read
+    assert cache.get(("status",), lambda: "after the ingest") == "after the ingest"
+
+
 def test_pages_share_one_collection_until_an_ingest_clears_it(ctx, monkeypatch):
     from leanops.ops import dashboard
     real, collected = dashboard.collect_status, []

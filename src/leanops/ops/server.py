@@ -153,6 +153,7 @@ class ReadCache:
         self._entries: dict[tuple, tuple[float, Any]] = {}
         self._locks: dict[tuple, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._generation = 0  # bumped by clear(): an answer computed before it is never kept
 
     def get(self, key: tuple, compute: Callable[[], Any]) -> Any:
         if self.seconds <= 0:
@@ -163,14 +164,18 @@ class ReadCache:
             hit = self._entries.get(key)
             if hit is not None and self._clock() - hit[0] < self.seconds:
                 return hit[1]
-            value = compute()
             with self._guard:
-                self._entries[key] = (self._clock(), value)
+                started, generation = self._clock(), self._generation
+            value = compute()
+            with self._guard:  # its age counts from when it began reading; a clear() meanwhile made it stale
+                if generation == self._generation:
+                    self._entries[key] = (started, value)
             return value
 
     def clear(self) -> None:
         with self._guard:
             self._entries.clear()
+            self._generation += 1
 
 
 class LeanOpsHTTPServer(ThreadingHTTPServer):
