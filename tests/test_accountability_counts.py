@@ -91,6 +91,15 @@ def both(ctx: Context, monkeypatch, from_summaries: bool = True, topics=("orders
     return {(a["topic"], a["layer"]): a for a in fast}
 
 
+def fed_then_due_for_maintenance(home, tmp_path, monkeypatch, schemas) -> tuple[dict, Context]:
+    """Three batches fed, their counts taken, then a context on the home with every maintenance action due."""
+    for n in range(3):
+        feed(home, tmp_path, n)
+    before = both(home, monkeypatch)
+    monkeypatch.setenv("LEANOPS_MAINTENANCE", EVERYTHING)
+    return before, Context.open(tmp_path / "home", schemas)
+
+
 def test_every_layers_errors_of_two_topics(home, tmp_path, monkeypatch):
     feed(home, tmp_path, 0)
     feed(home, tmp_path, 1)
@@ -134,11 +143,7 @@ def test_orphaned_dlq_rows_of_a_killed_ingest(home, tmp_path, monkeypatch):
 
 
 def test_compaction_and_expiry_keep_the_counts(home, tmp_path, monkeypatch, schemas):
-    for n in range(3):
-        feed(home, tmp_path, n)
-    before = both(home, monkeypatch)
-    monkeypatch.setenv("LEANOPS_MAINTENANCE", EVERYTHING)
-    ctx = Context.open(tmp_path / "home", schemas)
+    before, ctx = fed_then_due_for_maintenance(home, tmp_path, monkeypatch, schemas)
     try:
         assert not any(r.failed for r in maintain(ctx))
         for ident in SHARED:
@@ -162,11 +167,7 @@ def test_a_crash_between_the_roll_up_and_the_expiry(home, tmp_path, monkeypatch,
     from leanops.engines.spark.maintenance import commit_rollup
     from leanops.maintenance.expire import plan_expiry
     from leanops.maintenance.safety import shared_targets
-    for n in range(3):
-        feed(home, tmp_path, n)
-    before = both(home, monkeypatch)
-    monkeypatch.setenv("LEANOPS_MAINTENANCE", EVERYTHING)
-    ctx = Context.open(tmp_path / "home", schemas)
+    before, ctx = fed_then_due_for_maintenance(home, tmp_path, monkeypatch, schemas)
     try:
         rolled = 0
         for target in shared_targets(ctx.lake):
